@@ -1,0 +1,5 @@
+"""Allow ``python -m curate``."""
+
+from curate.cli import main
+
+main()

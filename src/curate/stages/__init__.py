@@ -1,0 +1,23 @@
+"""The stage registry: every stage kind and its config model, listed by hand (no import magic)."""
+
+from __future__ import annotations
+
+from curate.stages.base import Stage, StageConfig
+from curate.stages.exact_dedup import ExactDedup
+
+REGISTRY: dict[str, type[Stage]] = {
+    cls.kind: cls
+    for cls in (
+        ExactDedup,
+    )
+}
+
+
+def stage_config_models() -> list[type[StageConfig]]:
+    """The config model of every registered stage, for the tagged union in ``config.py``."""
+    return [cls.Config for cls in REGISTRY.values()]
+
+
+def build_stage(cfg: StageConfig) -> Stage:
+    """Instantiate the stage class for a validated config."""
+    return REGISTRY[cfg.kind](cfg)

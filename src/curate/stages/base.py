@@ -1,0 +1,146 @@
+"""The Stage protocol: stages transform Polars frames; engines read, route and write.
+
+A stage never reads files, picks shards or knows which engine runs it. It marks the rows
+that must go by setting ``_reject`` (a reason string) and the engine routes them to the
+stage's ``rejected/`` dataset, so every input row is accounted for by construction.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import polars as pl
+from pydantic import BaseModel, ConfigDict
+
+from curate.hashing import derive_seed, hash_strings, unit_interval
+
+REJECT = "_reject"
+"""Scratch column: null keeps the row, a reason string (snake_case) sends it to ``rejected/``."""
+REJECT_DETAIL = "_reject_detail"
+"""Optional scratch column: human detail for a rejection (``file.jsonl:17``, the failing rule)."""
+CORE_COLUMNS = frozenset({"id", "text", "source"})
+
+
+class StageConfig(BaseModel):
+    """Base of every stage's config: unknown keys are errors; subclasses add a ``kind`` literal."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: str
+
+
+@dataclass
+class StageContext:
+    """What a stage may know about the run: the seed, its position, and a place to count.
+
+    Every random choice goes through :meth:`uniform` or :meth:`doc_seeds`, which depend only
+    on the document id, the run seed and the stage index, never on batches, shards or engines.
+    """
+
+    seed: int = 0
+    stage_index: int = 0
+    stage_kind: str = ""
+    counters: Counter[str] = field(default_factory=Counter)
+
+    def count(self, name: str, n: int = 1) -> None:
+        """Add ``n`` to a named counter; the engine sums counters over shards into the manifest."""
+        self.counters[name] += int(n)
+
+    def doc_seeds(self, ids: pl.Series, salt: str = "") -> np.ndarray:
+        """A stable 64-bit seed per document (uint64), for per-document random streams."""
+        return hash_strings(ids, derive_seed(self.seed, self.stage_index, self.stage_kind, salt))
+
+    def uniform(self, ids: pl.Series, salt: str = "") -> pl.Series:
+        """A reproducible value in [0, 1) per document, from a stable hash of its id."""
+        return pl.Series("_uniform", unit_interval(self.doc_seeds(ids, salt)), dtype=pl.Float64)
+
+
+class Stage:
+    """Base class: a stage is a small, picklable object built from its config on the driver."""
+
+    kind: ClassVar[str]
+    Config: ClassVar[type[StageConfig]]
+    requires: ClassVar[frozenset[str]] = frozenset({"id", "text"})
+    adds: ClassVar[frozenset[str]] = frozenset()
+    requires_packages: ClassVar[tuple[tuple[str, str], ...]] = ()
+    """(import name, pip extra) pairs checked at plan time."""
+
+    def __init__(self, cfg: StageConfig) -> None:
+        self.cfg = cfg
+
+    def required_columns(self) -> set[str]:
+        """Columns this stage reads; override when they depend on the config (filter rules)."""
+        return set(self.requires)
+
+    def added_columns(self) -> set[str]:
+        """Columns this stage adds; override when they depend on the config (named scorers)."""
+        return set(self.adds)
+
+    def setup(self) -> None:  # noqa: B027 - optional hook
+        """Load read-only assets once per worker or actor (models, word lists)."""
+
+    def config_fingerprint(self) -> dict[str, Any]:
+        """What identifies this stage's result besides its input; used for resume."""
+        return self.cfg.model_dump(mode="json")
+
+
+class MapStage(Stage):
+    """A stage that looks at one batch at a time; must be batch-invariant.
+
+    ``process(a ++ b) == process(a) ++ process(b)``: no state across batches, no I/O.
+    """
+
+    adds_rows: ClassVar[bool] = False
+    """True for stages that append new rows (augment); new rows are counted as ``added``."""
+
+    def process(self, batch: pl.DataFrame, ctx: StageContext) -> pl.DataFrame:
+        raise NotImplementedError
+
+
+class FilterStage(MapStage):
+    """Template for filters: authors list (reason, keep-expression) pairs; the first failure wins."""
+
+    def reasons(self, batch: pl.DataFrame) -> list[tuple[str, pl.Expr]]:
+        raise NotImplementedError
+
+    def process(self, batch: pl.DataFrame, ctx: StageContext) -> pl.DataFrame:
+        rules = self.reasons(batch)
+        if not rules:
+            return batch
+        reason: pl.Expr = pl.lit(None, dtype=pl.String)
+        for name, keep in reversed(rules):
+            reason = pl.when(keep.fill_null(False).not_()).then(pl.lit(name)).otherwise(reason)
+        if REJECT in batch.columns:
+            reason = pl.coalesce(pl.col(REJECT), reason)
+        return batch.with_columns(reason.alias(REJECT))
+
+
+class GlobalStage(Stage):
+    """A stage that needs to see the whole corpus: keys (map) -> resolve (global) -> apply (map).
+
+    ``keys`` emits only ``id`` and compact columns (integers, never text). ``resolve`` sees all
+    keys as a LazyFrame (it may also carry the engine's ``_shard`` column, which it can ignore)
+    and returns decisions: ``id``, ``_reject`` and any extra columns (``duplicate_of``).
+    ``apply`` joins the decisions onto a shard; override it to fill defaults for the rows that
+    got no decision.
+    """
+
+    def keys(self, batch: pl.DataFrame, ctx: StageContext) -> pl.DataFrame:
+        raise NotImplementedError
+
+    def resolve(self, keys: pl.LazyFrame, ctx: StageContext) -> pl.DataFrame:
+        raise NotImplementedError
+
+    def decision_schema(self) -> dict[str, pl.DataType]:
+        """Schema of ``resolve``'s output besides ``id`` and ``_reject`` (for empty decisions)."""
+        return {}
+
+    def apply(self, batch: pl.DataFrame, decisions: pl.DataFrame, ctx: StageContext) -> pl.DataFrame:
+        """Attach this shard's decisions (already restricted to its ids) to the shard's rows."""
+        decisions = decisions.drop([c for c in decisions.columns if c.startswith("_shard")])
+        extra = [c for c in decisions.columns if c != "id" and (c in batch.columns) and c != REJECT]
+        out = batch.drop(extra).join(decisions, on="id", how="left", maintain_order="left")
+        return out
