@@ -20,6 +20,9 @@ class CurateError(Exception):
     def __str__(self) -> str:
         return self.message
 
+    def __reduce__(self):  # noqa: ANN204 - keep the hint when errors cross process boundaries
+        return (self.__class__, (self.message, self.hint))
+
 
 class ConfigError(CurateError):
     """The configuration is invalid; nothing was read or written."""

@@ -67,6 +67,8 @@ class Stage:
     adds: ClassVar[frozenset[str]] = frozenset()
     requires_packages: ClassVar[tuple[tuple[str, str], ...]] = ()
     """(import name, pip extra) pairs checked at plan time."""
+    reject_columns: ClassVar[frozenset[str]] = frozenset()
+    """Columns that describe a rejection (``duplicate_of``): written to ``rejected/`` only."""
 
     def __init__(self, cfg: StageConfig) -> None:
         self.cfg = cfg

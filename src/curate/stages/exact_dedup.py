@@ -57,6 +57,7 @@ class ExactDedup(GlobalStage):
 
     kind: ClassVar[str] = "exact_dedup"
     Config: ClassVar[type[StageConfig]] = ExactDedupConfig
+    reject_columns: ClassVar[frozenset[str]] = frozenset({"duplicate_of"})
 
     def __init__(self, cfg: ExactDedupConfig) -> None:
         super().__init__(cfg)

@@ -1,0 +1,316 @@
+"""The command line: parse -> load config -> build plan -> engine.run -> render. Nothing else."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Optional, TypeVar
+
+import typer
+from rich.console import Console
+
+from curate import __version__
+from curate.errors import ConfigError, CurateError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+app = typer.Typer(
+    name="curate",
+    help="Curate text for training language models: ingest, dedup, score, filter, augment, export.\n\n"
+    "Run a whole pipeline with `curate run config.yaml`, or one stage at a time "
+    "(`curate ingest`, `curate export`) to chain steps from shell scripts.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+err_console = Console(stderr=True, highlight=False)
+out_console = Console(highlight=False)
+
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
+Debug = Annotated[bool, typer.Option("--debug", help="Show full tracebacks for errors.")]
+Workers = Annotated[Optional[int], typer.Option("--workers", "-w", min=1, help="Worker processes (default: config, else all cores).")]  # noqa: UP007
+Resume = Annotated[bool, typer.Option("--resume", help="Reuse shards and steps completed by an earlier, interrupted run.")]
+
+
+def handle_errors(fn: F) -> F:
+    """User errors become `error:`/`hint:` lines on stderr and an exit code; bugs keep tracebacks."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        debug = bool(kwargs.get("debug"))
+        logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+        try:
+            return fn(*args, **kwargs)
+        except CurateError as err:
+            if debug:
+                raise
+            err_console.print(f"error: {err.message}", markup=False, soft_wrap=True)
+            if err.hint:
+                err_console.print(f"hint: {err.hint}", markup=False, soft_wrap=True)
+            raise typer.Exit(err.exit_code) from None
+        except KeyboardInterrupt:
+            err_console.print("interrupted; rerun with --resume to continue where it stopped", markup=False)
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"curate {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
+    """Curate text for training language models."""
+
+
+def _execute(cfg: Any, *, resume: bool, quiet: bool, from_step: str | None = None, until_step: str | None = None) -> Any:
+    from curate.engines.local import LocalEngine
+    from curate.pipeline import build_plan
+    from curate.report import make_reporter
+
+    plan = build_plan(cfg, resume=resume, from_step=from_step, until_step=until_step)
+    engine = LocalEngine(cfg.engine.workers, make_reporter(quiet))
+    return plan, engine.run(plan)
+
+
+def _summary(report: Any, quiet: bool) -> None:
+    from curate.report import summary_table
+
+    if not quiet:
+        out_console.print(summary_table(report.steps, report.wall_seconds))
+
+
+@app.command()
+@handle_errors
+def run(
+    config: Annotated[Path, typer.Argument(help="Pipeline config (YAML).")],
+    resume: Resume = False,
+    from_step: Annotated[Optional[str], typer.Option("--from", help="Start at this step (kind, index or folder); earlier steps must be complete.")] = None,  # noqa: UP007
+    until_step: Annotated[Optional[str], typer.Option("--until", help="Stop after this step.")] = None,  # noqa: UP007
+    workers: Workers = None,
+    workdir: Annotated[Optional[Path], typer.Option("--workdir", help="Override `workdir`.")] = None,  # noqa: UP007
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Override `output.path`.")] = None,  # noqa: UP007
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a non-empty output folder.")] = False,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Run a pipeline: ingest -> stages -> export, as the config says."""
+    from curate.config import load_config
+
+    cfg = _overrides(load_config(config), workers, workdir, output, overwrite)
+    _, report = _execute(cfg, resume=resume, quiet=quiet, from_step=from_step, until_step=until_step)
+    _summary(report, quiet)
+
+
+def _overrides(cfg: Any, workers: int | None, workdir: Path | None, output: Path | None, overwrite: bool) -> Any:
+    update: dict[str, Any] = {}
+    if workers is not None:
+        update["engine"] = cfg.engine.model_copy(update={"workers": workers})
+    if workdir is not None:
+        update["workdir"] = str(workdir)
+    if output is not None or overwrite:
+        if cfg.output is None:
+            if output is None:
+                raise ConfigError("--overwrite: the config has no `output:` section")
+            from curate.config import OutputConfig
+
+            update["output"] = OutputConfig(path=str(output), overwrite=overwrite)
+        else:
+            change: dict[str, Any] = {}
+            if output is not None:
+                change["path"] = str(output)
+            if overwrite:
+                change["overwrite"] = True
+            update["output"] = cfg.output.model_copy(update=change)
+    return cfg.model_copy(update=update)
+
+
+@app.command()
+@handle_errors
+def validate(
+    config: Annotated[Path, typer.Argument(help="Pipeline config (YAML).")],
+    debug: Debug = False,
+) -> None:
+    """Check a config and its inputs without reading data, and print the plan."""
+    from curate.config import load_config
+    from curate.pipeline import build_plan
+
+    cfg = load_config(config)
+    plan = build_plan(cfg, resume=True)
+    print(f"{config}: valid")
+    for line in plan.describe():
+        print(line)
+
+
+def run_to_folder(
+    inputs: list[str],
+    out: Path,
+    stages: list[Any],
+    *,
+    source: dict[str, Any] | None = None,
+    input_options: dict[str, Any] | None = None,
+    output: Any = None,
+    workers: int | None = None,
+    seed: int = 0,
+    resume: bool = False,
+    overwrite: bool = False,
+    quiet: bool = False,
+) -> Any:
+    """What every single-stage command does: a one-stage config, the same path as `run`.
+
+    Kept shards land in OUT/, removed records in OUT/rejected/ (one file per step and shard),
+    the run manifest in OUT/_manifest.json.
+    """
+    from curate.config import EngineConfig, InputConfig, RunConfig, SourceConfig
+    from curate.io.shards import write_json_atomic
+
+    if out.is_file():
+        raise ConfigError(f"--output: {out} is a file, expected a folder")
+    work = out / ".curate-work"
+    if out.is_dir() and any(p.name != ".curate-work" for p in out.iterdir()) and not (resume or overwrite):
+        raise ConfigError(f"--output: {out} is not empty", hint="choose an empty folder or pass --overwrite")
+    src = SourceConfig(paths=inputs, **(source or {}))
+    engine = EngineConfig() if workers is None else EngineConfig(workers=workers)
+    cfg = RunConfig(
+        input=InputConfig(sources=[src], **(input_options or {})),
+        workdir=str(work),
+        output=output,
+        engine=engine,
+        seed=seed,
+        stages=stages,
+    )
+    plan, report = _execute(cfg, resume=resume, quiet=quiet)
+    if output is None:
+        for p in out.glob("part-*.parquet"):
+            p.unlink()
+        shutil.rmtree(out / "rejected", ignore_errors=True)
+        last = plan.steps[-1].folder
+        for p in sorted(last.glob("part-*.parquet")):
+            p.replace(out / p.name)
+        for step in plan.steps:
+            for p in sorted((step.folder / "rejected").glob("part-*.parquet")):
+                (out / "rejected").mkdir(parents=True, exist_ok=True)
+                p.replace(out / "rejected" / f"{step.folder.name}-{p.name}")
+        write_json_atomic(report.manifest, out / "_manifest.json")
+        shutil.rmtree(work, ignore_errors=True)
+    return report
+
+
+@app.command()
+@handle_errors
+def ingest(
+    inputs: Annotated[list[str], typer.Argument(help="Files, folders or globs (JSON Lines [.gz/.zst], Parquet, CSV/TSV, .txt).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the Parquet shards.")],
+    fmt: Annotated[str, typer.Option("--format", help="auto, jsonl, parquet, csv, tsv or txt.")] = "auto",
+    text_field: Annotated[str, typer.Option("--text-field", help="Field holding the text.")] = "text",
+    id_field: Annotated[Optional[str], typer.Option("--id-field", help="Field holding a unique id (default: `id` if present, else derived).")] = None,  # noqa: UP007
+    source: Annotated[Optional[str], typer.Option("--source", help="Value of the `source` column.")] = None,  # noqa: UP007
+    max_chars: Annotated[int, typer.Option("--max-chars", min=1, help="Reject longer texts.")] = 1_000_000,
+    rows_per_shard: Annotated[int, typer.Option("--rows-per-shard", min=1, help="Rows per output shard at most.")] = 50_000,
+    strict: Annotated[bool, typer.Option("--strict", help="Stop at the first malformed record (exit 1).")] = False,
+    workers: Workers = None,
+    resume: Resume = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a non-empty output folder.")] = False,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Raw files -> validated, normalised Parquet shards with ids (malformed records -> rejected/)."""
+    from curate.config import FORMATS
+
+    if fmt not in FORMATS:
+        raise ConfigError(f"--format: {fmt!r} is not a format; allowed: {', '.join(FORMATS)}")
+    report = run_to_folder(
+        inputs,
+        output,
+        [],
+        source={"format": fmt, "text_field": text_field, "id_field": id_field, "source": source},
+        input_options={"max_chars": max_chars, "rows_per_shard": rows_per_shard, "strict": strict},
+        workers=workers,
+        resume=resume,
+        overwrite=overwrite,
+        quiet=quiet,
+    )
+    _summary(report, quiet)
+
+
+@app.command()
+@handle_errors
+def export(
+    inputs: Annotated[list[str], typer.Argument(help="Shards from an earlier step (or any ingestible input).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Dataset folder to write.")],
+    fmt: Annotated[str, typer.Option("--format", help="parquet or jsonl.")] = "parquet",
+    compression: Annotated[str, typer.Option("--compression", help="zstd, snappy, gzip or none.")] = "zstd",
+    rows_per_shard: Annotated[Optional[int], typer.Option("--rows-per-shard", min=1, help="Rows per output file.")] = None,  # noqa: UP007
+    bytes_per_shard: Annotated[int, typer.Option("--bytes-per-shard", min=1, help="Target bytes per output file.")] = 256 * 1024 * 1024,
+    validation: Annotated[float, typer.Option("--validation", min=0.0, max=0.99, help="Fraction for the validation split.")] = 0.0,
+    test: Annotated[float, typer.Option("--test", min=0.0, max=0.99, help="Fraction for the test split.")] = 0.0,
+    columns: Annotated[Optional[str], typer.Option("--columns", help="Comma-separated columns to export, in order.")] = None,  # noqa: UP007
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the split.")] = 0,
+    workers: Workers = None,
+    resume: Resume = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a non-empty output folder.")] = False,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Shards -> the final dataset: Parquet or JSON Lines, split by id hash, with a dataset card."""
+    from pydantic import ValidationError
+
+    from curate.config import OutputConfig, format_validation_error
+
+    try:
+        out_cfg = OutputConfig(
+            path=str(output),
+            format=fmt,  # type: ignore[arg-type]
+            compression=compression,  # type: ignore[arg-type]
+            rows_per_shard=rows_per_shard,
+            bytes_per_shard=bytes_per_shard,
+            split={"validation": validation, "test": test},  # type: ignore[arg-type]
+            columns=[c.strip() for c in columns.split(",") if c.strip()] if columns else None,
+            overwrite=overwrite,
+        )
+    except ValidationError as err:
+        raise ConfigError("; ".join(format_validation_error(err, OutputConfig, prefix="--"))) from None
+    work = output.parent / f".{output.name}.curate-work"
+    from curate.config import EngineConfig, InputConfig, RunConfig, SourceConfig
+
+    cfg = RunConfig(
+        input=InputConfig(sources=[SourceConfig(paths=inputs)]),
+        workdir=str(work),
+        output=out_cfg,
+        engine=EngineConfig() if workers is None else EngineConfig(workers=workers),
+        seed=seed,
+    )
+    _, report = _execute(cfg, resume=resume, quiet=quiet)
+    shutil.rmtree(work, ignore_errors=True)
+    _summary(report, quiet)
+
+
+@app.command()
+@handle_errors
+def stages(
+    kind: Annotated[Optional[str], typer.Argument(help="A stage kind, or `input`/`output`/`engine` for those sections.")] = None,  # noqa: UP007
+    debug: Debug = False,
+) -> None:
+    """List stage kinds, or every config key of one stage with its type, default and meaning."""
+    from curate.docs import describe_kind, list_kinds
+
+    print(describe_kind(kind) if kind else list_kinds())
+
+
+def main() -> None:
+    """Console entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

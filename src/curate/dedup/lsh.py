@@ -1,0 +1,165 @@
+"""LSH banding: choose bands x rows for a threshold, hash signature bands, group equal bands."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numba
+import numpy as np
+
+from curate.dedup.unionfind import find, union
+from curate.hashing import xxh64_range
+
+# Gauss-Legendre nodes on [-1, 1]: the integrands are smooth polynomials in s of degree <= b*r,
+# so 96 nodes integrate them to ~1e-12, vectorised over every (b, r) at once.
+_NODES, _WEIGHTS = np.polynomial.legendre.leggauss(96)
+
+
+def _integral(f_values: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    return f_values @ _WEIGHTS * (hi - lo) / 2.0
+
+
+@lru_cache(maxsize=256)
+def optimal_params(
+    threshold: float,
+    num_perm: int,
+    false_positive_weight: float = 0.5,
+    false_negative_weight: float = 0.5,
+) -> tuple[int, int]:
+    """(bands, rows) with bands * rows <= num_perm minimising the weighted error at ``threshold``.
+
+    The probability that two sets of Jaccard ``s`` share a band is ``1 - (1 - s**r)**b``; the
+    false-positive error is its integral over ``[0, threshold]`` and the false-negative error is
+    the integral of its complement over ``[threshold, 1]`` (the criterion datasketch uses).
+    """
+    if not 0.0 < threshold < 1.0:
+        raise ValueError("threshold must be in (0, 1)")
+    s_fp = (_NODES + 1.0) * threshold / 2.0
+    s_fn = threshold + (_NODES + 1.0) * (1.0 - threshold) / 2.0
+    best = (np.inf, 1, 1)
+    for b in range(1, num_perm + 1):
+        r = np.arange(1, num_perm // b + 1, dtype=np.float64)[:, None]
+        fp = _integral(1.0 - (1.0 - s_fp[None, :] ** r) ** b, 0.0, threshold)
+        fn = _integral((1.0 - s_fn[None, :] ** r) ** b, threshold, 1.0)
+        err = fp * false_positive_weight + fn * false_negative_weight
+        i = int(np.argmin(err))
+        # strict improvement only: the first (smallest b, then r) optimum wins ties, as in datasketch
+        if err[i] < best[0] - 1e-15:
+            best = (float(err[i]), b, i + 1)
+    return best[1], best[2]
+
+
+def collision_probability(s: float | np.ndarray, bands: int, rows: int) -> float | np.ndarray:
+    """Probability that two documents of Jaccard ``s`` share at least one band."""
+    return 1.0 - (1.0 - np.asarray(s, dtype=np.float64) ** rows) ** bands
+
+
+@numba.njit(cache=True, nogil=True)
+def _band_kernel(
+    sig_bytes: np.ndarray, width: int, nshingles: np.ndarray, bands: int, rows: int, out: np.ndarray
+) -> None:
+    for d in range(nshingles.shape[0]):
+        base = d * width
+        for i in range(bands):
+            if nshingles[d] == 0:
+                out[d, i] = 0
+                continue
+            h = xxh64_range(sig_bytes, base + 4 * i * rows, base + 4 * (i + 1) * rows, np.uint64(i))
+            out[d, i] = h if h != 0 else np.uint64(1)
+
+
+def band_hashes(sig: np.ndarray, nshingles: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """(n, bands) uint64: XXH64 of each band's ``rows`` uint32 values (little-endian), seeded by the
+    band index; 0 is reserved for documents without shingles, which never join a bucket."""
+    n, num_perm = sig.shape
+    if bands * rows > num_perm:
+        raise ValueError("bands * rows must not exceed num_perm")
+    out = np.empty((n, bands), dtype=np.uint64)
+    if n:
+        flat = np.ascontiguousarray(sig, dtype="<u4").reshape(-1).view(np.uint8)
+        _band_kernel(flat, 4 * num_perm, nshingles.astype(np.int32), bands, rows, out)
+    return out
+
+
+@numba.njit(inline="always")
+def _agreement(sig: np.ndarray, x: int, y: int) -> int:
+    same = 0
+    for k in range(sig.shape[1]):
+        same += sig[x, k] == sig[y, k]
+    return same
+
+
+@numba.njit(cache=True, nogil=True)
+def _bucket_kernel(
+    hashes: np.ndarray,
+    order: np.ndarray,
+    parent: np.ndarray,
+    sig: np.ndarray,
+    row_of: np.ndarray,
+    verify: bool,
+    min_agree: int,
+    max_checks: int,
+    n_fixed: int,
+    stats: np.ndarray,
+) -> None:
+    n = order.shape[0]
+    s = 0
+    while s < n:
+        h = hashes[order[s]]
+        e = s + 1
+        while e < n and hashes[order[e]] == h:
+            e += 1
+        if h != 0 and e - s > 1:
+            first = order[s]
+            for j in range(s + 1, e):
+                x = order[j]
+                stats[0] += 1
+                if not verify:
+                    union(parent, first, x)
+                    continue
+                # compare with earlier bucket members in survivor order, skipping members already
+                # in x's component; bounded so a huge bucket of unrelated texts stays linear
+                checks = 0
+                for i in range(s, j):
+                    if checks >= max_checks:
+                        break
+                    y = order[i]
+                    if y < n_fixed and x < n_fixed:
+                        continue  # two index entries: both already kept, never compared
+                    checks += 1
+                    if find(parent, x) == find(parent, y):
+                        continue
+                    stats[1] += 1
+                    if _agreement(sig, row_of[x], row_of[y]) >= min_agree:
+                        union(parent, x, y)
+                    else:
+                        stats[2] += 1
+        s = e
+
+
+def bucket_unions(
+    band: np.ndarray,
+    parent: np.ndarray,
+    sig: np.ndarray | None = None,
+    row_of: np.ndarray | None = None,
+    threshold: float = 0.0,
+    max_checks: int = 64,
+    n_fixed: int = 0,
+) -> np.ndarray:
+    """Union the documents (dense ids) that share a band hash; ``band[d]`` is dense id d's hash.
+
+    With ``sig``, a pair is joined only if the fraction of equal signature values (the estimated
+    Jaccard) is at least ``threshold``; ``row_of`` maps a dense id to its signature row. Dense ids
+    below ``n_fixed`` (index entries) are never compared with each other. Returns counters:
+    [bucket members paired, pairs verified, pairs rejected by verification].
+    """
+    order = np.argsort(band, kind="stable")
+    stats = np.zeros(3, dtype=np.int64)
+    verify = sig is not None
+    if sig is None:
+        sig = np.zeros((1, 1), dtype=np.uint32)
+        row_of = np.zeros(1, dtype=np.int64)
+    assert row_of is not None
+    min_agree = int(np.ceil(threshold * sig.shape[1] - 1e-9))
+    _bucket_kernel(band, order, parent, sig, row_of, verify, min_agree, max_checks, n_fixed, stats)
+    return stats

@@ -1,0 +1,253 @@
+"""What every engine returns, and the work each step does on one shard (engine-agnostic)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from curate.config import InputConfig, SourceConfig
+from curate.errors import CurateError, StageError
+from curate.ingest import finalize_chunk
+from curate.io.discovery import ReadTask
+from curate.io.readers import read_task
+from curate.io.shards import list_parts, read_json, write_json_atomic, write_parquet_atomic
+from curate.manifest import StageStats, StepResult
+from curate.stages.base import REJECT, REJECT_DETAIL, GlobalStage, MapStage, Stage, StageContext
+
+
+@dataclass
+class RunReport:
+    """The outcome of a run: one result per step, the wall time and the run manifest."""
+
+    steps: list[StepResult]
+    wall_seconds: float
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+
+# Stages are pickled into every task; keep one set-up instance per worker process so that
+# models load once per worker, not once per shard.
+_READY: dict[str, Stage] = {}
+
+
+def ready_stage(stage: Stage, fingerprint: str) -> Stage:
+    cached = _READY.get(fingerprint)
+    if cached is None:
+        stage.setup()
+        _READY[fingerprint] = cached = stage
+    return cached
+
+
+def stats_path(folder: Path, name: str) -> Path:
+    return folder / "_stats" / f"{name}.json"
+
+
+def done_stats(folder: Path, name: str, fingerprint: str) -> StageStats | None:
+    """Stats of a unit of work completed earlier with the same fingerprint (for --resume)."""
+    data = read_json(stats_path(folder, name))
+    if data and data.get("fingerprint") == fingerprint:
+        return StageStats.from_json(data["stats"])
+    return None
+
+
+def save_stats(folder: Path, name: str, fingerprint: str, stats: StageStats) -> None:
+    write_json_atomic({"fingerprint": fingerprint, "stats": stats.to_json()}, stats_path(folder, name))
+
+
+def route(
+    out: pl.DataFrame, input_columns: list[str], kind: str, reject_only: frozenset[str] = frozenset()
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Split a stage's output into kept rows and rejected rows; scratch columns never leave."""
+    scratch = [c for c in out.columns if c.startswith("_") and c not in input_columns]
+    reject_cols = [c for c in reject_only if c in out.columns and c not in input_columns]
+    if REJECT not in out.columns:
+        return out.drop(scratch, *reject_cols), pl.DataFrame()
+    mask = out[REJECT].is_not_null()
+    kept = out.filter(~mask).drop(scratch, *reject_cols)
+    rejected = out.filter(mask)
+    if rejected.height:
+        detail = pl.col(REJECT_DETAIL).cast(pl.String) if REJECT_DETAIL in out.columns else pl.lit(None, pl.String)
+        rejected = rejected.with_columns(
+            pl.lit(kind).alias("reject_stage"),
+            pl.col(REJECT).cast(pl.String).alias("reject_reason"),
+            detail.alias("reject_detail"),
+        ).drop(scratch)
+    return kept, rejected
+
+
+def routed_stats(batch_rows: int, kept: pl.DataFrame, rejected: pl.DataFrame, ctx: StageContext, adds_rows: bool) -> StageStats:
+    reasons: Counter[str] = Counter()
+    if rejected.height:
+        for reason, n in rejected.group_by("reject_reason").len().iter_rows():
+            reasons[reason] = int(n)
+    total = kept.height + rejected.height
+    added = total - batch_rows if adds_rows else 0
+    if not adds_rows and total != batch_rows:
+        raise StageError(f"stage changed the number of rows ({batch_rows} in, {total} out) without declaring adds_rows")
+    return StageStats(batch_rows, kept.height, added, reasons, Counter(ctx.counters), shards=1)
+
+
+def write_routed(folder: Path, name: str, kept: pl.DataFrame, rejected: pl.DataFrame) -> int:
+    written = write_parquet_atomic(kept, folder / f"{name}.parquet")
+    if rejected.height:
+        written += write_parquet_atomic(rejected, folder / "rejected" / f"{name}.parquet")
+    return written
+
+
+# ---------------------------------------------------------------- units of work
+
+
+def ingest_task(
+    task: ReadTask, src: SourceConfig, cfg: InputConfig, default_source: str, folder: Path, fingerprint: str
+) -> StageStats:
+    """Read, validate and write one read task; its shards are `part-TTTTT-CCCC`."""
+    t0 = time.process_time()
+    name = f"task-{task.index:05d}"
+    for stale in list(folder.glob(f"part-{task.index:05d}-*.parquet")) + list(
+        (folder / "rejected").glob(f"part-{task.index:05d}-*.parquet")
+    ):
+        stale.unlink()
+    stats = StageStats()
+    for c, chunk in enumerate(read_task(task, src.text_field, cfg.rows_per_shard)):
+        kept, rejected = finalize_chunk(chunk, src, cfg, default_source)
+        shard = f"part-{task.index:05d}-{c:04d}"
+        written = 0
+        if kept.height:
+            written += write_parquet_atomic(kept, folder / f"{shard}.parquet")
+        if rejected.height:
+            written += write_parquet_atomic(rejected, folder / "rejected" / f"{shard}.parquet")
+        reasons: Counter[str] = Counter(rejected["reject_reason"].to_list()) if rejected.height else Counter()
+        n = kept.height + rejected.height
+        stats = stats + StageStats(n, kept.height, 0, reasons, Counter(), int(kept.height > 0), written)
+    stats.cpu_seconds = time.process_time() - t0
+    save_stats(folder, name, fingerprint, stats)
+    return stats
+
+
+@dataclass(frozen=True)
+class ChainLink:
+    """One map stage inside a fused chain: where it reads and writes and its identity."""
+
+    stage: MapStage
+    index: int
+    folder: Path
+    source: Path
+    fingerprint: str
+    seed: int
+
+
+def map_chain_task(shard: str, links: list[ChainLink]) -> list[StageStats]:
+    """Run consecutive map stages on one shard, writing every stage's output (resumable per link)."""
+    results: list[StageStats] = []
+    batch: pl.DataFrame | None = None
+    for link in links:
+        prior = done_stats(link.folder, shard, link.fingerprint)
+        if prior is not None:
+            results.append(prior)
+            batch = None
+            continue
+        t0 = time.process_time()
+        if batch is None:
+            batch = pl.read_parquet(link.source / f"{shard}.parquet")
+        stage = ready_stage(link.stage, link.fingerprint)
+        ctx = StageContext(link.seed, link.index, link.stage.kind)
+        out = _guard(link, shard, lambda s=stage, b=batch, c=ctx: s.process(b, c))
+        kept, rejected = route(out, batch.columns, link.stage.kind, link.stage.reject_columns)
+        stats = routed_stats(batch.height, kept, rejected, ctx, link.stage.adds_rows)
+        stats.bytes_written = write_routed(link.folder, shard, kept, rejected)
+        stats.cpu_seconds = time.process_time() - t0
+        save_stats(link.folder, shard, link.fingerprint, stats)
+        results.append(stats)
+        batch = kept
+    return results
+
+
+def keys_task(shard: str, shard_index: int, link: ChainLink) -> StageStats:
+    """Global stage, map side: compact keys of one shard into `_keys/`."""
+    keys_dir = link.folder / "_keys"
+    prior = done_stats(keys_dir, shard, link.fingerprint)
+    if prior is not None:
+        return prior
+    batch = pl.read_parquet(link.source / f"{shard}.parquet")
+    stage = ready_stage(link.stage, link.fingerprint)
+    assert isinstance(stage, GlobalStage)
+    ctx = StageContext(link.seed, link.index, stage.kind)
+    keys = _guard(link, shard, lambda: stage.keys(batch, ctx))
+    keys = keys.with_columns(pl.lit(shard_index, dtype=pl.Int32).alias("_shard"))
+    write_parquet_atomic(keys, keys_dir / f"{shard}.parquet")
+    stats = StageStats(counters=Counter(ctx.counters))
+    save_stats(keys_dir, shard, link.fingerprint, stats)
+    return stats
+
+
+def apply_task(shard: str, link: ChainLink) -> StageStats:
+    """Global stage, apply side: join this shard's decisions and route its rows."""
+    prior = done_stats(link.folder, shard, link.fingerprint)
+    if prior is not None:
+        return prior
+    t0 = time.process_time()
+    batch = pl.read_parquet(link.source / f"{shard}.parquet")
+    stage = ready_stage(link.stage, link.fingerprint)
+    assert isinstance(stage, GlobalStage)
+    decisions_file = link.folder / "_decisions" / f"{shard}.parquet"
+    if decisions_file.is_file():
+        decisions = pl.read_parquet(decisions_file)
+    else:
+        decisions = pl.DataFrame(schema={"id": pl.String, REJECT: pl.String, **stage.decision_schema()})
+    ctx = StageContext(link.seed, link.index, stage.kind)
+    out = _guard(link, shard, lambda: stage.apply(batch, decisions, ctx))
+    kept, rejected = route(out, batch.columns, stage.kind, stage.reject_columns)
+    stats = routed_stats(batch.height, kept, rejected, ctx, False)
+    stats.bytes_written = write_routed(link.folder, shard, kept, rejected)
+    stats.cpu_seconds = time.process_time() - t0
+    save_stats(link.folder, shard, link.fingerprint, stats)
+    return stats
+
+
+def resolve_global(link: ChainLink, shards: list[str]) -> StageStats:
+    """Global stage, global side: one resolve over all keys, decisions written per shard."""
+    dec_dir = link.folder / "_decisions"
+    marker = read_json(dec_dir / "_SUCCESS.json")
+    if marker and marker.get("fingerprint") == link.fingerprint:
+        return StageStats(counters=Counter(marker.get("counters", {})))
+    stage = link.stage
+    assert isinstance(stage, GlobalStage)
+    ctx = StageContext(link.seed, link.index, stage.kind)
+    key_files = [str(link.folder / "_keys" / f"{s}.parquet") for s in shards]
+    if key_files:
+        keys = pl.scan_parquet(key_files)
+        decisions = _guard(link, "resolve", lambda: stage.resolve(keys, ctx))
+        if decisions.height:
+            where = keys.select("id", "_shard").join(decisions.lazy(), on="id", how="inner").collect()
+            for (shard_index,), part in where.group_by("_shard", maintain_order=False):
+                write_parquet_atomic(part.drop("_shard").sort("id"), dec_dir / f"{shards[int(shard_index)]}.parquet")
+    write_json_atomic({"fingerprint": link.fingerprint, "counters": dict(ctx.counters)}, dec_dir / "_SUCCESS.json")
+    return StageStats(counters=Counter(ctx.counters))
+
+
+def _guard(link: ChainLink, shard: str, fn: Any) -> Any:
+    """Run stage code; a stage's own failure becomes a StageError naming stage and shard."""
+    try:
+        return fn()
+    except CurateError:
+        raise
+    except Exception as err:
+        import traceback
+
+        logs = link.folder.parent / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        log = logs / f"{link.folder.name}-{shard}-{os.getpid()}.log"
+        log.write_text(traceback.format_exc())
+        raise StageError(
+            f"stages[{link.index - 1}] ({link.stage.kind}) failed on {shard}: {type(err).__name__}: {err}",
+            hint=f"full traceback in {log}; rerun with --debug to see it here",
+        ) from err
+
+
+def shard_names(folder: Path) -> list[str]:
+    return [p.stem for p in list_parts(folder)]

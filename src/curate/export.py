@@ -1,0 +1,187 @@
+"""Export: the last stage's shards -> the dataset users load (Parquet or JSON Lines), split and carded.
+
+Engine-agnostic pieces: the split assignment (a stable hash of the id), the re-sharding plan
+(global row ranges per split, so output files do not depend on how many workers ran) and the
+writing of one output file, plus the dataset card.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import math
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import yaml
+
+from curate.config import OutputConfig
+from curate.errors import ConfigError
+from curate.hashing import derive_seed, hash_strings, unit_interval
+from curate.io.shards import write_bytes_atomic, write_parquet_atomic
+
+SPLITS = ("train", "validation", "test")
+
+
+def split_codes(ids: pl.Series, out: OutputConfig, seed: int) -> np.ndarray:
+    """0 = train, 1 = validation, 2 = test; a document's split depends only on its id and the seed."""
+    u = unit_interval(hash_strings(ids, derive_seed(seed, "split")))
+    codes = np.zeros(len(u), dtype=np.int8)
+    codes[u < out.split.validation + out.split.test] = 2
+    codes[u < out.split.validation] = 1
+    return codes
+
+
+def active_splits(out: OutputConfig) -> list[str]:
+    return [s for s, f in zip(SPLITS, (1.0, out.split.validation, out.split.test), strict=True) if f > 0]
+
+
+def count_shard(path: str, out: OutputConfig, seed: int) -> dict[str, Any]:
+    """Rows per split and per source in one input shard (reads only two small columns)."""
+    frame = pl.read_parquet(path, columns=["id", "source"])
+    codes = split_codes(frame["id"], out, seed)
+    per_split = np.bincount(codes, minlength=3)
+    sources = frame["source"].fill_null("(none)").value_counts()
+    return {
+        "splits": {SPLITS[i]: int(per_split[i]) for i in range(3)},
+        "sources": {r["source"]: int(r["count"]) for r in sources.iter_rows(named=True)},
+    }
+
+
+def output_schema(parts: list[str], columns: list[str] | None) -> pa.Schema:
+    """One schema for every output file: unified over shards, strings as plain `string`."""
+    if not parts:
+        base = pa.schema([("id", pa.string()), ("text", pa.string()), ("source", pa.string())])
+    else:
+        base = pa.unify_schemas([pq.read_schema(p) for p in parts], promote_options="permissive")
+
+    def plain(t: pa.DataType) -> pa.DataType:
+        if pa.types.is_large_string(t) or pa.types.is_string_view(t):
+            return pa.string()
+        if pa.types.is_large_binary(t):
+            return pa.binary()
+        if pa.types.is_null(t):
+            return pa.string()
+        if pa.types.is_large_list(t) or pa.types.is_list(t):
+            return pa.list_(plain(t.value_type))
+        return t
+
+    fields = [pa.field(f.name, plain(f.type)) for f in base if not f.name.startswith("__")]
+    by_name = {f.name: f for f in fields}
+    if columns:
+        unknown = [c for c in columns if c not in by_name]
+        if unknown:
+            raise ConfigError(
+                f"output.columns: unknown column(s) {', '.join(unknown)}; available: {', '.join(by_name)}"
+            )
+        fields = [by_name[c] for c in columns]
+    return pa.schema(fields)
+
+
+def rows_per_file(parts: list[str], out: OutputConfig) -> int:
+    if out.rows_per_shard:
+        return out.rows_per_shard
+    rows = size = 0
+    for p in parts:
+        md = pq.read_metadata(p)
+        rows += md.num_rows
+        size += sum(md.row_group(i).total_byte_size for i in range(md.num_row_groups))
+    per_row = size / rows if rows else 1024
+    return max(1, int(out.bytes_per_shard // max(per_row, 1)))
+
+
+@dataclass(frozen=True)
+class ExportFile:
+    """One output file: the split rows [start, start+count) of each listed input shard."""
+
+    split: str
+    index: int
+    segments: tuple[tuple[str, int, int], ...]
+
+
+def plan_files(parts: list[str], counts: list[dict[str, int]], rows: int, splits: list[str]) -> list[ExportFile]:
+    """Cut each split's rows, in shard order, into files of ``rows`` rows."""
+    files: list[ExportFile] = []
+    for split in splits:
+        total = sum(c[split] for c in counts)
+        n_files = max(1, math.ceil(total / rows)) if (total or split == "train") else 0
+        bounds = np.cumsum([0] + [c[split] for c in counts])
+        for j in range(n_files):
+            lo, hi = j * rows, min((j + 1) * rows, total)
+            segs = []
+            for k, part in enumerate(parts):
+                a, b = max(lo, bounds[k]), min(hi, bounds[k + 1])
+                if a < b:
+                    segs.append((part, int(a - bounds[k]), int(b - a)))
+            files.append(ExportFile(split, j, tuple(segs)))
+    return files
+
+
+def file_name(f: ExportFile, n_files: int, out: OutputConfig) -> str:
+    ext = "parquet" if out.format == "parquet" else {"gzip": "jsonl.gz", "zstd": "jsonl.zst"}.get(out.compression, "jsonl")
+    return f"{f.split}/part-{f.index:05d}.{ext}"
+
+
+def write_file(f: ExportFile, name: str, folder: str, schema: pa.Schema, out: OutputConfig, seed: int) -> int:
+    """Gather this file's rows, cast them to the output schema and write atomically; returns rows."""
+    split_code = SPLITS.index(f.split)
+    pieces = []
+    for part, start, count in f.segments:
+        frame = pl.read_parquet(part)
+        frame = frame.filter(pl.Series(split_codes(frame["id"], out, seed) == split_code))
+        pieces.append(frame.slice(start, count))
+    if pieces:
+        table = pl.concat(pieces, how="diagonal_relaxed").to_arrow()
+    else:
+        table = schema.empty_table()
+    columns = []
+    for fld in schema:
+        if fld.name in table.column_names:
+            columns.append(table.column(fld.name).cast(fld.type))
+        else:
+            columns.append(pa.nulls(table.num_rows, fld.type))
+    table = pa.Table.from_arrays(columns, schema=schema)
+    path = Path(folder) / name
+    if out.format == "parquet":
+        write_parquet_atomic(table, path, compression=out.compression)
+    else:
+        buf = io.BytesIO()
+        pl.from_arrow(table).write_ndjson(buf)  # type: ignore[union-attr]
+        data = buf.getvalue()
+        if out.compression == "gzip":
+            data = gzip.compress(data, compresslevel=6, mtime=0)
+        elif out.compression == "zstd":
+            import zstandard
+
+            data = zstandard.ZstdCompressor(level=3).compress(data)
+        write_bytes_atomic(data, path)
+    return table.num_rows
+
+
+def dataset_card(
+    manifest: dict[str, Any], split_rows: dict[str, int], sources: Counter[str], config: dict[str, Any], out: OutputConfig
+) -> str:
+    """README.md beside the data: what is in it, where it came from, what was removed and why."""
+    lines = ["# Dataset card", "", f"Built by curate {manifest['versions']['curate']} on {manifest['finished_at']} (config hash `{manifest['config_hash']}`, seed {manifest['seed']}).", ""]
+    lines += ["## Contents", "", "| split | documents |", "| --- | ---: |"]
+    lines += [f"| {s} | {n:,} |" for s, n in split_rows.items()]
+    lines += ["", f"Format: {out.format} ({out.compression}), files under `<split>/part-NNNNN.*`.", ""]
+    lines += ["## Sources", "", "| source | documents |", "| --- | ---: |"]
+    lines += [f"| {s} | {n:,} |" for s, n in sorted(sources.items(), key=lambda kv: (-kv[1], kv[0]))]
+    lines += ["", "## What was removed and why", "", "| step | in | kept | rejected | reasons |", "| --- | ---: | ---: | ---: | --- |"]
+    for step in manifest["steps"]:
+        c = step["counts"]
+        reasons = ", ".join(f"{k}: {v:,}" for k, v in c["rejected_by_reason"].items()) or "-"
+        lines.append(f"| {step['stage']} | {c['docs_in']:,} | {c['docs_kept']:,} | {c['docs_rejected']:,} | {reasons} |")
+    lines += ["", "Removed records are kept, with `reject_stage`, `reject_reason` and `reject_detail`, in each step's `rejected/` folder of the run's workdir.", ""]
+    lines += ["## Loading", "", "```python", "import pyarrow.dataset as ds", "train = ds.dataset('train', format=FORMAT).to_table()", "", "from datasets import load_dataset", "dataset = load_dataset(LOADER, data_dir='.')  # one split per folder", "```", ""]
+    fmt = "parquet" if out.format == "parquet" else "json"
+    lines = [ln.replace("FORMAT", repr(fmt)).replace("LOADER", repr(fmt)) for ln in lines]
+    lines += ["## Configuration", "", "```yaml", yaml.safe_dump(config, sort_keys=False).rstrip(), "```", ""]
+    return "\n".join(lines)

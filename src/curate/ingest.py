@@ -1,0 +1,192 @@
+"""Ingest: parsed records -> validated, normalised documents with stable ids (vectorised).
+
+Checks every record once, in bulk: text present, a string, valid UTF-8, not blank, not longer
+than ``max_chars``; applies Unicode normalisation; gives each record a stable ``id`` (the given
+one, or a hash of origin and content) and a ``source``. Records that fail a check are returned
+separately with the reason and ``file:line`` so the engine writes them to ``rejected/``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from curate.config import InputConfig, SourceConfig
+from curate.errors import InputError
+from curate.hashing import _string_buffers, hash_strings
+from curate.io.readers import RawChunk
+
+STAGE = "ingest"
+_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+_RESERVED = ("id", "text", "source")
+
+
+def hex_ids(values: np.ndarray) -> pa.Array:
+    """uint64 -> 16-character lowercase hex strings, without a Python loop."""
+    be = values.astype(">u8").view(np.uint8).reshape(-1, 8)
+    chars = np.empty((len(values), 16), dtype=np.uint8)
+    chars[:, 0::2] = _HEX[be >> 4]
+    chars[:, 1::2] = _HEX[be & 15]
+    fixed = pa.FixedSizeBinaryArray.from_buffers(
+        pa.binary(16), len(values), [None, pa.py_buffer(chars.tobytes())]
+    )
+    return fixed.cast(pa.binary()).cast(pa.string())
+
+
+def utf8_valid(arr: pa.Array) -> np.ndarray:
+    """Per-row UTF-8 validity of a binary array: one bulk decode, per-row only if that fails."""
+    n = len(arr)
+    offsets, data = _string_buffers(arr)
+    try:
+        data[offsets[0] : offsets[-1]].tobytes().decode("utf-8")
+        starts = offsets[:-1][offsets[1:] > offsets[:-1]]
+        # a valid buffer splits into valid rows iff no row starts inside a multi-byte character
+        if not np.any((data[starts] & 0xC0) == 0x80):
+            return np.ones(n, dtype=bool)
+    except UnicodeDecodeError:
+        pass
+    out = np.ones(n, dtype=bool)
+    for i, v in enumerate(arr.to_pylist()):
+        if v is None:
+            continue
+        try:
+            v.decode("utf-8")
+        except UnicodeDecodeError:
+            out[i] = False
+    return out
+
+
+def _source_name(src: SourceConfig, default: str) -> str:
+    return src.source or default
+
+
+def finalize_chunk(
+    chunk: RawChunk,
+    src: SourceConfig,
+    cfg: InputConfig,
+    default_source: str,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Validate and normalise one parsed chunk: (kept documents, rejected records)."""
+    table = chunk.table
+    n = table.num_rows
+    text_field = "text" if chunk.file.format == "txt" else src.text_field
+    origin = (
+        pl.Series(table.column("path")) if chunk.unit == "file" else pl.repeat(chunk.file.relpath, n, eager=True)
+    ).cast(pl.String)
+    unit = {"line": "", "row": "row ", "file": ""}[chunk.unit]
+    where = (
+        origin
+        if chunk.unit == "file"
+        else origin + f":{unit}" + pl.Series(chunk.lines).cast(pl.String)
+    )
+
+    reason = np.full(n, None, dtype=object)
+    detail = np.full(n, None, dtype=object)
+
+    def mark(mask: np.ndarray, why: str, text: str) -> None:
+        new = mask & (reason == None)  # noqa: E711 - numpy elementwise
+        reason[new] = why
+        detail[new] = text
+
+    # --- text: present, a string, valid UTF-8, not blank, not too long
+    if text_field in table.column_names:
+        text = table.column(text_field).combine_chunks() if n else pa.array([], pa.string())
+    else:
+        text = pa.nulls(n, pa.string())
+    mark(np.asarray(text.is_null().to_numpy(zero_copy_only=False)), "missing_text", f"no {text_field!r} field")
+    if pa.types.is_binary(text.type) or pa.types.is_large_binary(text.type):
+        ok = utf8_valid(text)
+        mark(~ok, "invalid_utf8", "text is not valid UTF-8")
+        text = pc.if_else(pa.array(ok), text, pa.scalar(None, text.type)).cast(pa.string())
+    elif pa.types.is_dictionary(text.type):
+        text = text.cast(pa.string())
+    elif not (pa.types.is_string(text.type) or pa.types.is_large_string(text.type) or pa.types.is_null(text.type)):
+        mark(np.ones(n, dtype=bool), "invalid_text_type", f"{text_field!r} is {text.type}, not a string")
+        text = pa.nulls(n, pa.string())
+    text = text.cast(pa.large_string())
+    if cfg.normalization != "none" and n:
+        ascii_ = pc.fill_null(pc.string_is_ascii(text), True)
+        if not pc.all(ascii_).as_py():
+            text = pc.if_else(ascii_, text, pc.utf8_normalize(text, cfg.normalization))
+    text_s = pl.Series("text", text)
+    blank = text_s.str.strip_chars().str.len_bytes().eq(0).fill_null(False).to_numpy()
+    mark(blank, "empty_text", "text is empty or whitespace")
+    too_long = (text_s.str.len_chars() > cfg.max_chars).fill_null(False).to_numpy()
+    mark(too_long, "text_too_long", f"text longer than max_chars={cfg.max_chars}")
+
+    # --- source and id
+    if src.source is None and "source" in table.column_names:
+        source = pl.Series(table.column("source")).cast(pl.String).fill_null(default_source)
+    else:
+        source = pl.repeat(_source_name(src, default_source), n, eager=True, dtype=pl.String)
+    id_field = src.id_field or ("id" if "id" in table.column_names else None)
+    if id_field is not None and id_field in table.column_names:
+        ids = pl.Series(table.column(id_field)).cast(pl.String)
+        mark((ids.is_null() | (ids.str.len_bytes() == 0)).to_numpy(), "missing_id", f"no {id_field!r} value")
+        ids = ids.fill_null("")
+    elif id_field is not None:
+        ids = pl.repeat("", n, eager=True, dtype=pl.String)
+        mark(np.ones(n, dtype=bool), "missing_id", f"no {id_field!r} field")
+    else:
+        origin_key = source + "\x1f" + where
+        mixed = hash_strings(origin_key, 0x1D) ^ (hash_strings(text_s, 0x2E) * np.uint64(0x9E3779B97F4A7C15))
+        ids = pl.Series("id", hex_ids(mixed))
+
+    # --- metadata: every other column, renamed if it collides with a core column
+    meta: dict[str, pl.Series] = {}
+    used = {text_field, id_field}
+    for name in table.column_names:
+        if name in used or (name == "source" and src.source is None):
+            continue
+        out_name = f"orig_{name}" if name in _RESERVED else name
+        meta[out_name] = pl.Series(out_name, table.column(name))
+
+    frame = pl.DataFrame(
+        {"id": ids, "text": text_s, "source": source, **meta},
+        schema_overrides={"id": pl.String, "text": pl.String, "source": pl.String},
+    ) if n else pl.DataFrame({"id": [], "text": [], "source": []}, schema={"id": pl.String, "text": pl.String, "source": pl.String})
+    rejected_mask = pl.Series(reason != None)  # noqa: E711
+    kept = frame.filter(~rejected_mask) if n else frame
+    rejected = frame.filter(rejected_mask).with_columns(
+        pl.lit(STAGE).alias("reject_stage"),
+        pl.Series("reject_reason", reason[rejected_mask.to_numpy()].tolist(), dtype=pl.String),
+        (where.filter(rejected_mask) + ": " + pl.Series(detail[rejected_mask.to_numpy()].tolist(), dtype=pl.String)).alias("reject_detail"),
+    ) if n else pl.DataFrame()
+    bad = _bad_records(chunk, src, default_source)
+    if bad.height:
+        rejected = pl.concat([rejected, bad], how="diagonal_relaxed") if rejected.height else bad
+    if cfg.strict and rejected.height:
+        candidates = [(b.line, f"{chunk.file.relpath}:{unit}{b.line}: {b.detail}", b.reason) for b in chunk.bad]
+        marked = np.flatnonzero(rejected_mask.to_numpy())
+        if len(marked):
+            i = int(marked[0])
+            candidates.append((int(chunk.lines[i]), f"{where[i]}: {detail[i]}", str(reason[i])))
+        line, text, why = min(candidates)
+        raise InputError(
+            f"malformed record at {text} ({why})",
+            hint="fix the record, or run without --strict to send malformed records to rejected/",
+        )
+    return kept, rejected
+
+
+def _bad_records(chunk: RawChunk, src: SourceConfig, default_source: str) -> pl.DataFrame:
+    """Unparseable records as rejected rows; their id is derived from file and line only."""
+    if not chunk.bad:
+        return pl.DataFrame()
+    unit = "row " if chunk.unit == "row" else ""
+    where = pl.Series([f"{chunk.file.relpath}:{unit}{b.line}" for b in chunk.bad], dtype=pl.String)
+    source = _source_name(src, default_source)
+    ids = hex_ids(hash_strings(source + "\x1f" + where, 0x1D))
+    return pl.DataFrame(
+        {
+            "id": pl.Series(ids),
+            "source": [source] * len(chunk.bad),
+            "raw": [b.raw for b in chunk.bad],
+            "reject_stage": [STAGE] * len(chunk.bad),
+            "reject_reason": [b.reason for b in chunk.bad],
+            "reject_detail": [f"{w}: {b.detail}" for w, b in zip(where.to_list(), chunk.bad, strict=True)],
+        },
+        schema_overrides={"raw": pl.String},
+    )

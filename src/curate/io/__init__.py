@@ -1,0 +1,1 @@
+"""Reading raw inputs and reading/writing Parquet shards."""

@@ -1,0 +1,192 @@
+"""Expand the configured input paths into an ordered list of read tasks (before any data is read)."""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from curate.config import InputConfig, SourceConfig
+from curate.errors import ConfigError, MissingInputError
+
+_EXTENSIONS = {
+    ".jsonl": "jsonl",
+    ".json": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".txt": "txt",
+}
+_COMPRESSIONS = {".gz": "gzip", ".zst": "zstd", ".zstd": "zstd"}
+_SPLIT_BLOCK = 1 << 24
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One matched file: where it is, how to read it, and the name used in ids and messages."""
+
+    path: str
+    relpath: str
+    format: str
+    compression: str | None
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class ReadTask:
+    """A unit of ingest work: a byte range of one file, one whole file, or a group of .txt files."""
+
+    index: int
+    source_index: int
+    files: tuple[InputFile, ...]
+    start: int = 0
+    end: int | None = None
+    first_line: int = 1
+
+    @property
+    def label(self) -> str:
+        f = self.files[0]
+        return f.relpath if len(self.files) == 1 else f"{f.relpath} (+{len(self.files) - 1} files)"
+
+
+def detect_format(path: str, declared: str) -> tuple[str | None, str | None]:
+    """(format, compression) from the extension; ``declared`` wins unless it is ``auto``."""
+    suffixes = [s.lower() for s in Path(path).suffixes]
+    compression = _COMPRESSIONS.get(suffixes[-1]) if suffixes else None
+    if compression:
+        suffixes = suffixes[:-1]
+    fmt = declared if declared != "auto" else (_EXTENSIONS.get(suffixes[-1]) if suffixes else None)
+    return fmt, compression
+
+
+def _glob_base(pattern: str) -> str:
+    """The folder part of a pattern before its first wildcard (ids are relative to it)."""
+    parts = Path(pattern).parts
+    base: list[str] = []
+    for part in parts:
+        if glob.has_magic(part):
+            break
+        base.append(part)
+    if len(base) == len(parts):  # no wildcard: a file (base = its folder) or a folder
+        p = Path(pattern)
+        return str(p if p.is_dir() else p.parent)
+    return str(Path(*base)) if base else "."
+
+
+def default_source_name(pattern: str) -> str:
+    """`data/raw/*.jsonl` -> `raw`; `corpus.jsonl.gz` -> `corpus`; `docs/` -> `docs`."""
+    p = Path(pattern)
+    if glob.has_magic(pattern):
+        base = Path(_glob_base(pattern))
+        return base.name or "input"
+    if p.is_dir():
+        return p.name or "input"
+    return p.name.split(".")[0] or "input"
+
+
+def expand_source(src: SourceConfig, where: str) -> list[InputFile]:
+    """Every file a source names, sorted and without repeats; a path matching nothing is an error."""
+    seen: dict[str, InputFile] = {}
+    for i, pattern in enumerate(src.paths):
+        base = _glob_base(pattern)
+        if glob.has_magic(pattern):
+            matches = sorted(m for m in glob.glob(pattern, recursive=True) if os.path.isfile(m))
+        elif os.path.isdir(pattern):
+            matches = sorted(
+                str(p)
+                for p in Path(pattern).rglob("*")
+                if p.is_file() and not p.name.startswith((".", "_"))
+                and detect_format(str(p), src.format)[0] is not None
+            )
+        elif os.path.isfile(pattern):
+            matches = [pattern]
+        else:
+            matches = []
+        if not matches:
+            raise MissingInputError(
+                f"{where}.paths[{i}]: no input file matches {pattern!r}",
+                hint="check the path; relative paths are resolved against the config file's folder",
+            )
+        for m in matches:
+            fmt, compression = detect_format(m, src.format)
+            if fmt is None:
+                raise ConfigError(
+                    f"{where}.format: cannot tell the format of {m!r} from its extension",
+                    hint="set format to one of: jsonl, parquet, csv, tsv, txt",
+                )
+            if fmt == "parquet" and compression:
+                raise ConfigError(f"{where}: compressed Parquet files are not supported ({m})")
+            full = os.path.abspath(m)
+            if full in seen:
+                continue
+            st = os.stat(full)
+            rel = os.path.relpath(full, os.path.abspath(base))
+            seen[full] = InputFile(full, rel, fmt, compression, st.st_size, st.st_mtime_ns)
+    return list(seen.values())
+
+
+def _jsonl_ranges(path: str, size: int, target: int) -> list[tuple[int, int, int]]:
+    """Split a plain JSON Lines file into (start, end, first_line) ranges at newline boundaries.
+
+    One sequential pass counts newlines per block so that every range knows its first line
+    number (rejections report file and line) without the workers reading what precedes them.
+    """
+    if size <= target:
+        return [(0, size, 1)]
+    ranges: list[tuple[int, int, int]] = []
+    start, line, pending_lines, pos = 0, 1, 0, 0
+    with open(path, "rb") as fh:
+        while block := fh.read(_SPLIT_BLOCK):
+            block_start, pos = pos, pos + len(block)
+            if pos - start >= target and pos < size:
+                cut = block.rfind(b"\n")
+                if cut >= 0:
+                    end = block_start + cut + 1
+                    ranges.append((start, end, line))
+                    line += pending_lines + block.count(b"\n", 0, cut + 1)
+                    pending_lines = block.count(b"\n", cut + 1)
+                    start = end
+                    continue
+            pending_lines += block.count(b"\n")
+    if start < size:
+        ranges.append((start, size, line))
+    return ranges
+
+
+def plan_read_tasks(cfg: InputConfig) -> list[ReadTask]:
+    """Expand every source into read tasks whose order and boundaries depend only on the inputs."""
+    tasks: list[ReadTask] = []
+    for si, src in enumerate(cfg.sources):
+        where = f"input.sources[{si}]"
+        files = expand_source(src, where)
+        txt_group: list[InputFile] = []
+        txt_bytes = 0
+        for f in files:
+            if f.format == "txt":
+                txt_group.append(f)
+                txt_bytes += f.size
+                if txt_bytes >= cfg.bytes_per_shard or len(txt_group) >= cfg.rows_per_shard:
+                    tasks.append(ReadTask(len(tasks), si, tuple(txt_group)))
+                    txt_group, txt_bytes = [], 0
+                continue
+            if f.format == "jsonl" and f.compression is None:
+                for start, end, line in _jsonl_ranges(f.path, f.size, cfg.bytes_per_shard):
+                    tasks.append(ReadTask(len(tasks), si, (f,), start, end, line))
+            else:
+                tasks.append(ReadTask(len(tasks), si, (f,)))
+        if txt_group:
+            tasks.append(ReadTask(len(tasks), si, tuple(txt_group)))
+    return tasks
+
+
+def input_fingerprint(tasks: list[ReadTask]) -> list[tuple[str, int, int]]:
+    """What identifies the raw input: every file's path, size and modification time."""
+    seen: dict[str, tuple[str, int, int]] = {}
+    for t in tasks:
+        for f in t.files:
+            seen[f.path] = (f.path, f.size, f.mtime_ns)
+    return sorted(seen.values())

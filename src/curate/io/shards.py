@@ -1,0 +1,75 @@
+"""Parquet shards on disk: atomic writes, listing, and small JSON sidecars."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+PARQUET_COMPRESSION = "zstd"
+
+
+def _tmp_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+def write_parquet_atomic(frame: pl.DataFrame | pa.Table, path: str | Path, compression: str = PARQUET_COMPRESSION) -> int:
+    """Write to a temporary name in the same folder, then rename: readers never see a partial file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_name(path)
+    table = frame.to_arrow() if isinstance(frame, pl.DataFrame) else frame
+    pq.write_table(table, tmp, compression=None if compression == "none" else compression)
+    os.replace(tmp, path)
+    return path.stat().st_size
+
+
+def write_bytes_atomic(data: bytes, path: str | Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_name(path)
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)
+
+
+def write_json_atomic(data: Any, path: str | Path) -> None:
+    write_bytes_atomic((json.dumps(data, indent=2, sort_keys=False, default=str) + "\n").encode(), path)
+
+
+def read_json(path: str | Path) -> Any:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except (OSError, ValueError):
+        return None
+
+
+def list_parts(folder: str | Path) -> list[Path]:
+    """Complete data shards of a folder, sorted by name (temporary files are hidden)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.glob("part-*.parquet") if p.is_file())
+
+
+def read_shard(path: str | Path, columns: list[str] | None = None) -> pl.DataFrame:
+    return pl.read_parquet(path, columns=columns)
+
+
+def remove_tree(path: str | Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def clean_temporaries(folder: str | Path) -> None:
+    """Remove leftovers of writes interrupted by a crash."""
+    folder = Path(folder)
+    if folder.is_dir():
+        for p in folder.rglob(".*.tmp-*"):
+            p.unlink(missing_ok=True)

@@ -1,0 +1,205 @@
+"""Plan, then run: the config becomes an ordered list of steps before any data is read."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+import pyarrow.parquet as pq
+
+from curate.config import RunConfig, stable_digest
+from curate.errors import ConfigError, MissingInputError
+from curate.io.discovery import ReadTask, default_source_name, input_fingerprint, plan_read_tasks
+from curate.stages import build_stage
+from curate.stages.base import CORE_COLUMNS, GlobalStage, MapStage, Stage
+
+
+@dataclass
+class Step:
+    """One step of the plan: ingest, a stage, or export; each owns a folder in the workdir."""
+
+    index: int
+    kind: str
+    folder: Path
+    fingerprint: str
+    stage: Stage | None = None
+    config_json: dict = field(default_factory=dict)
+
+    @property
+    def is_global(self) -> bool:
+        return isinstance(self.stage, GlobalStage)
+
+    @property
+    def is_map(self) -> bool:
+        return isinstance(self.stage, MapStage)
+
+
+@dataclass
+class Plan:
+    """Everything an engine needs: the steps in order, the read tasks and the run's identity."""
+
+    config: RunConfig
+    workdir: Path
+    steps: list[Step]
+    read_tasks: list[ReadTask]
+    default_sources: list[str]
+    run_fingerprint: str
+    resume: bool = False
+    first: int = 0
+    last: int = 0
+
+    def describe(self) -> list[str]:
+        lines = [f"workdir: {self.workdir}", f"config hash: {self.run_fingerprint}"]
+        if self.config.input is not None:
+            n_files = len({f.path for t in self.read_tasks for f in t.files})
+            lines.append(f"input: {n_files} files in {len(self.read_tasks)} read tasks")
+        for s in self.steps:
+            active = self.first <= s.index <= self.last
+            mark = "  " if active else "- "
+            extra = ""
+            if s.kind == "export" and self.config.output is not None:
+                extra = f" -> {self.config.output.path} ({self.config.output.format})"
+            lines.append(f"{mark}{s.folder.name}{extra}" + ("" if active else " (not run)"))
+        return lines
+
+
+def step_folder(workdir: Path, index: int, kind: str) -> Path:
+    return workdir / f"{index:02d}_{kind}"
+
+
+def _probe_columns(plan_tasks: list[ReadTask]) -> set[str] | None:
+    """Columns the inputs carry, read from headers only; None when a format cannot tell cheaply."""
+    cols: set[str] = set()
+    seen: set[str] = set()
+    for t in plan_tasks:
+        f = t.files[0]
+        if f.path in seen:
+            continue
+        seen.add(f.path)
+        if len(seen) > 50:
+            break
+        if f.format == "parquet":
+            cols |= set(pq.read_schema(f.path).names)
+        elif f.format == "txt":
+            cols |= {"text", "path"}
+        elif f.format == "jsonl" and f.compression is None:
+            with open(f.path, "rb") as fh:
+                for raw in fh:
+                    if raw.strip():
+                        try:
+                            obj = orjson.loads(raw)
+                        except orjson.JSONDecodeError:
+                            break
+                        if isinstance(obj, dict):
+                            cols |= set(obj)
+                        break
+        else:
+            return None
+    return cols
+
+
+def _check_packages(index: int, stage: Stage) -> None:
+    for module, extra in stage.requires_packages:
+        if importlib.util.find_spec(module) is None:
+            raise ConfigError(
+                f"stages[{index}] ({stage.kind}) needs the Python package {module!r}, which is not installed",
+                hint=f"pip install 'curate[{extra}]'",
+            )
+
+
+def _select(name: str | None, steps: list[Step], default: int, option: str) -> int:
+    if name is None:
+        return default
+    for s in steps:
+        if name in (s.kind, str(s.index), s.folder.name):
+            return s.index
+    allowed = ", ".join(s.kind for s in steps)
+    raise ConfigError(f"{option} {name!r}: no such step; steps are: {allowed}")
+
+
+def build_plan(
+    cfg: RunConfig,
+    *,
+    resume: bool = False,
+    from_step: str | None = None,
+    until_step: str | None = None,
+) -> Plan:
+    """Validate everything that can be checked without reading data and order the steps."""
+    workdir = Path(cfg.workdir)
+    steps: list[Step] = []
+    read_tasks: list[ReadTask] = []
+    defaults: list[str] = []
+    available: set[str] | None = set(CORE_COLUMNS)
+    if cfg.input is not None:
+        read_tasks = plan_read_tasks(cfg.input)
+        defaults = [default_source_name(s.paths[0]) for s in cfg.input.sources]
+        probed = _probe_columns(read_tasks)
+        available = None if probed is None else available | probed
+        fp = stable_digest(
+            ["ingest", cfg.input.model_dump(mode="json", exclude={"sources"}),
+             [s.model_dump(mode="json", exclude={"paths"}) for s in cfg.input.sources],
+             input_fingerprint(read_tasks)]
+        )
+        steps.append(Step(0, "ingest", step_folder(workdir, 0, "ingest"), fp, None, cfg.input.model_dump(mode="json")))
+    else:
+        ingest = step_folder(workdir, 0, "ingest")
+        manifest = ingest / "_manifest.json"
+        if not manifest.is_file():
+            raise MissingInputError(
+                "input: no input configured and no ingested shards in the workdir",
+                hint=f"add an `input:` section, or run ingest into {workdir} first",
+            )
+        from curate.io.shards import read_json
+
+        fp = (read_json(manifest) or {}).get("fingerprint", "")
+        steps.append(Step(0, "ingest", ingest, fp))
+    prev = steps[0].fingerprint
+    for i, stage_cfg in enumerate(cfg.stages):
+        stage = build_stage(stage_cfg)
+        _check_packages(i, stage)
+        if available is not None:
+            missing = stage.required_columns() - available
+            if missing:
+                raise ConfigError(
+                    f"stages[{i}] ({stage.kind}) needs column(s) {', '.join(sorted(missing))}, "
+                    f"which no earlier step produces; known columns: {', '.join(sorted(available))}",
+                    hint="add the stage that produces them earlier in `stages`",
+                )
+            available |= stage.added_columns()
+        fp = stable_digest([prev, stage.kind, stage.config_fingerprint(), cfg.seed, i + 1])
+        steps.append(Step(i + 1, stage.kind, step_folder(workdir, i + 1, stage.kind), fp, stage, stage_cfg.model_dump(mode="json")))
+        prev = fp
+    if cfg.output is not None:
+        out = cfg.output
+        fp = stable_digest([prev, "export", out.model_dump(mode="json", exclude={"path", "overwrite"}), cfg.seed])
+        steps.append(Step(len(steps), "export", step_folder(workdir, len(steps), "export"), fp, None, out.model_dump(mode="json")))
+    first = _select(from_step, steps, 0, "--from")
+    last = _select(until_step, steps, steps[-1].index, "--until")
+    if first > last:
+        raise ConfigError(f"--from {from_step!r} comes after --until {until_step!r}")
+    if first > 0:
+        prev_manifest = steps[first - 1].folder / "_manifest.json"
+        if not prev_manifest.is_file():
+            raise ConfigError(
+                f"--from {from_step!r}: the previous step ({steps[first - 1].folder.name}) has not completed in {workdir}",
+                hint="run the earlier steps first, or drop --from",
+            )
+    if cfg.output is not None and last == steps[-1].index:
+        _check_output(Path(cfg.output.path), cfg.output.overwrite, resume)
+    return Plan(cfg, workdir, steps, read_tasks, defaults, cfg.fingerprint(), resume, first, last)
+
+
+def _check_output(path: Path, overwrite: bool, resume: bool) -> None:
+    if path.is_file():
+        raise ConfigError(f"output.path: {path} is a file, expected a folder")
+    if path.is_dir() and any(path.iterdir()) and not (overwrite or resume):
+        raise ConfigError(
+            f"output.path: {path} is not empty",
+            hint="choose an empty folder, or set `output.overwrite: true` (or pass --overwrite)",
+        )
+    parent = path.parent
+    if parent.exists() and not os.access(parent, os.W_OK):
+        raise ConfigError(f"output.path: cannot write to {parent}")

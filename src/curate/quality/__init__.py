@@ -1,0 +1,1 @@
+"""Quality signals: published heuristics, fastText classifiers and language identification."""

@@ -1,0 +1,551 @@
+"""Published heuristic quality signals (Gopher, C4, FineWeb), computed for a whole batch at once.
+
+Each signal is one numeric column named ``<family>_<signal>``. The definitions follow the
+papers and their reference implementation, datatrove's filters (the ones FineWeb was built
+with); every signal's docstring entry gives the published default threshold, which the
+``filter`` presets use. Text is split into lines and word tokens once per batch (polars
+string kernels), per-token and per-line features are summed per document with numpy, and
+the order-dependent repetition counts run in one compiled (numba) pass over token hashes.
+
+Known, deliberate differences from datatrove (measured in benchmarks/quality/RESULTS-quality.md):
+
+- Words come from a regular expression that mimics spaCy's English tokenizer (what datatrove
+  uses) instead of spaCy itself: punctuation is split off words, hyphens inside words are
+  split, URLs and e-mail addresses stay whole, ``don't`` gives two tokens. Rare constructs
+  (units glued to numbers, tokenizer exceptions such as ``e.g.``) differ.
+- Sentences (for C4) are counted with a regex that mimics spaCy's ``sentencizer``.
+- Lines for Gopher quality and C4 are split on ``\\n`` only (Python's ``splitlines`` also
+  breaks on ``\\r``, ``\\f``, ``\\v`` and a few Unicode separators).
+- N-grams are compared by their token sequence (datatrove compares joined strings, so
+  ``["ab", "c"]`` equals ``["a", "bc"]`` there).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numba
+import numpy as np
+import polars as pl
+
+# ---------------------------------------------------------------- definitions
+
+STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
+"""Gopher's stop words (Rae et al. 2021, A.1.1); matched case-sensitively, as in datatrove."""
+
+# datatrove's PUNCTUATION_SET: ASCII and CJK punctuation, C0/C1 controls, and the sentence
+# terminals below. A token made only of these characters is a "symbol", not a word.
+_SYMBOL_CLASS = (
+    r"!/—”:％１〈&(、━\\【#%「」，】；+^\]~“《„';’{|∶´\[=\-`*．（–？！：$～«〉,><》)?）。…@_.\"}►»"
+    r"\x00-\x08\x0b\x0c\x0d-\x1f\x7f-\x9f\p{Sentence_Terminal}"
+)
+_TERMINAL = r"\p{Sentence_Terminal}\x{17D6}\x{17D9}\x{17DA}"
+"""Unicode sentence terminals (FineWeb's stop characters: datatrove's TERMINAL_PUNCTUATION)."""
+
+# Word tokens, mimicking spaCy's English tokenizer (see the module docstring). Order matters:
+# the regex engine takes the first alternative that matches at each position.
+TOKEN_PATTERN = "|".join(
+    (
+        r"(?:https?|ftp)://[^\s<>\"'()\[\]{}]*[^\s<>\"'()\[\]{}.,;:!?]",  # URL
+        r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+",  # e-mail address
+        r"(?:^|\s)-+\w[\w.]*",  # a command-line flag (-v, --help) at the start of a chunk
+        r"\w+(?:[.@]\w+)*",  # a word, possibly with inner dots (3.14, foo.txt)
+        r"['’](?:[sSdDmMtT]|re|ve|ll|RE|VE|LL)\b",  # a contraction suffix ('s, 'll, n't -> 't)
+        r"\.{2,}|…|-{2,}",  # ellipsis, dashes
+        r"[^\w\s]",  # any other symbol, one per token
+    )
+)
+
+C4_POLICY = (
+    "terms of use",
+    "privacy policy",
+    "cookie policy",
+    "uses cookies",
+    "use of cookies",
+    "use cookies",
+)
+"""C4's boilerplate phrases (Raffel et al. 2020, and the TFDS c4_utils code): lines dropped."""
+_C4_CITATION = r"\[\d*\]|\[edit\]|\[citation needed\]"
+# A sentence boundary as spaCy's sentencizer finds it: '.', '!' or '?' split off a word (not
+# part of an abbreviation with inner dots, not an ellipsis), then more text after a space.
+_C4_SENT_BOUNDARY = r"(?:^|[\s(\[\"'])[^\s.]*[^\s.!?][.!?][!?]*[^\w\s]*\s+[^\w\s]*\w"
+
+# ---------------------------------------------------------------- the signal catalogue
+
+SIGNALS: dict[str, dict[str, str]] = {
+    "gopher_quality": {
+        "gopher_word_count": "Words (tokens with a non-punctuation character). Keep 50..100,000.",
+        "gopher_mean_word_length": "Mean characters per word. Keep 3..10.",
+        "gopher_hash_ratio": "'#' count per token (words and symbols). Drop above 0.1.",
+        "gopher_ellipsis_ratio": "'...' and '…' count per token. Drop above 0.1.",
+        "gopher_bullet_lines_frac": "Lines starting with '•' or '-' (after spaces). Drop above 0.9.",
+        "gopher_ellipsis_lines_frac": "Lines ending with '...' or '…'. Drop above 0.3.",
+        "gopher_alpha_words_frac": "Tokens with an alphabetic character. Drop below 0.8.",
+        "gopher_stop_word_count": "Distinct stop words present (the, be, to, of, and, that, have, "
+        "with). Drop below 2.",
+    },
+    "gopher_repetition": {
+        "gopher_dup_para_frac": "Paragraphs (split on 2+ newlines) repeating an earlier one. "
+        "Drop above 0.3.",
+        "gopher_dup_para_char_frac": "Characters in repeated paragraphs / all characters. Drop above 0.2.",
+        "gopher_dup_line_frac": "Lines repeating an earlier one. Drop above 0.3.",
+        "gopher_dup_line_char_frac": "Characters in repeated lines / all characters. Drop above 0.2.",
+        **{
+            f"gopher_top_{n}gram_char_frac": f"Characters of the most frequent word {n}-gram times its "
+            f"count / all characters. Drop above {t}."
+            for n, t in ((2, 0.20), (3, 0.18), (4, 0.16))
+        },
+        **{
+            f"gopher_dup_{n}gram_char_frac": f"Characters in repeated word {n}-grams (non-overlapping) "
+            f"/ all characters. Drop above {t}."
+            for n, t in ((5, 0.15), (6, 0.14), (7, 0.13), (8, 0.12), (9, 0.11), (10, 0.10))
+        },
+    },
+    "c4": {
+        "c4_terminal_punct_frac": "Non-empty lines ending in . ? ! \" ' (not '...'). C4 keeps only those lines.",
+        "c4_javascript_lines": "Kept-candidate lines mentioning 'javascript' (C4 drops those lines).",
+        "c4_policy_lines": "Kept-candidate lines with a terms-of-use/cookie phrase (C4 drops those lines).",
+        "c4_lorem_ipsum": "1 if a candidate line contains 'lorem ipsum' (C4 drops the document).",
+        "c4_curly_bracket": "1 if a candidate line contains '{' (C4 drops the document).",
+        "c4_sentence_count": "Sentences in the lines C4 keeps. Drop below 5.",
+        "c4_kept_lines_frac": "Lines C4 keeps (terminal punctuation, 3+ words, no long word, "
+        "javascript or policy phrase) / all lines.",
+    },
+    "fineweb": {
+        "fineweb_line_punct_frac": "Non-blank lines ending in a sentence terminal. Drop below 0.12.",
+        "fineweb_short_line_frac": "Non-blank lines of at most 30 characters. Drop above 0.67.",
+        "fineweb_dup_line_char_frac": "Characters in repeated non-blank lines / characters other "
+        "than newlines. Drop above 0.01.",
+        "fineweb_list_ratio": "Newlines per word token. Drop above 0.3.",
+    },
+}
+"""Every heuristic signal by family, with its definition and published threshold."""
+
+FAMILY_ALIASES: dict[str, tuple[str, ...]] = {
+    "gopher": ("gopher_quality", "gopher_repetition"),
+    "c4_quality": ("c4",),
+    "fineweb_quality": ("fineweb",),
+}
+
+
+def resolve_families(names: Iterable[str]) -> list[str]:
+    """Expand aliases (``gopher``) and drop repeats, keeping the catalogue's order."""
+    wanted: set[str] = set()
+    for name in names:
+        if name in SIGNALS:
+            wanted.add(name)
+        elif name in FAMILY_ALIASES:
+            wanted.update(FAMILY_ALIASES[name])
+        else:
+            allowed = ", ".join([*SIGNALS, *FAMILY_ALIASES])
+            raise ValueError(f"unknown heuristic family {name!r}; allowed: {allowed}")
+    return [f for f in SIGNALS if f in wanted]
+
+
+def signal_columns(families: Iterable[str]) -> list[str]:
+    """The columns the given families add, in output order."""
+    return [col for fam in resolve_families(families) for col in SIGNALS[fam]]
+
+
+def family_of(column: str) -> str | None:
+    """The family that produces ``column``, or None."""
+    for fam, cols in SIGNALS.items():
+        if column in cols:
+            return fam
+    return None
+
+
+# ---------------------------------------------------------------- compiled kernels
+
+
+@numba.njit(inline="always")
+def _mix(a: np.uint64, b: np.uint64) -> np.uint64:
+    a = ((a << np.uint64(7)) | (a >> np.uint64(57))) ^ b
+    return a * np.uint64(0x9E3779B97F4A7C15) + np.uint64(0x632BE59BD9B4E019)
+
+
+@numba.njit(inline="always")
+def _table_size(m: int) -> int:
+    size = 16
+    while size < 2 * m:
+        size *= 2
+    return size
+
+
+@numba.njit(cache=True, nogil=True)
+def _dup_elements(offsets: np.ndarray, hashes: np.ndarray, lengths: np.ndarray) -> tuple:
+    """Per segment: how many elements repeat an earlier one, and their total length."""
+    n = offsets.shape[0] - 1
+    dup_n = np.zeros(n, dtype=np.int64)
+    dup_c = np.zeros(n, dtype=np.int64)
+    keys = np.empty(16, dtype=np.int64)
+    used = np.zeros(16, dtype=np.bool_)
+    for d in range(n):
+        lo, hi = offsets[d], offsets[d + 1]
+        if hi - lo < 2:
+            continue
+        size = _table_size(hi - lo)
+        if keys.shape[0] < size:
+            keys = np.empty(size, dtype=np.int64)
+            used = np.zeros(size, dtype=np.bool_)
+        used[:size] = False
+        mask = size - 1
+        for i in range(lo, hi):
+            h = hashes[i]
+            s = h & mask
+            while used[s] and keys[s] != h:
+                s = (s + 1) & (size - 1)
+            if used[s]:
+                dup_n[d] += 1
+                dup_c[d] += lengths[i]
+            else:
+                used[s] = True
+                keys[s] = h
+    return dup_n, dup_c
+
+
+@numba.njit(cache=True, nogil=True)
+def _ngram_repetition(offsets: np.ndarray, tok_hash: np.ndarray, tok_len: np.ndarray) -> tuple:
+    """Gopher's n-gram repetition counts per document, from token hashes and lengths.
+
+    ``top[k, d]``: characters of the most frequent (n=2,3,4)-gram (joined by spaces) times its
+    count, the earliest first on ties (Counter.most_common). ``dup[k, d]``: characters of
+    (n=5..10)-grams that repeat an earlier seen one, scanning left to right and jumping over a
+    repeated n-gram (so repeats do not overlap), as in Rae et al. and datatrove.
+    """
+    n_docs = offsets.shape[0] - 1
+    top = np.zeros((3, n_docs), dtype=np.int64)
+    dup = np.zeros((6, n_docs), dtype=np.int64)
+    cap = 16
+    keys = np.empty(cap, dtype=np.uint64)
+    used = np.zeros(cap, dtype=np.bool_)
+    counts = np.zeros(cap, dtype=np.int64)
+    first = np.zeros(cap, dtype=np.int64)
+    for d in range(n_docs):
+        lo, hi = offsets[d], offsets[d + 1]
+        m = hi - lo
+        if m < 2:
+            continue
+        size = _table_size(m)
+        if cap < size:
+            cap = size
+            keys = np.empty(cap, dtype=np.uint64)
+            used = np.zeros(cap, dtype=np.bool_)
+            counts = np.zeros(cap, dtype=np.int64)
+            first = np.zeros(cap, dtype=np.int64)
+        mask = size - 1
+        umask = np.uint64(mask)
+        cum = np.zeros(m + 1, dtype=np.int64)
+        for i in range(m):
+            cum[i + 1] = cum[i] + tok_len[lo + i]
+        gram = tok_hash[lo:hi].copy()  # gram[i]: hash of the n-gram starting at token i
+        for n in range(2, 11):
+            k = m - n + 1
+            if k <= 0:
+                break
+            for i in range(k):
+                gram[i] = _mix(gram[i], tok_hash[lo + i + n - 1])
+            used[:size] = False
+            if n <= 4:
+                best_c = 0
+                best_f = 0
+                for i in range(k):
+                    h = gram[i]
+                    s = np.int64(h & umask)
+                    while used[s] and keys[s] != h:
+                        s = (s + 1) & mask
+                    if used[s]:
+                        counts[s] += 1
+                    else:
+                        used[s] = True
+                        keys[s] = h
+                        counts[s] = 1
+                        first[s] = i
+                    c = counts[s]
+                    if c > best_c or (c == best_c and first[s] < best_f):
+                        best_c = c
+                        best_f = first[s]
+                top[n - 2, d] = (cum[best_f + n] - cum[best_f] + n - 1) * best_c
+            else:
+                i = 0
+                rep = 0
+                while i < k:
+                    h = gram[i]
+                    s = np.int64(h & umask)
+                    while used[s] and keys[s] != h:
+                        s = (s + 1) & mask
+                    if used[s]:
+                        rep += cum[i + n] - cum[i]
+                        i += n
+                    else:
+                        used[s] = True
+                        keys[s] = h
+                        i += 1
+                dup[n - 5, d] = rep
+    return top, dup
+
+
+# ---------------------------------------------------------------- batch computation
+
+
+def _offsets(counts: np.ndarray) -> np.ndarray:
+    out = np.zeros(counts.shape[0] + 1, dtype=np.int64)
+    np.cumsum(counts, out=out[1:])
+    return out
+
+
+def _per_doc(doc: np.ndarray, values: np.ndarray | pl.Series, n: int) -> np.ndarray:
+    """Sum a per-element feature per document."""
+    v = values.to_numpy() if isinstance(values, pl.Series) else values
+    return np.bincount(doc, weights=v.astype(np.float64, copy=False), minlength=n)
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """num / den, NaN where den is 0 (the signal is undefined; the filter treats it as failing)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
+
+
+class _Batch:
+    """Splits of one batch of texts, computed lazily and at most once."""
+
+    def __init__(self, text: pl.Series) -> None:
+        self.text = text.cast(pl.String).fill_null("")
+        self.n = self.text.len()
+        self._tokens: pl.DataFrame | None = None
+        self._lines: pl.DataFrame | None = None
+        self._text_len: np.ndarray | None = None
+
+    @property
+    def text_len(self) -> np.ndarray:
+        if self._text_len is None:
+            self._text_len = self.text.str.len_chars().to_numpy().astype(np.float64)
+        return self._text_len
+
+    def tokens(self) -> pl.DataFrame:
+        """One row per word token: doc, tok (leading space of flag tokens removed)."""
+        if self._tokens is None:
+            lists = self.text.str.extract_all(TOKEN_PATTERN)
+            counts = lists.list.len().fill_null(0).to_numpy().astype(np.int64)
+            flat = lists.explode(empty_as_null=False, keep_nulls=False).str.strip_chars_start()
+            self._tokens = pl.DataFrame(
+                {"doc": np.repeat(np.arange(self.n, dtype=np.int64), counts), "tok": flat}
+            )
+            self._token_counts = counts
+        return self._tokens
+
+    def token_counts(self) -> np.ndarray:
+        self.tokens()
+        return self._token_counts
+
+    def lines(self) -> pl.DataFrame:
+        """One row per '\\n'-separated piece: doc, line, last (the doc's final piece)."""
+        if self._lines is None:
+            lists = self.text.str.split("\n")
+            counts = lists.list.len().to_numpy().astype(np.int64)
+            doc = np.repeat(np.arange(self.n, dtype=np.int64), counts)
+            last = np.zeros(doc.shape[0], dtype=bool)
+            ends = np.cumsum(counts) - 1
+            last[ends[counts > 0]] = True
+            self._lines = pl.DataFrame(
+                {"doc": doc, "line": lists.explode(empty_as_null=False, keep_nulls=False), "last": last}
+            )
+        return self._lines
+
+
+def _dup_stats(doc: np.ndarray, strings: pl.Series, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per document: elements equal to an earlier element of the same document, and their chars."""
+    offsets = _offsets(np.bincount(doc, minlength=n))
+    hashes = strings.hash(seed=0x51C).to_numpy().view(np.int64)
+    lengths = strings.str.len_chars().to_numpy().astype(np.int64)
+    dn, dc = _dup_elements(offsets, hashes, lengths)
+    return dn.astype(np.float64), dc.astype(np.float64)
+
+
+def _gopher_quality(b: _Batch) -> dict[str, np.ndarray]:
+    n = b.n
+    toks = b.tokens()
+    feats = toks.select(
+        pl.col("tok").str.len_chars().alias("len"),
+        pl.col("tok").str.contains(rf"[^{_SYMBOL_CLASS}]").alias("word"),
+        pl.col("tok").str.contains(r"\p{L}").alias("alpha"),
+        pl.col("tok").replace_strict(
+            {w: i for i, w in enumerate(STOP_WORDS)}, default=-1, return_dtype=pl.Int64
+        ).alias("stop"),
+    )
+    doc = toks["doc"].to_numpy()
+    is_word = feats["word"].to_numpy()
+    n_tokens = b.token_counts().astype(np.float64)
+    n_words = np.bincount(doc, weights=is_word.astype(np.float64), minlength=n)
+    word_chars = np.bincount(doc, weights=feats["len"].to_numpy() * is_word, minlength=n)
+    alpha = _per_doc(doc, feats["alpha"], n)
+    stop = feats["stop"].to_numpy()
+    hit = stop >= 0
+    pairs = np.unique(doc[hit] * len(STOP_WORDS) + stop[hit])
+    stop_distinct = np.bincount(pairs // len(STOP_WORDS), minlength=n).astype(np.float64)
+
+    counts = b.text.to_frame("t").select(
+        pl.col("t").str.count_matches("#", literal=True).alias("hash"),
+        (
+            pl.col("t").str.count_matches("...", literal=True)
+            + pl.col("t").str.count_matches("…", literal=True)
+        ).alias("ellipsis"),
+    )
+    lines = b.lines()
+    # Python's splitlines() has no final empty piece after a trailing newline (and none for "").
+    kept = lines.filter(~(pl.col("last") & (pl.col("line") == "")))
+    lf = kept.select(
+        "doc",
+        pl.col("line").str.contains(r"^\s*[•\-]").alias("bullet"),
+        pl.col("line").str.contains(r"(?:\.\.\.|…)\s*$").alias("ell"),
+    )
+    ldoc = lf["doc"].to_numpy()
+    n_lines = np.bincount(ldoc, minlength=n).astype(np.float64)
+    return {
+        "gopher_word_count": n_words,
+        "gopher_mean_word_length": _ratio(word_chars, n_words),
+        "gopher_hash_ratio": _ratio(counts["hash"].to_numpy().astype(np.float64), n_tokens),
+        "gopher_ellipsis_ratio": _ratio(counts["ellipsis"].to_numpy().astype(np.float64), n_tokens),
+        "gopher_bullet_lines_frac": _ratio(_per_doc(ldoc, lf["bullet"], n), n_lines),
+        "gopher_ellipsis_lines_frac": _ratio(_per_doc(ldoc, lf["ell"], n), n_lines),
+        "gopher_alpha_words_frac": _ratio(alpha, n_tokens),
+        "gopher_stop_word_count": stop_distinct,
+    }
+
+
+def _gopher_repetition(b: _Batch) -> dict[str, np.ndarray]:
+    n = b.n
+    text_len = b.text_len
+    out: dict[str, np.ndarray] = {}
+
+    # Paragraphs: the stripped text split on runs of 2+ newlines.
+    paras = b.text.str.strip_chars().str.replace_all(r"\n{3,}", "\n\n").str.split("\n\n")
+    p_counts = paras.list.len().to_numpy().astype(np.int64)
+    p_doc = np.repeat(np.arange(n, dtype=np.int64), p_counts)
+    pn, pc = _dup_stats(p_doc, paras.explode(empty_as_null=False, keep_nulls=False), n)
+    out["gopher_dup_para_frac"] = _ratio(pn, p_counts.astype(np.float64))
+    out["gopher_dup_para_char_frac"] = _ratio(pc, text_len)
+
+    # Lines: the text split on runs of newlines, so empty pieces only at the two ends.
+    lines = b.lines()
+    nonempty = lines.filter(pl.col("line") != "")
+    ln, lc = _dup_stats(nonempty["doc"].to_numpy(), nonempty["line"], n)
+    n_nonempty = np.bincount(nonempty["doc"].to_numpy(), minlength=n).astype(np.float64)
+    edges = b.text.to_frame("t").select(
+        pl.col("t").str.starts_with("\n").alias("s"), pl.col("t").str.ends_with("\n").alias("e")
+    )
+    starts = edges["s"].to_numpy().astype(np.float64)
+    ends = edges["e"].to_numpy().astype(np.float64)
+    empty_doc = (text_len == 0).astype(np.float64)
+    n_lines = n_nonempty + starts + ends + empty_doc
+    ln = ln + starts * ends
+    out["gopher_dup_line_frac"] = _ratio(ln, n_lines)
+    out["gopher_dup_line_char_frac"] = _ratio(lc, text_len)
+
+    toks = b.tokens()
+    offsets = _offsets(b.token_counts())
+    tok_hash = toks["tok"].hash(seed=0x70C).to_numpy()
+    tok_len = toks["tok"].str.len_chars().to_numpy().astype(np.int64)
+    top, dup = _ngram_repetition(offsets, tok_hash, tok_len)
+    for k, g in enumerate((2, 3, 4)):
+        out[f"gopher_top_{g}gram_char_frac"] = _ratio(top[k].astype(np.float64), text_len)
+    for k, g in enumerate(range(5, 11)):
+        out[f"gopher_dup_{g}gram_char_frac"] = _ratio(dup[k].astype(np.float64), text_len)
+    return out
+
+
+def _c4(b: _Batch) -> dict[str, np.ndarray]:
+    n = b.n
+    lines = b.lines().filter(~(pl.col("last") & (pl.col("line") == "")))
+    s = pl.col("line").str.strip_chars()
+    f = lines.select(
+        "doc",
+        s.str.contains(r"\S{1001}").alias("long_word"),
+        (s.str.count_matches(r"\S+") >= 3).alias("enough_words"),
+        s.str.replace_all(_C4_CITATION, "").alias("s"),
+    ).with_columns(
+        (
+            pl.col("s").str.contains(r"[.?!\"']$") & ~pl.col("s").str.ends_with("...")
+        ).alias("term"),
+        pl.col("s").str.to_lowercase().alias("low"),
+    ).with_columns(
+        (~pl.col("long_word") & pl.col("term") & pl.col("enough_words")).alias("cand"),
+    ).with_columns(
+        (pl.col("cand") & pl.col("low").str.contains("lorem ipsum", literal=True)).alias("lorem"),
+        (pl.col("cand") & pl.col("low").str.contains("javascript", literal=True)).alias("js"),
+    ).with_columns(
+        (pl.col("cand") & ~pl.col("js") & pl.col("s").str.contains("{", literal=True)).alias("curly"),
+        (
+            pl.col("cand")
+            & ~pl.col("js")
+            & pl.col("low").str.contains("|".join(C4_POLICY))
+        ).alias("policy"),
+    ).with_columns(
+        (pl.col("cand") & ~pl.col("js") & ~pl.col("curly") & ~pl.col("policy") & ~pl.col("lorem")).alias("kept"),
+    ).with_columns(
+        pl.when("kept")
+        .then(pl.col("s").str.count_matches(_C4_SENT_BOUNDARY) + 1)
+        .otherwise(0)
+        .alias("sent"),
+        (pl.col("s") != "").alias("nonempty"),
+    )
+    doc = f["doc"].to_numpy()
+    n_lines = np.bincount(doc, minlength=n).astype(np.float64)
+    nonempty = _per_doc(doc, f["nonempty"], n)
+    return {
+        "c4_terminal_punct_frac": _ratio(_per_doc(doc, f["term"], n), nonempty),
+        "c4_javascript_lines": _per_doc(doc, f["js"], n),
+        "c4_policy_lines": _per_doc(doc, f["policy"], n),
+        "c4_lorem_ipsum": (_per_doc(doc, f["lorem"], n) > 0).astype(np.float64),
+        "c4_curly_bracket": (_per_doc(doc, f["curly"], n) > 0).astype(np.float64),
+        "c4_sentence_count": _per_doc(doc, f["sent"], n),
+        "c4_kept_lines_frac": _ratio(_per_doc(doc, f["kept"], n), n_lines),
+    }
+
+
+def _fineweb(b: _Batch) -> dict[str, np.ndarray]:
+    n = b.n
+    lines = b.lines().filter(pl.col("line").str.contains(r"\S"))
+    f = lines.select(
+        "doc",
+        pl.col("line").str.contains(rf"[{_TERMINAL}]$").alias("punct"),
+        (pl.col("line").str.len_chars() <= 30).alias("short"),
+    )
+    doc = f["doc"].to_numpy()
+    n_lines = np.bincount(doc, minlength=n).astype(np.float64)
+    _, dup_chars = _dup_stats(doc, lines["line"], n)
+    newlines = b.text.str.count_matches("\n", literal=True).to_numpy().astype(np.float64)
+    return {
+        "fineweb_line_punct_frac": _ratio(_per_doc(doc, f["punct"], n), n_lines),
+        "fineweb_short_line_frac": _ratio(_per_doc(doc, f["short"], n), n_lines),
+        "fineweb_dup_line_char_frac": _ratio(dup_chars, b.text_len - newlines),
+        "fineweb_list_ratio": _ratio(newlines, b.token_counts().astype(np.float64)),
+    }
+
+
+_COMPUTE = {
+    "gopher_quality": _gopher_quality,
+    "gopher_repetition": _gopher_repetition,
+    "c4": _c4,
+    "fineweb": _fineweb,
+}
+
+
+def compute_signals(text: pl.Series, families: Sequence[str]) -> pl.DataFrame:
+    """All signals of the given families for a batch of texts, one row per text.
+
+    Ratios with a zero denominator (empty text, no words) are null; a null text gives null
+    signals. Integer-valued signals (counts, flags) are Float64 like the rest, so rules can
+    mix them freely.
+    """
+    fams = resolve_families(families)
+    b = _Batch(text)
+    data: dict[str, np.ndarray] = {}
+    for fam in fams:
+        data.update(_COMPUTE[fam](b))
+    cols = signal_columns(fams)
+    null_text = text.is_null()
+    frame = pl.DataFrame({c: pl.Series(c, data[c], dtype=pl.Float64, nan_to_null=True) for c in cols})
+    if null_text.any():
+        frame = frame.select(pl.when(null_text.not_()).then(pl.col(c)).alias(c) for c in cols)
+    return frame

@@ -1,0 +1,342 @@
+"""Near-duplicate removal with MinHash LSH: signatures per shard, one global clustering step."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import polars as pl
+from pydantic import Field, field_validator, model_validator
+
+from curate.dedup.lsh import band_hashes, bucket_unions, optimal_params
+from curate.dedup.minhash import signatures
+from curate.dedup.unionfind import new_parent, roots
+from curate.errors import InputError
+from curate.stages.base import REJECT, GlobalStage, StageConfig, StageContext
+
+INDEX_VERSION = 1
+_CHUNK_ROWS = 1_000_000
+
+
+class MinhashDedupConfig(StageConfig):
+    kind: Literal["minhash_dedup"] = "minhash_dedup"
+    threshold: float = Field(
+        0.8, gt=0.0, lt=1.0, description="Jaccard similarity of shingle sets at which two texts are duplicates."
+    )
+    num_perm: int = Field(128, ge=8, le=1024, description="Permutations (signature length).")
+    ngram: int = Field(5, ge=1, le=64, description="Shingle length, in words or characters.")
+    shingle: Literal["word", "char"] = Field(
+        "word", description="Shingle unit: lowercased `\\w+` words, or characters (whitespace collapsed)."
+    )
+    bands: int | None = Field(
+        None, ge=1, description="LSH bands; default: chosen from threshold (set with `rows`)."
+    )
+    rows: int | None = Field(None, ge=1, description="Rows per band; set together with `bands`.")
+    false_positive_weight: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="Weight of false positives when choosing bands x rows; default 0.05 with "
+        "`verify` (verification removes them, recall matters) else 0.5 (datasketch's).",
+    )
+    false_negative_weight: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="Weight of false negatives when choosing bands x rows; default 1 - the "
+        "false-positive weight.",
+    )
+    seed: int = Field(
+        1, ge=0, lt=2**32, description="Seed of the permutations (datasketch's `seed`); keep it fixed across runs sharing an index."
+    )
+    verify: bool = Field(
+        True, description="Join a candidate pair only if its signatures agree on >= threshold of positions."
+    )
+    max_checks: int = Field(
+        64, ge=1, le=100_000, description="Verified comparisons per document and band (bounds huge buckets)."
+    )
+    keep: str = Field(
+        "first", description="Which copy survives: 'first' (smallest id), 'longest', or 'highest:COLUMN'."
+    )
+    hash: Literal["fast", "datasketch"] = Field(
+        "fast",
+        description="'fast' (token hashes combined) or 'datasketch' (xxh32 of each shingle: signatures equal datasketch.MinHash).",
+    )
+    index: str | None = Field(
+        None, description="Folder of an index of kept documents, for incremental runs (created if missing)."
+    )
+
+    @field_validator("keep")
+    @classmethod
+    def _check_keep(cls, v: str) -> str:
+        if v in ("first", "longest") or (v.startswith("highest:") and len(v) > len("highest:")):
+            return v
+        raise ValueError("must be 'first', 'longest' or 'highest:COLUMN'")
+
+    @model_validator(mode="after")
+    def _check_bands(self) -> MinhashDedupConfig:
+        if (self.bands is None) != (self.rows is None):
+            raise ValueError("set both `bands` and `rows`, or neither")
+        if self.bands is not None and self.rows is not None and self.bands * self.rows > self.num_perm:
+            raise ValueError("bands * rows must not exceed num_perm")
+        return self
+
+    def band_rows(self) -> tuple[int, int]:
+        """The explicit (bands, rows), or the optimum for the threshold."""
+        if self.bands is not None and self.rows is not None:
+            return self.bands, self.rows
+        fp = self.false_positive_weight
+        if fp is None:
+            fp = 1.0 - self.false_negative_weight if self.false_negative_weight is not None else (
+                0.05 if self.verify else 0.5
+            )
+        fn = self.false_negative_weight if self.false_negative_weight is not None else 1.0 - fp
+        return optimal_params(self.threshold, self.num_perm, fp, fn)
+
+
+class MinhashDedup(GlobalStage):
+    """Removes near-duplicate documents (MinHash LSH over word or character shingles).
+
+    Reads ``text`` (and the score column for ``keep: highest:COL``). ``keys`` emits per document
+    its band hashes (``_band_<i>``, uint64), a rank for the survivor rule and, when verifying or
+    indexing, the signature (``_sig``, ``num_perm`` x uint32). ``resolve`` numbers documents densely
+    in survivor order (rank, then id), streams one band at a time (sort the band hashes, union
+    equal ones, optionally verified by signature agreement) and roots each component at its
+    smallest dense id, which is therefore the survivor, whatever the shard layout.
+
+    Writes: ``_reject = near_duplicate``, ``duplicate_of`` and ``dup_cluster`` (the survivor's id)
+    on removed rows; ``dup_cluster`` and ``dup_cluster_size`` on kept rows (size 1, no cluster, for
+    documents without duplicates). Texts without a single word (or character) are never paired.
+
+    Memory of ``resolve`` per document: ids (~30 B), rank and permutation arrays (~32 B),
+    union-find parent (8 B), one band at a time (~24 B), plus the signature (4 x num_perm B = 512 B)
+    when ``verify`` is on: ~600 B/doc, so 10 M documents need ~6 GiB (~1 GiB without verify).
+
+    Incremental mode (``index``): the folder holds ``_index.json`` (settings and parts) and
+    ``part-NNNNN.parquet`` files (id, band hashes, signature) of every document kept so far. Index
+    entries always survive; new documents that duplicate them or each other are removed and the
+    new survivors are appended as a new part (written to a temporary name, then renamed; the JSON
+    manifest, replaced last, is the commit point). Ids already in the index are never appended
+    twice. If the engine sets ``ctx.run_id`` (stable across a resumed run), a resumed ``resolve``
+    ignores and rewrites the part its own earlier attempt appended, so it returns the same decisions.
+    """
+
+    kind: ClassVar[str] = "minhash_dedup"
+    Config: ClassVar[type[StageConfig]] = MinhashDedupConfig
+    adds: ClassVar[frozenset[str]] = frozenset({"duplicate_of", "dup_cluster", "dup_cluster_size"})
+
+    def __init__(self, cfg: MinhashDedupConfig) -> None:
+        super().__init__(cfg)
+        self.cfg: MinhashDedupConfig = cfg
+
+    def required_columns(self) -> set[str]:
+        cols = {"id", "text"}
+        if self.cfg.keep.startswith("highest:"):
+            cols.add(self.cfg.keep.split(":", 1)[1])
+        return cols
+
+    def decision_schema(self) -> dict[str, pl.DataType]:
+        return {"duplicate_of": pl.String(), "dup_cluster": pl.String(), "dup_cluster_size": pl.Int64()}
+
+    # ------------------------------------------------------------------ keys (per shard)
+
+    def _needs_signature(self) -> bool:
+        return self.cfg.verify or self.cfg.index is not None
+
+    def keys(self, batch: pl.DataFrame, ctx: StageContext) -> pl.DataFrame:
+        cfg = self.cfg
+        bands, rows = cfg.band_rows()
+        sig, nsh = signatures(
+            batch["text"], cfg.num_perm, cfg.ngram, cfg.seed, cfg.shingle, cfg.hash
+        )
+        bh = band_hashes(sig, nsh, bands, rows)
+        cols: dict[str, Any] = {"id": batch["id"], "_rank": self._rank(batch)}
+        for i in range(bands):
+            cols[f"_band_{i}"] = pl.Series(bh[:, i], dtype=pl.UInt64)
+        if self._needs_signature():
+            cols["_sig"] = pl.Series(sig, dtype=pl.Array(pl.UInt32, cfg.num_perm))
+        ctx.count("docs_without_shingles", int((nsh == 0).sum()))
+        return pl.DataFrame(cols)
+
+    def _rank(self, batch: pl.DataFrame) -> pl.Series:
+        """Smaller ranks survive (ties: smaller id), the same convention as exact_dedup."""
+        if self.cfg.keep == "longest":
+            return -batch["text"].str.len_chars().fill_null(0).cast(pl.Float64)
+        if self.cfg.keep.startswith("highest:"):
+            column = self.cfg.keep.split(":", 1)[1]
+            return -batch[column].cast(pl.Float64).fill_null(-np.inf)
+        return pl.Series(np.zeros(batch.height))
+
+    # ------------------------------------------------------------------ resolve (global)
+
+    def resolve(self, keys: pl.LazyFrame, ctx: StageContext) -> pl.DataFrame:
+        cfg = self.cfg
+        bands, _ = cfg.band_rows()
+        index = _Index(Path(cfg.index), self._index_params(), getattr(ctx, "run_id", None)) if cfg.index else None
+        old = index.load() if index else _empty_index(cfg.num_perm, bands)
+        m = old.height
+
+        base = keys.select("id", "_rank").collect()
+        n = base.height
+        # dense ids: index entries first (they always survive), then new rows by (rank, id)
+        survivor_order = base.with_row_index("_row").sort(["_rank", "id"])["_row"].to_numpy()
+        row_of_dense = np.concatenate([np.arange(m, dtype=np.int64), m + survivor_order.astype(np.int64)])
+        del survivor_order
+
+        sig = None
+        if cfg.verify:
+            sig = np.empty((m + n, cfg.num_perm), dtype=np.uint32)
+            if m:
+                sig[:m] = old["_sig"].to_numpy()
+            for start in range(0, n, _CHUNK_ROWS):
+                part = keys.select("_sig").slice(start, _CHUNK_ROWS).collect()["_sig"].to_numpy()
+                sig[m + start : m + start + part.shape[0]] = part
+
+        parent = new_parent(m + n)
+        stats = np.zeros(3, dtype=np.int64)
+        for i in range(bands):
+            col = f"_band_{i}"
+            h_row = np.empty(m + n, dtype=np.uint64)
+            if m:
+                h_row[:m] = old[col].to_numpy()
+            if n:
+                h_row[m:] = keys.select(col).collect()[col].to_numpy()
+            stats += bucket_unions(
+                h_row[row_of_dense], parent, sig, row_of_dense, cfg.threshold, cfg.max_checks, m
+            )
+            del h_row
+        root = roots(parent)
+        sizes = np.bincount(root, minlength=m + n)
+        dense = np.arange(m, m + n, dtype=np.int64)
+        clustered = dense[sizes[root[m:]] >= 2]
+
+        all_ids = pl.concat([old["id"], base["id"]]) if m else base["id"]
+        own = all_ids.gather(row_of_dense[clustered])
+        survivor = all_ids.gather(row_of_dense[root[clustered]])
+        removed = root[clustered] != clustered
+        decisions = pl.DataFrame(
+            {
+                "id": own,
+                "dup_cluster": survivor,
+                "_removed": removed,
+                "dup_cluster_size": sizes[root[clustered]].astype(np.int64),
+            }
+        ).select(
+            "id",
+            pl.when("_removed").then(pl.lit("near_duplicate")).alias(REJECT),
+            pl.when("_removed").then(pl.col("dup_cluster")).alias("duplicate_of"),
+            "dup_cluster",
+            "dup_cluster_size",
+        )
+        ctx.count("clusters_found", int(np.unique(root[clustered]).size))
+        ctx.count("candidate_pairs", int(stats[0]))
+        if cfg.verify:
+            ctx.count("pairs_verified", int(stats[1]))
+            ctx.count("pairs_rejected_by_verification", int(stats[2]))
+        if index is not None:
+            kept_rows = row_of_dense[dense[root[m:] == dense]] - m
+            appended = index.append(keys, np.sort(kept_rows), old["id"], bands)
+            ctx.count("index_docs_before", m)
+            ctx.count("index_docs_appended", appended)
+        return decisions.sort("id")
+
+    def _index_params(self) -> dict[str, Any]:
+        cfg = self.cfg
+        bands, rows = cfg.band_rows()
+        return {
+            "version": INDEX_VERSION,
+            "num_perm": cfg.num_perm,
+            "bands": bands,
+            "rows": rows,
+            "seed": cfg.seed,
+            "ngram": cfg.ngram,
+            "shingle": cfg.shingle,
+            "hash": cfg.hash,
+        }
+
+    # ------------------------------------------------------------------ apply (per shard)
+
+    def apply(self, batch: pl.DataFrame, decisions: pl.DataFrame, ctx: StageContext) -> pl.DataFrame:
+        """Left-join the decisions; rows without one are singletons (``dup_cluster_size = 1``)."""
+        for name, dtype in {REJECT: pl.String(), **self.decision_schema()}.items():
+            if name not in decisions.columns:
+                decisions = decisions.with_columns(pl.lit(None, dtype=dtype).alias(name))
+        if REJECT in batch.columns:
+            decisions = decisions.rename({REJECT: "_reject_new"})
+        out = super().apply(batch, decisions, ctx)
+        if "_reject_new" in out.columns:
+            out = out.with_columns(pl.coalesce(REJECT, "_reject_new").alias(REJECT)).drop("_reject_new")
+        return out.with_columns(pl.col("dup_cluster_size").fill_null(1))
+
+
+def _empty_index(num_perm: int, bands: int) -> pl.DataFrame:
+    schema: dict[str, Any] = {"id": pl.String}
+    for i in range(bands):
+        schema[f"_band_{i}"] = pl.UInt64
+    schema["_sig"] = pl.Array(pl.UInt32, num_perm)
+    return pl.DataFrame(schema=schema)
+
+
+class _Index:
+    """An on-disk index of kept documents: parts of (id, band hashes, signature) + a manifest."""
+
+    def __init__(self, path: Path, params: dict[str, Any], run_id: str | None) -> None:
+        self.path = path
+        self.params = params
+        self.run_id = run_id
+        self.manifest_path = path / "_index.json"
+        self.parts: list[dict[str, Any]] = []
+        self.replace: str | None = None
+
+    def load(self) -> pl.DataFrame:
+        """All entries, except the part a previous attempt of this same run appended."""
+        bands = int(self.params["bands"])
+        if not self.manifest_path.exists():
+            return _empty_index(int(self.params["num_perm"]), bands)
+        try:
+            manifest = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            raise InputError(
+                f"minhash index {self.path}: unreadable manifest ({err})",
+                hint="point `index` at a folder written by minhash_dedup, or at a new folder",
+            ) from None
+        if manifest.get("params") != self.params:
+            raise InputError(
+                f"minhash index {self.path} was built with {manifest.get('params')}, "
+                f"but this stage uses {self.params}",
+                hint="use the same num_perm/bands/rows/seed/ngram/shingle/hash, or a new index folder",
+            )
+        self.parts = list(manifest.get("parts", []))
+        if self.run_id is not None and self.parts and self.parts[-1].get("run_id") == self.run_id:
+            self.replace = self.parts.pop()["file"]
+        frames = [pl.read_parquet(self.path / p["file"]) for p in self.parts]
+        if not frames:
+            return _empty_index(int(self.params["num_perm"]), bands)
+        return pl.concat(frames)
+
+    def append(self, keys: pl.LazyFrame, rows: np.ndarray, existing: pl.Series, bands: int) -> int:
+        """Append key rows ``rows`` (sorted) whose ids are not in the index yet; atomic commit."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        name = self.replace or f"part-{len(self.parts):05d}.parquet"
+        cols = ["id", *[f"_band_{i}" for i in range(bands)], "_sig"]
+        frames = []
+        for start in range(0, int(rows[-1]) + 1 if rows.size else 0, _CHUNK_ROWS):
+            chunk = keys.select(cols).slice(start, _CHUNK_ROWS).collect()
+            local = rows[(rows >= start) & (rows < start + _CHUNK_ROWS)] - start
+            frames.append(chunk[local])
+        new = pl.concat(frames) if frames else _empty_index(int(self.params["num_perm"]), bands)
+        if existing.len():
+            new = new.join(existing.to_frame("id"), on="id", how="anti", maintain_order="left")
+        new = new.unique("id", keep="first", maintain_order=True)
+        tmp = self.path / f".{name}.tmp"
+        new.write_parquet(tmp)
+        os.replace(tmp, self.path / name)
+        self.parts.append({"file": name, "rows": new.height, "run_id": self.run_id})
+        manifest = {"params": self.params, "parts": self.parts}
+        tmp_manifest = self.path / "._index.json.tmp"
+        tmp_manifest.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+        os.replace(tmp_manifest, self.manifest_path)
+        return new.height
