@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import inspect
 import typing
 from typing import Any
 
@@ -23,6 +24,8 @@ def _type_name(annotation: Any) -> str:
         return " | ".join(repr(a) for a in args)
     if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
         return " | ".join(_type_name(a) for a in args)
+    if origin is typing.Annotated:
+        return "stage"
     if origin in (list, tuple, set):
         return f"list[{', '.join(_type_name(a) for a in args)}]"
     if origin is dict:
@@ -56,7 +59,8 @@ def model_table(model: type[BaseModel], skip: tuple[str, ...] = ()) -> str:
         if name in skip:
             continue
         desc = (field.description or "").replace("|", "\\|")
-        rows.append(f"| `{name}` | {_type_name(field.annotation)} | {_default(field)} | {_bounds(field)} | {desc} |")
+        type_name = _type_name(field.annotation).replace("|", "\\|")
+        rows.append(f"| `{name}` | {type_name} | {_default(field)} | {_bounds(field)} | {desc} |")
     return "\n".join(rows)
 
 
@@ -90,7 +94,7 @@ def describe_kind(kind: str) -> str:
         allowed = ", ".join(sorted([*REGISTRY, *sections]))
         raise ConfigError(f"unknown stage kind {kind!r}; allowed: {allowed}")
     cls = REGISTRY[kind]
-    doc = (cls.__doc__ or "").strip()
+    doc = inspect.cleandoc(cls.__doc__ or "")
     return f"{kind}: {doc}\n\n" + model_table(cls.Config, skip=("kind",))
 
 
@@ -106,7 +110,7 @@ def reference() -> str:
         out += [f"## `{name}`", "", (model.__doc__ or "").strip(), "", model_table(model), ""]
     out += ["## Stages", "", "Each entry of `stages:` is a mapping with a `kind` and that kind's keys.", ""]
     for kind, cls in sorted(REGISTRY.items()):
-        out += [f"### `{kind}`", "", (cls.__doc__ or "").strip(), "", model_table(cls.Config, skip=("kind",)), ""]
+        out += [f"### `{kind}`", "", inspect.cleandoc(cls.__doc__ or ""), "", model_table(cls.Config, skip=("kind",)), ""]
     return "\n".join(out)
 
 

@@ -138,20 +138,18 @@ def _jsonl_ranges(path: str, size: int, target: int) -> list[tuple[int, int, int
     if size <= target:
         return [(0, size, 1)]
     ranges: list[tuple[int, int, int]] = []
-    start, line, pending_lines, pos = 0, 1, 0, 0
+    start, line, pos, newlines_before_block = 0, 1, 0, 0
     with open(path, "rb") as fh:
         while block := fh.read(_SPLIT_BLOCK):
             block_start, pos = pos, pos + len(block)
-            if pos - start >= target and pos < size:
-                cut = block.rfind(b"\n")
-                if cut >= 0:
-                    end = block_start + cut + 1
-                    ranges.append((start, end, line))
-                    line += pending_lines + block.count(b"\n", 0, cut + 1)
-                    pending_lines = block.count(b"\n", cut + 1)
-                    start = end
-                    continue
-            pending_lines += block.count(b"\n")
+            while (want := start + target - block_start) < len(block):
+                cut = block.find(b"\n", max(want, 0))
+                if cut < 0 or block_start + cut + 1 >= size:
+                    break
+                ranges.append((start, block_start + cut + 1, line))
+                start = block_start + cut + 1
+                line = 1 + newlines_before_block + block.count(b"\n", 0, cut + 1)
+            newlines_before_block += block.count(b"\n")
     if start < size:
         ranges.append((start, size, line))
     return ranges

@@ -52,7 +52,7 @@ def read_task(task: ReadTask, text_field: str, rows_per_chunk: int) -> Iterator[
     """All chunks of a read task, in file order."""
     for f in task.files:
         if f.format == "jsonl":
-            yield from _read_jsonl(f, task, rows_per_chunk)
+            yield from _read_jsonl(f, task, text_field, rows_per_chunk)
         elif f.format == "parquet":
             yield from _read_parquet(f, text_field, rows_per_chunk)
         elif f.format in ("csv", "tsv"):
@@ -103,12 +103,12 @@ def _line_chunks(stream: io.RawIOBase | io.BufferedIOBase, limit: int | None) ->
         tail = data[cut + 1 :]
 
 
-def _read_jsonl(f: InputFile, task: ReadTask, rows_per_chunk: int) -> Iterator[RawChunk]:
+def _read_jsonl(f: InputFile, task: ReadTask, text_field: str, rows_per_chunk: int) -> Iterator[RawChunk]:
     limit = None if f.compression else (task.end if task.end is not None else f.size) - task.start
     line = task.first_line if not f.compression else 1
     with _open_stream(f, task.start, task.end) as stream:
         for chunk in _line_chunks(stream, limit):
-            yield from _parse_jsonl_chunk(f, chunk, line, rows_per_chunk)
+            yield from _parse_jsonl_chunk(f, chunk, line, text_field, rows_per_chunk)
             line += chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1)
 
 
@@ -123,12 +123,14 @@ def _line_bounds(chunk: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return starts, ends, nonblank
 
 
-def _parse_jsonl_chunk(f: InputFile, chunk: bytes, first_line: int, rows_per_chunk: int) -> Iterator[RawChunk]:
+def _parse_jsonl_chunk(
+    f: InputFile, chunk: bytes, first_line: int, text_field: str, rows_per_chunk: int
+) -> Iterator[RawChunk]:
     starts, ends, nonblank = _line_bounds(chunk)
     lines = first_line + np.flatnonzero(nonblank)
     table = _fast_jsonl(chunk, len(lines))
     if table is None:
-        table, lines, bad = _slow_jsonl(chunk, starts, ends, nonblank, first_line)
+        table, lines, bad = _slow_jsonl(chunk, starts, ends, nonblank, first_line, text_field)
     else:
         bad = []
     for off in range(0, max(table.num_rows, 1), rows_per_chunk):
@@ -154,7 +156,7 @@ def _fast_jsonl(chunk: bytes, expected_rows: int) -> pa.Table | None:
 
 
 def _slow_jsonl(
-    chunk: bytes, starts: np.ndarray, ends: np.ndarray, nonblank: np.ndarray, first_line: int
+    chunk: bytes, starts: np.ndarray, ends: np.ndarray, nonblank: np.ndarray, first_line: int, text_field: str
 ) -> tuple[pa.Table, np.ndarray, list[BadRecord]]:
     """Line by line, for chunks holding a malformed record: find which lines are bad and why."""
     records: list[dict] = []
@@ -175,6 +177,10 @@ def _slow_jsonl(
             continue
         if not isinstance(obj, dict):
             bad.append(BadRecord(line, "not_an_object", f"expected a JSON object, got {type(obj).__name__}", _lossy(raw)))
+            continue
+        text = obj.get(text_field)
+        if text is not None and not isinstance(text, str):
+            bad.append(BadRecord(line, "invalid_text_type", f"{text_field!r} is a {type(text).__name__}, not a string", _lossy(raw)))
             continue
         records.append(obj)
         lines.append(line)

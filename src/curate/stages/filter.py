@@ -1,0 +1,182 @@
+"""Rule-based filtering: keep or reject documents by named expressions over any column."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+import polars as pl
+from pydantic import Field, field_validator, model_validator
+
+from curate.quality.heuristics import family_of
+from curate.rules import Rule, parse_rule, rule_columns
+from curate.stages.base import REJECT, REJECT_DETAIL, FilterStage, StageConfig, StageContext
+
+PRESETS: dict[str, dict[str, str]] = {
+    # Rae et al. 2021 (Gopher), appendix A.1.1; datatrove GopherQualityFilter defaults.
+    "gopher_quality": {
+        "gopher_min_words": "gopher_word_count >= 50",
+        "gopher_max_words": "gopher_word_count <= 100000",
+        "gopher_min_mean_word_length": "gopher_mean_word_length >= 3",
+        "gopher_max_mean_word_length": "gopher_mean_word_length <= 10",
+        "gopher_max_hash_ratio": "gopher_hash_ratio <= 0.1",
+        "gopher_max_ellipsis_ratio": "gopher_ellipsis_ratio <= 0.1",
+        "gopher_max_bullet_lines": "gopher_bullet_lines_frac <= 0.9",
+        "gopher_max_ellipsis_lines": "gopher_ellipsis_lines_frac <= 0.3",
+        "gopher_min_alpha_words": "gopher_alpha_words_frac >= 0.8",
+        "gopher_min_stop_words": "gopher_stop_word_count >= 2",
+    },
+    # Rae et al. 2021, table A1; datatrove GopherRepetitionFilter defaults.
+    "gopher_repetition": {
+        "gopher_dup_para_frac": "gopher_dup_para_frac <= 0.3",
+        "gopher_dup_para_char_frac": "gopher_dup_para_char_frac <= 0.2",
+        "gopher_dup_line_frac": "gopher_dup_line_frac <= 0.3",
+        "gopher_dup_line_char_frac": "gopher_dup_line_char_frac <= 0.2",
+        "gopher_top_2gram": "gopher_top_2gram_char_frac <= 0.2",
+        "gopher_top_3gram": "gopher_top_3gram_char_frac <= 0.18",
+        "gopher_top_4gram": "gopher_top_4gram_char_frac <= 0.16",
+        "gopher_dup_5gram": "gopher_dup_5gram_char_frac <= 0.15",
+        "gopher_dup_6gram": "gopher_dup_6gram_char_frac <= 0.14",
+        "gopher_dup_7gram": "gopher_dup_7gram_char_frac <= 0.13",
+        "gopher_dup_8gram": "gopher_dup_8gram_char_frac <= 0.12",
+        "gopher_dup_9gram": "gopher_dup_9gram_char_frac <= 0.11",
+        "gopher_dup_10gram": "gopher_dup_10gram_char_frac <= 0.1",
+    },
+    # Raffel et al. 2020 (C4); datatrove C4QualityFilter defaults (document-level decisions:
+    # the line removals C4 also performs are a text modification, not a filter, and not done here).
+    "c4_quality": {
+        "c4_lorem_ipsum": "c4_lorem_ipsum == 0",
+        "c4_curly_bracket": "c4_curly_bracket == 0",
+        "c4_min_sentences": "c4_sentence_count >= 5",
+    },
+    # Penedo et al. 2024 (FineWeb); datatrove FineWebQualityFilter defaults.
+    "fineweb_quality": {
+        "fineweb_line_punct": "fineweb_line_punct_frac >= 0.12",
+        "fineweb_short_lines": "fineweb_short_line_frac <= 0.67",
+        "fineweb_dup_line_chars": "fineweb_dup_line_char_frac <= 0.01",
+        "fineweb_list_ratio": "fineweb_list_ratio <= 0.3",
+    },
+}
+"""Published thresholds as named rules; a rule fails (rejects) when its signal is undefined."""
+
+PresetName = Literal["gopher_quality", "gopher_repetition", "c4_quality", "fineweb_quality"]
+
+
+class FilterConfig(StageConfig):
+    kind: Literal["filter"] = "filter"
+    rules: dict[str, str] = Field(
+        default_factory=dict,
+        description="Named rules that a document must pass, e.g. {min_words: "
+        "'gopher_word_count >= 50'}; comparisons, and/or/not, in [...], arithmetic, columns.",
+    )
+    preset: PresetName | list[PresetName] | None = Field(
+        None,
+        description="Published rule set(s) to apply before `rules`: gopher_quality, "
+        "gopher_repetition, c4_quality, fineweb_quality.",
+    )
+    explain: bool = Field(
+        False, description="Record every failing rule (comma-separated) in the rejection detail."
+    )
+
+    @field_validator("rules")
+    @classmethod
+    def _check_rules(cls, rules: dict[str, str]) -> dict[str, str]:
+        for name, text in rules.items():
+            if not name.replace("_", "").isalnum():
+                raise ValueError(f"rule name {name!r} must be letters, digits and underscores")
+            parse_rule(name, text)  # syntax only; columns are checked against the plan
+        return rules
+
+    @model_validator(mode="after")
+    def _some_rule(self) -> FilterConfig:
+        if not self.rules and not self.preset:
+            raise ValueError("give `rules`, a `preset`, or both")
+        return self
+
+    def presets(self) -> list[str]:
+        if self.preset is None:
+            return []
+        return [self.preset] if isinstance(self.preset, str) else list(self.preset)
+
+    def all_rules(self) -> dict[str, str]:
+        """Preset rules first (in their published order), then the user's rules."""
+        out: dict[str, str] = {}
+        for p in self.presets():
+            out.update(PRESETS[p])
+        out.update(self.rules)
+        return out
+
+
+class Filter(FilterStage):
+    """Rejects documents failing any rule; ``reject_reason`` is the first failing rule's name.
+
+    Reads the columns its rules reference (signals from ``quality_score``, user metadata) and
+    adds only the scratch columns ``_reject`` (and ``_reject_detail`` with ``explain``).
+    Counts ``rule_<name>`` (documents failing each rule, evaluated independently) per batch.
+    Memory: one boolean per rule and document.
+    """
+
+    kind: ClassVar[str] = "filter"
+    Config: ClassVar[type[StageConfig]] = FilterConfig
+    requires: ClassVar[frozenset[str]] = frozenset({"id"})
+
+    def __init__(self, cfg: FilterConfig) -> None:
+        super().__init__(cfg)
+        self.cfg: FilterConfig = cfg
+        self._rules: list[Rule] | None = None
+
+    def compiled(self, known_columns: set[str] | None = None) -> list[Rule]:
+        """The rules as polars expressions; with ``known_columns`` unknown columns are errors."""
+        if known_columns is not None:
+            return [parse_rule(n, t, known_columns) for n, t in self.cfg.all_rules().items()]
+        if self._rules is None:
+            self._rules = [parse_rule(n, t) for n, t in self.cfg.all_rules().items()]
+        return self._rules
+
+    def check_columns(self, known_columns: set[str]) -> None:
+        """Plan-time check: raise ConfigError naming the rule, position and known columns."""
+        self.compiled(known_columns)
+
+    def required_columns(self) -> set[str]:
+        cols = {"id"}
+        for text in self.cfg.all_rules().values():
+            cols |= rule_columns(text)
+        return cols
+
+    def needed_signal_families(self) -> set[str]:
+        """quality_score heuristic families that produce columns the rules read.
+
+        Lets the planner add scoring in front of ``curate filter --preset NAME`` on unscored input.
+        """
+        return {f for f in (family_of(c) for c in self.required_columns()) if f is not None}
+
+    def __getstate__(self) -> dict[str, object]:
+        # Compiled expressions are rebuilt on the worker; the config is what travels.
+        return {"cfg": self.cfg, "_rules": None}
+
+    def reasons(self, batch: pl.DataFrame) -> list[tuple[str, pl.Expr]]:
+        return [(r.name, r.expr) for r in self.compiled()]
+
+    def process(self, batch: pl.DataFrame, ctx: StageContext) -> pl.DataFrame:
+        rules = self.compiled()
+        if not rules:
+            return batch
+        fails = batch.select(
+            [r.expr.fill_null(False).not_().alias(f"_fail_{i}") for i, r in enumerate(rules)]
+        )
+        for i, r in enumerate(rules):
+            ctx.count(f"rule_{r.name}", int(fails[f"_fail_{i}"].sum()))
+        out = super().process(batch, ctx)
+        if self.cfg.explain:
+            names = [
+                pl.when(fails[f"_fail_{i}"]).then(pl.lit(r.name)).otherwise(None)
+                for i, r in enumerate(rules)
+            ]
+            detail = pl.concat_str(names, separator=",", ignore_nulls=True)
+            detail = pl.when(detail == "").then(None).otherwise(detail)
+            if REJECT_DETAIL in out.columns:
+                detail = pl.coalesce(pl.col(REJECT_DETAIL), detail)
+            # only rows this stage rejects (or an earlier one already did) carry a detail
+            out = out.with_columns(
+                pl.when(pl.col(REJECT).is_not_null()).then(detail).otherwise(None).alias(REJECT_DETAIL)
+            )
+        return out

@@ -1,0 +1,148 @@
+"""Quality scoring: adds heuristic signal columns, fastText classifier scores and language ID."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from curate.quality.heuristics import SIGNALS, resolve_families, signal_columns
+from curate.stages.base import MapStage, StageConfig, StageContext
+
+FamilyName = Literal[
+    "gopher", "gopher_quality", "gopher_repetition", "c4", "c4_quality", "fineweb", "fineweb_quality"
+]
+
+
+class FastTextScorer(BaseModel):
+    """One fastText classifier: its probability for ``label`` becomes column ``fasttext_<name>``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(
+        pattern=r"^[a-z][a-z0-9_]*$", description="Column suffix: the score is `fasttext_<name>`."
+    )
+    path: str = Field(min_length=1, description="Path to a fastText .bin/.ftz model.")
+    label: str = Field(
+        "__label__hq", min_length=1, description="Label whose probability is the score."
+    )
+
+
+class QualityScoreConfig(StageConfig):
+    kind: Literal["quality_score"] = "quality_score"
+    heuristics: list[FamilyName] = Field(
+        default_factory=lambda: ["gopher", "c4", "fineweb"],
+        description="Heuristic families to compute: gopher (= gopher_quality + "
+        "gopher_repetition), c4, fineweb; each adds `<family>_<signal>` columns.",
+    )
+    fasttext: list[FastTextScorer] = Field(
+        default_factory=list, description="fastText classifiers, each adding `fasttext_<name>`."
+    )
+    langid: bool = Field(False, description="Add `lang` and `lang_score` (language identification).")
+    langid_model: str | None = Field(
+        None,
+        description="fastText language-ID model (lid.176.bin/.ftz); without it the bundled "
+        "py3langid detector is used. Setting it turns `langid` on.",
+    )
+    batch_size: int = Field(
+        4096, ge=1, le=1_000_000, description="Texts per fastText/langid prediction call."
+    )
+
+    @field_validator("fasttext")
+    @classmethod
+    def _unique_names(cls, v: list[FastTextScorer]) -> list[FastTextScorer]:
+        names = [s.name for s in v]
+        dups = sorted({n for n in names if names.count(n) > 1})
+        if dups:
+            raise ValueError(f"fastText scorer names must be unique (repeated: {', '.join(dups)})")
+        return v
+
+    @model_validator(mode="after")
+    def _something(self) -> QualityScoreConfig:
+        if not self.heuristics and not self.fasttext and not self.use_langid():
+            raise ValueError("nothing to compute: give heuristics, fasttext or langid")
+        return self
+
+    def use_langid(self) -> bool:
+        return self.langid or self.langid_model is not None
+
+
+class QualityScore(MapStage):
+    """Adds quality signal columns; never rejects.
+
+    Reads ``text``. Writes the configured heuristic signals (Float64, ``<family>_<signal>``),
+    ``fasttext_<name>`` (Float64 probability) per classifier, and ``lang``/``lang_score``.
+    Memory: the batch's tokens and lines (a few times the text size) while computing.
+    """
+
+    kind: ClassVar[str] = "quality_score"
+    Config: ClassVar[type[StageConfig]] = QualityScoreConfig
+    requires: ClassVar[frozenset[str]] = frozenset({"text"})
+
+    def __init__(self, cfg: QualityScoreConfig) -> None:
+        super().__init__(cfg)
+        self.cfg: QualityScoreConfig = cfg
+        self.families = resolve_families(cfg.heuristics)
+        self._scorers: list[Any] = []
+        self._langid: Any = None
+        self._ready = False
+
+    def required_packages(self) -> tuple[tuple[str, str], ...]:
+        """(import name, pip extra) pairs this config needs; depends on the config, unlike the ClassVar."""
+        pkgs: list[tuple[str, str]] = []
+        if self.cfg.fasttext or self.cfg.langid_model:
+            pkgs.append(("fasttext", "quality"))
+        if self.cfg.use_langid() and not self.cfg.langid_model:
+            pkgs.append(("py3langid", "quality"))
+        return tuple(pkgs)
+
+    def added_columns(self) -> set[str]:
+        return set(self.output_columns())
+
+    def output_columns(self) -> list[str]:
+        """Added columns in the order they are written."""
+        cols = signal_columns(self.families)
+        cols += [f"fasttext_{s.name}" for s in self.cfg.fasttext]
+        if self.cfg.use_langid():
+            cols += ["lang", "lang_score"]
+        return cols
+
+    def setup(self) -> None:
+        """Load every model once per worker (fastText and language ID)."""
+        from curate.quality.fasttext_model import FastTextScorerModel
+        from curate.quality.langid import LanguageIdentifier
+
+        self._scorers = [FastTextScorerModel(s.path, s.label) for s in self.cfg.fasttext]
+        if self.cfg.use_langid():
+            self._langid = LanguageIdentifier(self.cfg.langid_model)
+        self._ready = True
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.update(_scorers=[], _langid=None, _ready=False)  # models never travel
+        return state
+
+    def process(self, batch: pl.DataFrame, ctx: StageContext) -> pl.DataFrame:
+        if not self._ready and (self.cfg.fasttext or self.cfg.use_langid()):
+            self.setup()
+        text = batch["text"]
+        parts = [batch.drop([c for c in self.output_columns() if c in batch.columns])]
+        if self.families:
+            parts.append(_signals(text, self.families))
+        for spec, model in zip(self.cfg.fasttext, self._scorers, strict=True):
+            parts.append(
+                pl.DataFrame({f"fasttext_{spec.name}": model.score(text, self.cfg.batch_size)})
+            )
+        if self._langid is not None:
+            parts.append(self._langid.identify(text, self.cfg.batch_size))
+        return pl.concat(parts, how="horizontal")
+
+
+def _signals(text: pl.Series, families: list[str]) -> pl.DataFrame:
+    from curate.quality.heuristics import compute_signals
+
+    return compute_signals(text, families)
+
+
+__all__ = ["SIGNALS", "QualityScore", "QualityScoreConfig", "FastTextScorer"]

@@ -1,0 +1,288 @@
+"""MinhashDedup: planted near duplicates, survivor rule, shard invariance, incremental index."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from curate.dedup.minhash import reference_shingles
+from curate.errors import InputError
+from curate.stages.base import REJECT, StageContext
+from curate.stages.minhash_dedup import MinhashDedup, MinhashDedupConfig
+
+
+def run_stage(
+    stage: MinhashDedup, shards: list[pl.DataFrame], workdir: Path, ctx: StageContext | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Emulate the engine: keys per shard -> one resolve -> apply per shard; returns (rows, decisions)."""
+    ctx = ctx or StageContext()
+    keys_dir = workdir / "keys"
+    keys_dir.mkdir(parents=True, exist_ok=True)
+    for old in keys_dir.glob("*.parquet"):
+        old.unlink()
+    for i, shard in enumerate(shards):
+        keys = stage.keys(shard, ctx)
+        assert set(keys.columns) <= {"id", "_rank", "_sig"} | {f"_band_{b}" for b in range(1024)}
+        keys.with_columns(pl.lit(i).alias("_shard")).write_parquet(keys_dir / f"part-{i:05d}.parquet")
+    if shards:
+        decisions = stage.resolve(pl.scan_parquet(keys_dir / "*.parquet"), ctx)
+    else:
+        decisions = pl.DataFrame(schema={"id": pl.String, REJECT: pl.String, **stage.decision_schema()})
+    out = [
+        stage.apply(shard, decisions.filter(pl.col("id").is_in(shard["id"].implode())), ctx)
+        for shard in shards
+    ]
+    rows = pl.concat(out).sort("id") if out else pl.DataFrame()
+    return rows, decisions
+
+
+def words(rng: np.random.Generator, n: int) -> list[str]:
+    return [f"w{x}" for x in rng.choice(10_000_000, size=n, replace=False)]
+
+
+def jaccard(a: str, b: str) -> float:
+    sa, sb = set(reference_shingles(a)), set(reference_shingles(b))
+    return len(sa & sb) / len(sa | sb)
+
+
+def pair_at(rng: np.random.Generator, target: float, length: int = 204) -> tuple[str, str]:
+    """Two texts whose word-5-gram Jaccard is the closest reachable to ``target``."""
+    a = words(rng, length)
+    total = length - 4
+    shared = int(round(2 * total * target / (1 + target)))
+    b = a[: shared + 4] + words(rng, length - shared - 4)
+    return " ".join(a), " ".join(b)
+
+
+def frame(texts: list[str | None], prefix: str = "d") -> pl.DataFrame:
+    return pl.DataFrame(
+        {"id": [f"{prefix}{i:04d}" for i in range(len(texts))], "text": texts},
+        schema={"id": pl.String, "text": pl.String},
+    )
+
+
+def corpus(seed: int = 0, n_unique: int = 12) -> pl.DataFrame:
+    """Unique texts, exact copies, reformatted copies and close edits, ids shuffled."""
+    rng = np.random.default_rng(seed)
+    base = [" ".join(words(rng, int(rng.integers(30, 120)))) for _ in range(n_unique)]
+    base[3] = " ".join(words(rng, 150))  # one edited word leaves Jaccard 141/151 = 0.93
+    texts = list(base)
+    texts += [base[0], base[1], base[1]]
+    texts += [base[2].upper().replace(" ", "\n  ")]
+    edited = base[3].split()
+    edited[len(edited) // 2] = "changed"
+    texts.append(" ".join(edited))
+    ids = rng.permutation(len(texts))
+    return pl.DataFrame({"id": [f"doc{i:03d}" for i in ids], "text": texts}).sort("id")
+
+
+def split(df: pl.DataFrame, cuts: list[int]) -> list[pl.DataFrame]:
+    bounds = [0, *sorted({c % (df.height + 1) for c in cuts}), df.height]
+    return [df[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def removed(rows: pl.DataFrame) -> set[str]:
+    return set(rows.filter(pl.col(REJECT).is_not_null())["id"].to_list())
+
+
+# ------------------------------------------------------------------ accuracy
+
+
+def test_pairs_at_jaccard_09_found_and_03_not(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1234)
+    texts: list[str | None] = []
+    for target in [0.9] * 15 + [0.3] * 15:
+        a, b = pair_at(rng, target)
+        assert abs(jaccard(a, b) - target) < 0.01
+        texts += [a, b]
+    rows, _ = run_stage(MinhashDedup(MinhashDedupConfig()), [frame(texts)], tmp_path)
+    gone = removed(rows)
+    high = {f"d{2 * i + 1:04d}" for i in range(15)}
+    assert gone == high
+    assert rows.filter(pl.col("id").is_in(list(high)))["duplicate_of"].to_list() == [
+        f"d{2 * i:04d}" for i in range(15)
+    ]
+
+
+def test_cluster_is_transitive(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    w = words(rng, 240)
+    a, b, c = (" ".join(w[s : s + 200]) for s in (0, 15, 30))
+    assert jaccard(a, b) > 0.85 and jaccard(b, c) > 0.85 and jaccard(a, c) < 0.8
+    rows, _ = run_stage(MinhashDedup(MinhashDedupConfig()), [frame([a, b, c])], tmp_path)
+    assert rows[REJECT].to_list() == [None, "near_duplicate", "near_duplicate"]
+    assert rows["duplicate_of"].to_list() == [None, "d0000", "d0000"]
+    assert rows["dup_cluster"].to_list() == ["d0000"] * 3
+    assert rows["dup_cluster_size"].to_list() == [3, 3, 3]
+
+
+@pytest.mark.parametrize("hash_mode", ["fast", "datasketch"])
+@pytest.mark.parametrize("shingle", ["word", "char"])
+def test_planted_duplicates_removed_and_smallest_id_kept(
+    tmp_path: Path, hash_mode: str, shingle: str
+) -> None:
+    df = corpus()
+    cfg = MinhashDedupConfig(hash=hash_mode, shingle=shingle, ngram=5 if shingle == "word" else 12)  # type: ignore[arg-type]
+    rows, decisions = run_stage(MinhashDedup(cfg), [df], tmp_path)
+    # 12 unique texts survive; 5 planted copies go, each pointing at the smallest id of its group
+    assert rows.height == df.height and rows.filter(pl.col(REJECT).is_null()).height == 12
+    for group in rows.filter(pl.col("dup_cluster").is_not_null()).group_by("dup_cluster"):
+        members = sorted(group[1]["id"].to_list())
+        assert group[0][0] == members[0]
+        assert group[1].filter(pl.col(REJECT).is_null())["id"].to_list() == [members[0]]
+    assert (rows.filter(pl.col("dup_cluster").is_null())["dup_cluster_size"] == 1).all()
+    assert set(decisions.columns) == {"id", REJECT, "duplicate_of", "dup_cluster", "dup_cluster_size"}
+
+
+def test_verify_off_still_removes_planted_duplicates(tmp_path: Path) -> None:
+    rows, _ = run_stage(MinhashDedup(MinhashDedupConfig(verify=False)), [corpus()], tmp_path)
+    assert rows.filter(pl.col(REJECT).is_null()).height == 12
+
+
+def test_keep_longest_and_highest(tmp_path: Path) -> None:
+    base = "one two three four five six seven eight nine ten eleven twelve thirteen fourteen"
+    df = pl.DataFrame(
+        {"id": ["a", "b", "c"], "text": [base, base + "!!!", base + " ..."], "score": [0.1, 0.9, None]}
+    )
+    rows, _ = run_stage(MinhashDedup(MinhashDedupConfig(keep="longest")), [df], tmp_path)
+    assert rows.filter(pl.col(REJECT).is_null())["id"].to_list() == ["c"]
+    rows, _ = run_stage(MinhashDedup(MinhashDedupConfig(keep="highest:score")), [df], tmp_path)
+    assert rows.filter(pl.col(REJECT).is_null())["id"].to_list() == ["b"]
+    assert rows["duplicate_of"].to_list() == ["b", None, "b"]
+
+
+# ------------------------------------------------------------------ edge cases
+
+
+def test_empty_shard_and_empty_corpus(tmp_path: Path) -> None:
+    stage = MinhashDedup(MinhashDedupConfig())
+    df = corpus()
+    rows, _ = run_stage(stage, [df[:0], df, df[:0]], tmp_path)
+    rows2, _ = run_stage(stage, [df], tmp_path)
+    assert rows.equals(rows2)
+    rows, decisions = run_stage(stage, [df[:0]], tmp_path)
+    assert rows.height == 0 and decisions.height == 0
+
+
+def test_one_document_corpus(tmp_path: Path) -> None:
+    rows, decisions = run_stage(MinhashDedup(MinhashDedupConfig()), [frame(["only one"])], tmp_path)
+    assert decisions.height == 0
+    assert rows[REJECT].to_list() == [None] and rows["dup_cluster_size"].to_list() == [1]
+
+
+def test_short_empty_and_null_texts(tmp_path: Path) -> None:
+    # fewer than ngram words: the whole normalised text is one shingle, so only copies match;
+    # texts without any word are never paired (exact_dedup handles them)
+    texts: list[str | None] = ["Short text.", "short   TEXT", "other short", "", "", None, "...", "..."]
+    rows, _ = run_stage(MinhashDedup(MinhashDedupConfig()), [frame(texts)], tmp_path)
+    assert removed(rows) == {"d0001"}
+
+
+def test_config_validation() -> None:
+    with pytest.raises(ValidationError):
+        MinhashDedupConfig(bands=4)
+    with pytest.raises(ValidationError):
+        MinhashDedupConfig(bands=20, rows=10)
+    with pytest.raises(ValidationError):
+        MinhashDedupConfig(threshold=1.0)
+    with pytest.raises(ValidationError):
+        MinhashDedupConfig(keep="best")
+    with pytest.raises(ValidationError):
+        MinhashDedupConfig(shingle="token")  # type: ignore[arg-type]
+    assert MinhashDedupConfig(bands=16, rows=8).band_rows() == (16, 8)
+    assert MinhashDedupConfig(verify=False).band_rows() == (9, 13)  # datasketch's 0.8 / 128 choice
+
+
+# ------------------------------------------------------------------ properties
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 3), st.lists(st.integers(0, 40), max_size=4), st.booleans())
+def test_decisions_invariant_to_shard_layout_and_idempotent(seed: int, cuts: list[int], verify: bool) -> None:
+    df = corpus(seed)
+    stage = MinhashDedup(MinhashDedupConfig(verify=verify))
+    with tempfile.TemporaryDirectory() as tmp:
+        whole, d1 = run_stage(stage, [df], Path(tmp))
+        shuffled = df.sample(fraction=1.0, shuffle=True, seed=seed)
+        parts, d2 = run_stage(stage, split(shuffled, cuts), Path(tmp))
+        assert whole.equals(parts) and d1.equals(d2)
+        # conservation: every row comes out once, kept or rejected
+        assert whole.height == df.height and set(whole["id"]) == set(df["id"])
+        # exact copies always go, the smallest id of each text survives
+        first = df.group_by("text").agg(pl.col("id").min())["id"].to_list()
+        kept = set(whole.filter(pl.col(REJECT).is_null())["id"])
+        assert set(first) >= kept and len(kept) == 12
+        # idempotent: the survivors have no duplicates left
+        survivors = whole.filter(pl.col(REJECT).is_null()).select("id", "text")
+        again, d3 = run_stage(stage, [survivors], Path(tmp))
+        assert d3.height == 0 and again[REJECT].null_count() == again.height
+
+
+def test_counters(tmp_path: Path) -> None:
+    ctx = StageContext()
+    run_stage(MinhashDedup(MinhashDedupConfig()), [corpus()], tmp_path, ctx)
+    assert ctx.counters["clusters_found"] == 4
+    assert ctx.counters["candidate_pairs"] > 0
+
+
+# ------------------------------------------------------------------ incremental index
+
+
+def test_incremental_index(tmp_path: Path) -> None:
+    index = tmp_path / "index"
+    stage = MinhashDedup(MinhashDedupConfig(index=str(index)))
+    df = corpus()
+    rows1, _ = run_stage(stage, [df], tmp_path / "r1")
+    assert rows1.filter(pl.col(REJECT).is_null()).height == 12
+    manifest = json.loads((index / "_index.json").read_text())
+    assert [p["rows"] for p in manifest["parts"]] == [12]
+
+    # the same input again: everything duplicates the index, nothing is appended
+    rows2, _ = run_stage(stage, [df], tmp_path / "r2")
+    assert rows2[REJECT].null_count() == 0
+    assert json.loads((index / "_index.json").read_text())["parts"][-1]["rows"] == 0
+
+    # new documents: a copy of an indexed text, two copies of a new text, one new text
+    rng = np.random.default_rng(99)
+    fresh, other = " ".join(words(rng, 50)), " ".join(words(rng, 60))
+    old_id = rows1.filter(pl.col(REJECT).is_null())["id"][5]
+    old_text = df.filter(pl.col("id") == old_id)["text"][0]
+    new = frame([fresh, old_text, fresh.upper(), other], prefix="new")
+    rows3, _ = run_stage(stage, [new], tmp_path / "r3")
+    assert rows3[REJECT].to_list() == [None, "near_duplicate", "near_duplicate", None]
+    assert rows3["duplicate_of"].to_list()[:3] == [None, old_id, "new0000"]
+    total = sum(p["rows"] for p in json.loads((index / "_index.json").read_text())["parts"])
+    assert total == 14
+
+
+def test_incremental_resume_is_idempotent(tmp_path: Path) -> None:
+    index = tmp_path / "index"
+    stage = MinhashDedup(MinhashDedupConfig(index=str(index)))
+    df = corpus()
+    ctx = StageContext()
+    ctx.run_id = "run-1"  # type: ignore[attr-defined]
+    rows1, d1 = run_stage(stage, [df], tmp_path / "a", ctx)
+    rows2, d2 = run_stage(stage, [df], tmp_path / "b", ctx)  # a resumed attempt of the same run
+    assert rows1.equals(rows2) and d1.equals(d2)
+    parts = json.loads((index / "_index.json").read_text())["parts"]
+    assert [p["rows"] for p in parts] == [12]
+    assert not list(index.glob(".*tmp"))
+    ctx2 = StageContext()
+    ctx2.run_id = "run-2"  # type: ignore[attr-defined]
+    rows3, _ = run_stage(stage, [df], tmp_path / "c", ctx2)
+    assert rows3[REJECT].null_count() == 0
+
+
+def test_index_settings_must_match(tmp_path: Path) -> None:
+    index = tmp_path / "index"
+    run_stage(MinhashDedup(MinhashDedupConfig(index=str(index))), [corpus()], tmp_path / "a")
+    with pytest.raises(InputError, match="built with"):
+        run_stage(MinhashDedup(MinhashDedupConfig(index=str(index), num_perm=64)), [corpus()], tmp_path / "b")

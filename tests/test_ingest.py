@@ -1,0 +1,176 @@
+"""Ingest: every input format, field mapping, stable ids, normalisation and malformed records."""
+
+from __future__ import annotations
+
+import csv
+import json
+import unicodedata
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from conftest import make_records, read_dir, read_rejected, write_jsonl
+
+
+def ingest(cli, tmp_path: Path, *inputs: object, extra: tuple[str, ...] = ()) -> tuple[pl.DataFrame, pl.DataFrame]:
+    out = tmp_path / "out"
+    result = cli("ingest", *inputs, "-o", out, "--workers", "1", "--quiet", "--overwrite", *extra)
+    assert result.exit_code == 0, result.output
+    return read_dir(out), read_rejected(out)
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".jsonl.gz", ".jsonl.zst"])
+def test_json_lines_plain_and_compressed(cli, tmp_path: Path, suffix: str) -> None:
+    path = write_jsonl(tmp_path / f"docs{suffix}", make_records(30))
+    kept, rejected = ingest(cli, tmp_path, path)
+    assert kept.height == 30 and rejected.height == 0
+    assert set(kept.columns) == {"id", "text", "source", "n"}
+    assert kept["source"].unique().to_list() == ["docs"]
+
+
+def test_parquet_with_field_mapping_keeps_given_ids_and_metadata(cli, tmp_path: Path) -> None:
+    pl.DataFrame({"key": ["a", "b"], "body": ["first text", "second text"], "lang": ["en", "de"]}).write_parquet(tmp_path / "in.parquet")
+    out = tmp_path / "out"
+    result = cli("ingest", tmp_path / "in.parquet", "-o", out, "--text-field", "body", "--id-field", "key", "--source", "web", "--workers", "1", "-q")
+    assert result.exit_code == 0, result.output
+    kept = read_dir(out)
+    assert kept.select("id", "text", "source", "lang").rows() == [("a", "first text", "web", "en"), ("b", "second text", "web", "de")]
+
+
+def test_existing_id_column_is_kept(cli, tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "d.jsonl", [{"id": "x1", "text": "one"}, {"id": "x2", "text": "two"}])
+    kept, _ = ingest(cli, tmp_path, path)
+    assert kept["id"].to_list() == ["x1", "x2"]
+
+
+@pytest.mark.parametrize("fmt,delim", [("csv", ","), ("tsv", "\t")])
+def test_csv_and_tsv(cli, tmp_path: Path, fmt: str, delim: str) -> None:
+    path = tmp_path / f"d.{fmt}"
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh, delimiter=delim)
+        w.writerow(["text", "score"])
+        w.writerow(["a text, with a comma", 1])
+        w.writerow(["multi\nline text", 2])
+    kept, rejected = ingest(cli, tmp_path, path)
+    assert sorted(kept["text"].to_list()) == ["a text, with a comma", "multi\nline text"]
+    assert rejected.height == 0
+
+
+def test_folder_of_txt_files_one_document_per_file(cli, tmp_path: Path) -> None:
+    folder = tmp_path / "notes"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.txt").write_text("first note")
+    (folder / "sub" / "b.txt").write_text("second note")
+    kept, _ = ingest(cli, tmp_path, folder)
+    assert sorted(kept.select("path", "text").rows()) == [("a.txt", "first note"), ("sub/b.txt", "second note")]
+    assert kept["source"].unique().to_list() == ["notes"]
+
+
+def test_globs_and_several_inputs(cli, tmp_path: Path) -> None:
+    write_jsonl(tmp_path / "in" / "a.jsonl", make_records(5, seed=1))
+    write_jsonl(tmp_path / "in" / "b.jsonl", make_records(7, seed=2))
+    write_jsonl(tmp_path / "other.jsonl", make_records(3, seed=3))
+    kept, _ = ingest(cli, tmp_path, str(tmp_path / "in" / "*.jsonl"), tmp_path / "other.jsonl")
+    assert kept.height == 15
+
+
+def test_ids_are_stable_and_unique_for_repeated_text(cli, tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "d.jsonl", [{"text": "same"}, {"text": "same"}, {"text": "other"}])
+    first, _ = ingest(cli, tmp_path, path)
+    second, _ = ingest(cli, tmp_path, path)
+    assert first["id"].to_list() == second["id"].to_list()
+    assert first["id"].n_unique() == 3
+    assert all(len(i) == 16 for i in first["id"].to_list())
+
+
+def test_text_is_nfc_normalised(cli, tmp_path: Path) -> None:
+    decomposed = "cafe\u0301 na\u0308ive"
+    path = write_jsonl(tmp_path / "d.jsonl", [{"text": decomposed}])
+    kept, _ = ingest(cli, tmp_path, path)
+    assert kept["text"][0] == unicodedata.normalize("NFC", decomposed) != decomposed
+
+
+MALFORMED = [
+    (b'{"text": "unterminated', "invalid_json"),
+    (b'{"text": "caf\xe9 latin-1"}', "invalid_utf8"),
+    (b'["an", "array"]', "not_an_object"),
+    (b'{"title": "no text field"}', "missing_text"),
+    (b'{"text": null}', "missing_text"),
+    (b'{"text": "   \\n  "}', "empty_text"),
+    (b'{"text": 42}', "invalid_text_type"),
+    (b'{"text": "' + b"x" * 200 + b'"}', "text_too_long"),
+]
+
+
+@pytest.mark.parametrize("raw,reason", MALFORMED, ids=[r for _, r in MALFORMED])
+def test_malformed_record_is_rejected_with_file_line_and_reason(cli, tmp_path: Path, raw: bytes, reason: str) -> None:
+    records = [{"text": f"document number {i}"} for i in range(4)]
+    path = write_jsonl(tmp_path / "d.jsonl", records, raw_lines={2: raw})
+    kept, rejected = ingest(cli, tmp_path, path, extra=("--max-chars", "150"))
+    assert kept.height == 4
+    assert rejected.height == 1
+    row = rejected.row(0, named=True)
+    assert row["reject_stage"] == "ingest"
+    assert row["reject_reason"] == reason
+    assert row["reject_detail"].startswith("d.jsonl:3: ")
+
+
+def test_strict_mode_stops_with_file_and_line(cli, tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "d.jsonl", make_records(4), raw_lines={3: b"{oops"})
+    result = cli("ingest", path, "-o", tmp_path / "out", "--strict", "--workers", "1", "-q")
+    assert result.exit_code == 1
+    assert "d.jsonl:4" in result.stderr and "invalid_json" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_blank_lines_are_skipped_but_counted_for_line_numbers(cli, tmp_path: Path) -> None:
+    path = tmp_path / "d.jsonl"
+    path.write_bytes(b'{"text": "a"}\n\n   \n{"text": ""}\n')
+    _, rejected = ingest(cli, tmp_path, path)
+    assert rejected["reject_detail"][0].startswith("d.jsonl:4: ")
+
+
+def test_large_file_split_into_ranges_keeps_order_and_line_numbers(tmp_path: Path) -> None:
+    from curate.config import InputConfig
+    from curate.io.discovery import plan_read_tasks
+
+    records = make_records(3000, seed=5)
+    path = write_jsonl(tmp_path / "big.jsonl", records, raw_lines={2500: b"{bad"})
+    cfg = InputConfig(sources=[{"paths": [str(path)]}], bytes_per_shard=20_000)
+    tasks = plan_read_tasks(cfg)
+    assert len(tasks) > 5
+    from curate.config import RunConfig
+    from curate.engines.local import LocalEngine
+    from curate.pipeline import build_plan
+
+    run = RunConfig(input=cfg, workdir=str(tmp_path / "w"), engine={"workers": 1})
+    LocalEngine(1).run(build_plan(run))
+    kept = pl.concat([pl.read_parquet(p) for p in sorted((tmp_path / "w" / "00_ingest").glob("part-*.parquet"))])
+    assert kept["n"].to_list() == list(range(3000))
+    rejected = pl.read_parquet(next((tmp_path / "w" / "00_ingest" / "rejected").glob("*.parquet")))
+    assert rejected["reject_detail"][0].startswith("big.jsonl:2501: ")
+
+
+def test_mixed_types_in_a_field_do_not_fail_the_file(cli, tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "d.jsonl", [{"text": "a", "meta": 1}, {"text": "b", "meta": "x"}], raw_lines={2: b"{bad"})
+    kept, rejected = ingest(cli, tmp_path, path)
+    assert kept.height == 2 and rejected.height == 1
+
+
+def test_user_metadata_named_like_a_core_column_is_renamed_not_lost(cli, tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "d.jsonl", [{"body": "t", "text": "not the text"}])
+    out = tmp_path / "out"
+    assert cli("ingest", path, "-o", out, "--text-field", "body", "--workers", "1", "-q").exit_code == 0
+    kept = read_dir(out)
+    assert kept.select("text", "orig_text").row(0) == ("t", "not the text")
+
+
+def test_manifest_counts_add_up(cli, tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "d.jsonl", make_records(10), raw_lines={1: b"{bad", 5: b'{"text": ""}'})
+    ingest(cli, tmp_path, path)
+    manifest = json.loads((tmp_path / "out" / "_manifest.json").read_text())
+    counts = manifest["steps"][0]["counts"]
+    assert counts["docs_in"] == 12
+    assert counts["docs_kept"] + counts["docs_rejected"] == counts["docs_in"]
+    assert counts["rejected_by_reason"] == {"empty_text": 1, "invalid_json": 1}
