@@ -1,0 +1,109 @@
+"""Export: target-size shards, JSON Lines, deterministic splits, column selection, card, loaders."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import polars as pl
+import pyarrow.dataset as ds
+import pytest
+
+from conftest import make_records, write_jsonl
+
+
+def export(cli, tmp_path: Path, n: int = 100, *args: str) -> Path:
+    src = write_jsonl(tmp_path / "in.jsonl", make_records(n))
+    out = tmp_path / "dataset"
+    result = cli("export", src, "-o", out, "--workers", "1", "-q", *args)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_parquet_shards_have_the_requested_rows(cli, tmp_path: Path) -> None:
+    out = export(cli, tmp_path, 95, "--rows-per-shard", "20")
+    files = sorted((out / "train").glob("*.parquet"))
+    assert [pl.read_parquet(f).height for f in files] == [20, 20, 20, 20, 15]
+
+
+def test_bytes_per_shard_bounds_file_size(cli, tmp_path: Path) -> None:
+    out = export(cli, tmp_path, 200, "--bytes-per-shard", "5000")
+    files = sorted((out / "train").glob("*.parquet"))
+    assert len(files) > 3
+    assert sum(pl.read_parquet(f).height for f in files) == 200
+
+
+def test_split_is_deterministic_by_id_and_partitions_the_data(cli, tmp_path: Path) -> None:
+    out = export(cli, tmp_path, 400, "--validation", "0.2", "--test", "0.1", "--seed", "3")
+    train = pl.read_parquet(out / "train")
+    val = pl.read_parquet(out / "validation")
+    test = pl.read_parquet(out / "test")
+    assert train.height + val.height + test.height == 400
+    assert 40 <= val.height <= 120 and 10 <= test.height <= 70
+    assert not set(train["id"]) & set(val["id"])
+    again = export(cli, tmp_path / "again", 400, "--validation", "0.2", "--test", "0.1", "--seed", "3")
+    assert pl.read_parquet(again / "validation")["id"].to_list() == val["id"].to_list()
+
+
+def test_jsonl_gz_output(cli, tmp_path: Path) -> None:
+    out = export(cli, tmp_path, 30, "--format", "jsonl", "--compression", "gzip")
+    files = sorted((out / "train").glob("*.jsonl.gz"))
+    rows = [json.loads(line) for f in files for line in gzip.decompress(f.read_bytes()).splitlines()]
+    assert len(rows) == 30 and set(rows[0]) == {"id", "text", "source", "n"}
+
+
+def test_column_selection_keeps_order(cli, tmp_path: Path) -> None:
+    out = export(cli, tmp_path, 10, "--columns", "text,id")
+    assert pl.read_parquet(out / "train").columns == ["text", "id"]
+
+
+def test_unknown_column_is_a_clear_error(cli, tmp_path: Path) -> None:
+    src = write_jsonl(tmp_path / "in.jsonl", make_records(5))
+    result = cli("export", src, "-o", tmp_path / "o", "--columns", "id,nope", "--workers", "1", "-q")
+    assert result.exit_code == 2
+    assert "output.columns: unknown column(s) nope" in result.stderr
+
+
+def test_dataset_card_and_manifest(cli, tmp_path: Path) -> None:
+    out = export(cli, tmp_path, 50, "--validation", "0.1")
+    card = (out / "README.md").read_text()
+    assert "# Dataset card" in card and "| in | 50 |" in card
+    manifest = json.loads((out / "_manifest.json").read_text())
+    assert sum(manifest["splits"].values()) == 50
+    assert manifest["sources"] == {"in": 50}
+    assert {"curate", "polars", "pyarrow"} <= set(manifest["versions"])
+
+
+def test_strings_are_plain_utf8_for_every_reader(cli, tmp_path: Path) -> None:
+    out = export(cli, tmp_path, 10)
+    schema = ds.dataset(out / "train", format="parquet").schema
+    assert str(schema.field("text").type) == "string"
+
+
+def test_output_folder_must_be_empty_unless_overwrite(cli, tmp_path: Path) -> None:
+    src = write_jsonl(tmp_path / "in.jsonl", make_records(5))
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "keep.txt").write_text("user data")
+    result = cli("export", src, "-o", out, "--workers", "1", "-q")
+    assert result.exit_code == 2 and "is not empty" in result.stderr
+    assert cli("export", src, "-o", out, "--workers", "1", "-q", "--overwrite").exit_code == 0
+
+
+def test_round_trip_through_pyarrow_dataset(cli, tmp_path: Path) -> None:
+    out = export(cli, tmp_path, 60, "--validation", "0.2")
+    table = ds.dataset(out, format="parquet", exclude_invalid_files=True).to_table()
+    original = sorted(r["text"] for r in make_records(60))
+    assert sorted(table.column("text").to_pylist()) == original
+
+
+def test_round_trip_through_hugging_face_datasets(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    datasets = pytest.importorskip("datasets")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    out = export(cli, tmp_path, 60, "--validation", "0.2")
+    loaded = datasets.load_dataset("parquet", data_dir=str(out), cache_dir=str(tmp_path / "cache"))
+    assert set(loaded) == {"train", "validation"}
+    texts = sorted(list(loaded["train"]["text"]) + list(loaded["validation"]["text"]))
+    assert texts == sorted(r["text"] for r in make_records(60))
