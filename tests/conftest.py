@@ -65,7 +65,10 @@ def write_config(tmp_path: Path, cfg: dict[str, Any], name: str = "config.yaml")
 
 def read_dir(path: Path) -> pl.DataFrame:
     """All Parquet files under a folder (recursively), sorted by id, as one frame."""
-    files = sorted(p for p in path.rglob("*.parquet") if "rejected" not in p.parts and not p.name.startswith("."))
+    files = sorted(
+        p for p in path.rglob("*.parquet")
+        if not any(part == "rejected" or part.startswith(("_", ".")) for part in p.relative_to(path).parts)
+    )
     if not files:
         return pl.DataFrame()
     return pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed").sort("id")

@@ -93,9 +93,9 @@ def run_rensa(corpus: Path) -> list[str]:
 
     df = read(corpus).sort("id")
     lsh = RMinHashLSH(threshold=THRESHOLD, num_perm=NUM_PERM, num_bands=16)
-    kept: dict[str, RMinHash] = {}
+    kept: dict[int, RMinHash] = {}
     gone = []
-    for doc_id, text in df.iter_rows():
+    for key, (doc_id, text) in enumerate(df.iter_rows()):
         sh = shingles(text)
         if not sh:
             continue
@@ -105,8 +105,8 @@ def run_rensa(corpus: Path) -> list[str]:
         if any(m.jaccard(kept[k]) >= THRESHOLD for k in lsh.query(m)):
             gone.append(doc_id)
         else:
-            lsh.insert(doc_id, m)
-            kept[doc_id] = m
+            lsh.insert(key, m)
+            kept[key] = m
     return gone
 
 

@@ -136,7 +136,7 @@ def _parse_jsonl_chunk(
     for off in range(0, max(table.num_rows, 1), rows_per_chunk):
         yield RawChunk(
             f,
-            table.slice(off, rows_per_chunk),
+            table.slice(off, max(0, min(rows_per_chunk, table.num_rows - off))),
             lines[off : off + rows_per_chunk],
             bad if off == 0 else [],
         )

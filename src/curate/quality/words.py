@@ -1,0 +1,534 @@
+"""A compiled word tokenizer that follows spaCy's English rules, with per-token features.
+
+datatrove (the reference for the Gopher and FineWeb definitions) splits English text into
+words with spaCy's blank English tokenizer, and the word-based thresholds are sensitive to
+how punctuation is split: a token made only of punctuation counts in the denominator of
+the alphabetic-word ratio but not as a word. This module reproduces that tokenizer's
+rules in one numba pass over the batch's UTF-8 bytes (no per-document Python): split on
+whitespace, peel prefix and suffix punctuation off each chunk, split infixes (hyphens
+between letters, ``/``, ``:``, ``=`` before a letter, ``-`` between digits, ellipses),
+keep URLs and e-mail addresses whole, split English contractions (``do n't``) and keep
+common abbreviations (``e.g.``, ``Inc.``) and emoticons (``):``) whole.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import polars as pl
+
+from curate.hashing import _string_buffers
+
+# character classes (bit flags per code point)
+ALPHA, LOWER, UPPER, SPACE, DT_PUNCT, DIGIT = 1, 2, 4, 8, 16, 32
+SP_PUNCT, QUOTE, ICON, CURRENCY, PREFIX_X, HYPHEN = 64, 128, 256, 512, 1024, 2048
+_N_CP = 0x30000  # code points above this are treated as letters
+
+# spaCy's LIST_PUNCT, LIST_QUOTES and LIST_CURRENCY character sets (spacy/lang/char_classes.py)
+_SP_PUNCT_CHARS = "…,:;!?¿؟¡()[]{}<>_#*&。？！，、；：～·।،۔؛٪"
+_QUOTE_CHARS = "'\"”“`‘´’‚,„»«「」『』（）〔〕【】《》〈〉〈〉⟦⟧"
+_CURRENCY_CHARS = "$£€¥฿₽﷼₴₠₡₢₣₤₥₦₧₨₩₪₫₭₮₯₰₱₲₳₵₶₷₸₹₺₻₼₾₿"
+_PREFIX_EXTRA = "§%=—–"
+_HYPHEN_CHARS = "-–—~"
+# datatrove's PUNCTUATION string (a token of only these and sentence terminals is a symbol)
+_DT_PUNCT_CHARS = (
+    "!/—”:％１〈&(、━\\【#%「」，】；+^]~“《„';’{|∶´[=-`*．（–？！：$～«〉,><》)?）。…@_.\"}►»"
+    + "".join(map(chr, [*range(0, 9), 11, 12, *range(13, 32), *range(127, 160)]))
+)
+# spaCy tokenizer exceptions that stay one token (a representative subset: abbreviations
+# ending in a period and emoticons made of punctuation).
+_SPECIALS = (
+    "Jan. Feb. Mar. Apr. Jun. Jul. Aug. Sep. Sept. Oct. Nov. Dec. Mr. Mrs. Ms. Dr. Prof. "
+    "Inc. Ltd. Co. co. Corp. Jr. St. Mt. Gen. Gov. Rep. Sen. Rev. Bros. Adm. vs. v.s. Ph.D. "
+    "a.m. p.m. e.g. E.g. E.G. i.e. I.e. I.E. "
+    + " ".join(f"{c}." for c in "abcdefghijklmnopqrstuvwxyzäöü")
+    + " ): (: :) :( =) (= ;) 8) :/ =/ :] [: :| =| :> :* ._. ^_^ -_- :-) :-( ;-) :-/ :-] :-| (-: )-: "
+    + "'' ’’ and/or"
+).split()
+# spaCy's apostrophe-less contractions, split into two tokens ("cannot" -> "can" "not")
+_SPLITS = (
+    "can|not Can|not we|d We|d i|d I|d i|m I|m i|ve I|ve do|nt Do|nt ca|nt Ca|nt wo|nt Wo|nt "
+    "is|nt Is|nt does|nt Does|nt did|nt Did|nt was|nt Was|nt are|nt Are|nt were|nt Were|nt "
+    "has|nt Has|nt have|nt Have|nt had|nt Had|nt could|nt Could|nt would|nt Would|nt "
+    "should|nt Should|nt that|s That|s what|s What|s he|s He|s she|s She|s who|s Who|s "
+    "there|s There|s you|re You|re they|re They|re you|ll You|ll it|ll It|ll gon|na Gon|na "
+    "got|ta Got|ta he|d He|d it|d It|d you|d You|d they|d They|d we|ve We|ve you|ve You|ve "
+    "they|ve They|ve"
+).split()
+_UNITS = (
+    "km m cm mm dm ha nm yd in ft kg g mg lb oz mph hPa Pa mbar mb MB kb KB gb GB tb TB "
+    "T G M K %"
+).split()
+
+_TABLE: np.ndarray | None = None
+
+
+def char_table() -> np.ndarray:
+    """Flags for every code point below 0x30000, built once per process with polars regexes."""
+    global _TABLE
+    if _TABLE is None:
+        cps = np.arange(_N_CP)
+        chars = pl.Series([chr(c) if not 0xD800 <= c < 0xE000 else "a" for c in cps.tolist()])
+        f = pl.DataFrame({"c": chars}).select(
+            pl.col("c").str.contains(r"^\p{L}$").alias("alpha"),
+            pl.col("c").str.contains(r"^\p{Ll}$").alias("lower"),
+            pl.col("c").str.contains(r"^\p{Lu}$").alias("upper"),
+            pl.col("c").str.contains(r"^\s$").alias("space"),
+            pl.col("c").str.contains(r"^\p{So}$").alias("icon"),
+            pl.col("c").str.contains(r"^[\p{Sentence_Terminal}\x{17D6}\x{17D9}\x{17DA}]$").alias("term"),
+        )
+        t = np.zeros(_N_CP, dtype=np.int32)
+        for name, bit in (("alpha", ALPHA), ("lower", LOWER), ("upper", UPPER), ("space", SPACE), ("icon", ICON)):
+            t[f[name].to_numpy()] |= bit
+        t[f["term"].to_numpy()] |= DT_PUNCT
+        t[0x30:0x3A] |= DIGIT
+        for chars, bit in (
+            (_DT_PUNCT_CHARS, DT_PUNCT),
+            (_SP_PUNCT_CHARS, SP_PUNCT),
+            (_QUOTE_CHARS, QUOTE),
+            (_CURRENCY_CHARS, CURRENCY),
+            (_PREFIX_EXTRA, PREFIX_X),
+            (_HYPHEN_CHARS, HYPHEN),
+        ):
+            for ch in chars:
+                t[ord(ch)] |= bit
+        _TABLE = t
+    return _TABLE
+
+
+@numba.njit(inline="always")
+def _fnv(data: np.ndarray, a: int, b: int) -> np.int64:
+    h = np.uint64(0xCBF29CE484222325)
+    for i in range(a, b):
+        h = (h ^ np.uint64(data[i])) * np.uint64(0x100000001B3)
+    return np.int64(h >> np.uint64(1))
+
+
+def _hash_bytes(s: str) -> int:
+    h = 0xCBF29CE484222325
+    for byte in s.encode():
+        h = ((h ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return h >> 1
+
+
+_SPECIAL_HASHES = np.array(sorted({_hash_bytes(s) for s in _SPECIALS}), dtype=np.int64)
+_SPLIT_TABLE = np.array(
+    sorted((_hash_bytes(w.replace("|", "")), len(w.split("|")[0].encode())) for w in _SPLITS),
+    dtype=np.int64,
+).reshape(-1, 2)
+_UNIT_HASHES = np.array(sorted({_hash_bytes(s) for s in _UNITS}), dtype=np.int64)
+STOP_HASHES = {_hash_bytes(w): i for i, w in enumerate(("the", "be", "to", "of", "and", "that", "have", "with"))}
+
+
+@numba.njit(inline="always")
+def _in_sorted(arr: np.ndarray, v: np.int64) -> bool:
+    k = np.searchsorted(arr, v)
+    return k < arr.shape[0] and arr[k] == v
+
+
+@numba.njit(inline="always")
+def _flag(table: np.ndarray, cp: int) -> int:
+    return table[cp] if cp < table.shape[0] else ALPHA
+
+
+@numba.njit(inline="always")
+def _decode(data: np.ndarray, i: int) -> tuple[int, int]:
+    b0 = int(data[i])
+    if b0 < 0x80:
+        return b0, 1
+    if b0 < 0xE0:
+        return ((b0 & 0x1F) << 6) | (int(data[i + 1]) & 0x3F), 2
+    if b0 < 0xF0:
+        return ((b0 & 0x0F) << 12) | ((int(data[i + 1]) & 0x3F) << 6) | (int(data[i + 2]) & 0x3F), 3
+    return (
+        ((b0 & 0x07) << 18)
+        | ((int(data[i + 1]) & 0x3F) << 12)
+        | ((int(data[i + 2]) & 0x3F) << 6)
+        | (int(data[i + 3]) & 0x3F)
+    ), 4
+
+
+@numba.njit(inline="always")
+def _label_char(table: np.ndarray, c: int) -> bool:
+    return (c < 0x80 and (_flag(table, c) & (ALPHA | DIGIT)) != 0) or (0xA1 <= c <= 0xFFFF)
+
+
+@numba.njit(cache=True, nogil=True)
+def _is_url(cps: np.ndarray, s: int, e: int, table: np.ndarray) -> bool:
+    """spaCy's URL_MATCH, without a scheme: [user@]label.(label.)*tld[:port][/?#...]."""
+    k = s
+    for j in range(s, e):  # user info: up to the last '@' before any '/'
+        if cps[j] == 0x2F:
+            break
+        if cps[j] == 0x40:
+            k = j + 1
+    n_labels = 0
+    while True:
+        a = k
+        while k < e and (_label_char(table, cps[k]) or cps[k] == 0x5F or cps[k] == 0x2D):
+            k += 1
+        if k == a:
+            return False
+        if k < e and cps[k] == 0x2E:
+            if not _label_char(table, cps[a]) or not _label_char(table, cps[k - 1]):
+                return False
+            n_labels += 1
+            k += 1
+            continue
+        # the last part is the top-level domain: 2-63 lowercase letters
+        if n_labels == 0 or k - a < 2 or k - a > 63:
+            return False
+        for j in range(a, k):
+            if not _flag(table, cps[j]) & LOWER:
+                return False
+        break
+    if k < e and cps[k] == 0x3A:
+        j = k + 1
+        while j < e and _flag(table, cps[j]) & DIGIT:
+            j += 1
+        if not 2 <= j - k - 1 <= 5:
+            return False
+        k = j
+    return k == e or cps[k] == 0x2F or cps[k] == 0x3F or cps[k] == 0x23
+
+
+@numba.njit(cache=True, nogil=True)
+def _tokenize(
+    data: np.ndarray,
+    offsets: np.ndarray,
+    table: np.ndarray,
+    specials: np.ndarray,
+    units: np.ndarray,
+    split_keys: np.ndarray,
+    split_cut: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Token byte ranges (start, end) for every document, and the token count per document."""
+    n_docs = offsets.shape[0] - 1
+    cap = max(16, (offsets[n_docs] - offsets[0]) // 4)
+    ts = np.empty(cap, dtype=np.int64)
+    te = np.empty(cap, dtype=np.int64)
+    counts = np.zeros(n_docs, dtype=np.int64)
+    nt = 0
+    cps = np.empty(64, dtype=np.int64)
+    pos = np.empty(65, dtype=np.int64)
+    pre_a = np.empty(64, dtype=np.int64)
+    pre_b = np.empty(64, dtype=np.int64)
+    suf_a = np.empty(64, dtype=np.int64)
+    suf_b = np.empty(64, dtype=np.int64)
+    for d in range(n_docs):
+        i = offsets[d]
+        end = offsets[d + 1]
+        start_nt = nt
+        while i < end:
+            cp, nb = _decode(data, i)
+            if _flag(table, cp) & SPACE:
+                i += nb
+                continue
+            m = 0
+            j = i
+            while j < end:
+                cp, nb = _decode(data, j)
+                if _flag(table, cp) & SPACE:
+                    break
+                if m + 1 >= cps.shape[0]:
+                    cps2 = np.empty(cps.shape[0] * 2, dtype=np.int64)
+                    cps2[:m] = cps[:m]
+                    cps = cps2
+                    pos2 = np.empty(cps.shape[0] + 1, dtype=np.int64)
+                    pos2[:m] = pos[:m]
+                    pos = pos2
+                    pre_a = np.empty(cps.shape[0], dtype=np.int64)
+                    pre_b = np.empty(cps.shape[0], dtype=np.int64)
+                    suf_a = np.empty(cps.shape[0], dtype=np.int64)
+                    suf_b = np.empty(cps.shape[0], dtype=np.int64)
+                cps[m] = cp
+                pos[m] = j
+                m += 1
+                j += nb
+            pos[m] = j
+            i = j
+            # make room for at most m + 1 tokens from this chunk
+            if nt + m + 2 > ts.shape[0]:
+                new_cap = max(ts.shape[0] * 2, nt + m + 2)
+                ts2 = np.empty(new_cap, dtype=np.int64)
+                te2 = np.empty(new_cap, dtype=np.int64)
+                ts2[:nt] = ts[:nt]
+                te2[:nt] = te[:nt]
+                ts, te = ts2, te2
+            # ---- prefixes and suffixes
+            s, e = 0, m
+            npre, nsuf = 0, 0
+            while s < e:
+                if _in_sorted(specials, _fnv(data, pos[s], pos[e])):
+                    break
+                changed = False
+                c = cps[s]
+                fl = _flag(table, c)
+                plen = 0
+                if c == 0x2E and s + 1 < e and cps[s + 1] == 0x2E:
+                    plen = 2
+                    while s + plen < e and cps[s + plen] == 0x2E:
+                        plen += 1
+                elif fl & (SP_PUNCT | QUOTE | CURRENCY | ICON | PREFIX_X):
+                    plen = 1
+                elif c == 0x2B and not (s + 1 < e and _flag(table, cps[s + 1]) & DIGIT):
+                    plen = 1
+                if plen > 0 and s + plen < e:
+                    pre_a[npre] = s
+                    pre_b[npre] = s + plen
+                    npre += 1
+                    s += plen
+                    changed = True
+                    if _in_sorted(specials, _fnv(data, pos[s], pos[e])):
+                        break
+                elif plen > 0:  # the whole rest is one prefix token
+                    pre_a[npre] = s
+                    pre_b[npre] = e
+                    npre += 1
+                    s = e
+                    break
+                # suffix
+                slen = 0
+                c = cps[e - 1]
+                fl = _flag(table, c)
+                prev = cps[e - 2] if e - 2 >= s else -1
+                pfl = _flag(table, prev) if prev >= 0 else 0
+                if c == 0x2E and prev == 0x2E:
+                    slen = 2
+                    while e - slen - 1 >= s and cps[e - slen - 1] == 0x2E:
+                        slen += 1
+                elif fl & (SP_PUNCT | QUOTE | ICON) or c == 0x2014 or c == 0x2013:
+                    slen = 1
+                elif (c == 0x73 or c == 0x53) and (prev == 0x27 or prev == 0x2019) and e - 2 > s:
+                    slen = 2
+                elif c == 0x2B and pfl & DIGIT:
+                    slen = 1
+                elif fl & CURRENCY and pfl & DIGIT:
+                    slen = 1
+                elif c == 0x2E and prev >= 0 and (
+                    pfl & (DIGIT | LOWER | SP_PUNCT | QUOTE)
+                    or prev == 0x25 or prev == 0xB2 or prev == 0x2D or prev == 0x2B
+                    or (e - 3 >= s and pfl & UPPER and _flag(table, cps[e - 3]) & UPPER)
+                ):
+                    slen = 1
+                elif fl & ALPHA and c < 0x80:
+                    # a unit glued to a number: 10km, 64K
+                    k = e - 1
+                    while k > s and cps[k - 1] < 0x80 and _flag(table, cps[k - 1]) & ALPHA:
+                        k -= 1
+                    if k > s and _flag(table, cps[k - 1]) & DIGIT and _in_sorted(
+                        units, _fnv(data, pos[k], pos[e])
+                    ):
+                        slen = e - k
+                elif c == 0x25 and pfl & DIGIT:
+                    slen = 1
+                if slen > 0 and e - slen > s:
+                    suf_a[nsuf] = e - slen
+                    suf_b[nsuf] = e
+                    nsuf += 1
+                    e -= slen
+                    changed = True
+                elif slen > 0 and not changed:
+                    suf_a[nsuf] = s
+                    suf_b[nsuf] = e
+                    nsuf += 1
+                    e = s
+                    break
+                if not changed:
+                    break
+            # ---- emit prefixes
+            for k in range(npre):
+                ts[nt] = pos[pre_a[k]]
+                te[nt] = pos[pre_b[k]]
+                nt += 1
+            # ---- the core, with infixes
+            if s < e:
+                core_special = _in_sorted(specials, _fnv(data, pos[s], pos[e]))
+                is_url = False
+                for k in range(s, e - 2):
+                    if cps[k] == 0x3A and cps[k + 1] == 0x2F and cps[k + 2] == 0x2F:
+                        is_url = True
+                        break
+                core_hash = _fnv(data, pos[s], pos[e])
+                ks = np.searchsorted(split_keys, core_hash)
+                if ks < split_keys.shape[0] and split_keys[ks] == core_hash:
+                    ts[nt] = pos[s]
+                    te[nt] = pos[s] + split_cut[ks]
+                    ts[nt + 1] = pos[s] + split_cut[ks]
+                    te[nt + 1] = pos[e]
+                    nt += 2
+                elif core_special or is_url or _is_url(cps, s, e, table):
+                    ts[nt] = pos[s]
+                    te[nt] = pos[e]
+                    nt += 1
+                else:
+                    # English contractions: do|n't, we|'re, I|'m
+                    cut = -1
+                    if e - s >= 4 and (cps[e - 2] == 0x27 or cps[e - 2] == 0x2019) and (
+                        cps[e - 1] == 0x74 or cps[e - 1] == 0x54
+                    ) and (cps[e - 3] == 0x6E or cps[e - 3] == 0x4E):
+                        cut = e - 3
+                    elif e - s >= 4 and (cps[e - 3] == 0x27 or cps[e - 3] == 0x2019) and (
+                        (cps[e - 2] == 0x72 and cps[e - 1] == 0x65)
+                        or (cps[e - 2] == 0x76 and cps[e - 1] == 0x65)
+                        or (cps[e - 2] == 0x6C and cps[e - 1] == 0x6C)
+                    ):
+                        cut = e - 3
+                    elif e - s >= 3 and (cps[e - 2] == 0x27 or cps[e - 2] == 0x2019) and (
+                        cps[e - 1] == 0x64 or cps[e - 1] == 0x6D
+                    ):
+                        cut = e - 2
+                    if cut > s:
+                        for k in range(s, cut):
+                            if not _flag(table, cps[k]) & ALPHA:
+                                cut = -1
+                                break
+                    if cut > s:
+                        ts[nt] = pos[s]
+                        te[nt] = pos[cut]
+                        ts[nt + 1] = pos[cut]
+                        te[nt + 1] = pos[e]
+                        nt += 2
+                    else:
+                        piece = s
+                        k = s
+                        while k < e:
+                            c = cps[k]
+                            fl = _flag(table, c)
+                            ilen = 0
+                            if c == 0x2E and k + 1 < e and cps[k + 1] == 0x2E:
+                                ilen = 2
+                                while k + ilen < e and cps[k + ilen] == 0x2E:
+                                    ilen += 1
+                            elif c == 0x2026 or fl & ICON:
+                                ilen = 1
+                            elif k > s and k + 1 < e:
+                                pf = _flag(table, cps[k - 1])
+                                nf = _flag(table, cps[k + 1])
+                                if (c == 0x2B or c == 0x2D or c == 0x2A or c == 0x5E) and pf & DIGIT and (
+                                    nf & DIGIT or cps[k + 1] == 0x2D
+                                ):
+                                    ilen = 1
+                                elif c == 0x2E and pf & (LOWER | QUOTE) and nf & (UPPER | QUOTE):
+                                    ilen = 1
+                                elif c == 0x2C and pf & ALPHA and nf & ALPHA:
+                                    ilen = 1
+                                elif fl & HYPHEN and pf & (ALPHA | DIGIT):
+                                    h = 1
+                                    while h <= 3 and k + h < e:
+                                        if _flag(table, cps[k + h]) & ALPHA:
+                                            ilen = h
+                                            break
+                                        if not (cps[k + h] == 0x2D or cps[k + h] == 0x2014):
+                                            break
+                                        h += 1
+                                elif (
+                                    c == 0x3A or c == 0x3C or c == 0x3E or c == 0x3D or c == 0x2F
+                                ) and pf & (ALPHA | DIGIT) and nf & ALPHA:
+                                    ilen = 1
+                            if ilen > 0:
+                                if k > piece:
+                                    ts[nt] = pos[piece]
+                                    te[nt] = pos[k]
+                                    nt += 1
+                                ts[nt] = pos[k]
+                                te[nt] = pos[k + ilen]
+                                nt += 1
+                                k += ilen
+                                piece = k
+                            else:
+                                k += 1
+                        if piece < e:
+                            ts[nt] = pos[piece]
+                            te[nt] = pos[e]
+                            nt += 1
+            # ---- emit suffixes (collected from the end)
+            for k in range(nsuf - 1, -1, -1):
+                ts[nt] = pos[suf_a[k]]
+                te[nt] = pos[suf_b[k]]
+                nt += 1
+        # merge adjacent short tokens that spell an emoticon exception, e.g. "):"
+        w = start_nt
+        r = start_nt
+        while r < nt:
+            if (
+                r + 1 < nt
+                and te[r] == ts[r + 1]
+                and te[r + 1] - ts[r] <= 3
+                and _in_sorted(specials, _fnv(data, ts[r], te[r + 1]))
+            ):
+                ts[w] = ts[r]
+                te[w] = te[r + 1]
+                r += 2
+            else:
+                ts[w] = ts[r]
+                te[w] = te[r]
+                r += 1
+            w += 1
+        nt = w
+        counts[d] = nt - start_nt
+    return ts[:nt], te[:nt], counts
+
+
+@numba.njit(cache=True, nogil=True)
+def _features(
+    data: np.ndarray, ts: np.ndarray, te: np.ndarray, table: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per token: characters, has a non-punctuation char (a word), has a letter, a hash."""
+    n = ts.shape[0]
+    nchars = np.empty(n, dtype=np.int64)
+    word = np.empty(n, dtype=np.bool_)
+    alpha = np.empty(n, dtype=np.bool_)
+    hashes = np.empty(n, dtype=np.int64)
+    for t in range(n):
+        i = ts[t]
+        c_n = 0
+        is_word = False
+        is_alpha = False
+        while i < te[t]:
+            cp, nb = _decode(data, i)
+            fl = _flag(table, cp)
+            if not fl & DT_PUNCT:
+                is_word = True
+            if fl & ALPHA:
+                is_alpha = True
+            c_n += 1
+            i += nb
+        nchars[t] = c_n
+        word[t] = is_word
+        alpha[t] = is_alpha
+        hashes[t] = _fnv(data, ts[t], te[t])
+    return nchars, word, alpha, hashes
+
+
+class Tokens:
+    """The word tokens of a batch: per-token arrays, grouped by document through ``offsets``."""
+
+    def __init__(self, text: pl.Series) -> None:
+        offsets, data = _string_buffers(text)
+        if offsets.shape[0] == 0:
+            offsets = np.zeros(1, dtype=np.int64)
+        self.data = data
+        ts, te, counts = _tokenize(
+            data,
+            offsets,
+            char_table(),
+            _SPECIAL_HASHES,
+            _UNIT_HASHES,
+            np.ascontiguousarray(_SPLIT_TABLE[:, 0]),
+            np.ascontiguousarray(_SPLIT_TABLE[:, 1]),
+        )
+        self.start, self.end, self.counts = ts, te, counts
+        self.offsets = np.zeros(counts.shape[0] + 1, dtype=np.int64)
+        np.cumsum(counts, out=self.offsets[1:])
+        self.doc = np.repeat(np.arange(counts.shape[0], dtype=np.int64), counts)
+        self.nchars, self.word, self.alpha, self.hash = _features(data, ts, te, char_table())
+
+    def strings(self) -> list[str]:
+        """The tokens as Python strings (for tests and debugging only)."""
+        return [bytes(self.data[a:b]).decode() for a, b in zip(self.start, self.end, strict=True)]
+
+
+def tokenize(text: str) -> list[str]:
+    """The word tokens of one text (for tests and debugging)."""
+    return Tokens(pl.Series([text], dtype=pl.String)).strings()
