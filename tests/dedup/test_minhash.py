@@ -100,3 +100,16 @@ def test_estimated_jaccard_is_unbiased(mode: str) -> None:
     err = est - np.array(truth)
     assert abs(err.mean()) < 0.01
     assert np.abs(err).max() < 0.12
+
+
+def test_char_tables_follow_python_re_and_lower() -> None:
+    import re
+
+    from curate.dedup.minhash import char_tables
+
+    flags, lower = char_tables()
+    for cp in list(range(0, 0x3000, 7)) + [0x130, 0x1E9E, 0x2028, 0x20000, 0x1F600, 0x10FFFF]:
+        ch = chr(cp)
+        assert bool(flags[cp] & 1) == bool(re.fullmatch(r"\w", ch)), hex(cp)
+        assert bool(flags[cp] & 2) == bool(re.fullmatch(r"\s", ch)), hex(cp)
+        assert chr(lower[cp]) == (ch.lower()[0] if ch.lower() else ch), hex(cp)

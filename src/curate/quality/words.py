@@ -111,19 +111,45 @@ def _hash_bytes(s: str) -> int:
     return h >> 1
 
 
-_SPECIAL_HASHES = np.array(sorted({_hash_bytes(s) for s in _SPECIALS}), dtype=np.int64)
-_SPLIT_TABLE = np.array(
-    sorted((_hash_bytes(w.replace("|", "")), len(w.split("|")[0].encode())) for w in _SPLITS),
-    dtype=np.int64,
-).reshape(-1, 2)
-_UNIT_HASHES = np.array(sorted({_hash_bytes(s) for s in _UNITS}), dtype=np.int64)
+def _hash_set(keys: list[int], values: list[int] | None = None) -> np.ndarray:
+    """An open-addressing table (2 x size int64: keys, values) for O(1) lookups in the kernel."""
+    size = 1 << max(6, (4 * len(keys) - 1).bit_length())
+    table = np.zeros((2, size), dtype=np.int64)
+    table[0, :] = -1
+    for j, k in enumerate(keys):
+        slot = k & (size - 1)
+        while table[0, slot] != -1 and table[0, slot] != k:
+            slot = (slot + 1) & (size - 1)
+        table[0, slot] = k
+        table[1, slot] = values[j] if values is not None else 1
+    return table
+
+
+_SPECIAL_HASHES = _hash_set(sorted({_hash_bytes(s) for s in _SPECIALS}))
+_SPLIT_TABLE = _hash_set(
+    [_hash_bytes(w.replace("|", "")) for w in _SPLITS], [len(w.split("|")[0].encode()) for w in _SPLITS]
+)
+_UNIT_HASHES = _hash_set(sorted({_hash_bytes(s) for s in _UNITS}))
 STOP_HASHES = {_hash_bytes(w): i for i, w in enumerate(("the", "be", "to", "of", "and", "that", "have", "with"))}
 
 
 @numba.njit(inline="always")
-def _in_sorted(arr: np.ndarray, v: np.int64) -> bool:
-    k = np.searchsorted(arr, v)
-    return k < arr.shape[0] and arr[k] == v
+def _lookup(table: np.ndarray, v: np.int64) -> int:
+    """The value stored for key ``v``, or 0."""
+    mask = table.shape[1] - 1
+    slot = v & mask
+    while True:
+        k = table[0, slot]
+        if k == v:
+            return table[1, slot]
+        if k == -1:
+            return 0
+        slot = (slot + 1) & mask
+
+
+@numba.njit(inline="always")
+def _in_set(table: np.ndarray, v: np.int64) -> bool:
+    return _lookup(table, v) != 0
 
 
 @numba.njit(inline="always")
@@ -199,8 +225,7 @@ def _tokenize(
     table: np.ndarray,
     specials: np.ndarray,
     units: np.ndarray,
-    split_keys: np.ndarray,
-    split_cut: np.ndarray,
+    splits: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Token byte ranges (start, end) for every document, and the token count per document."""
     n_docs = offsets.shape[0] - 1
@@ -259,7 +284,7 @@ def _tokenize(
             s, e = 0, m
             npre, nsuf = 0, 0
             while s < e:
-                if _in_sorted(specials, _fnv(data, pos[s], pos[e])):
+                if _in_set(specials, _fnv(data, pos[s], pos[e])):
                     break
                 changed = False
                 c = cps[s]
@@ -279,7 +304,7 @@ def _tokenize(
                     npre += 1
                     s += plen
                     changed = True
-                    if _in_sorted(specials, _fnv(data, pos[s], pos[e])):
+                    if _in_set(specials, _fnv(data, pos[s], pos[e])):
                         break
                 elif plen > 0:  # the whole rest is one prefix token
                     pre_a[npre] = s
@@ -316,7 +341,7 @@ def _tokenize(
                     k = e - 1
                     while k > s and cps[k - 1] < 0x80 and _flag(table, cps[k - 1]) & ALPHA:
                         k -= 1
-                    if k > s and _flag(table, cps[k - 1]) & DIGIT and _in_sorted(
+                    if k > s and _flag(table, cps[k - 1]) & DIGIT and _in_set(
                         units, _fnv(data, pos[k], pos[e])
                     ):
                         slen = e - k
@@ -343,18 +368,18 @@ def _tokenize(
                 nt += 1
             # ---- the core, with infixes
             if s < e:
-                core_special = _in_sorted(specials, _fnv(data, pos[s], pos[e]))
+                core_special = _in_set(specials, _fnv(data, pos[s], pos[e]))
                 is_url = False
                 for k in range(s, e - 2):
                     if cps[k] == 0x3A and cps[k + 1] == 0x2F and cps[k + 2] == 0x2F:
                         is_url = True
                         break
                 core_hash = _fnv(data, pos[s], pos[e])
-                ks = np.searchsorted(split_keys, core_hash)
-                if ks < split_keys.shape[0] and split_keys[ks] == core_hash:
+                cut_bytes = _lookup(splits, core_hash)
+                if cut_bytes > 0:
                     ts[nt] = pos[s]
-                    te[nt] = pos[s] + split_cut[ks]
-                    ts[nt + 1] = pos[s] + split_cut[ks]
+                    te[nt] = pos[s] + cut_bytes
+                    ts[nt + 1] = pos[s] + cut_bytes
                     te[nt + 1] = pos[e]
                     nt += 2
                 elif core_special or is_url or _is_url(cps, s, e, table):
@@ -455,7 +480,7 @@ def _tokenize(
                 r + 1 < nt
                 and te[r] == ts[r + 1]
                 and te[r + 1] - ts[r] <= 3
-                and _in_sorted(specials, _fnv(data, ts[r], te[r + 1]))
+                and _in_set(specials, _fnv(data, ts[r], te[r + 1]))
             ):
                 ts[w] = ts[r]
                 te[w] = te[r + 1]
@@ -515,8 +540,7 @@ class Tokens:
             char_table(),
             _SPECIAL_HASHES,
             _UNIT_HASHES,
-            np.ascontiguousarray(_SPLIT_TABLE[:, 0]),
-            np.ascontiguousarray(_SPLIT_TABLE[:, 1]),
+            _SPLIT_TABLE,
         )
         self.start, self.end, self.counts = ts, te, counts
         self.offsets = np.zeros(counts.shape[0] + 1, dtype=np.int64)

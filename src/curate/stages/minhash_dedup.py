@@ -138,6 +138,13 @@ class MinhashDedup(GlobalStage):
             cols.add(self.cfg.keep.split(":", 1)[1])
         return cols
 
+    def setup(self) -> None:
+        """Build the character tables and load the compiled kernels once per worker, not per shard."""
+        cfg = self.cfg
+        bands, rows = cfg.band_rows()
+        sig, nsh = signatures(pl.Series(["warm up"]), cfg.num_perm, cfg.ngram, cfg.seed, cfg.shingle, cfg.hash)
+        band_hashes(sig, nsh, bands, rows)
+
     def decision_schema(self) -> dict[str, pl.DataType]:
         return {"duplicate_of": pl.String(), "dup_cluster": pl.String(), "dup_cluster_size": pl.Int64()}
 
