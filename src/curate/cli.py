@@ -8,7 +8,7 @@ import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Optional, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -33,7 +33,7 @@ out_console = Console(highlight=False)
 
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
 Debug = Annotated[bool, typer.Option("--debug", help="Show full tracebacks for errors.")]
-Workers = Annotated[Optional[int], typer.Option("--workers", "-w", min=1, help="Worker processes (default: config, else all cores).")]  # noqa: UP007
+Workers = Annotated[int | None, typer.Option("--workers", "-w", min=1, help="Worker processes (default: config, else all cores).")]  # noqa: UP007
 Resume = Annotated[bool, typer.Option("--resume", help="Reuse shards and steps completed by an earlier, interrupted run.")]
 
 
@@ -95,11 +95,11 @@ def _summary(report: Any, quiet: bool) -> None:
 def run(
     config: Annotated[Path, typer.Argument(help="Pipeline config (YAML).")],
     resume: Resume = False,
-    from_step: Annotated[Optional[str], typer.Option("--from", help="Start at this step (kind, index or folder); earlier steps must be complete.")] = None,  # noqa: UP007
-    until_step: Annotated[Optional[str], typer.Option("--until", help="Stop after this step.")] = None,  # noqa: UP007
+    from_step: Annotated[str | None, typer.Option("--from", help="Start at this step (kind, index or folder); earlier steps must be complete.")] = None,  # noqa: UP007
+    until_step: Annotated[str | None, typer.Option("--until", help="Stop after this step.")] = None,  # noqa: UP007
     workers: Workers = None,
-    workdir: Annotated[Optional[Path], typer.Option("--workdir", help="Override `workdir`.")] = None,  # noqa: UP007
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Override `output.path`.")] = None,  # noqa: UP007
+    workdir: Annotated[Path | None, typer.Option("--workdir", help="Override `workdir`.")] = None,  # noqa: UP007
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Override `output.path`.")] = None,  # noqa: UP007
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a non-empty output folder.")] = False,
     quiet: Quiet = False,
     debug: Debug = False,
@@ -213,8 +213,8 @@ def ingest(
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the Parquet shards.")],
     fmt: Annotated[str, typer.Option("--format", help="auto, jsonl, parquet, csv, tsv or txt.")] = "auto",
     text_field: Annotated[str, typer.Option("--text-field", help="Field holding the text.")] = "text",
-    id_field: Annotated[Optional[str], typer.Option("--id-field", help="Field holding a unique id (default: `id` if present, else derived).")] = None,  # noqa: UP007
-    source: Annotated[Optional[str], typer.Option("--source", help="Value of the `source` column.")] = None,  # noqa: UP007
+    id_field: Annotated[str | None, typer.Option("--id-field", help="Field holding a unique id (default: `id` if present, else derived).")] = None,  # noqa: UP007
+    source: Annotated[str | None, typer.Option("--source", help="Value of the `source` column.")] = None,  # noqa: UP007
     max_chars: Annotated[int, typer.Option("--max-chars", min=1, help="Reject longer texts.")] = 1_000_000,
     rows_per_shard: Annotated[int, typer.Option("--rows-per-shard", min=1, help="Rows per output shard at most.")] = 50_000,
     strict: Annotated[bool, typer.Option("--strict", help="Stop at the first malformed record (exit 1).")] = False,
@@ -250,11 +250,11 @@ def export(
     output: Annotated[Path, typer.Option("--output", "-o", help="Dataset folder to write.")],
     fmt: Annotated[str, typer.Option("--format", help="parquet or jsonl.")] = "parquet",
     compression: Annotated[str, typer.Option("--compression", help="zstd, snappy, gzip or none.")] = "zstd",
-    rows_per_shard: Annotated[Optional[int], typer.Option("--rows-per-shard", min=1, help="Rows per output file.")] = None,  # noqa: UP007
+    rows_per_shard: Annotated[int | None, typer.Option("--rows-per-shard", min=1, help="Rows per output file.")] = None,  # noqa: UP007
     bytes_per_shard: Annotated[int, typer.Option("--bytes-per-shard", min=1, help="Target bytes per output file.")] = 256 * 1024 * 1024,
     validation: Annotated[float, typer.Option("--validation", min=0.0, max=0.99, help="Fraction for the validation split.")] = 0.0,
     test: Annotated[float, typer.Option("--test", min=0.0, max=0.99, help="Fraction for the test split.")] = 0.0,
-    columns: Annotated[Optional[str], typer.Option("--columns", help="Comma-separated columns to export, in order.")] = None,  # noqa: UP007
+    columns: Annotated[str | None, typer.Option("--columns", help="Comma-separated columns to export, in order.")] = None,  # noqa: UP007
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the split.")] = 0,
     workers: Workers = None,
     resume: Resume = False,
@@ -298,7 +298,7 @@ def export(
 @app.command()
 @handle_errors
 def stages(
-    kind: Annotated[Optional[str], typer.Argument(help="A stage kind, or `input`/`output`/`engine` for those sections.")] = None,  # noqa: UP007
+    kind: Annotated[str | None, typer.Argument(help="A stage kind, or `input`/`output`/`engine` for those sections.")] = None,  # noqa: UP007
     debug: Debug = False,
 ) -> None:
     """List stage kinds, or every config key of one stage with its type, default and meaning."""

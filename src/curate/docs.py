@@ -65,7 +65,14 @@ def model_table(model: type[BaseModel], skip: tuple[str, ...] = ()) -> str:
 
 
 def _sections() -> dict[str, type[BaseModel]]:
-    from curate.config import EngineConfig, InputConfig, OutputConfig, RunConfig, SourceConfig, SplitConfig
+    from curate.config import (
+        EngineConfig,
+        InputConfig,
+        OutputConfig,
+        RunConfig,
+        SourceConfig,
+        SplitConfig,
+    )
 
     return {
         "run": RunConfig,

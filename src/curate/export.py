@@ -8,9 +8,11 @@ writing of one output file, plus the dataset card.
 from __future__ import annotations
 
 import gzip
-import io
 import math
+import os
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,9 +26,10 @@ import yaml
 from curate.config import OutputConfig
 from curate.errors import ConfigError
 from curate.hashing import derive_seed, hash_strings, unit_interval
-from curate.io.shards import write_bytes_atomic, write_parquet_atomic
+from curate.io.shards import parquet_options
 
 SPLITS = ("train", "validation", "test")
+ROW_GROUP = 64 * 1024
 
 
 def split_codes(ids: pl.Series, out: OutputConfig, seed: int) -> np.ndarray:
@@ -128,40 +131,57 @@ def file_name(f: ExportFile, n_files: int, out: OutputConfig) -> str:
     return f"{f.split}/part-{f.index:05d}.{ext}"
 
 
-def write_file(f: ExportFile, name: str, folder: str, schema: pa.Schema, out: OutputConfig, seed: int) -> int:
-    """Gather this file's rows, cast them to the output schema and write atomically; returns rows."""
-    split_code = SPLITS.index(f.split)
-    pieces = []
-    for part, start, count in f.segments:
-        frame = pl.read_parquet(part)
-        frame = frame.filter(pl.Series(split_codes(frame["id"], out, seed) == split_code))
-        pieces.append(frame.slice(start, count))
-    if pieces:
-        table = pl.concat(pieces, how="diagonal_relaxed").to_arrow()
-    else:
-        table = schema.empty_table()
+def _cast(table: pa.Table, schema: pa.Schema) -> pa.Table:
     columns = []
     for fld in schema:
         if fld.name in table.column_names:
             columns.append(table.column(fld.name).cast(fld.type))
         else:
             columns.append(pa.nulls(table.num_rows, fld.type))
-    table = pa.Table.from_arrays(columns, schema=schema)
-    path = Path(folder) / name
-    if out.format == "parquet":
-        write_parquet_atomic(table, path, compression=out.compression)
-    else:
-        buf = io.BytesIO()
-        pl.from_arrow(table).write_ndjson(buf)  # type: ignore[union-attr]
-        data = buf.getvalue()
-        if out.compression == "gzip":
-            data = gzip.compress(data, compresslevel=6, mtime=0)
-        elif out.compression == "zstd":
-            import zstandard
+    return pa.Table.from_arrays(columns, schema=schema)
 
-            data = zstandard.ZstdCompressor(level=3).compress(data)
-        write_bytes_atomic(data, path)
-    return table.num_rows
+
+def _pieces(f: ExportFile, schema: pa.Schema, out: OutputConfig, seed: int) -> Iterator[pa.Table]:
+    """This file's rows, one input shard at a time (memory: one shard, not one output file)."""
+    split_code = SPLITS.index(f.split)
+    for part, start, count in f.segments:
+        frame = pl.read_parquet(part)
+        frame = frame.filter(pl.Series(split_codes(frame["id"], out, seed) == split_code))
+        yield _cast(frame.slice(start, count).to_arrow(), schema)
+
+
+def write_file(f: ExportFile, name: str, folder: str, schema: pa.Schema, out: OutputConfig, seed: int) -> int:
+    """Stream this file's rows into a temporary file, cast to the output schema, then rename."""
+    path = Path(folder) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    rows = 0
+    if out.format == "parquet":
+        with pq.ParquetWriter(tmp, schema, **parquet_options(schema, out.compression)) as writer:
+            for table in _pieces(f, schema, out, seed):
+                writer.write_table(table, row_group_size=ROW_GROUP)
+                rows += table.num_rows
+    else:
+        with open(tmp, "wb") as raw, _compressed(raw, out.compression) as fh:
+            for table in _pieces(f, schema, out, seed):
+                pl.from_arrow(table).write_ndjson(fh)  # type: ignore[union-attr]
+                rows += table.num_rows
+    os.replace(tmp, path)
+    return rows
+
+
+@contextmanager
+def _compressed(raw: Any, compression: str) -> Iterator[Any]:
+    if compression == "gzip":
+        with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0) as fh:
+            yield fh
+    elif compression == "zstd":
+        import zstandard
+
+        with zstandard.ZstdCompressor(level=3).stream_writer(raw, closefd=False) as fh:
+            yield fh
+    else:
+        yield raw
 
 
 def dataset_card(

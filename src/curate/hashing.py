@@ -1,111 +1,28 @@
-"""Stable, vectorised hashes of Arrow string columns (XXH64 in a compiled kernel).
+"""Stable hashes of Arrow string columns: XXH64 of each value's UTF-8 bytes.
 
 Anything persisted or compared across runs (ids, splits, sampling) must use a hash that
-never changes between library versions; ``pl.Expr.hash`` does not promise that. This is
-the reference XXH64 algorithm, so values equal ``xxhash.xxh64_intdigest(utf8_bytes, seed)``.
+never changes between library versions; ``pl.Expr.hash`` does not promise that. Values equal
+``xxhash.xxh64_intdigest(utf8_bytes, seed)``. The loop is per document over zero-copy slices
+of the Arrow data buffer (about 1 microsecond per document, no per-character work); compiled
+kernels that hash inside their own loops use ``xxh64_range`` (numba, imported on demand).
 """
 
 from __future__ import annotations
 
-import numba
+from typing import Any
+
 import numpy as np
 import polars as pl
 import pyarrow as pa
-
-_P1 = np.uint64(0x9E3779B185EBCA87)
-_P2 = np.uint64(0xC2B2AE3D27D4EB4F)
-_P3 = np.uint64(0x165667B19E3779F9)
-_P4 = np.uint64(0x85EBCA77C2B2AE63)
-_P5 = np.uint64(0x27D4EB2F165667C5)
-_MASK53 = np.uint64((1 << 53) - 1)
+import xxhash
 
 
-@numba.njit(inline="always")
-def _rotl(x: np.uint64, r: int) -> np.uint64:
-    return (x << np.uint64(r)) | (x >> np.uint64(64 - r))
+def __getattr__(name: str) -> Any:
+    if name in ("xxh64_range", "_xxh64_many"):
+        from curate import _xxh64_numba
 
-
-@numba.njit(inline="always")
-def _read64(data: np.ndarray, i: int) -> np.uint64:
-    v = np.uint64(0)
-    for k in range(8):
-        v |= np.uint64(data[i + k]) << np.uint64(8 * k)
-    return v
-
-
-@numba.njit(inline="always")
-def _read32(data: np.ndarray, i: int) -> np.uint64:
-    v = np.uint64(0)
-    for k in range(4):
-        v |= np.uint64(data[i + k]) << np.uint64(8 * k)
-    return v
-
-
-@numba.njit(inline="always")
-def _round(acc: np.uint64, lane: np.uint64) -> np.uint64:
-    acc = acc + lane * _P2
-    acc = _rotl(acc, 31)
-    return acc * _P1
-
-
-@numba.njit(inline="always")
-def _merge(acc: np.uint64, val: np.uint64) -> np.uint64:
-    acc ^= _round(np.uint64(0), val)
-    return acc * _P1 + _P4
-
-
-@numba.njit(cache=True, nogil=True)
-def xxh64_range(data: np.ndarray, start: int, end: int, seed: np.uint64) -> np.uint64:
-    """XXH64 of ``data[start:end]`` (uint8 array)."""
-    n = end - start
-    i = start
-    if n >= 32:
-        v1 = seed + _P1 + _P2
-        v2 = seed + _P2
-        v3 = seed
-        v4 = seed - _P1
-        limit = end - 32
-        while i <= limit:
-            v1 = _round(v1, _read64(data, i))
-            v2 = _round(v2, _read64(data, i + 8))
-            v3 = _round(v3, _read64(data, i + 16))
-            v4 = _round(v4, _read64(data, i + 24))
-            i += 32
-        h = _rotl(v1, 1) + _rotl(v2, 7) + _rotl(v3, 12) + _rotl(v4, 18)
-        h = _merge(h, v1)
-        h = _merge(h, v2)
-        h = _merge(h, v3)
-        h = _merge(h, v4)
-    else:
-        h = seed + _P5
-    h += np.uint64(n)
-    while i + 8 <= end:
-        h ^= _round(np.uint64(0), _read64(data, i))
-        h = _rotl(h, 27) * _P1 + _P4
-        i += 8
-    if i + 4 <= end:
-        h ^= _read32(data, i) * _P1
-        h = _rotl(h, 23) * _P2 + _P3
-        i += 4
-    while i < end:
-        h ^= np.uint64(data[i]) * _P5
-        h = _rotl(h, 11) * _P1
-        i += 1
-    h ^= h >> np.uint64(33)
-    h *= _P2
-    h ^= h >> np.uint64(29)
-    h *= _P3
-    h ^= h >> np.uint64(32)
-    return h
-
-
-@numba.njit(cache=True, nogil=True)
-def _xxh64_many(offsets: np.ndarray, data: np.ndarray, seed: np.uint64) -> np.ndarray:
-    n = offsets.shape[0] - 1
-    out = np.empty(n, dtype=np.uint64)
-    for r in range(n):
-        out[r] = xxh64_range(data, offsets[r], offsets[r + 1], seed)
-    return out
+        return getattr(_xxh64_numba, name)
+    raise AttributeError(name)
 
 
 def _string_buffers(values: pl.Series | pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
@@ -116,9 +33,7 @@ def _string_buffers(values: pl.Series | pa.Array | pa.ChunkedArray) -> tuple[np.
         arr = values
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0)
-    if pa.types.is_string(arr.type) or pa.types.is_binary(arr.type):
-        arr = arr.cast(pa.large_binary())
-    elif pa.types.is_large_string(arr.type) or pa.types.is_string_view(arr.type):
+    if pa.types.is_string(arr.type) or pa.types.is_binary(arr.type) or pa.types.is_large_string(arr.type) or pa.types.is_string_view(arr.type):
         arr = arr.cast(pa.large_binary())
     if arr.null_count:
         arr = arr.fill_null(b"")
@@ -133,9 +48,16 @@ def _string_buffers(values: pl.Series | pa.Array | pa.ChunkedArray) -> tuple[np.
 def hash_strings(values: pl.Series | pa.Array | pa.ChunkedArray, seed: int = 0) -> np.ndarray:
     """XXH64 of each string's UTF-8 bytes (nulls hash like the empty string)."""
     offsets, data = _string_buffers(values)
-    if len(offsets) <= 1:
+    n = len(offsets) - 1
+    if n <= 0:
         return np.zeros(0, dtype=np.uint64)
-    return _xxh64_many(offsets, data, np.uint64(seed & 0xFFFFFFFFFFFFFFFF))
+    seed &= 0xFFFFFFFFFFFFFFFF
+    digest = xxhash.xxh64_intdigest
+    view = memoryview(data)
+    bounds = offsets.tolist()
+    return np.fromiter(
+        (digest(view[bounds[i] : bounds[i + 1]], seed) for i in range(n)), dtype=np.uint64, count=n
+    )
 
 
 def unit_interval(hashes: np.ndarray) -> np.ndarray:
@@ -145,6 +67,4 @@ def unit_interval(hashes: np.ndarray) -> np.ndarray:
 
 def derive_seed(*parts: object) -> int:
     """A 64-bit seed from a seed and labels (stage index, purpose), stable across runs."""
-    import xxhash
-
     return xxhash.xxh64_intdigest("\x1f".join(str(p) for p in parts).encode())

@@ -27,7 +27,13 @@ from curate.export import (
     rows_per_file,
     write_file,
 )
-from curate.io.shards import clean_temporaries, read_json, remove_tree, write_bytes_atomic, write_json_atomic
+from curate.io.shards import (
+    clean_temporaries,
+    read_json,
+    remove_tree,
+    write_bytes_atomic,
+    write_json_atomic,
+)
 from curate.manifest import StageStats, StepResult, versions
 from curate.pipeline import Plan, Step
 from curate.report import NullReporter, Reporter

@@ -113,13 +113,20 @@ def _read_jsonl(f: InputFile, task: ReadTask, text_field: str, rows_per_chunk: i
 
 
 def _line_bounds(chunk: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Start, end and non-blank flag of every line in a chunk, vectorised."""
+    """Start, end and non-blank flag of every line in a chunk.
+
+    Newlines are found vectorised; only lines that are empty or start with whitespace (rare
+    in JSON Lines) are looked at one by one to see whether they hold anything.
+    """
     buf = np.frombuffer(chunk, dtype=np.uint8)
     nl = np.flatnonzero(buf == 10)
     ends = nl if chunk.endswith(b"\n") else np.append(nl, len(buf))
     starts = np.concatenate(([0], nl + 1))[: len(ends)]
-    content = np.concatenate(([0], np.cumsum(~_WS[buf], dtype=np.int64)))
-    nonblank = (content[ends] - content[starts]) > 0
+    nonblank = np.ones(len(ends), dtype=bool)
+    if len(buf):
+        first = buf[np.minimum(starts, len(buf) - 1)]
+        for i in np.flatnonzero((ends == starts) | _WS[first]).tolist():
+            nonblank[i] = bool(chunk[starts[i] : ends[i]].strip())
     return starts, ends, nonblank
 
 

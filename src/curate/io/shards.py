@@ -25,9 +25,20 @@ def write_parquet_atomic(frame: pl.DataFrame | pa.Table, path: str | Path, compr
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_name(path)
     table = frame.to_arrow() if isinstance(frame, pl.DataFrame) else frame
-    pq.write_table(table, tmp, compression=None if compression == "none" else compression)
+    pq.write_table(table, tmp, **parquet_options(table.schema, compression))
     os.replace(tmp, path)
     return path.stat().st_size
+
+
+def parquet_options(schema: pa.Schema, compression: str = PARQUET_COMPRESSION) -> dict[str, Any]:
+    """Writer settings: no dictionary or min/max statistics for long text (slow, never useful)."""
+    long_text = {"text", "raw"}
+    small = [f.name for f in schema if f.name not in long_text]
+    return {
+        "compression": None if compression == "none" else compression,
+        "use_dictionary": small,
+        "write_statistics": small,
+    }
 
 
 def write_bytes_atomic(data: bytes, path: str | Path) -> None:

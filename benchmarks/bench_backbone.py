@@ -1,0 +1,125 @@
+"""Ingest -> export throughput and peak memory on generated JSON Lines (`make bench`).
+
+Generates N documents of about 1 KB (cached under benchmarks/_work/), runs
+`curate run` on them in a subprocess with the local engine, samples the resident memory of
+the whole process tree every 50 ms, and repeats with 2N documents to show that peak memory
+does not grow with the corpus. Appends a table to benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psutil
+
+HERE = Path(__file__).parent
+WORK = HERE / "_work"
+VOCAB = (
+    "the of and to in is that for it as with was on be by this are or from at an which have not "
+    "data model training text quality filter shard parquet token corpus language dedup signal score "
+    "export ingest record source value table query server index engine worker memory stream batch "
+    "column schema manifest seed hash pipeline curation document sentence paragraph evaluation"
+).split()
+
+
+def generate(path: Path, n: int, files: int = 8) -> list[Path]:
+    """N documents of ~1 KB in `files` JSON Lines files (deterministic)."""
+    path.mkdir(parents=True, exist_ok=True)
+    outs = [path / f"part-{k:02d}.jsonl" for k in range(files)]
+    if all(p.exists() for p in outs) and (path / "_n").read_text() == str(n):
+        return outs
+    rng = random.Random(0)
+    pool = [" ".join(rng.choice(VOCAB) for _ in range(180)) for _ in range(2000)]
+    per = n // files
+    for k, p in enumerate(outs):
+        count = per if k < files - 1 else n - per * (files - 1)
+        with open(p, "w") as fh:
+            base = k * per
+            fh.writelines(
+                json.dumps({"text": f"Document {base + i}. {pool[(base + i) % len(pool)]}", "n": base + i, "lang": "en"}) + "\n"
+                for i in range(count)
+            )
+    (path / "_n").write_text(str(n))
+    return outs
+
+
+def measure(cmd: list[str], cwd: Path) -> tuple[float, int, int]:
+    """Wall seconds, peak RSS of the whole process tree, and of the largest single process."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd)
+    root = psutil.Process(proc.pid)
+    peak_tree = peak_one = 0
+    while proc.poll() is None:
+        try:
+            procs = [root, *root.children(recursive=True)]
+            rss = []
+            for p in procs:
+                try:
+                    rss.append(p.memory_info().rss)
+                except psutil.Error:
+                    pass
+            peak_tree = max(peak_tree, sum(rss))
+            peak_one = max(peak_one, max(rss, default=0))
+        except psutil.Error:
+            pass
+        time.sleep(0.05)
+    if proc.returncode:
+        raise SystemExit(f"command failed: {' '.join(cmd)}")
+    return time.perf_counter() - t0, peak_tree, peak_one
+
+
+def run_once(n: int, workers: int) -> dict[str, float]:
+    corpus = WORK / f"corpus-{n}"
+    generate(corpus, n)
+    cfg = WORK / f"bench-{n}.yaml"
+    cfg.write_text(
+        f"input: {{paths: ['{corpus}/*.jsonl']}}\n"
+        f"workdir: {WORK}/run-{n}\n"
+        f"output: {{path: {WORK}/out-{n}, overwrite: true}}\n"
+        f"engine: {{workers: {workers}}}\n"
+    )
+    wall, tree, one = measure([sys.executable, "-m", "curate", "run", str(cfg), "-q"], HERE.parent)
+    manifest = json.loads((WORK / f"run-{n}" / "_run.json").read_text())
+    steps = {s["stage"]: s["wall_seconds"] for s in manifest["steps"]}
+    size = sum(p.stat().st_size for p in corpus.glob("*.jsonl"))
+    return {"docs": n, "workers": workers, "mb": size / 1e6, "wall": wall, "ingest": steps["ingest"], "export": steps["export"],
+            "docs_s": n / wall, "tree_mib": tree / 2**20, "one_mib": one / 2**20}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--docs", type=int, default=1_000_000)
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--out", type=Path, default=None, help="append the results table to this Markdown file")
+    args = ap.parse_args()
+    rows = [run_once(args.docs, args.workers), run_once(2 * args.docs, args.workers)]
+    lines = [
+        f"### Ingest -> export, JSON Lines of ~1 KB per document ({datetime.now(UTC):%Y-%m-%d}, {os.cpu_count()} cores)",
+        "",
+        f"Command: `python benchmarks/bench_backbone.py --docs {args.docs} --workers {args.workers}`",
+        "",
+        "| documents | input MB | workers | wall s | ingest s | export s | docs/s | peak RSS, all processes (MiB) | peak RSS, largest process (MiB) |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['docs']:,} | {r['mb']:,.0f} | {r['workers']} | {r['wall']:.1f} | {r['ingest']:.1f} | {r['export']:.1f} | "
+            f"{r['docs_s']:,.0f} | {r['tree_mib']:,.0f} | {r['one_mib']:,.0f} |"
+        )
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.out:
+        with open(args.out, "a") as fh:
+            fh.write("\n" + text)
+
+
+if __name__ == "__main__":
+    main()
