@@ -202,7 +202,7 @@ def apply_task(shard: str, link: ChainLink) -> StageStats:
     ctx = StageContext(link.seed, link.index, stage.kind)
     out = _guard(link, shard, lambda: stage.apply(batch, decisions, ctx))
     kept, rejected = route(out, batch.columns, stage.kind, stage.reject_columns)
-    stats = routed_stats(batch.height, kept, rejected, ctx, False)
+    stats = routed_stats(batch.height, kept, rejected, ctx, stage.adds_rows)
     stats.bytes_written = write_routed(link.folder, shard, kept, rejected)
     stats.cpu_seconds = time.process_time() - t0
     save_stats(link.folder, shard, link.fingerprint, stats)

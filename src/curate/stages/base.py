@@ -69,6 +69,8 @@ class Stage:
     """(import name, pip extra) pairs checked at plan time."""
     reject_columns: ClassVar[frozenset[str]] = frozenset()
     """Columns that describe a rejection (``duplicate_of``): written to ``rejected/`` only."""
+    adds_rows: ClassVar[bool] = False
+    """True for stages that append new rows (augment); new rows are counted as ``docs_added``."""
 
     def __init__(self, cfg: StageConfig) -> None:
         self.cfg = cfg
@@ -94,9 +96,6 @@ class MapStage(Stage):
 
     ``process(a ++ b) == process(a) ++ process(b)``: no state across batches, no I/O.
     """
-
-    adds_rows: ClassVar[bool] = False
-    """True for stages that append new rows (augment); new rows are counted as ``added``."""
 
     def process(self, batch: pl.DataFrame, ctx: StageContext) -> pl.DataFrame:
         raise NotImplementedError
