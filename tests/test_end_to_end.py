@@ -81,3 +81,18 @@ def test_strict_mode_exits_1_with_file_and_line(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "d.jsonl:2" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_shipped_example_pipeline_runs(tmp_path: Path) -> None:
+    repo = Path(__file__).parents[1]
+    result = subprocess.run(
+        [*CURATE, "run", str(repo / "configs" / "example.yaml"), "--workdir", str(tmp_path / "w"), "--output", str(tmp_path / "o"), "-w", "2"],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    manifest = __import__("json").loads((tmp_path / "o" / "_manifest.json").read_text())
+    ingest = manifest["steps"][0]["counts"]
+    assert ingest["rejected_by_reason"] == {"empty_text": 1, "invalid_json": 1, "invalid_utf8": 1, "not_an_object": 1, "text_too_long": 1}
+    assert manifest["totals"]["docs_out"] < ingest["docs_kept"]
+    assert set(manifest["sources"]) == {"manual", "reference", "notes"}
+    assert "exact_duplicate" in result.stdout

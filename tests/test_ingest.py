@@ -174,3 +174,21 @@ def test_manifest_counts_add_up(cli, tmp_path: Path) -> None:
     assert counts["docs_in"] == 12
     assert counts["docs_kept"] + counts["docs_rejected"] == counts["docs_in"]
     assert counts["rejected_by_reason"] == {"empty_text": 1, "invalid_json": 1}
+
+
+def test_txt_file_with_invalid_utf8_is_rejected_by_name(cli, tmp_path: Path) -> None:
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "good.txt").write_text("fine text")
+    (folder / "bad.txt").write_bytes(b"caf\xe9")
+    kept, rejected = ingest(cli, tmp_path, folder)
+    assert kept["text"].to_list() == ["fine text"]
+    assert rejected.select("reject_reason", "reject_detail").row(0) == ("invalid_utf8", "bad.txt: text is not valid UTF-8")
+
+
+def test_csv_row_with_wrong_column_count_is_rejected(cli, tmp_path: Path) -> None:
+    path = tmp_path / "d.csv"
+    path.write_text('text,score\n"good one",1\n"bad",2,extra\n"good two",3\n')
+    kept, rejected = ingest(cli, tmp_path, path)
+    assert sorted(kept["text"].to_list()) == ["good one", "good two"]
+    assert rejected["reject_reason"].to_list() == ["malformed_row"]
