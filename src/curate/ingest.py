@@ -58,6 +58,29 @@ def utf8_valid(arr: pa.Array) -> np.ndarray:
     return out
 
 
+def _mix64(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser: spreads every input bit over the output (wrapping uint64 math)."""
+    x = x ^ (x >> np.uint64(30))
+    x = x * np.uint64(0xBF58476D1CE4E5B9)
+    x = x ^ (x >> np.uint64(27))
+    x = x * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def derived_ids(source: pl.Series, origin: pl.Series, lines: np.ndarray, text_hash: np.ndarray) -> np.ndarray:
+    """Ids from origin (source, file, line) and content: stable across runs, machines and versions.
+
+    Origins repeat (one file, many lines), so each distinct (source, file) is hashed once and the
+    line number and the text's XXH64 are mixed in with vectorised integer arithmetic.
+    """
+    key = (source + "\x1f" + origin).rename("key")
+    uniq = key.unique(maintain_order=True)
+    key_hash = pl.Series(hash_strings(uniq, 0x1D), dtype=pl.UInt64)
+    per_row = key.replace_strict(uniq, key_hash, return_dtype=pl.UInt64).to_numpy()
+    h = _mix64(per_row + lines.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15))
+    return _mix64(h ^ text_hash)
+
+
 def _source_name(src: SourceConfig, default: str) -> str:
     return src.source or default
 
@@ -76,11 +99,12 @@ def finalize_chunk(
         pl.Series(table.column("path")) if chunk.unit == "file" else pl.repeat(chunk.file.relpath, n, eager=True)
     ).cast(pl.String)
     unit = {"line": "", "row": "row ", "file": ""}[chunk.unit]
-    where = (
-        origin
-        if chunk.unit == "file"
-        else origin + f":{unit}" + pl.Series(chunk.lines).cast(pl.String)
-    )
+
+    def where(rows: np.ndarray) -> list[str]:
+        """`file:line` of some rows (only rejected rows need it, so no column is built)."""
+        if chunk.unit == "file":
+            return origin.gather(rows).to_list()
+        return [f"{chunk.file.relpath}:{unit}{chunk.lines[i]}" for i in rows.tolist()]
 
     reason = np.full(n, None, dtype=object)
     detail = np.full(n, None, dtype=object)
@@ -130,9 +154,7 @@ def finalize_chunk(
         ids = pl.repeat("", n, eager=True, dtype=pl.String)
         mark(np.ones(n, dtype=bool), "missing_id", f"no {id_field!r} field")
     else:
-        origin_key = source + "\x1f" + where
-        mixed = hash_strings(origin_key, 0x1D) ^ (hash_strings(text_s, 0x2E) * np.uint64(0x9E3779B97F4A7C15))
-        ids = pl.Series("id", hex_ids(mixed))
+        ids = pl.Series("id", hex_ids(derived_ids(source, origin, chunk.lines, hash_strings(text_s, 0x2E))))
 
     # --- metadata: every other column, renamed if it collides with a core column
     meta: dict[str, pl.Series] = {}
@@ -149,10 +171,15 @@ def finalize_chunk(
     ) if n else pl.DataFrame({"id": [], "text": [], "source": []}, schema={"id": pl.String, "text": pl.String, "source": pl.String})
     rejected_mask = pl.Series(reason != None)  # noqa: E711
     kept = frame.filter(~rejected_mask) if n else frame
+    rejected_rows = np.flatnonzero(rejected_mask.to_numpy())
     rejected = frame.filter(rejected_mask).with_columns(
         pl.lit(STAGE).alias("reject_stage"),
-        pl.Series("reject_reason", reason[rejected_mask.to_numpy()].tolist(), dtype=pl.String),
-        (where.filter(rejected_mask) + ": " + pl.Series(detail[rejected_mask.to_numpy()].tolist(), dtype=pl.String)).alias("reject_detail"),
+        pl.Series("reject_reason", reason[rejected_rows].tolist(), dtype=pl.String),
+        pl.Series(
+            "reject_detail",
+            [f"{w}: {d}" for w, d in zip(where(rejected_rows), detail[rejected_rows].tolist(), strict=True)],
+            dtype=pl.String,
+        ),
     ) if n else pl.DataFrame()
     bad = _bad_records(chunk, src, default_source)
     if bad.height:
@@ -162,7 +189,7 @@ def finalize_chunk(
         marked = np.flatnonzero(rejected_mask.to_numpy())
         if len(marked):
             i = int(marked[0])
-            candidates.append((int(chunk.lines[i]), f"{where[i]}: {detail[i]}", str(reason[i])))
+            candidates.append((int(chunk.lines[i]), f"{where(np.array([i]))[0]}: {detail[i]}", str(reason[i])))
         line, text, why = min(candidates)
         raise InputError(
             f"malformed record at {text} ({why})",
@@ -178,7 +205,11 @@ def _bad_records(chunk: RawChunk, src: SourceConfig, default_source: str) -> pl.
     unit = "row " if chunk.unit == "row" else ""
     where = pl.Series([f"{chunk.file.relpath}:{unit}{b.line}" for b in chunk.bad], dtype=pl.String)
     source = _source_name(src, default_source)
-    ids = hex_ids(hash_strings(source + "\x1f" + where, 0x1D))
+    n = len(chunk.bad)
+    lines = np.array([b.line for b in chunk.bad], dtype=np.int64)
+    ids = hex_ids(
+        derived_ids(pl.repeat(source, n, eager=True), pl.repeat(chunk.file.relpath, n, eager=True), lines, np.zeros(n, np.uint64))
+    )
     return pl.DataFrame(
         {
             "id": pl.Series(ids),
