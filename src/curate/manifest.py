@@ -72,6 +72,13 @@ class StageStats:
         )
 
 
+def _digest(data: Any) -> str:
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 def versions() -> dict[str, str]:
     """Versions that can change results: recorded in every manifest."""
     import numpy
@@ -106,6 +113,7 @@ class StepResult:
             "stage": self.kind,
             "folder": self.folder,
             "fingerprint": self.fingerprint,
+            "config_hash": _digest(self.config),
             "config": self.config,
             "counts": self.stats.to_json(),
             "wall_seconds": round(self.wall_seconds, 3),
