@@ -295,6 +295,57 @@ def export(
     _summary(report, quiet)
 
 
+Inputs = Annotated[list[str], typer.Argument(help="Shards from an earlier step, or any ingestible input (files, folders, globs).")]
+Output = Annotated[Path, typer.Option("--output", "-o", help="Folder for kept shards; removed records go to OUT/rejected/.")]
+Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace a non-empty output folder.")]
+Seed = Annotated[int, typer.Option("--seed", min=0, help="Seed for every random choice.")]
+
+
+def _stage_config(kind: str, values: dict[str, Any]) -> Any:
+    """Validate flags through the stage's config model, so flags and YAML give the same errors."""
+    from pydantic import ValidationError
+
+    from curate.config import format_validation_error
+    from curate.stages import REGISTRY
+
+    model = REGISTRY[kind].Config
+    try:
+        return model.model_validate({"kind": kind, **values})
+    except ValidationError as err:
+        lines = format_validation_error(err, model, prefix=kind)
+        raise ConfigError("invalid options: " + "; ".join(lines), hint=f"see `curate stages {kind}`") from None
+
+
+@app.command()
+@handle_errors
+def augment(
+    inputs: Inputs,
+    output: Output,
+    op: Annotated[list[str], typer.Option("--op", help="Operator (repeatable): typo, typo_substitute, typo_insert, typo_delete, typo_transpose, ocr, casing, whitespace, punctuation, word_dropout, word_swap, sentence_shuffle.")] = [],  # noqa: B006
+    rate: Annotated[list[float], typer.Option("--rate", help="Rate of each --op (one value for all, or one per --op).")] = [],  # noqa: B006
+    fraction: Annotated[float, typer.Option("--fraction", min=0.0, max=1.0, help="Fraction of documents used as sources.")] = 0.1,
+    max_synthetic_fraction: Annotated[float, typer.Option("--max-synthetic-fraction", min=0.0, max=1.0, help="Cap on synthetic rows in the output.")] = 0.2,
+    pairs: Annotated[str, typer.Option("--pairs", help="none, correction (noisy, clean) or preference (degraded responses).")] = "none",
+    seed: Seed = 0,
+    workers: Workers = None,
+    resume: Resume = False,
+    overwrite: Overwrite = False,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Add flagged, capped synthetic rows: noise operators or error-injection pairs (originals unchanged)."""
+    rates = rate or [0.05]
+    if len(rates) not in (1, len(op)):
+        raise ConfigError(f"--rate: give one value, or one per --op ({len(op)}); got {len(rates)}")
+    ops = [{"op": name, "rate": rates[0] if len(rates) == 1 else rates[i]} for i, name in enumerate(op)]
+    cfg = _stage_config(
+        "augment",
+        {"ops": ops, "fraction": fraction, "max_synthetic_fraction": max_synthetic_fraction, "pairs": pairs},
+    )
+    report = run_to_folder(inputs, output, [cfg], workers=workers, seed=seed, resume=resume, overwrite=overwrite, quiet=quiet)
+    _summary(report, quiet)
+
+
 @app.command()
 @handle_errors
 def stages(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from curate.stages.augment import Augment
 from curate.stages.base import Stage, StageConfig
 from curate.stages.exact_dedup import ExactDedup
 
@@ -9,6 +10,7 @@ REGISTRY: dict[str, type[Stage]] = {
     cls.kind: cls
     for cls in (
         ExactDedup,
+        Augment,
     )
 }
 

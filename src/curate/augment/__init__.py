@@ -1,0 +1,1 @@
+"""Augmentation library: rule-based noise operators, error-injection pairs and LLM generation."""

@@ -1,0 +1,376 @@
+"""Augmentation: noisy copies, error-injection pairs and LLM-written rows, with provenance and a cap."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from curate.augment.operators import OPERATOR_NAMES
+from curate.stages.base import REJECT, GlobalStage, StageConfig, StageContext
+
+OpName = Literal[
+    "typo",
+    "typo_substitute",
+    "typo_insert",
+    "typo_delete",
+    "typo_transpose",
+    "ocr",
+    "casing",
+    "whitespace",
+    "punctuation",
+    "word_dropout",
+    "word_swap",
+    "sentence_shuffle",
+]
+PROVENANCE = ("origin_id", "augmentation", "is_synthetic")
+
+
+class AugmentOpConfig(BaseModel):
+    """One rule-based operator and its rate."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    op: OpName = Field(description="Operator: " + ", ".join(OPERATOR_NAMES) + ".")
+    rate: float = Field(
+        0.05,
+        gt=0.0,
+        le=1.0,
+        description="Probability per unit: per letter (typo, casing, ocr), per space, per "
+        "punctuation mark, per word (word_dropout, word_swap) or per sentence (sentence_shuffle).",
+    )
+
+
+class AugmentLLMConfig(BaseModel):
+    """Synthetic rows from an OpenAI-compatible chat-completions endpoint."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    base_url: str = Field(
+        min_length=1,
+        description="Endpoint root, e.g. https://api.openai.com/v1 (POSTs to /chat/completions).",
+    )
+    model: str = Field(
+        min_length=1,
+        description="Model name sent with each request; also the rows' `augmentation`.",
+    )
+    api_key_env: str | None = Field(
+        None,
+        description="Name of the environment variable holding the API key (never logged); null: no key.",
+    )
+    prompt: str = Field(
+        "Rewrite the following text in your own words, keeping its meaning and language:\n\n{text}",
+        min_length=1,
+        description="Prompt template; {column} fields are filled from each source document.",
+    )
+    system: str | None = Field(None, description="Optional system message.")
+    max_tokens: int = Field(
+        512, ge=1, le=1_000_000, description="max_tokens sent with each request."
+    )
+    temperature: float = Field(0.7, ge=0.0, le=2.0, description="Sampling temperature.")
+    concurrency: int = Field(
+        8, ge=1, le=256, description="Requests in flight at once (per worker process)."
+    )
+    max_retries: int = Field(
+        5, ge=0, le=20, description="Retries on 429, 5xx, timeouts and malformed replies."
+    )
+    timeout_s: float = Field(
+        60.0, gt=0.0, le=3600.0, description="Socket timeout per request (seconds)."
+    )
+    backoff_s: float = Field(
+        0.5, ge=0.0, le=60.0, description="First retry delay; doubles per retry (jittered)."
+    )
+    max_backoff_s: float = Field(
+        30.0, ge=0.0, le=600.0, description="Longest delay, also caps Retry-After."
+    )
+    cache_path: str | None = Field(
+        ".curate/llm-cache.sqlite",
+        description="SQLite cache of answers keyed by a hash of the request; resumed runs never pay twice. "
+        "null: no cache.",
+    )
+
+    @field_validator("prompt")
+    @classmethod
+    def _check_prompt(cls, v: str) -> str:
+        from curate.augment.llm import template_fields
+
+        template_fields(v)
+        return v
+
+
+class AugmentConfig(StageConfig):
+    kind: Literal["augment"] = "augment"
+    ops: list[AugmentOpConfig] = Field(
+        default_factory=list,
+        description="Rule-based operators with rates, e.g. [{op: typo, rate: 0.05}].",
+    )
+    mode: Literal["chain", "each"] = Field(
+        "chain",
+        description="chain: one copy per source with every operator applied in order; "
+        "each: one copy per operator.",
+    )
+    fraction: float = Field(
+        0.1,
+        ge=0.0,
+        le=1.0,
+        description="Share of eligible documents sampled as sources (by a hash of the id).",
+    )
+    max_synthetic_fraction: float = Field(
+        0.2,
+        ge=0.0,
+        lt=1.0,
+        description="Hard cap on synthetic rows / all rows in this stage's output (existing synthetic rows count).",
+    )
+    field: str = Field(
+        "text", min_length=1, description="Column that operators corrupt and LLM answers replace."
+    )
+    pairs: Literal["none", "correction", "preference"] = Field(
+        "none",
+        description="correction: new rows keep the original in `clean` (noisy, clean); preference: one "
+        "degraded copy per level with the original in `chosen` and the level in `degradation`.",
+    )
+    levels: list[float] = Field(
+        default_factory=lambda: [0.5, 1.0, 2.0, 4.0],
+        min_length=1,
+        max_length=16,
+        description="preference: multipliers of the operator rates, one degraded copy per level "
+        "(degradation 1 = mildest).",
+    )
+    llm: AugmentLLMConfig | None = Field(
+        None, description="Synthetic generation through a chat endpoint."
+    )
+
+    @field_validator("levels")
+    @classmethod
+    def _check_levels(cls, v: list[float]) -> list[float]:
+        if any(x <= 0 for x in v) or len(set(v)) != len(v):
+            raise ValueError("levels must be distinct and positive")
+        return v
+
+    @model_validator(mode="after")
+    def _check(self) -> AugmentConfig:
+        if not self.ops and self.llm is None:
+            raise ValueError("give at least one operator in `ops` or an `llm` section")
+        if self.pairs != "none" and not self.ops:
+            raise ValueError(f"pairs: {self.pairs} needs operators in `ops`")
+        if self.pairs == "preference" and self.mode == "each":
+            raise ValueError("pairs: preference applies the operators as a chain; use mode: chain")
+        return self
+
+
+class _Variant(BaseModel):
+    """One kind of new row per source: rule-based (ops and a rate scale) or LLM."""
+
+    label: str
+    ops: list[tuple[str, float]] = []
+    scale: float = 1.0
+    degradation: int | None = None
+    llm: bool = False
+
+
+class Augment(GlobalStage):
+    """Adds synthetic rows beside the originals, never more than ``max_synthetic_fraction``.
+
+    keys: ``id``, a stable uniform per id and two flags (eligible source, already synthetic).
+    resolve: the candidates (uniform < ``fraction``) with the smallest uniforms, as many as the
+    cap allows over the whole input (exact, not in expectation). apply: originals pass unchanged
+    (``is_synthetic=false``); each chosen source gets one row per variant with a fresh id
+    ``<origin>~a<stage>.<variant>``, ``origin_id``, ``augmentation`` and ``is_synthetic=true``.
+    Rows already synthetic are never sources. Memory: the shard plus its new rows.
+    """
+
+    kind: ClassVar[str] = "augment"
+    Config: ClassVar[type[StageConfig]] = AugmentConfig
+    adds_rows: ClassVar[bool] = True
+
+    def __init__(self, cfg: AugmentConfig) -> None:
+        super().__init__(cfg)
+        self.cfg: AugmentConfig = cfg
+        self.variants = self._variants()
+
+    def _variants(self) -> list[_Variant]:
+        cfg = self.cfg
+        ops = [(o.op, o.rate) for o in cfg.ops]
+        out: list[_Variant] = []
+        if ops:
+            chain = "+".join(op for op, _ in ops)
+            if cfg.pairs == "preference":
+                for rank, scale in enumerate(sorted(cfg.levels), start=1):
+                    out.append(
+                        _Variant(label=f"{chain}@{scale:g}", ops=ops, scale=scale, degradation=rank)
+                    )
+            elif cfg.mode == "each":
+                out.extend(_Variant(label=op, ops=[(op, rate)]) for op, rate in ops)
+            else:
+                out.append(_Variant(label=chain, ops=ops))
+        if cfg.llm is not None:
+            out.append(_Variant(label=cfg.llm.model, llm=True))
+        return out
+
+    @property
+    def rows_per_source(self) -> int:
+        return len(self.variants)
+
+    def required_columns(self) -> set[str]:
+        cols = {"id", self.cfg.field}
+        if self.cfg.llm is not None:
+            from curate.augment.llm import template_fields
+
+            cols.update(template_fields(self.cfg.llm.prompt))
+        return cols
+
+    def _pair_columns(self) -> dict[str, pl.DataType]:
+        if self.cfg.pairs == "correction":
+            return {"clean": pl.String()}
+        if self.cfg.pairs == "preference":
+            return {"chosen": pl.String(), "degradation": pl.Int32()}
+        return {}
+
+    def added_columns(self) -> set[str]:
+        return set(PROVENANCE) | set(self._pair_columns())
+
+    # ------------------------------------------------------------ global protocol
+
+    def _synthetic(self, batch: pl.DataFrame) -> pl.Series:
+        if "is_synthetic" in batch.columns:
+            return batch["is_synthetic"].cast(pl.Boolean).fill_null(False)
+        return pl.Series("is_synthetic", [False] * batch.height, dtype=pl.Boolean)
+
+    def _eligible(self, batch: pl.DataFrame) -> pl.Series:
+        return (~self._synthetic(batch)) & batch[self.cfg.field].is_not_null()
+
+    def keys(self, batch: pl.DataFrame, ctx: StageContext) -> pl.DataFrame:
+        return pl.DataFrame(
+            {
+                "id": batch["id"],
+                "_u": ctx.uniform(batch["id"], "select"),
+                "_src": self._eligible(batch),
+                "_syn": self._synthetic(batch),
+            }
+        )
+
+    def budget(self, total: int, synthetic: int) -> int:
+        """Most sources such that (synthetic + new) / (total + new) <= the cap, exactly."""
+        r = self.rows_per_source
+        cap = self.cfg.max_synthetic_fraction
+        if r == 0:
+            return 0
+        b = max(0, int((cap * total - synthetic) / ((1.0 - cap) * r)))
+
+        def ok(k: int) -> bool:
+            return synthetic + k * r <= cap * (total + k * r)
+
+        while b > 0 and not ok(b):
+            b -= 1
+        while ok(b + 1):
+            b += 1
+        return b
+
+    def resolve(self, keys: pl.LazyFrame, ctx: StageContext) -> pl.DataFrame:
+        k = keys.select("id", "_u", "_src", "_syn").collect()
+        total = k.height
+        synthetic = int(k["_syn"].sum()) if total else 0
+        candidates = k.filter(pl.col("_src") & (pl.col("_u") < self.cfg.fraction))
+        budget = self.budget(total, synthetic)
+        chosen = candidates.sort("_u", "id").head(budget)
+        ctx.count("augment_candidates", candidates.height)
+        ctx.count("augment_selected", chosen.height)
+        ctx.count("augment_capped", candidates.height - chosen.height)
+        return chosen.select("id", pl.lit(None, dtype=pl.String).alias(REJECT)).sort("id")
+
+    def apply(
+        self, batch: pl.DataFrame, decisions: pl.DataFrame, ctx: StageContext
+    ) -> pl.DataFrame:
+        """Originals unchanged (plus provenance defaults), then the new rows of this shard's sources."""
+        out = self._with_provenance(batch)
+        chosen = batch["id"].is_in(decisions["id"].implode()) if decisions.height else None
+        new = None
+        sources = 0
+        if chosen is not None:
+            src = batch.filter(chosen & self._eligible(batch))
+            sources = src.height
+            new = self.generate(src, ctx)
+        existing = int(self._synthetic(batch).sum())
+        added = new.height if new is not None else 0
+        ctx.count("source_rows", sources)
+        ctx.count("synthetic_added", added)
+        ctx.count("synthetic_rows", existing + added)
+        ctx.count("original_rows", batch.height - existing)
+        if not added:
+            return out
+        assert new is not None
+        return pl.concat([out, new.select(out.columns).cast(out.schema)], how="vertical")
+
+    # ------------------------------------------------------------ rows
+
+    def _with_provenance(self, batch: pl.DataFrame) -> pl.DataFrame:
+        cols: list[pl.Expr] = []
+        if "origin_id" not in batch.columns:
+            cols.append(pl.lit(None, dtype=pl.String).alias("origin_id"))
+        if "augmentation" not in batch.columns:
+            cols.append(pl.lit(None, dtype=pl.String).alias("augmentation"))
+        cols.append(self._synthetic(batch).alias("is_synthetic"))
+        for name, dtype in self._pair_columns().items():
+            if name not in batch.columns:
+                cols.append(pl.lit(None, dtype=dtype).alias(name))
+        return batch.with_columns(cols)
+
+    def generate(self, src: pl.DataFrame, ctx: StageContext) -> pl.DataFrame:
+        """The new rows for ``src`` (eligible sources): one per variant and source, in variant order."""
+        from curate.augment.pairs import noisy_copy
+
+        field = self.cfg.field
+        base = self._with_provenance(src)
+        ids = src["id"].cast(pl.String)
+        texts = src[field].cast(pl.String)
+        parts: list[pl.DataFrame] = []
+        for v, variant in enumerate(self.variants):
+            rows = base
+            if variant.llm:
+                answers = self._llm_answers(src, ctx)
+                keep = answers.is_not_null()
+                rows, new_text = base.filter(keep), answers.filter(keep)
+            else:
+                new_text = noisy_copy(
+                    texts,
+                    variant.ops,
+                    lambda salt, _v=v: ctx.doc_seeds(ids, f"v{_v}.{salt}"),
+                    f"v{v}",
+                    variant.scale,
+                )
+            extra: list[pl.Expr | pl.Series] = [
+                new_text.alias(field),
+                (pl.col("id").cast(pl.String) + f"~a{ctx.stage_index}.{v}").alias("id"),
+                pl.col("id").cast(pl.String).alias("origin_id"),
+                pl.lit(variant.label, dtype=pl.String).alias("augmentation"),
+                pl.lit(True).alias("is_synthetic"),
+            ]
+            if self.cfg.pairs == "correction":
+                extra.append(pl.col(field).cast(pl.String).alias("clean"))
+            elif self.cfg.pairs == "preference":
+                extra.append(pl.col(field).cast(pl.String).alias("chosen"))
+                extra.append(pl.lit(variant.degradation, dtype=pl.Int32).alias("degradation"))
+            parts.append(rows.with_columns(extra))
+        if not parts:
+            return base.clear()
+        return pl.concat(parts, how="vertical")
+
+    def _llm_answers(self, src: pl.DataFrame, ctx: StageContext) -> pl.Series:
+        from curate.augment.llm import ChatClient, ChatSettings, render_prompts
+
+        llm = self.cfg.llm
+        assert llm is not None
+        if src.height == 0:
+            return pl.Series("answer", [], dtype=pl.String)
+        settings = ChatSettings(**llm.model_dump(exclude={"prompt"}))
+        client = ChatClient(settings)
+        prompts = render_prompts(llm.prompt, src.iter_rows(named=True))
+        answers = client.complete_many(prompts)
+        for name, n in client.stats.items():
+            ctx.count(f"llm_{name}", n)
+        ctx.count("llm_failed_rows", sum(a is None for a in answers))
+        return pl.Series("answer", answers, dtype=pl.String)
+
+    def config_fingerprint(self) -> dict[str, Any]:
+        return self.cfg.model_dump(mode="json")

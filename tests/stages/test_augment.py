@@ -1,0 +1,292 @@
+"""The augment stage: provenance, originals unchanged, an exact cap, shard invariance, pairs, LLM rows."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
+from pydantic import ValidationError
+
+from curate.stages.augment import Augment, AugmentConfig
+from curate.stages.base import StageContext
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "augment"))
+from chat_server import ChatServer  # noqa: E402
+
+SEED = 7
+
+
+def frame(n: int, synthetic_every: int = 0) -> pl.DataFrame:
+    rows = {
+        "id": [f"d{i:03d}" for i in range(n)],
+        "text": [
+            f"Document number {i} talks about data. It has two sentences!" if i % 9 != 8 else None
+            for i in range(n)
+        ],
+        "meta": list(range(n)),
+    }
+    df = pl.DataFrame(rows)
+    if synthetic_every:
+        df = df.with_columns((pl.col("meta") % synthetic_every == 0).alias("is_synthetic"))
+    return df
+
+
+def run_stage(
+    stage: Augment, shards: list[pl.DataFrame], stage_index: int = 1
+) -> tuple[pl.DataFrame, StageContext]:
+    """keys per shard -> one resolve -> apply per shard, as the engines do."""
+    ctx = StageContext(SEED, stage_index, "augment")
+    keys = [
+        stage.keys(s, ctx).with_columns(pl.lit(i, dtype=pl.Int32).alias("_shard"))
+        for i, s in enumerate(shards)
+    ]
+    decisions = stage.resolve(pl.concat(keys).lazy(), ctx) if keys else pl.DataFrame()
+    outs = [
+        stage.apply(s, decisions.filter(pl.col("id").is_in(s["id"].implode())), ctx) for s in shards
+    ]
+    return pl.concat(outs, how="vertical"), ctx
+
+
+def stage(**kw: object) -> Augment:
+    cfg = {"ops": [{"op": "typo", "rate": 0.1}], "fraction": 0.5, "max_synthetic_fraction": 0.2}
+    cfg.update(kw)
+    return Augment(AugmentConfig.model_validate(cfg))
+
+
+def test_provenance_and_originals_unchanged() -> None:
+    df = frame(40)
+    out, ctx = run_stage(stage(), [df])
+    originals = out.filter(~pl.col("is_synthetic"))
+    assert_frame_equal(originals.select(df.columns), df)
+    assert originals["origin_id"].null_count() == originals.height
+    new = out.filter(pl.col("is_synthetic"))
+    assert new.height > 0
+    assert new["id"].is_unique().all() and not new["id"].is_in(df["id"].implode()).any()
+    assert (new["id"] == new["origin_id"] + "~a1.0").all()
+    assert set(new["augmentation"]) == {"typo"}
+    src = df.join(
+        new.select("origin_id", pl.col("meta").alias("m2")), left_on="id", right_on="origin_id"
+    )
+    assert (src["meta"] == src["m2"]).all()  # other columns are copied from the source
+    assert new["text"].null_count() == 0  # null texts are never sources
+    assert ctx.counters["synthetic_added"] == new.height == ctx.counters["source_rows"]
+    assert ctx.counters["synthetic_rows"] == new.height
+
+
+def test_cap_is_exact_and_counted() -> None:
+    out, ctx = run_stage(stage(fraction=1.0, max_synthetic_fraction=0.2), [frame(100)])
+    synthetic = int(out["is_synthetic"].sum())
+    assert synthetic == 25 and synthetic / out.height == pytest.approx(0.2)
+    assert ctx.counters["augment_capped"] == ctx.counters["augment_candidates"] - 25
+
+
+def test_each_mode_and_rows_per_source() -> None:
+    st_ = stage(
+        ops=[{"op": "typo", "rate": 0.1}, {"op": "casing", "rate": 0.5}], mode="each", fraction=1.0
+    )
+    out, _ = run_stage(st_, [frame(50)])
+    new = out.filter(pl.col("is_synthetic"))
+    assert new.group_by("origin_id").len()["len"].unique().to_list() == [2]
+    assert set(new["augmentation"]) == {"typo", "casing"}
+    assert new.height / out.height <= 0.2
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    n=st.integers(0, 60),
+    fraction=st.floats(0.0, 1.0),
+    cap=st.floats(0.0, 0.95),
+    n_ops=st.integers(1, 3),
+    synthetic_every=st.sampled_from([0, 2, 5]),
+    cuts=st.lists(st.integers(0, 60), max_size=3),
+)
+def test_cap_and_shard_invariance(
+    n: int, fraction: float, cap: float, n_ops: int, synthetic_every: int, cuts: list[int]
+) -> None:
+    ops = [{"op": op, "rate": 0.2} for op in ("typo", "word_swap", "ocr")[:n_ops]]
+    st_ = stage(ops=ops, mode="each", fraction=fraction, max_synthetic_fraction=cap)
+    df = frame(n, synthetic_every)
+    whole, _ = run_stage(st_, [df])
+    bounds = sorted({0, n, *(min(c, n) for c in cuts)})
+    shards = [df.slice(a, b - a) for a, b in zip(bounds, bounds[1:], strict=False)] or [df]
+    parts, _ = run_stage(st_, shards)
+    assert_frame_equal(whole.sort("id"), parts.sort("id"))
+    added = whole.height - n
+    if added:
+        assert whole["is_synthetic"].sum() / whole.height <= cap + 1e-12
+    assert (
+        whole.filter(pl.col("is_synthetic") & pl.col("origin_id").is_not_null())["origin_id"]
+        .is_in(
+            df.filter(~pl.col("is_synthetic") if synthetic_every else pl.lit(True))["id"].implode()
+        )
+        .all()
+    )
+
+
+def test_synthetic_rows_are_never_sources() -> None:
+    first, _ = run_stage(stage(fraction=1.0, max_synthetic_fraction=0.3), [frame(60)])
+    second, ctx = run_stage(stage(fraction=1.0, max_synthetic_fraction=0.6), [first], stage_index=2)
+    synthetic_first = set(first.filter(pl.col("is_synthetic"))["id"])
+    new = second.filter(pl.col("id").str.contains("~a2."))
+    assert new.height > 0
+    assert not set(new["origin_id"]) & synthetic_first
+    assert_frame_equal(second.head(first.height), first)
+    assert second["is_synthetic"].sum() / second.height <= 0.6
+    assert ctx.counters["synthetic_rows"] == second["is_synthetic"].sum()
+
+
+def test_existing_synthetic_share_above_cap_adds_nothing() -> None:
+    df = frame(20, synthetic_every=2)  # half synthetic
+    out, ctx = run_stage(stage(fraction=1.0, max_synthetic_fraction=0.2), [df])
+    assert out.height == 20 and ctx.counters["synthetic_added"] == 0
+
+
+def test_deterministic_across_runs_and_seeds_matter() -> None:
+    a, _ = run_stage(stage(), [frame(30)])
+    b, _ = run_stage(stage(), [frame(30)])
+    assert_frame_equal(a, b)
+    ctx = StageContext(SEED + 1, 1, "augment")
+    s = stage()
+    other = s.apply(frame(30), s.resolve(s.keys(frame(30), ctx).lazy(), ctx), ctx)
+    assert not other.equals(a)
+
+
+def test_empty_input() -> None:
+    df = frame(0)
+    out, ctx = run_stage(stage(), [df])
+    assert out.height == 0 and {"origin_id", "augmentation", "is_synthetic"} <= set(out.columns)
+
+
+def test_correction_pairs() -> None:
+    out, _ = run_stage(stage(pairs="correction", fraction=1.0), [frame(30)])
+    new = out.filter(pl.col("is_synthetic"))
+    joined = new.join(
+        out.select("id", pl.col("text").alias("orig")), left_on="origin_id", right_on="id"
+    )
+    assert (joined["clean"] == joined["orig"]).all()
+    assert out.filter(~pl.col("is_synthetic"))["clean"].null_count() == 30
+
+
+def test_preference_pairs_are_graded() -> None:
+    st_ = stage(pairs="preference", levels=[1.0, 3.0], fraction=1.0, max_synthetic_fraction=0.5)
+    out, _ = run_stage(st_, [frame(20)])
+    new = out.filter(pl.col("is_synthetic"))
+    assert sorted(set(new["degradation"])) == [1, 2]
+    assert set(new["augmentation"]) == {"typo@1", "typo@3"}
+    assert new.group_by("origin_id").len()["len"].unique().to_list() == [2]
+    joined = new.join(
+        out.select("id", pl.col("text").alias("orig")), left_on="origin_id", right_on="id"
+    )
+    assert (joined["chosen"] == joined["orig"]).all()
+
+
+@pytest.mark.parametrize(
+    ("cfg", "message"),
+    [
+        ({"ops": []}, "at least one operator"),
+        ({"ops": [{"op": "typos", "rate": 0.1}]}, "typo"),
+        ({"ops": [{"op": "typo", "rate": 0.0}]}, "greater than 0"),
+        ({"ops": [{"op": "typo"}], "max_synthetic_fraction": 1.0}, "less than 1"),
+        ({"ops": [{"op": "typo"}], "pairs": "preference", "mode": "each"}, "chain"),
+        ({"ops": [{"op": "typo"}], "levels": [1.0, 1.0]}, "distinct"),
+        ({"pairs": "correction", "llm": {"base_url": "http://x", "model": "m"}}, "needs operators"),
+        ({"llm": {"base_url": "http://x", "model": "m", "prompt": "{text!r}"}}, "plain column"),
+        ({"ops": [{"op": "typo"}], "rates": 1}, "Extra inputs"),
+    ],
+)
+def test_invalid_configs(cfg: dict[str, object], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        AugmentConfig.model_validate(cfg)
+
+
+def test_required_and_added_columns() -> None:
+    s = stage(
+        field="response",
+        pairs="preference",
+        llm={"base_url": "http://x", "model": "m", "prompt": "{instruction}"},
+    )
+    assert s.required_columns() == {"id", "response", "instruction"}
+    assert s.added_columns() == {
+        "origin_id",
+        "augmentation",
+        "is_synthetic",
+        "chosen",
+        "degradation",
+    }
+    assert stage().rows_per_source == 1
+
+
+@pytest.mark.timeout(30)
+def test_llm_rows_through_a_real_server(tmp_path: Path) -> None:
+    df = frame(40).with_columns(pl.format("title {}", pl.col("meta")).alias("title"))
+    llm = {
+        "base_url": "",
+        "model": "tiny-chat",
+        "prompt": "{title}: {text}",
+        "concurrency": 4,
+        "max_retries": 1,
+        "backoff_s": 0.0,
+        "cache_path": str(tmp_path / "cache.sqlite"),
+    }
+    with ChatServer(per_prompt=lambda p: "500" if p.startswith("title 3:") else None) as srv:
+        llm["base_url"] = srv.url
+        s = stage(ops=[], llm=llm, fraction=1.0, max_synthetic_fraction=0.5)
+        out, ctx = run_stage(s, [df.head(20), df.tail(20)])
+        paid = srv.requests
+        again, _ = run_stage(s, [df])
+    new = out.filter(pl.col("is_synthetic"))
+    assert set(new["augmentation"]) == {"tiny-chat"}
+    row = new.filter(pl.col("origin_id") == "d001").row(0, named=True)
+    assert row["text"] == "SYN[title 1: Document number 1 talks about data. It has two sentences!]"
+    assert "d003" not in set(new["origin_id"])  # failed after retries: dropped and counted
+    assert ctx.counters["llm_failed_rows"] == 1 and ctx.counters["synthetic_added"] == new.height
+    assert srv.requests == paid + 2  # the rerun only retries the failing prompt
+    assert_frame_equal(out.sort("id"), again.sort("id"))
+
+
+def test_engine_steps_keep_the_row_invariant(tmp_path: Path) -> None:
+    from curate.engines.base import ChainLink, apply_task, keys_task, resolve_global
+
+    src = tmp_path / "in"
+    src.mkdir()
+    df = frame(45)
+    names = []
+    for i in range(3):
+        name = f"part-{i:05d}"
+        df.slice(15 * i, 15).write_parquet(src / f"{name}.parquet")
+        names.append(name)
+    s = stage(fraction=1.0, max_synthetic_fraction=0.25)
+    link = ChainLink(s, 1, tmp_path / "01_augment", src, "fp", SEED)
+    for i, name in enumerate(names):
+        keys_task(name, i, link)
+    resolve_global(link, names)
+    total = None
+    for name in names:
+        st_ = apply_task(name, link)
+        assert st_.balanced()
+        total = st_ if total is None else total + st_
+    assert total is not None
+    out = pl.read_parquet(list((tmp_path / "01_augment").glob("part-*.parquet")))
+    assert (
+        total.docs_in == 45
+        and total.docs_added == out.height - 45 == total.counters["synthetic_added"]
+    )
+    assert total.counters["synthetic_rows"] / total.docs_kept <= 0.25
+    expected, _ = run_stage(s, [df])
+    assert_frame_equal(out.sort("id"), expected.sort("id"))
+
+
+def test_importing_the_stage_imports_no_heavy_modules() -> None:
+    code = (
+        "import sys, curate.stages.augment; "
+        "bad = [m for m in ('numba', 'httpx', 'httpx2') if m in sys.modules]; print(bad); sys.exit(bool(bad))"
+    )
+    assert (
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).returncode == 0
+    )
