@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint docs bench clean
+.PHONY: setup run test lint docs bench bench-quality bench-augment clean
 
 $(STAMP): pyproject.toml requirements/lock.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,14 @@ docs: setup
 
 bench: setup
 	$(BIN)/python benchmarks/bench_backbone.py --docs 1000000 --out benchmarks/RESULTS.md
+
+# Peers run in their own virtual environment (datatrove pins versions that clash with ours).
+bench-quality: setup
+	test -x /tmp/dtvenv/bin/python || ($(PYTHON) -m venv /tmp/dtvenv && /tmp/dtvenv/bin/pip install --quiet 'datatrove[processing]==0.10.1' 'spacy==3.8.18')
+	$(BIN)/python benchmarks/quality/throughput.py --docs 100000 --datatrove-python /tmp/dtvenv/bin/python --dt-docs 2000 $(if $(CORPUS),--corpus $(CORPUS),)
+
+bench-augment: setup
+	$(BIN)/python benchmarks/augment/bench_augment.py --docs 100000 --repeats 5 --requests 2000 --out benchmarks/augment/RESULTS-augment.md
 
 clean:
 	rm -rf .curate out .pytest_cache

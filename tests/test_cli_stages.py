@@ -28,3 +28,81 @@ def test_augment_command_rejects_an_unknown_operator(cli, tmp_path: Path) -> Non
     result = cli("augment", src, "-o", tmp_path / "o", "--op", "nope", "-q")
     assert result.exit_code == 2
     assert "augment.ops[0].op: Input should be 'typo'" in result.stderr
+
+
+def _docs(tmp_path: Path) -> Path:
+    good = [{"text": " ".join(["The quick brown fox jumps over the lazy dog and the cat."] * 8)} for _ in range(5)]
+    short = [{"text": "too short"} for _ in range(3)]
+    return write_jsonl(tmp_path / "d.jsonl", [{**r, "n": i} for i, r in enumerate(good + short)])
+
+
+def test_filter_preset_scores_unscored_input_first(cli, tmp_path: Path) -> None:
+    out = tmp_path / "f"
+    result = cli("filter", _docs(tmp_path), "-o", out, "--preset", "gopher_quality", "-w", "1", "-q")
+    assert result.exit_code == 0, result.output
+    kinds = [s["stage"] for s in json.loads((out / "_manifest.json").read_text())["steps"]]
+    assert kinds == ["ingest", "quality_score", "filter"]
+    assert read_dir(out).height == 5
+
+
+def test_filter_rule_from_the_command_line(cli, tmp_path: Path) -> None:
+    out = tmp_path / "f"
+    result = cli("filter", _docs(tmp_path), "-o", out, "--rule", "first_half=n < 4", "-w", "1", "-q")
+    assert result.exit_code == 0, result.output
+    assert sorted(read_dir(out)["n"].to_list()) == [0, 1, 2, 3]
+    rejected = pl.read_parquet(out / "rejected")
+    assert set(rejected["reject_reason"]) == {"first_half"}
+
+
+def test_filter_rule_with_unknown_column_names_rule_and_columns(cli, tmp_path: Path) -> None:
+    result = cli("filter", _docs(tmp_path), "-o", tmp_path / "f", "--rule", "x=nope > 1", "-w", "1", "-q")
+    assert result.exit_code == 2
+    assert "nope" in result.stderr and "x" in result.stderr and "Traceback" not in result.output
+
+
+def test_filter_dry_run_reports_per_rule_and_writes_nothing(cli, tmp_path: Path) -> None:
+    out = tmp_path / "f"
+    result = cli("filter", _docs(tmp_path), "-o", out, "--preset", "gopher_quality", "--dry-run", "-w", "1", "-q")
+    assert result.exit_code == 0, result.output
+    assert "dry run: 8 documents, 5 would be kept, 3 removed" in result.stdout
+    assert "examples removed by" in result.stdout
+    assert not out.exists()
+
+
+def test_score_adds_signal_columns(cli, tmp_path: Path) -> None:
+    out = tmp_path / "s"
+    result = cli("score", _docs(tmp_path), "-o", out, "--heuristics", "gopher_quality", "--langid", "-w", "1", "-q")
+    assert result.exit_code == 0, result.output
+    frame = read_dir(out)
+    assert "gopher_word_count" in frame.columns and "lang" in frame.columns
+    assert set(frame["lang"]) == {"en"}
+
+
+def test_train_classifier_then_score_with_it(cli, tmp_path: Path) -> None:
+    import random
+
+    rng = random.Random(0)
+    good = [" ".join(rng.choice(["theorem", "proof", "lemma", "integral", "matrix"]) for _ in range(30)) for _ in range(200)]
+    bad = [" ".join(rng.choice(["buy", "cheap", "click", "free", "offer"]) for _ in range(30)) for _ in range(200)]
+    pos = write_jsonl(tmp_path / "pos.jsonl", [{"text": t} for t in good])
+    neg = write_jsonl(tmp_path / "neg.jsonl", [{"text": t} for t in bad])
+    model = tmp_path / "hq.bin"
+    result = cli("train-classifier", "--positive", pos, "--negative", neg, "-o", model, "--epoch", "5", "--dim", "10")
+    assert result.exit_code == 0, result.output
+    assert "ROC AUC 1.000" in result.stdout
+    docs = write_jsonl(tmp_path / "docs.jsonl", [{"text": good[0]}, {"text": bad[0]}])
+    out = tmp_path / "scored"
+    scored = cli("score", docs, "-o", out, "--heuristics", "", "--fasttext", f"hq={model}", "-w", "1", "-q")
+    assert scored.exit_code == 0, scored.output
+    frame = read_dir(out).sort("text")
+    probs = dict(zip(frame["text"].to_list(), frame["fasttext_hq"].to_list(), strict=True))
+    assert probs[good[0]] > 0.5 > probs[bad[0]]
+
+
+def test_validate_reports_a_rule_on_an_unknown_column_before_reading_data(cli, tmp_path: Path) -> None:
+    _docs(tmp_path)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text('input: {paths: [d.jsonl]}\nstages: [{kind: filter, rules: {bad: "nope >= 3"}}]\n')
+    result = cli("validate", cfg)
+    assert result.exit_code == 2
+    assert "bad" in result.stderr and "nope" in result.stderr and "known columns" in result.stderr

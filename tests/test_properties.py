@@ -105,7 +105,10 @@ def test_exact_dedup_keeps_one_copy_with_the_smallest_id(tmp_path_factory, lines
 
 # ---------------------------------------------------------------- over every registered stage
 
-EXAMPLES: dict[str, dict[str, Any]] = {"augment": {"ops": [{"op": "typo", "rate": 0.1}]}}
+EXAMPLES: dict[str, dict[str, Any]] = {
+    "augment": {"ops": [{"op": "typo", "rate": 0.1}]},
+    "filter": {"rules": {"has_text": "text != ''"}},
+}
 """Config values for kinds whose defaults cannot run alone (filter rules, models)."""
 
 

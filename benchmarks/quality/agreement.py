@@ -43,14 +43,14 @@ def main() -> int:
     if args.dump:
         joined.write_parquet(args.dump)
     print(f"documents: {joined.height}")
-    print("| preset | datatrove keeps | curate keeps | agree | agreement | both-drop, reason differs |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| preset | datatrove keeps | curate keeps | same decision | agreement |")
+    print("|---|---:|---:|---:|---:|")
     for preset in PRESETS:
         theirs, ours = joined[f"keep_{preset}"], joined[f"ours_keep_{preset}"]
         agree = int((theirs == ours).sum())
         print(
             f"| {preset} | {int(theirs.sum())} | {int(ours.sum())} | {agree} | "
-            f"{agree / joined.height:.2%} | - |"
+            f"{agree / joined.height:.2%} |"
         )
     for preset in PRESETS:
         bad = joined.filter(pl.col(f"keep_{preset}") != pl.col(f"ours_keep_{preset}"))

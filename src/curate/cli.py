@@ -33,7 +33,7 @@ out_console = Console(highlight=False)
 
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
 Debug = Annotated[bool, typer.Option("--debug", help="Show full tracebacks for errors.")]
-Workers = Annotated[int | None, typer.Option("--workers", "-w", min=1, help="Worker processes (default: config, else all cores).")]  # noqa: UP007
+Workers = Annotated[int | None, typer.Option("--workers", "-w", min=1, help="Worker processes (default: config, else all cores).")]
 Resume = Annotated[bool, typer.Option("--resume", help="Reuse shards and steps completed by an earlier, interrupted run.")]
 
 
@@ -95,11 +95,11 @@ def _summary(report: Any, quiet: bool) -> None:
 def run(
     config: Annotated[Path, typer.Argument(help="Pipeline config (YAML).")],
     resume: Resume = False,
-    from_step: Annotated[str | None, typer.Option("--from", help="Start at this step (kind, index or folder); earlier steps must be complete.")] = None,  # noqa: UP007
-    until_step: Annotated[str | None, typer.Option("--until", help="Stop after this step.")] = None,  # noqa: UP007
+    from_step: Annotated[str | None, typer.Option("--from", help="Start at this step (kind, index or folder); earlier steps must be complete.")] = None,
+    until_step: Annotated[str | None, typer.Option("--until", help="Stop after this step.")] = None,
     workers: Workers = None,
-    workdir: Annotated[Path | None, typer.Option("--workdir", help="Override `workdir`.")] = None,  # noqa: UP007
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Override `output.path`.")] = None,  # noqa: UP007
+    workdir: Annotated[Path | None, typer.Option("--workdir", help="Override `workdir`.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Override `output.path`.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a non-empty output folder.")] = False,
     quiet: Quiet = False,
     debug: Debug = False,
@@ -213,8 +213,8 @@ def ingest(
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the Parquet shards.")],
     fmt: Annotated[str, typer.Option("--format", help="auto, jsonl, parquet, csv, tsv or txt.")] = "auto",
     text_field: Annotated[str, typer.Option("--text-field", help="Field holding the text.")] = "text",
-    id_field: Annotated[str | None, typer.Option("--id-field", help="Field holding a unique id (default: `id` if present, else derived).")] = None,  # noqa: UP007
-    source: Annotated[str | None, typer.Option("--source", help="Value of the `source` column.")] = None,  # noqa: UP007
+    id_field: Annotated[str | None, typer.Option("--id-field", help="Field holding a unique id (default: `id` if present, else derived).")] = None,
+    source: Annotated[str | None, typer.Option("--source", help="Value of the `source` column.")] = None,
     max_chars: Annotated[int, typer.Option("--max-chars", min=1, help="Reject longer texts.")] = 1_000_000,
     rows_per_shard: Annotated[int, typer.Option("--rows-per-shard", min=1, help="Rows per output shard at most.")] = 50_000,
     strict: Annotated[bool, typer.Option("--strict", help="Stop at the first malformed record (exit 1).")] = False,
@@ -250,11 +250,11 @@ def export(
     output: Annotated[Path, typer.Option("--output", "-o", help="Dataset folder to write.")],
     fmt: Annotated[str, typer.Option("--format", help="parquet or jsonl.")] = "parquet",
     compression: Annotated[str, typer.Option("--compression", help="zstd, snappy, gzip or none.")] = "zstd",
-    rows_per_shard: Annotated[int | None, typer.Option("--rows-per-shard", min=1, help="Rows per output file.")] = None,  # noqa: UP007
+    rows_per_shard: Annotated[int | None, typer.Option("--rows-per-shard", min=1, help="Rows per output file.")] = None,
     bytes_per_shard: Annotated[int, typer.Option("--bytes-per-shard", min=1, help="Target bytes per output file.")] = 256 * 1024 * 1024,
     validation: Annotated[float, typer.Option("--validation", min=0.0, max=0.99, help="Fraction for the validation split.")] = 0.0,
     test: Annotated[float, typer.Option("--test", min=0.0, max=0.99, help="Fraction for the test split.")] = 0.0,
-    columns: Annotated[str | None, typer.Option("--columns", help="Comma-separated columns to export, in order.")] = None,  # noqa: UP007
+    columns: Annotated[str | None, typer.Option("--columns", help="Comma-separated columns to export, in order.")] = None,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the split.")] = 0,
     workers: Workers = None,
     resume: Resume = False,
@@ -348,8 +348,110 @@ def augment(
 
 @app.command()
 @handle_errors
+def score(
+    inputs: Inputs,
+    output: Output,
+    heuristics: Annotated[str, typer.Option("--heuristics", help="Comma-separated families: gopher_quality, gopher_repetition, c4_quality, fineweb_quality (or gopher, c4, fineweb); '' for none.")] = "gopher,c4,fineweb",
+    fasttext: Annotated[list[str], typer.Option("--fasttext", help="A fastText scorer NAME=PATH[:LABEL] (repeatable); adds column fasttext_NAME.")] = [],  # noqa: B006
+    langid: Annotated[bool, typer.Option("--langid", help="Add `lang` and `lang_score` (bundled detector).")] = False,
+    langid_model: Annotated[str | None, typer.Option("--langid-model", help="fastText language-ID model (lid.176.bin/.ftz).")] = None,
+    workers: Workers = None,
+    resume: Resume = False,
+    overwrite: Overwrite = False,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Add quality signal columns: Gopher, C4, FineWeb heuristics, fastText scores, language ID."""
+    scorers = []
+    for spec in fasttext:
+        name, sep, rest = spec.partition("=")
+        if not sep or not name or not rest:
+            raise ConfigError(f"--fasttext {spec!r}: expected NAME=PATH[:LABEL]")
+        path, _, label = rest.partition(":")
+        scorers.append({"name": name, "path": str(Path(path).resolve()), **({"label": label} if label else {})})
+    values: dict[str, Any] = {
+        "heuristics": [h.strip() for h in heuristics.split(",") if h.strip()],
+        "fasttext": scorers,
+        "langid": langid,
+        "langid_model": str(Path(langid_model).resolve()) if langid_model else None,
+    }
+    report = run_to_folder(inputs, output, [_stage_config("quality_score", values)], workers=workers, resume=resume, overwrite=overwrite, quiet=quiet)
+    _summary(report, quiet)
+
+
+@app.command(name="filter")
+@handle_errors
+def filter_(
+    inputs: Inputs,
+    output: Output,
+    rule: Annotated[list[str], typer.Option("--rule", help="A named rule NAME='EXPRESSION' (repeatable), e.g. min_words='gopher_word_count >= 50'.")] = [],  # noqa: B006
+    preset: Annotated[list[str], typer.Option("--preset", help="gopher_quality, gopher_repetition, c4_quality or fineweb_quality (repeatable); scoring is added when the input lacks the signals.")] = [],  # noqa: B006
+    explain: Annotated[bool, typer.Option("--explain", help="Record every failing rule in reject_detail, not only the first.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Report what each rule would remove, with examples; write no data.")] = False,
+    examples: Annotated[int, typer.Option("--examples", min=0, help="Examples per rule with --dry-run.")] = 3,
+    workers: Workers = None,
+    resume: Resume = False,
+    overwrite: Overwrite = False,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Keep or reject documents by named rules over any column (signals, metadata) or presets."""
+    rules: dict[str, str] = {}
+    for spec in rule:
+        name, sep, expr = spec.partition("=")
+        if not sep or not name.strip() or not expr.strip():
+            raise ConfigError(f"--rule {spec!r}: expected NAME=EXPRESSION")
+        rules[name.strip()] = expr.strip()
+    values: dict[str, Any] = {"rules": rules, "explain": explain}
+    if preset:
+        values["preset"] = preset if len(preset) > 1 else preset[0]
+    cfg = _stage_config("filter", values)
+    if not dry_run:
+        report = run_to_folder(inputs, output, [cfg], workers=workers, resume=resume, overwrite=overwrite, quiet=quiet)
+        _summary(report, quiet)
+        return
+    import tempfile
+
+    from curate.dry_run import filter_dry_run
+
+    with tempfile.TemporaryDirectory(prefix="curate-dry-run-") as tmp:
+        text = filter_dry_run(inputs, cfg, Path(tmp), workers=workers, examples=examples, quiet=quiet, run=run_to_folder)
+    print(text)
+
+
+@app.command(name="train-classifier")
+@handle_errors
+def train_classifier(
+    positive: Annotated[list[str], typer.Option("--positive", "-p", help="High-quality documents: Parquet/JSONL with `text`, or .txt one per line (repeatable).")],
+    negative: Annotated[list[str], typer.Option("--negative", "-n", help="Random or low-quality documents, same formats (repeatable).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Model file to write (.bin).")],
+    valid_fraction: Annotated[float, typer.Option("--valid-fraction", min=0.01, max=0.5, help="Held-out share for precision, recall and ROC AUC.")] = 0.1,
+    epoch: Annotated[int, typer.Option("--epoch", min=1, help="Training epochs.")] = 5,
+    lr: Annotated[float, typer.Option("--lr", min=0.0, help="Learning rate.")] = 0.1,
+    word_ngrams: Annotated[int, typer.Option("--word-ngrams", min=1, max=5, help="Word n-gram features.")] = 2,
+    dim: Annotated[int, typer.Option("--dim", min=2, help="Embedding size.")] = 100,
+    thread: Annotated[int, typer.Option("--thread", min=1, help="Training threads (1 is reproducible).")] = 1,
+    seed: Seed = 0,
+    debug: Debug = False,
+) -> None:
+    """Train a fastText quality classifier (DCLM-style); the file then works as a `--fasttext` scorer."""
+    from curate.quality.fasttext_model import train_classifier as train
+
+    for flag, paths in (("--positive", positive), ("--negative", negative)):
+        for p in paths:
+            if not Path(p).exists():
+                raise ConfigError(f"{flag}: file not found: {p}")
+    report = train(positive, negative, output, valid_fraction=valid_fraction, epoch=epoch, lr=lr, word_ngrams=word_ngrams, dim=dim, thread=thread, seed=seed)
+    print(f"model: {report.output}")
+    print(f"trained on {report.n_train:,} documents, validated on {report.n_valid:,}")
+    print(f"precision {report.precision:.3f}  recall {report.recall:.3f}  ROC AUC {report.roc_auc:.3f}  (threshold {report.threshold})")
+    print(f"use it: curate score INPUT -o OUT --fasttext hq={report.output}")
+
+
+@app.command()
+@handle_errors
 def stages(
-    kind: Annotated[str | None, typer.Argument(help="A stage kind, or `input`/`output`/`engine` for those sections.")] = None,  # noqa: UP007
+    kind: Annotated[str | None, typer.Argument(help="A stage kind, or `input`/`output`/`engine` for those sections.")] = None,
     debug: Debug = False,
 ) -> None:
     """List stage kinds, or every config key of one stage with its type, default and meaning."""

@@ -301,4 +301,5 @@ def resolve_paths(cfg: RunConfig, base: Path) -> RunConfig:
         update["input"] = cfg.input.model_copy(update={"sources": sources})
     if cfg.output is not None:
         update["output"] = cfg.output.model_copy(update={"path": fix(cfg.output.path)})
+    update["stages"] = [stage.with_paths(fix) for stage in cfg.stages]
     return cfg.model_copy(update=update)

@@ -14,7 +14,7 @@ from curate.config import RunConfig, stable_digest
 from curate.errors import ConfigError, MissingInputError
 from curate.io.discovery import ReadTask, default_source_name, input_fingerprint, plan_read_tasks
 from curate.stages import build_stage
-from curate.stages.base import CORE_COLUMNS, GlobalStage, MapStage, Stage
+from curate.stages.base import CORE_COLUMNS, GlobalStage, MapStage, Stage, StageConfig
 
 
 @dataclass
@@ -110,6 +110,31 @@ def _check_packages(index: int, stage: Stage) -> None:
             )
 
 
+def _add_scoring_for_filters(stage_cfgs: list[StageConfig], available: set[str] | None) -> list[StageConfig]:
+    """Put a quality_score stage in front of a filter whose rules read signals nobody computes.
+
+    So `curate filter --preset gopher_quality` works on unscored input: the plan adds exactly
+    the heuristic families the rules need.
+    """
+    from curate.stages.filter import Filter
+    from curate.stages.quality_score import QualityScoreConfig
+
+    known = set(available) if available is not None else set(CORE_COLUMNS)
+    out: list[StageConfig] = []
+    for stage_cfg in stage_cfgs:
+        stage = build_stage(stage_cfg)
+        if isinstance(stage, Filter):
+            missing = stage.required_columns() - known
+            families = {f for f in stage.needed_signal_families()} if missing else set()
+            if families:
+                scoring = QualityScoreConfig(heuristics=sorted(families))  # type: ignore[arg-type]
+                out.append(scoring)
+                known |= build_stage(scoring).added_columns()
+        out.append(stage_cfg)
+        known |= stage.added_columns()
+    return out
+
+
 def _select(name: str | None, steps: list[Step], default: int, option: str) -> int:
     if name is None:
         return default
@@ -157,10 +182,20 @@ def build_plan(
         fp = (read_json(manifest) or {}).get("fingerprint", "")
         steps.append(Step(0, "ingest", ingest, fp))
     prev = steps[0].fingerprint
-    for i, stage_cfg in enumerate(cfg.stages):
+    stage_cfgs = _add_scoring_for_filters(list(cfg.stages), available)
+    for i, stage_cfg in enumerate(stage_cfgs):
         stage = build_stage(stage_cfg)
         _check_packages(i, stage)
+        for key, path in stage_cfg.input_paths():
+            if not Path(path).is_file():
+                raise MissingInputError(
+                    f"stages[{i}].{stage.kind}.{key}: file not found: {path}",
+                    hint="relative paths are resolved against the config file's folder",
+                )
         if available is not None:
+            check = getattr(stage, "check_columns", None)
+            if check is not None:
+                check(available)
             missing = stage.required_columns() - available
             if missing:
                 raise ConfigError(

@@ -127,17 +127,30 @@ def read_texts(source: str | os.PathLike[str] | Sequence[str], text_field: str =
     return frame[text_field].drop_nulls().cast(pl.String).to_list()
 
 
-def _gather(sources: Iterable[str | os.PathLike[str]] | Sequence[str]) -> list[str]:
-    """A list of texts, or a list of paths whose texts are concatenated."""
-    items = list(sources)
-    if items and all(isinstance(s, str | os.PathLike) and Path(s).is_file() for s in items):
+def _is_path(item: object) -> bool:
+    if isinstance(item, os.PathLike):
+        return True
+    if not isinstance(item, str) or len(item) > 1024 or "\n" in item:
+        return False
+    try:
+        return Path(item).is_file()
+    except OSError:
+        return False
+
+
+def _gather(sources: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list[str]:
+    """Texts from a path, a list of paths (concatenated), or a list of texts."""
+    if isinstance(sources, str | os.PathLike) and _is_path(sources):
+        return read_texts(sources)
+    items = [sources] if isinstance(sources, str | os.PathLike) else list(sources)
+    if items and all(_is_path(s) for s in items):
         return [t for s in items for t in read_texts(s)]
     return [str(t) for t in items]
 
 
 def train_classifier(
-    positive: Iterable[str | os.PathLike[str]] | Sequence[str],
-    negative: Iterable[str | os.PathLike[str]] | Sequence[str],
+    positive: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+    negative: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
     output: str | os.PathLike[str],
     *,
     valid_fraction: float = 0.1,
@@ -153,6 +166,9 @@ def train_classifier(
     lowercase: bool = False,
 ) -> TrainReport:
     """Train a two-class fastText model (DCLM-style: high-quality reference vs random corpus).
+
+    ``positive``/``negative``: a file (Parquet or JSONL with a ``text`` column, or .txt with
+    one document per line), a list of such files, or a list of texts.
 
     Holds out ``valid_fraction`` of each class (chosen by a stable hash of the text, so the
     split is reproducible) and reports precision and recall of ``__label__hq`` at

@@ -3,16 +3,17 @@
 Each signal is one numeric column named ``<family>_<signal>``. The definitions follow the
 papers and their reference implementation, datatrove's filters (the ones FineWeb was built
 with); every signal's docstring entry gives the published default threshold, which the
-``filter`` presets use. Text is split into lines and word tokens once per batch (polars
-string kernels), per-token and per-line features are summed per document with numpy, and
-the order-dependent repetition counts run in one compiled (numba) pass over token hashes.
+``filter`` presets use. Each batch is split once into lines (polars string kernels) and
+word tokens (one compiled pass over the UTF-8 bytes, ``curate.quality.words``); per-line
+features are summed per document with numpy, and the order-dependent repetition counts
+run in one compiled (numba) pass over token hashes. No per-document Python.
 
 Known, deliberate differences from datatrove (measured in benchmarks/quality/RESULTS-quality.md):
 
 - Words come from a compiled re-implementation of spaCy's English tokenizer rules (what
   datatrove uses), with a subset of its exception list (``curate.quality.words``); on real
   text 97 % of documents get exactly spaCy's tokens, the rest differ in rare exceptions.
-- Sentences (for C4) are counted with a regex that mimics spaCy's ``sentencizer``.
+- Sentences (for C4) follow spaCy's ``sentencizer`` rule over the same tokens.
 - Lines for Gopher quality and C4 are split on ``\\n`` only (Python's ``splitlines`` also
   breaks on ``\\r``, ``\\f``, ``\\v`` and a few Unicode separators).
 - N-grams are compared by their token sequence (datatrove compares joined strings, so
@@ -27,12 +28,9 @@ import numba
 import numpy as np
 import polars as pl
 
-from curate.quality.words import STOP_HASHES, Tokens
+from curate.quality.words import Tokens, sentence_counts
 
 # ---------------------------------------------------------------- definitions
-
-STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
-"""Gopher's stop words (Rae et al. 2021, A.1.1); matched case-sensitively, as in datatrove."""
 
 _TERMINAL = r"\p{Sentence_Terminal}\x{17D6}\x{17D9}\x{17DA}"
 """Unicode sentence terminals (FineWeb's stop characters: datatrove's TERMINAL_PUNCTUATION)."""
@@ -47,9 +45,6 @@ C4_POLICY = (
 )
 """C4's boilerplate phrases (Raffel et al. 2020, and the TFDS c4_utils code): lines dropped."""
 _C4_CITATION = r"\[\d*\]|\[edit\]|\[citation needed\]"
-# A sentence boundary as spaCy's sentencizer finds it: '.', '!' or '?' split off a word (not
-# part of an abbreviation with inner dots, not an ellipsis), then more text after a space.
-_C4_SENT_BOUNDARY = r"(?:^|[\s(\[\"'])[^\s.]*[^\s.!?][.!?][!?]*[^\w\s]*\s+[^\w\s]*\w"
 
 # ---------------------------------------------------------------- the signal catalogue
 
@@ -339,17 +334,8 @@ def _dup_stats(doc: np.ndarray, strings: pl.Series, n: int) -> tuple[np.ndarray,
 def _gopher_quality(b: _Batch) -> dict[str, np.ndarray]:
     n = b.n
     toks = b.tokens()
-    doc = toks.doc
     n_tokens = toks.counts.astype(np.float64)
-    n_words = np.bincount(doc, weights=toks.word.astype(np.float64), minlength=n)
-    word_chars = np.bincount(doc, weights=(toks.nchars * toks.word).astype(np.float64), minlength=n)
-    alpha = np.bincount(doc, weights=toks.alpha.astype(np.float64), minlength=n)
-    stop = np.full(doc.shape[0], -1, dtype=np.int64)
-    for h, i in STOP_HASHES.items():
-        stop[toks.hash == h] = i
-    hit = stop >= 0
-    pairs = np.unique(doc[hit] * len(STOP_WORDS) + stop[hit])
-    stop_distinct = np.bincount(pairs // len(STOP_WORDS), minlength=n).astype(np.float64)
+    n_words = toks.words.astype(np.float64)
 
     counts = b.text.to_frame("t").select(
         pl.col("t").str.count_matches("#", literal=True).alias("hash"),
@@ -370,13 +356,13 @@ def _gopher_quality(b: _Batch) -> dict[str, np.ndarray]:
     n_lines = np.bincount(ldoc, minlength=n).astype(np.float64)
     return {
         "gopher_word_count": n_words,
-        "gopher_mean_word_length": _ratio(word_chars, n_words),
+        "gopher_mean_word_length": _ratio(toks.word_chars.astype(np.float64), n_words),
         "gopher_hash_ratio": _ratio(counts["hash"].to_numpy().astype(np.float64), n_tokens),
         "gopher_ellipsis_ratio": _ratio(counts["ellipsis"].to_numpy().astype(np.float64), n_tokens),
         "gopher_bullet_lines_frac": _ratio(_per_doc(ldoc, lf["bullet"], n), n_lines),
         "gopher_ellipsis_lines_frac": _ratio(_per_doc(ldoc, lf["ell"], n), n_lines),
-        "gopher_alpha_words_frac": _ratio(alpha, n_tokens),
-        "gopher_stop_word_count": stop_distinct,
+        "gopher_alpha_words_frac": _ratio(toks.alphas.astype(np.float64), n_tokens),
+        "gopher_stop_word_count": toks.stop_words.astype(np.float64),
     }
 
 
@@ -422,48 +408,45 @@ def _c4(b: _Batch) -> dict[str, np.ndarray]:
     n = b.n
     lines = b.lines().filter(~(pl.col("last") & (pl.col("line") == "")))
     s = pl.col("line").str.strip_chars()
+    # Per line, in datatrove's order: a word over 1000 characters, citations removed, terminal
+    # punctuation (not '...'), at least 3 words; only lines passing all that are "candidates".
     f = lines.select(
         "doc",
         s.str.contains(r"\S{1001}").alias("long_word"),
-        (s.str.count_matches(r"\S+") >= 3).alias("enough_words"),
+        s.str.contains(r"\S\s+\S+\s+\S").alias("enough_words"),
         s.str.replace_all(_C4_CITATION, "").alias("s"),
     ).with_columns(
-        (
-            pl.col("s").str.contains(r"[.?!\"']$") & ~pl.col("s").str.ends_with("...")
-        ).alias("term"),
-        pl.col("s").str.to_lowercase().alias("low"),
+        (pl.col("s").str.contains(r"[.?!\"']$") & ~pl.col("s").str.ends_with("...")).alias("term"),
+        (pl.col("s") != "").alias("nonempty"),
     ).with_columns(
         (~pl.col("long_word") & pl.col("term") & pl.col("enough_words")).alias("cand"),
-    ).with_columns(
-        (pl.col("cand") & pl.col("low").str.contains("lorem ipsum", literal=True)).alias("lorem"),
-        (pl.col("cand") & pl.col("low").str.contains("javascript", literal=True)).alias("js"),
-    ).with_columns(
-        (pl.col("cand") & ~pl.col("js") & pl.col("s").str.contains("{", literal=True)).alias("curly"),
-        (
-            pl.col("cand")
-            & ~pl.col("js")
-            & pl.col("low").str.contains("|".join(C4_POLICY))
-        ).alias("policy"),
-    ).with_columns(
-        (pl.col("cand") & ~pl.col("js") & ~pl.col("curly") & ~pl.col("policy") & ~pl.col("lorem")).alias("kept"),
-    ).with_columns(
-        pl.when("kept")
-        .then(pl.col("s").str.count_matches(_C4_SENT_BOUNDARY) + 1)
-        .otherwise(0)
-        .alias("sent"),
-        (pl.col("s") != "").alias("nonempty"),
     )
+    cand = f.filter("cand").select(
+        "doc", "s", pl.col("s").str.to_lowercase().alias("low")
+    ).with_columns(
+        pl.col("low").str.contains("lorem ipsum", literal=True).alias("lorem"),
+        pl.col("low").str.contains("javascript", literal=True).alias("js"),
+    ).with_columns(
+        (~pl.col("js") & pl.col("s").str.contains("{", literal=True)).alias("curly"),
+        (~pl.col("js") & pl.col("low").str.contains("|".join(C4_POLICY))).alias("policy"),
+    ).with_columns(
+        (~pl.col("js") & ~pl.col("curly") & ~pl.col("policy") & ~pl.col("lorem")).alias("kept"),
+    )
+    cdoc = cand["doc"].to_numpy()
+    kept = cand["kept"].to_numpy()
+    sent = sentence_counts(cand["s"].filter(cand["kept"]))
+    sentences = np.bincount(cdoc[kept], weights=sent.astype(np.float64), minlength=n)
     doc = f["doc"].to_numpy()
     n_lines = np.bincount(doc, minlength=n).astype(np.float64)
     nonempty = _per_doc(doc, f["nonempty"], n)
     return {
         "c4_terminal_punct_frac": _ratio(_per_doc(doc, f["term"], n), nonempty),
-        "c4_javascript_lines": _per_doc(doc, f["js"], n),
-        "c4_policy_lines": _per_doc(doc, f["policy"], n),
-        "c4_lorem_ipsum": (_per_doc(doc, f["lorem"], n) > 0).astype(np.float64),
-        "c4_curly_bracket": (_per_doc(doc, f["curly"], n) > 0).astype(np.float64),
-        "c4_sentence_count": _per_doc(doc, f["sent"], n),
-        "c4_kept_lines_frac": _ratio(_per_doc(doc, f["kept"], n), n_lines),
+        "c4_javascript_lines": _per_doc(cdoc, cand["js"], n),
+        "c4_policy_lines": _per_doc(cdoc, cand["policy"], n),
+        "c4_lorem_ipsum": (_per_doc(cdoc, cand["lorem"], n) > 0).astype(np.float64),
+        "c4_curly_bracket": (_per_doc(cdoc, cand["curly"], n) > 0).astype(np.float64),
+        "c4_sentence_count": sentences,
+        "c4_kept_lines_frac": _ratio(_per_doc(cdoc, cand["kept"], n), n_lines),
     }
 
 

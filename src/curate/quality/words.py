@@ -19,9 +19,13 @@ import polars as pl
 
 from curate.hashing import _string_buffers
 
+STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
+"""Gopher's stop words (Rae et al. 2021, A.1.1); matched case-sensitively, as in datatrove."""
+
 # character classes (bit flags per code point)
 ALPHA, LOWER, UPPER, SPACE, DT_PUNCT, DIGIT = 1, 2, 4, 8, 16, 32
 SP_PUNCT, QUOTE, ICON, CURRENCY, PREFIX_X, HYPHEN = 64, 128, 256, 512, 1024, 2048
+UPUNCT, STERM = 4096, 8192  # Unicode punctuation (P*), sentence terminal
 _N_CP = 0x30000  # code points above this are treated as letters
 
 # spaCy's LIST_PUNCT, LIST_QUOTES and LIST_CURRENCY character sets (spacy/lang/char_classes.py)
@@ -46,19 +50,8 @@ _SPECIALS = (
     + "'' ’’ and/or"
 ).split()
 # spaCy's apostrophe-less contractions, split into two tokens ("cannot" -> "can" "not")
-_SPLITS = (
-    "can|not Can|not we|d We|d i|d I|d i|m I|m i|ve I|ve do|nt Do|nt ca|nt Ca|nt wo|nt Wo|nt "
-    "is|nt Is|nt does|nt Does|nt did|nt Did|nt was|nt Was|nt are|nt Are|nt were|nt Were|nt "
-    "has|nt Has|nt have|nt Have|nt had|nt Had|nt could|nt Could|nt would|nt Would|nt "
-    "should|nt Should|nt that|s That|s what|s What|s he|s He|s she|s She|s who|s Who|s "
-    "there|s There|s you|re You|re they|re They|re you|ll You|ll it|ll It|ll gon|na Gon|na "
-    "got|ta Got|ta he|d He|d it|d It|d you|d You|d they|d They|d we|ve We|ve you|ve You|ve "
-    "they|ve They|ve"
-).split()
-_UNITS = (
-    "km m cm mm dm ha nm yd in ft kg g mg lb oz mph hPa Pa mbar mb MB kb KB gb GB tb TB "
-    "T G M K %"
-).split()
+_SPLITS = ["can|not", "Can|not", "we|d", "We|d", "i|d", "I|d", "i|m", "I|m", "i|ve", "I|ve", "do|nt", "Do|nt", "ca|nt", "Ca|nt", "wo|nt", "Wo|nt", "is|nt", "Is|nt", "does|nt", "Does|nt", "did|nt", "Did|nt", "was|nt", "Was|nt", "are|nt", "Are|nt", "were|nt", "Were|nt", "has|nt", "Has|nt", "have|nt", "Have|nt", "had|nt", "Had|nt", "could|nt", "Could|nt", "would|nt", "Would|nt", "should|nt", "Should|nt", "that|s", "That|s", "what|s", "What|s", "he|s", "He|s", "she|s", "She|s", "who|s", "Who|s", "there|s", "There|s", "you|re", "You|re", "they|re", "They|re", "you|ll", "You|ll", "it|ll", "It|ll", "gon|na", "Gon|na", "got|ta", "Got|ta", "he|d", "He|d", "it|d", "It|d", "you|d", "You|d", "they|d", "They|d", "we|ve", "We|ve", "you|ve", "You|ve", "they|ve", "They|ve"]
+_UNITS = ["km", "m", "cm", "mm", "dm", "ha", "nm", "yd", "in", "ft", "kg", "g", "mg", "lb", "oz", "mph", "hPa", "Pa", "mbar", "mb", "MB", "kb", "KB", "gb", "GB", "tb", "TB", "T", "G", "M", "K", "%"]
 
 _TABLE: np.ndarray | None = None
 
@@ -76,11 +69,13 @@ def char_table() -> np.ndarray:
             pl.col("c").str.contains(r"^\s$").alias("space"),
             pl.col("c").str.contains(r"^\p{So}$").alias("icon"),
             pl.col("c").str.contains(r"^[\p{Sentence_Terminal}\x{17D6}\x{17D9}\x{17DA}]$").alias("term"),
+            pl.col("c").str.contains(r"^\p{P}$").alias("upunct"),
         )
         t = np.zeros(_N_CP, dtype=np.int32)
         for name, bit in (("alpha", ALPHA), ("lower", LOWER), ("upper", UPPER), ("space", SPACE), ("icon", ICON)):
             t[f[name].to_numpy()] |= bit
-        t[f["term"].to_numpy()] |= DT_PUNCT
+        t[f["term"].to_numpy()] |= DT_PUNCT | STERM
+        t[f["upunct"].to_numpy()] |= UPUNCT
         t[0x30:0x3A] |= DIGIT
         for chars, bit in (
             (_DT_PUNCT_CHARS, DT_PUNCT),
@@ -129,8 +124,8 @@ _SPECIAL_HASHES = _hash_set(sorted({_hash_bytes(s) for s in _SPECIALS}))
 _SPLIT_TABLE = _hash_set(
     [_hash_bytes(w.replace("|", "")) for w in _SPLITS], [len(w.split("|")[0].encode()) for w in _SPLITS]
 )
+_STOP_TABLE = _hash_set([_hash_bytes(w) for w in STOP_WORDS], [1 << i for i in range(len(STOP_WORDS))])
 _UNIT_HASHES = _hash_set(sorted({_hash_bytes(s) for s in _UNITS}))
-STOP_HASHES = {_hash_bytes(w): i for i, w in enumerate(("the", "be", "to", "of", "and", "that", "have", "with"))}
 
 
 @numba.njit(inline="always")
@@ -226,23 +221,32 @@ def _tokenize(
     specials: np.ndarray,
     units: np.ndarray,
     splits: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Token byte ranges (start, end) for every document, and the token count per document."""
+    d0: int,
+    nt0: int,
+    ts: np.ndarray,
+    te: np.ndarray,
+    counts: np.ndarray,
+    scratch: np.ndarray,
+) -> int:
+    """Token byte ranges into ``ts``/``te`` for documents from ``d0`` on, while they surely fit.
+
+    Returns the first document not processed. Arrays are never reallocated here (numba is
+    much slower with arrays rebound inside loops); the caller grows them and calls again.
+    ``scratch`` is (6, longest document + 1).
+    """
     n_docs = offsets.shape[0] - 1
-    cap = max(16, (offsets[n_docs] - offsets[0]) // 4)
-    ts = np.empty(cap, dtype=np.int64)
-    te = np.empty(cap, dtype=np.int64)
-    counts = np.zeros(n_docs, dtype=np.int64)
-    nt = 0
-    cps = np.empty(64, dtype=np.int64)
-    pos = np.empty(65, dtype=np.int64)
-    pre_a = np.empty(64, dtype=np.int64)
-    pre_b = np.empty(64, dtype=np.int64)
-    suf_a = np.empty(64, dtype=np.int64)
-    suf_b = np.empty(64, dtype=np.int64)
-    for d in range(n_docs):
+    cps = scratch[0]
+    pos = scratch[1]
+    pre_a = scratch[2]
+    pre_b = scratch[3]
+    suf_a = scratch[4]
+    suf_b = scratch[5]
+    nt = nt0
+    for d in range(d0, n_docs):
         i = offsets[d]
         end = offsets[d + 1]
+        if nt + (end - i) + 1 > ts.shape[0]:
+            return d
         start_nt = nt
         while i < end:
             cp, nb = _decode(data, i)
@@ -251,35 +255,35 @@ def _tokenize(
                 continue
             m = 0
             j = i
+            simple = True  # only ASCII letters and digits: one token, no affix rules apply
             while j < end:
                 cp, nb = _decode(data, j)
-                if _flag(table, cp) & SPACE:
+                fl = _flag(table, cp)
+                if fl & SPACE:
                     break
-                if m + 1 >= cps.shape[0]:
-                    cps2 = np.empty(cps.shape[0] * 2, dtype=np.int64)
-                    cps2[:m] = cps[:m]
-                    cps = cps2
-                    pos2 = np.empty(cps.shape[0] + 1, dtype=np.int64)
-                    pos2[:m] = pos[:m]
-                    pos = pos2
-                    pre_a = np.empty(cps.shape[0], dtype=np.int64)
-                    pre_b = np.empty(cps.shape[0], dtype=np.int64)
-                    suf_a = np.empty(cps.shape[0], dtype=np.int64)
-                    suf_b = np.empty(cps.shape[0], dtype=np.int64)
+                if cp >= 0x80 or not fl & (ALPHA | DIGIT):
+                    simple = False
                 cps[m] = cp
                 pos[m] = j
                 m += 1
                 j += nb
             pos[m] = j
             i = j
-            # make room for at most m + 1 tokens from this chunk
-            if nt + m + 2 > ts.shape[0]:
-                new_cap = max(ts.shape[0] * 2, nt + m + 2)
-                ts2 = np.empty(new_cap, dtype=np.int64)
-                te2 = np.empty(new_cap, dtype=np.int64)
-                ts2[:nt] = ts[:nt]
-                te2[:nt] = te[:nt]
-                ts, te = ts2, te2
+            if simple and m > 1 and _flag(table, cps[m - 1]) & ALPHA:
+                for k in range(m - 1):  # a unit glued to a number (10km) takes the slow path
+                    if _flag(table, cps[k]) & DIGIT:
+                        simple = False
+                        break
+            if simple:
+                cut_bytes = _lookup(splits, _fnv(data, pos[0], pos[m])) if m <= 8 else 0
+                ts[nt] = pos[0]
+                if cut_bytes > 0:
+                    te[nt] = pos[0] + cut_bytes
+                    nt += 1
+                    ts[nt] = pos[0] + cut_bytes
+                te[nt] = pos[m]
+                nt += 1
+                continue
             # ---- prefixes and suffixes
             s, e = 0, m
             npre, nsuf = 0, 0
@@ -294,9 +298,7 @@ def _tokenize(
                     plen = 2
                     while s + plen < e and cps[s + plen] == 0x2E:
                         plen += 1
-                elif fl & (SP_PUNCT | QUOTE | CURRENCY | ICON | PREFIX_X):
-                    plen = 1
-                elif c == 0x2B and not (s + 1 < e and _flag(table, cps[s + 1]) & DIGIT):
+                elif fl & (SP_PUNCT | QUOTE | CURRENCY | ICON | PREFIX_X) or c == 0x2B and not (s + 1 < e and _flag(table, cps[s + 1]) & DIGIT):
                     plen = 1
                 if plen > 0 and s + plen < e:
                     pre_a[npre] = s
@@ -326,11 +328,7 @@ def _tokenize(
                     slen = 1
                 elif (c == 0x73 or c == 0x53) and (prev == 0x27 or prev == 0x2019) and e - 2 > s:
                     slen = 2
-                elif c == 0x2B and pfl & DIGIT:
-                    slen = 1
-                elif fl & CURRENCY and pfl & DIGIT:
-                    slen = 1
-                elif c == 0x2E and prev >= 0 and (
+                elif c == 0x2B and pfl & DIGIT or fl & CURRENCY and pfl & DIGIT or c == 0x2E and prev >= 0 and (
                     pfl & (DIGIT | LOWER | SP_PUNCT | QUOTE)
                     or prev == 0x25 or prev == 0xB2 or prev == 0x2D or prev == 0x2B
                     or (e - 3 >= s and pfl & UPPER and _flag(table, cps[e - 3]) & UPPER)
@@ -391,9 +389,7 @@ def _tokenize(
                     cut = -1
                     if e - s >= 4 and (cps[e - 2] == 0x27 or cps[e - 2] == 0x2019) and (
                         cps[e - 1] == 0x74 or cps[e - 1] == 0x54
-                    ) and (cps[e - 3] == 0x6E or cps[e - 3] == 0x4E):
-                        cut = e - 3
-                    elif e - s >= 4 and (cps[e - 3] == 0x27 or cps[e - 3] == 0x2019) and (
+                    ) and (cps[e - 3] == 0x6E or cps[e - 3] == 0x4E) or e - s >= 4 and (cps[e - 3] == 0x27 or cps[e - 3] == 0x2019) and (
                         (cps[e - 2] == 0x72 and cps[e - 1] == 0x65)
                         or (cps[e - 2] == 0x76 and cps[e - 1] == 0x65)
                         or (cps[e - 2] == 0x6C and cps[e - 1] == 0x6C)
@@ -432,11 +428,7 @@ def _tokenize(
                                 nf = _flag(table, cps[k + 1])
                                 if (c == 0x2B or c == 0x2D or c == 0x2A or c == 0x5E) and pf & DIGIT and (
                                     nf & DIGIT or cps[k + 1] == 0x2D
-                                ):
-                                    ilen = 1
-                                elif c == 0x2E and pf & (LOWER | QUOTE) and nf & (UPPER | QUOTE):
-                                    ilen = 1
-                                elif c == 0x2C and pf & ALPHA and nf & ALPHA:
+                                ) or c == 0x2E and pf & (LOWER | QUOTE) and nf & (UPPER | QUOTE) or c == 0x2C and pf & ALPHA and nf & ALPHA:
                                     ilen = 1
                                 elif fl & HYPHEN and pf & (ALPHA | DIGIT):
                                     h = 1
@@ -492,61 +484,141 @@ def _tokenize(
             w += 1
         nt = w
         counts[d] = nt - start_nt
-    return ts[:nt], te[:nt], counts
+    return n_docs
 
 
 @numba.njit(cache=True, nogil=True)
 def _features(
-    data: np.ndarray, ts: np.ndarray, te: np.ndarray, table: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per token: characters, has a non-punctuation char (a word), has a letter, a hash."""
+    data: np.ndarray,
+    ts: np.ndarray,
+    te: np.ndarray,
+    offsets: np.ndarray,
+    table: np.ndarray,
+    stop_table: np.ndarray,
+) -> tuple:
+    """Per token: characters and a hash; per document: words, word characters, tokens with a
+    letter, and a bit mask of the stop words present."""
     n = ts.shape[0]
+    n_docs = offsets.shape[0] - 1
     nchars = np.empty(n, dtype=np.int64)
-    word = np.empty(n, dtype=np.bool_)
-    alpha = np.empty(n, dtype=np.bool_)
     hashes = np.empty(n, dtype=np.int64)
-    for t in range(n):
-        i = ts[t]
-        c_n = 0
-        is_word = False
-        is_alpha = False
-        while i < te[t]:
-            cp, nb = _decode(data, i)
-            fl = _flag(table, cp)
-            if not fl & DT_PUNCT:
-                is_word = True
-            if fl & ALPHA:
-                is_alpha = True
-            c_n += 1
-            i += nb
-        nchars[t] = c_n
-        word[t] = is_word
-        alpha[t] = is_alpha
-        hashes[t] = _fnv(data, ts[t], te[t])
-    return nchars, word, alpha, hashes
+    words = np.zeros(n_docs, dtype=np.int64)
+    word_chars = np.zeros(n_docs, dtype=np.int64)
+    alphas = np.zeros(n_docs, dtype=np.int64)
+    stops = np.zeros(n_docs, dtype=np.int64)
+    for d in range(n_docs):
+        for t in range(offsets[d], offsets[d + 1]):
+            i = ts[t]
+            c_n = 0
+            is_word = False
+            is_alpha = False
+            while i < te[t]:
+                cp, nb = _decode(data, i)
+                fl = _flag(table, cp)
+                if not fl & DT_PUNCT:
+                    is_word = True
+                if fl & ALPHA:
+                    is_alpha = True
+                c_n += 1
+                i += nb
+            h = _fnv(data, ts[t], te[t])
+            nchars[t] = c_n
+            hashes[t] = h
+            if is_word:
+                words[d] += 1
+                word_chars[d] += c_n
+            if is_alpha:
+                alphas[d] += 1
+            if c_n <= 4:
+                bit = _lookup(stop_table, h)
+                if bit:
+                    stops[d] |= bit
+    return nchars, hashes, words, word_chars, alphas, stops
+
+
+@numba.njit(cache=True, nogil=True)
+def _sentences(data: np.ndarray, ts: np.ndarray, te: np.ndarray, offsets: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """Sentences per text as spaCy's ``sentencizer`` finds them: a new sentence starts at the
+    first non-punctuation token after a sentence-final token ('.', '!', '?' and other
+    terminals standing alone)."""
+    n = offsets.shape[0] - 1
+    out = np.zeros(n, dtype=np.int64)
+    for d in range(n):
+        if offsets[d + 1] == offsets[d]:
+            continue
+        count = 1
+        seen = False
+        for t in range(offsets[d], offsets[d + 1]):
+            cp, nb = _decode(data, ts[t])
+            single = ts[t] + nb == te[t]
+            if single and _flag(table, cp) & STERM:
+                seen = True
+                continue
+            if seen:
+                punct = True
+                i = ts[t]
+                while i < te[t]:
+                    cp, nb = _decode(data, i)
+                    if not _flag(table, cp) & UPUNCT:
+                        punct = False
+                        break
+                    i += nb
+                if not punct:
+                    count += 1
+                    seen = False
+        out[d] = count
+    return out
+
+
+def sentence_counts(text: pl.Series) -> np.ndarray:
+    """Sentences per text, by spaCy's sentencizer rules over this module's tokens."""
+    t = Tokens(text)
+    return _sentences(t.data, t.start, t.end, t.offsets, char_table())
 
 
 class Tokens:
-    """The word tokens of a batch: per-token arrays, grouped by document through ``offsets``."""
+    """The word tokens of a batch: per-token arrays, grouped by document through ``offsets``.
+
+    Per document: ``counts`` (tokens), ``words`` (tokens with a non-punctuation character),
+    ``word_chars``, ``alphas`` (tokens with a letter), ``stop_words`` (distinct stop words).
+    """
 
     def __init__(self, text: pl.Series) -> None:
         offsets, data = _string_buffers(text)
         if offsets.shape[0] == 0:
             offsets = np.zeros(1, dtype=np.int64)
         self.data = data
-        ts, te, counts = _tokenize(
-            data,
-            offsets,
-            char_table(),
-            _SPECIAL_HASHES,
-            _UNIT_HASHES,
-            _SPLIT_TABLE,
-        )
+        n_docs = offsets.shape[0] - 1
+        lengths = np.diff(offsets)
+        longest = int(lengths.max()) if n_docs else 0
+        scratch = np.empty((6, longest + 2), dtype=np.int64)
+        cap = max(int(lengths.sum()) // 5, longest + 2, 16)  # ~5.5 bytes per token in real text
+        ts = np.empty(cap, dtype=np.int64)
+        te = np.empty(cap, dtype=np.int64)
+        counts = np.zeros(n_docs, dtype=np.int64)
+        d = 0
+        nt = 0
+        while True:
+            d_next = _tokenize(
+                data, offsets, char_table(), _SPECIAL_HASHES, _UNIT_HASHES, _SPLIT_TABLE,
+                d, nt, ts, te, counts, scratch,
+            )
+            nt += int(counts[d:d_next].sum())
+            d = d_next
+            if d >= n_docs:
+                break
+            ts = np.concatenate([ts, np.empty_like(ts)])
+            te = np.concatenate([te, np.empty_like(te)])
+        ts, te = ts[:nt], te[:nt]
         self.start, self.end, self.counts = ts, te, counts
         self.offsets = np.zeros(counts.shape[0] + 1, dtype=np.int64)
         np.cumsum(counts, out=self.offsets[1:])
-        self.doc = np.repeat(np.arange(counts.shape[0], dtype=np.int64), counts)
-        self.nchars, self.word, self.alpha, self.hash = _features(data, ts, te, char_table())
+        (self.nchars, self.hash, self.words, self.word_chars, self.alphas, stops) = _features(
+            data, ts, te, self.offsets, char_table(), _STOP_TABLE
+        )
+        self.stop_words = np.zeros(counts.shape[0], dtype=np.int64)
+        for i in range(len(STOP_WORDS)):
+            self.stop_words += (stops >> i) & 1
 
     def strings(self) -> list[str]:
         """The tokens as Python strings (for tests and debugging only)."""

@@ -5,11 +5,15 @@ from __future__ import annotations
 from curate.stages.augment import Augment
 from curate.stages.base import Stage, StageConfig
 from curate.stages.exact_dedup import ExactDedup
+from curate.stages.filter import Filter
+from curate.stages.quality_score import QualityScore
 
 REGISTRY: dict[str, type[Stage]] = {
     cls.kind: cls
     for cls in (
         ExactDedup,
+        QualityScore,
+        Filter,
         Augment,
     )
 }

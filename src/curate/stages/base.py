@@ -8,6 +8,7 @@ stage's ``rejected/`` dataset, so every input row is accounted for by constructi
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -30,6 +31,14 @@ class StageConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     kind: str
+
+    def with_paths(self, fix: Callable[[str], str]) -> StageConfig:
+        """This config with file paths passed through ``fix`` (relative to the config file's folder)."""
+        return self
+
+    def input_paths(self) -> list[tuple[str, str]]:
+        """(key, path) of files this stage reads; the planner checks they exist before running."""
+        return []
 
 
 @dataclass

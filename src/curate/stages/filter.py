@@ -66,7 +66,8 @@ class FilterConfig(StageConfig):
     rules: dict[str, str] = Field(
         default_factory=dict,
         description="Named rules that a document must pass, e.g. {min_words: "
-        "'gopher_word_count >= 50'}; comparisons, and/or/not, in [...], arithmetic, columns.",
+        "'gopher_word_count >= 50'}; comparisons, and/or/not, in [...], arithmetic, columns. "
+        "A rule named like a preset rule replaces it (to change one threshold).",
     )
     preset: PresetName | list[PresetName] | None = Field(
         None,
@@ -151,26 +152,29 @@ class Filter(FilterStage):
 
     def __getstate__(self) -> dict[str, object]:
         # Compiled expressions are rebuilt on the worker; the config is what travels.
-        return {"cfg": self.cfg, "_rules": None}
+        return {**self.__dict__, "_rules": None}
 
     def reasons(self, batch: pl.DataFrame) -> list[tuple[str, pl.Expr]]:
         return [(r.name, r.expr) for r in self.compiled()]
+
+    def failures(self, batch: pl.DataFrame) -> pl.DataFrame:
+        """One boolean column per rule (named like the rule): True where the document fails it.
+
+        Each rule is evaluated on its own, so ``--dry-run`` can report what every rule would
+        remove, with examples, even when an earlier rule already rejects the document.
+        """
+        return batch.select([r.expr.fill_null(False).not_().alias(r.name) for r in self.compiled()])
 
     def process(self, batch: pl.DataFrame, ctx: StageContext) -> pl.DataFrame:
         rules = self.compiled()
         if not rules:
             return batch
-        fails = batch.select(
-            [r.expr.fill_null(False).not_().alias(f"_fail_{i}") for i, r in enumerate(rules)]
-        )
-        for i, r in enumerate(rules):
-            ctx.count(f"rule_{r.name}", int(fails[f"_fail_{i}"].sum()))
+        fails = self.failures(batch)
+        for r in rules:
+            ctx.count(f"rule_{r.name}", int(fails[r.name].sum()))
         out = super().process(batch, ctx)
         if self.cfg.explain:
-            names = [
-                pl.when(fails[f"_fail_{i}"]).then(pl.lit(r.name)).otherwise(None)
-                for i, r in enumerate(rules)
-            ]
+            names = [pl.when(fails[r.name]).then(pl.lit(r.name)).otherwise(None) for r in rules]
             detail = pl.concat_str(names, separator=",", ignore_nulls=True)
             detail = pl.when(detail == "").then(None).otherwise(detail)
             if REJECT_DETAIL in out.columns:

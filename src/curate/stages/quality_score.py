@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from typing import Any, ClassVar, Literal
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from curate.quality.heuristics import SIGNALS, resolve_families, signal_columns
+from curate.quality.heuristics import compute_signals, resolve_families, signal_columns
 from curate.stages.base import MapStage, StageConfig, StageContext
 
 FamilyName = Literal[
@@ -67,13 +69,28 @@ class QualityScoreConfig(StageConfig):
     def use_langid(self) -> bool:
         return self.langid or self.langid_model is not None
 
+    def with_paths(self, fix: Callable[[str], str]) -> QualityScoreConfig:
+        return self.model_copy(
+            update={
+                "fasttext": [s.model_copy(update={"path": fix(s.path)}) for s in self.fasttext],
+                "langid_model": fix(self.langid_model) if self.langid_model else None,
+            }
+        )
+
+    def input_paths(self) -> list[tuple[str, str]]:
+        paths = [(f"fasttext[{i}].path", s.path) for i, s in enumerate(self.fasttext)]
+        if self.langid_model:
+            paths.append(("langid_model", self.langid_model))
+        return paths
+
 
 class QualityScore(MapStage):
     """Adds quality signal columns; never rejects.
 
     Reads ``text``. Writes the configured heuristic signals (Float64, ``<family>_<signal>``),
     ``fasttext_<name>`` (Float64 probability) per classifier, and ``lang``/``lang_score``.
-    Memory: the batch's tokens and lines (a few times the text size) while computing.
+    Memory while computing a batch: about 40 bytes per word token (~8x the text size) plus
+    its lines; the models once per worker (py3langid's tables ~60 MB).
     """
 
     kind: ClassVar[str] = "quality_score"
@@ -87,6 +104,8 @@ class QualityScore(MapStage):
         self._scorers: list[Any] = []
         self._langid: Any = None
         self._ready = False
+        # depends on the config, so it shadows the ClassVar per instance (the planner reads it)
+        self.requires_packages = self.required_packages()  # type: ignore[misc]
 
     def required_packages(self) -> tuple[tuple[str, str], ...]:
         """(import name, pip extra) pairs this config needs; depends on the config, unlike the ClassVar."""
@@ -99,6 +118,13 @@ class QualityScore(MapStage):
 
     def added_columns(self) -> set[str]:
         return set(self.output_columns())
+
+    def model_paths(self) -> list[str]:
+        """Model files this config reads, so the planner can check they exist before running."""
+        paths = [s.path for s in self.cfg.fasttext]
+        if self.cfg.langid_model:
+            paths.append(self.cfg.langid_model)
+        return paths
 
     def output_columns(self) -> list[str]:
         """Added columns in the order they are written."""
@@ -129,7 +155,7 @@ class QualityScore(MapStage):
         text = batch["text"]
         parts = [batch.drop([c for c in self.output_columns() if c in batch.columns])]
         if self.families:
-            parts.append(_signals(text, self.families))
+            parts.append(compute_signals(text, self.families))
         for spec, model in zip(self.cfg.fasttext, self._scorers, strict=True):
             parts.append(
                 pl.DataFrame({f"fasttext_{spec.name}": model.score(text, self.cfg.batch_size)})
@@ -137,12 +163,3 @@ class QualityScore(MapStage):
         if self._langid is not None:
             parts.append(self._langid.identify(text, self.cfg.batch_size))
         return pl.concat(parts, how="horizontal")
-
-
-def _signals(text: pl.Series, families: list[str]) -> pl.DataFrame:
-    from curate.quality.heuristics import compute_signals
-
-    return compute_signals(text, families)
-
-
-__all__ = ["SIGNALS", "QualityScore", "QualityScoreConfig", "FastTextScorer"]
