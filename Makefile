@@ -4,12 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint docs bench bench-quality bench-augment clean
+.PHONY: setup run test lint docs bench bench-dedup bench-quality bench-augment clean
 
 $(STAMP): pyproject.toml requirements/lock.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c requirements/lock.txt -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c requirements/lock.txt -e '.[dev,ray]'
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -28,6 +28,12 @@ docs: setup
 
 bench: setup
 	$(BIN)/python benchmarks/bench_backbone.py --docs 1000000 --out benchmarks/RESULTS.md
+
+DEDUP_CORPUS ?= benchmarks/_work/dedup-100k
+bench-dedup: setup
+	$(BIN)/python -m pip install --quiet -c requirements/lock.txt -e '.[bench]'
+	test -f $(DEDUP_CORPUS)/truth_removed.parquet || $(BIN)/python benchmarks/dedup/build_corpus.py --docs 100000 --chunk-chars 1200 -o $(DEDUP_CORPUS) $(if $(SOURCE),--source $(SOURCE),)
+	$(BIN)/python benchmarks/dedup/run.py $(DEDUP_CORPUS) --methods floor,curate1,curate,rensa,datasketch
 
 # Peers run in their own virtual environment (datatrove pins versions that clash with ours).
 bench-quality: setup

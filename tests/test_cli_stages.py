@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
-from conftest import make_records, read_dir, write_jsonl
+from conftest import make_records, read_dir, read_rejected, write_jsonl
 
 
 def test_augment_command_adds_capped_flagged_rows(cli, tmp_path: Path) -> None:
@@ -106,3 +106,31 @@ def test_validate_reports_a_rule_on_an_unknown_column_before_reading_data(cli, t
     result = cli("validate", cfg)
     assert result.exit_code == 2
     assert "bad" in result.stderr and "nope" in result.stderr and "known columns" in result.stderr
+
+
+def test_dedup_command_removes_exact_and_near_copies(cli, tmp_path: Path) -> None:
+    import random
+
+    rng = random.Random(1)
+    vocab = [f"w{i}" for i in range(500)]
+    base = [" ".join(rng.choice(vocab) for _ in range(200)) for _ in range(20)]
+    near = [t.replace(t.split()[5], "changed", 1) for t in base[:5]]
+    docs = [{"text": t} for t in base + base[:3] + near]
+    src = write_jsonl(tmp_path / "d.jsonl", docs)
+    out = tmp_path / "dd"
+    result = cli("dedup", src, "-o", out, "--threshold", "0.8", "-w", "1", "-q")
+    assert result.exit_code == 0, result.output
+    assert read_dir(out).height == 20
+    rejected = read_rejected(out)
+    assert sorted(rejected["reject_reason"].to_list()) == ["exact_duplicate"] * 3 + ["near_duplicate"] * 5
+    assert rejected["duplicate_of"].null_count() == 0
+
+
+def test_dedup_index_removes_everything_on_a_second_run(cli, tmp_path: Path) -> None:
+    src = write_jsonl(tmp_path / "d.jsonl", make_records(40, seed=9))
+    index = tmp_path / "index"
+    first = cli("dedup", src, "-o", tmp_path / "a", "--index", index, "-w", "1", "-q")
+    assert first.exit_code == 0, first.output
+    second = cli("dedup", src, "-o", tmp_path / "b", "--index", index, "-w", "1", "-q")
+    assert second.exit_code == 0, second.output
+    assert read_dir(tmp_path / "b").height == 0

@@ -79,7 +79,12 @@ def _execute(cfg: Any, *, resume: bool, quiet: bool, from_step: str | None = Non
     from curate.report import make_reporter
 
     plan = build_plan(cfg, resume=resume, from_step=from_step, until_step=until_step)
-    engine = LocalEngine(cfg.engine.workers, make_reporter(quiet))
+    if cfg.engine.kind == "ray":
+        from curate.engines.ray import RayEngine
+
+        engine: LocalEngine = RayEngine(cfg.engine.workers, make_reporter(quiet), cfg.engine.address)
+    else:
+        engine = LocalEngine(cfg.engine.workers, make_reporter(quiet))
     return plan, engine.run(plan)
 
 
@@ -98,6 +103,8 @@ def run(
     from_step: Annotated[str | None, typer.Option("--from", help="Start at this step (kind, index or folder); earlier steps must be complete.")] = None,
     until_step: Annotated[str | None, typer.Option("--until", help="Stop after this step.")] = None,
     workers: Workers = None,
+    engine: Annotated[str | None, typer.Option("--engine", help="Override `engine.kind`: local or ray.")] = None,
+    address: Annotated[str | None, typer.Option("--address", help="Ray cluster address (implies --engine ray).")] = None,
     workdir: Annotated[Path | None, typer.Option("--workdir", help="Override `workdir`.")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Override `output.path`.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a non-empty output folder.")] = False,
@@ -107,15 +114,32 @@ def run(
     """Run a pipeline: ingest -> stages -> export, as the config says."""
     from curate.config import load_config
 
-    cfg = _overrides(load_config(config), workers, workdir, output, overwrite)
+    cfg = _overrides(load_config(config), workers, workdir, output, overwrite, engine, address)
     _, report = _execute(cfg, resume=resume, quiet=quiet, from_step=from_step, until_step=until_step)
     _summary(report, quiet)
 
 
-def _overrides(cfg: Any, workers: int | None, workdir: Path | None, output: Path | None, overwrite: bool) -> Any:
+def _overrides(
+    cfg: Any,
+    workers: int | None,
+    workdir: Path | None,
+    output: Path | None,
+    overwrite: bool,
+    engine: str | None = None,
+    address: str | None = None,
+) -> Any:
     update: dict[str, Any] = {}
+    engine_update: dict[str, Any] = {}
     if workers is not None:
-        update["engine"] = cfg.engine.model_copy(update={"workers": workers})
+        engine_update["workers"] = workers
+    if engine is not None:
+        if engine not in ("local", "ray"):
+            raise ConfigError(f"--engine: {engine!r} is not an engine; allowed: local, ray")
+        engine_update["kind"] = engine
+    if address is not None:
+        engine_update.update(kind="ray", address=address)
+    if engine_update:
+        update["engine"] = cfg.engine.model_copy(update=engine_update)
     if workdir is not None:
         update["workdir"] = str(workdir)
     if output is not None or overwrite:
@@ -343,6 +367,42 @@ def augment(
         {"ops": ops, "fraction": fraction, "max_synthetic_fraction": max_synthetic_fraction, "pairs": pairs},
     )
     report = run_to_folder(inputs, output, [cfg], workers=workers, seed=seed, resume=resume, overwrite=overwrite, quiet=quiet)
+    _summary(report, quiet)
+
+
+@app.command()
+@handle_errors
+def dedup(
+    inputs: Inputs,
+    output: Output,
+    threshold: Annotated[float, typer.Option("--threshold", min=0.01, max=0.99, help="Jaccard similarity at which two texts are near duplicates.")] = 0.8,
+    num_perm: Annotated[int, typer.Option("--num-perm", min=8, max=1024, help="MinHash permutations.")] = 128,
+    ngram: Annotated[int, typer.Option("--ngram", min=1, max=64, help="Shingle length (words, or characters with --shingle char).")] = 5,
+    shingle: Annotated[str, typer.Option("--shingle", help="word or char.")] = "word",
+    index: Annotated[str | None, typer.Option("--index", help="Folder of an index of kept documents, for incremental runs.")] = None,
+    keep: Annotated[str, typer.Option("--keep", help="Which copy survives: first (smallest id), longest, highest:COLUMN.")] = "first",
+    exact: Annotated[bool, typer.Option("--exact/--no-exact", help="Remove exact copies first (cheap).")] = True,
+    near: Annotated[bool, typer.Option("--near/--no-near", help="Remove near duplicates with MinHash LSH.")] = True,
+    verify: Annotated[bool, typer.Option("--verify/--no-verify", help="Check LSH candidates by signature agreement (fewer false positives).")] = True,
+    seed: Seed = 0,
+    workers: Workers = None,
+    resume: Resume = False,
+    overwrite: Overwrite = False,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Remove exact copies and near duplicates (MinHash LSH); removed records name their survivor."""
+    stage_cfgs = []
+    if exact:
+        stage_cfgs.append(_stage_config("exact_dedup", {"keep": keep}))
+    if near:
+        values: dict[str, Any] = {"threshold": threshold, "num_perm": num_perm, "ngram": ngram, "shingle": shingle, "keep": keep, "verify": verify}
+        if index:
+            values["index"] = str(Path(index).resolve())
+        stage_cfgs.append(_stage_config("minhash_dedup", values))
+    if not stage_cfgs:
+        raise ConfigError("--no-exact and --no-near together leave nothing to do")
+    report = run_to_folder(inputs, output, stage_cfgs, workers=workers, seed=seed, resume=resume, overwrite=overwrite, quiet=quiet)
     _summary(report, quiet)
 
 

@@ -119,9 +119,17 @@ class OutputConfig(_Strict):
 class EngineConfig(_Strict):
     """Which engine runs the plan and with how many workers."""
 
-    kind: Literal["local"] = Field("local", description="Execution engine.")
+    kind: Literal["local", "ray"] = Field(
+        "local", description="`local`: a process pool on this machine; `ray`: tasks on a Ray cluster (`curate[ray]`)."
+    )
     workers: int = Field(
-        default_factory=lambda: os.cpu_count() or 1, ge=1, description="Worker processes."
+        default_factory=lambda: os.cpu_count() or 1,
+        ge=1,
+        description="Worker processes (local), or CPUs for a Ray instance started in-process.",
+    )
+    address: str | None = Field(
+        None,
+        description="Ray cluster address (`auto`, `ray://host:10001`); default: RAY_ADDRESS, else a local Ray instance.",
     )
 
 

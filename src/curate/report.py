@@ -145,7 +145,10 @@ def summary_table(steps: list[StepResult], wall_seconds: float) -> Table:
     table.add_column("time", justify="right")
     for r in steps:
         s = r.stats
-        reasons = ", ".join(f"{k} {v:,}" for k, v in sorted(s.rejected.items(), key=lambda kv: -kv[1]))
+        ranked = sorted(s.rejected.items(), key=lambda kv: (-kv[1], kv[0]))
+        reasons = ", ".join(f"{k} {v:,}" for k, v in ranked[:3])
+        if len(ranked) > 3:
+            reasons += f", +{len(ranked) - 3} more (see _manifest.json)"
         added = f" (+{s.docs_added:,} added)" if s.docs_added else ""
         time_s = "resumed" if r.skipped else f"{r.wall_seconds:.1f}s"
         table.add_row(r.kind, f"{s.docs_in:,}", f"{s.docs_kept:,}{added}", f"{s.docs_rejected:,}", reasons or "-", time_s)

@@ -180,10 +180,11 @@ def test_one_document_corpus(tmp_path: Path) -> None:
 
 def test_short_empty_and_null_texts(tmp_path: Path) -> None:
     # fewer than ngram words: the whole normalised text is one shingle, so only copies match;
-    # texts without any word are never paired (exact_dedup handles them)
-    texts: list[str | None] = ["Short text.", "short   TEXT", "other short", "", "", None, "...", "..."]
+    # texts without any word match only exact copies of their raw text (null counts as empty)
+    texts: list[str | None] = ["Short text.", "short   TEXT", "other short", "", "", None, "...", "...", "!!"]
     rows, _ = run_stage(MinhashDedup(MinhashDedupConfig()), [frame(texts)], tmp_path)
-    assert removed(rows) == {"d0001"}
+    assert removed(rows) == {"d0001", "d0004", "d0005", "d0007"}
+    assert rows.filter(pl.col("id") == "d0007")["duplicate_of"].item() == "d0006"
 
 
 def test_config_validation() -> None:
@@ -286,3 +287,21 @@ def test_index_settings_must_match(tmp_path: Path) -> None:
     run_stage(MinhashDedup(MinhashDedupConfig(index=str(index))), [corpus()], tmp_path / "a")
     with pytest.raises(InputError, match="built with"):
         run_stage(MinhashDedup(MinhashDedupConfig(index=str(index), num_perm=64)), [corpus()], tmp_path / "b")
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(st.one_of(st.none(), st.text(alphabet="ab c.!\nÉ", max_size=30)), min_size=1, max_size=8),
+    st.lists(st.integers(0, 7), max_size=6),
+)
+def test_exact_copies_of_any_text_always_go(texts: list[str | None], copies: list[int]) -> None:
+    pool = texts + [texts[i % len(texts)] for i in copies]
+    df = frame(pool)
+    with tempfile.TemporaryDirectory() as tmp:
+        rows, _ = run_stage(MinhashDedup(MinhashDedupConfig()), [df[::2], df[1::2]], Path(tmp))
+    kept = rows.filter(pl.col(REJECT).is_null())
+    assert kept.height + rows[REJECT].count() == df.height
+    # at most one survivor per distinct text (null counts as empty), and survivors point down
+    assert kept.with_columns(pl.col("text").fill_null(""))["text"].n_unique() == kept.height
+    gone = rows.filter(pl.col(REJECT).is_not_null())
+    assert (gone["duplicate_of"] < gone["id"]).all()

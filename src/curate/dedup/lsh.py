@@ -8,7 +8,6 @@ import numba
 import numpy as np
 
 from curate.dedup.unionfind import find, union
-from curate.hashing import xxh64_range
 
 # Gauss-Legendre nodes on [-1, 1]: the integrands are smooth polynomials in s of degree <= b*r,
 # so 96 nodes integrate them to ~1e-12, vectorised over every (b, r) at once.
@@ -54,30 +53,40 @@ def collision_probability(s: float | np.ndarray, bands: int, rows: int) -> float
     return 1.0 - (1.0 - np.asarray(s, dtype=np.float64) ** rows) ** bands
 
 
+_B1 = np.uint64(0x9E3779B185EBCA87)
+_B2 = np.uint64(0xC2B2AE3D27D4EB4F)
+
+
 @numba.njit(cache=True, nogil=True)
-def _band_kernel(
-    sig_bytes: np.ndarray, width: int, nshingles: np.ndarray, bands: int, rows: int, out: np.ndarray
-) -> None:
-    for d in range(nshingles.shape[0]):
-        base = d * width
+def _band_kernel(sig: np.ndarray, nshingles: np.ndarray, bands: int, rows: int, out: np.ndarray) -> None:
+    for d in range(sig.shape[0]):
         for i in range(bands):
             if nshingles[d] == 0:
                 out[d, i] = 0
                 continue
-            h = xxh64_range(sig_bytes, base + 4 * i * rows, base + 4 * (i + 1) * rows, np.uint64(i))
+            # a fixed multiply-rotate chain over the band's values, then the XXH64 avalanche:
+            # stable (our own definition, not a library's) and ~5x faster than hashing bytes
+            h = np.uint64(i + 1) * _B2
+            for k in range(i * rows, (i + 1) * rows):
+                h = (h ^ np.uint64(sig[d, k])) * _B1
+                h = (h << np.uint64(27)) | (h >> np.uint64(37))
+            h ^= h >> np.uint64(33)
+            h *= _B2
+            h ^= h >> np.uint64(29)
+            h *= _B1
+            h ^= h >> np.uint64(32)
             out[d, i] = h if h != 0 else np.uint64(1)
 
 
 def band_hashes(sig: np.ndarray, nshingles: np.ndarray, bands: int, rows: int) -> np.ndarray:
-    """(n, bands) uint64: XXH64 of each band's ``rows`` uint32 values (little-endian), seeded by the
-    band index; 0 is reserved for documents without shingles, which never join a bucket."""
+    """(n, bands) uint64: a stable 64-bit hash of each band's ``rows`` signature values, seeded by
+    the band index; 0 is reserved for documents without shingles, which never join a bucket."""
     n, num_perm = sig.shape
     if bands * rows > num_perm:
         raise ValueError("bands * rows must not exceed num_perm")
     out = np.empty((n, bands), dtype=np.uint64)
     if n:
-        flat = np.ascontiguousarray(sig, dtype="<u4").reshape(-1).view(np.uint8)
-        _band_kernel(flat, 4 * num_perm, nshingles.astype(np.int32), bands, rows, out)
+        _band_kernel(np.ascontiguousarray(sig, dtype=np.uint32), nshingles.astype(np.int32), bands, rows, out)
     return out
 
 
@@ -110,6 +119,8 @@ def _bucket_kernel(
         while e < n and hashes[order[e]] == h:
             e += 1
         if h != 0 and e - s > 1:
+            # the sort was not stable: put the bucket in survivor (dense id) order
+            order[s:e] = np.sort(order[s:e])
             first = order[s]
             for j in range(s + 1, e):
                 x = order[j]
@@ -153,7 +164,7 @@ def bucket_unions(
     below ``n_fixed`` (index entries) are never compared with each other. Returns counters:
     [bucket members paired, pairs verified, pairs rejected by verification].
     """
-    order = np.argsort(band, kind="stable")
+    order = np.argsort(band)  # introsort, 2.5x faster than stable; buckets are re-sorted inside
     stats = np.zeros(3, dtype=np.int64)
     verify = sig is not None
     if sig is None:

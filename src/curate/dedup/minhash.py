@@ -12,8 +12,9 @@ Normalisation (documented, and the same in both hash modes):
   and trailing whitespace is dropped; a shingle is ``ngram`` consecutive code points.
 * A text with fewer than ``ngram`` units (tokens or characters) but at least one is one shingle:
   the whole normalised text. A text with no unit at all (empty, null, only punctuation) has no
-  shingle; its signature is all ``0xFFFFFFFF`` and :func:`signatures` reports 0 shingles, so the
-  LSH stage never pairs it (exact_dedup handles such texts).
+  shingle; its signature is all ``0xFFFFFFFF`` (as datasketch's empty MinHash) and
+  :func:`signatures` reports 0 shingles; the stage then matches it only with exact copies of
+  its raw text.
 
 Hash modes (signatures are ``uint32``, permutations ``a * h + b mod 2**32`` with odd ``a``, drawn
 exactly like datasketch 2.0's default ``affine32`` scheme from ``numpy.random.RandomState(seed)``):

@@ -139,6 +139,10 @@ class ChainLink:
     source: Path
     fingerprint: str
     seed: int
+    run_id: str | None = None
+
+    def context(self) -> StageContext:
+        return StageContext(self.seed, self.index, self.stage.kind, run_id=self.run_id)
 
 
 def map_chain_task(shard: str, links: list[ChainLink]) -> list[StageStats]:
@@ -155,7 +159,7 @@ def map_chain_task(shard: str, links: list[ChainLink]) -> list[StageStats]:
         if batch is None:
             batch = pl.read_parquet(link.source / f"{shard}.parquet")
         stage = ready_stage(link.stage, link.fingerprint)
-        ctx = StageContext(link.seed, link.index, link.stage.kind)
+        ctx = link.context()
         out = _guard(link, shard, lambda s=stage, b=batch, c=ctx: s.process(b, c))
         kept, rejected = route(out, batch.columns, link.stage.kind, link.stage.reject_columns)
         stats = routed_stats(batch.height, kept, rejected, ctx, link.stage.adds_rows)
@@ -176,10 +180,11 @@ def keys_task(shard: str, shard_index: int, link: ChainLink) -> StageStats:
     batch = pl.read_parquet(link.source / f"{shard}.parquet")
     stage = ready_stage(link.stage, link.fingerprint)
     assert isinstance(stage, GlobalStage)
-    ctx = StageContext(link.seed, link.index, stage.kind)
+    ctx = link.context()
     keys = _guard(link, shard, lambda: stage.keys(batch, ctx))
     keys = keys.with_columns(pl.lit(shard_index, dtype=pl.Int32).alias("_shard"))
-    write_parquet_atomic(keys, keys_dir / f"{shard}.parquet")
+    # keys are mostly hashes and signatures (random bits): compressing them only costs time
+    write_parquet_atomic(keys, keys_dir / f"{shard}.parquet", compression="lz4")
     stats = StageStats(counters=Counter(ctx.counters))
     save_stats(keys_dir, shard, link.fingerprint, stats)
     return stats
@@ -199,7 +204,7 @@ def apply_task(shard: str, link: ChainLink) -> StageStats:
         decisions = pl.read_parquet(decisions_file)
     else:
         decisions = pl.DataFrame(schema={"id": pl.String, REJECT: pl.String, **stage.decision_schema()})
-    ctx = StageContext(link.seed, link.index, stage.kind)
+    ctx = link.context()
     out = _guard(link, shard, lambda: stage.apply(batch, decisions, ctx))
     kept, rejected = route(out, batch.columns, stage.kind, stage.reject_columns)
     stats = routed_stats(batch.height, kept, rejected, ctx, stage.adds_rows)
@@ -215,9 +220,9 @@ def resolve_global(link: ChainLink, shards: list[str]) -> StageStats:
     marker = read_json(dec_dir / "_SUCCESS.json")
     if marker and marker.get("fingerprint") == link.fingerprint:
         return StageStats(counters=Counter(marker.get("counters", {})))
-    stage = link.stage
+    stage = ready_stage(link.stage, link.fingerprint)
     assert isinstance(stage, GlobalStage)
-    ctx = StageContext(link.seed, link.index, stage.kind)
+    ctx = link.context()
     key_files = [str(link.folder / "_keys" / f"{s}.parquet") for s in shards]
     if key_files:
         keys = pl.scan_parquet(key_files)

@@ -48,9 +48,16 @@ def _init_worker(threads: int) -> None:
 
 
 class LocalEngine:
-    """Runs a plan on this machine; ``workers=1`` runs everything in this process."""
+    """Runs a plan on this machine; ``workers=1`` runs everything in this process.
+
+    Step orchestration (resume, manifests, routing, export) lives here; *where* units of work run
+    is only ``_map``, which the Ray engine overrides, so both engines produce the same files.
+    """
+
+    kind = "local"
 
     def __init__(self, workers: int = 1, reporter: Reporter | None = None) -> None:
+        self.run_id: str | None = None
         self.workers = max(1, workers)
         self.reporter = reporter or NullReporter()
         self._pool: ProcessPoolExecutor | None = None
@@ -105,6 +112,7 @@ class LocalEngine:
         started = datetime.now(UTC).isoformat(timespec="seconds")
         plan.workdir.mkdir(parents=True, exist_ok=True)
         self._prepare_workdir(plan)
+        self.run_id = _run_id(plan)
         results: list[StepResult] = []
         try:
             active = [s for s in plan.steps if plan.first <= s.index <= plan.last]
@@ -133,7 +141,7 @@ class LocalEngine:
             self.close()
             self.reporter.close()
         wall = time.monotonic() - t_start
-        manifest = run_manifest(plan, results, started, wall)
+        manifest = run_manifest(plan, results, started, wall, self.kind)
         write_json_atomic(manifest, plan.workdir / "_run.json")
         return RunReport(results, wall, manifest)
 
@@ -200,7 +208,8 @@ class LocalEngine:
 
     def _link(self, plan: Plan, step: Step) -> ChainLink:
         assert step.stage is not None
-        return ChainLink(step.stage, step.index, step.folder, plan.steps[step.index - 1].folder, step.fingerprint, plan.config.seed)  # type: ignore[arg-type]
+        source = plan.steps[step.index - 1].folder
+        return ChainLink(step.stage, step.index, step.folder, source, step.fingerprint, plan.config.seed, self.run_id)  # type: ignore[arg-type]
 
     def _run_chain(self, plan: Plan, chain: list[Step]) -> list[StepResult]:
         pending = [s for s in chain if self._completed(plan, s) is None]
@@ -294,7 +303,7 @@ class LocalEngine:
         for c in counts:
             sources.update(c["sources"])
         result = StepResult(step.index, step.kind, step.folder.name, step.fingerprint, stats, time.monotonic() - t0, False, step.config_json)
-        manifest = run_manifest(plan, [*results, result], started, time.monotonic() - t_start)
+        manifest = run_manifest(plan, [*results, result], started, time.monotonic() - t_start, self.kind)
         manifest["export_fingerprint"] = step.fingerprint
         manifest["splits"] = split_rows
         manifest["sources"] = dict(sorted(sources.items()))
@@ -307,6 +316,18 @@ class LocalEngine:
         write_json_atomic(result.to_json() | {"versions": versions(), "complete": True, "published_to": str(target)}, step.folder / "_manifest.json")
         self.reporter.step_finished(result)
         return result
+
+
+def _run_id(plan: Plan) -> str:
+    """A new id per run, kept by --resume (so stateful stages can tell a retry from a new run)."""
+    import uuid
+
+    path = plan.workdir / "_run_id"
+    if plan.resume and path.is_file():
+        return path.read_text().strip()
+    run_id = uuid.uuid4().hex
+    write_bytes_atomic(run_id.encode(), path)
+    return run_id
 
 
 def _export_one(f: Any, name: str, folder: str, schema: Any, out: Any, seed: int, fingerprint: str) -> int:
@@ -329,7 +350,7 @@ def _publish(data_dir: Path, target: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def run_manifest(plan: Plan, results: list[StepResult], started: str, wall: float) -> dict[str, Any]:
+def run_manifest(plan: Plan, results: list[StepResult], started: str, wall: float, engine: str = "local") -> dict[str, Any]:
     """The run's manifest: config and its hash, versions, per-step counts and timings."""
     first = results[0].stats if results else StageStats()
     last = results[-1].stats if results else StageStats()
@@ -339,7 +360,7 @@ def run_manifest(plan: Plan, results: list[StepResult], started: str, wall: floa
         "started_at": started,
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "wall_seconds": round(wall, 3),
-        "engine": {"kind": "local", "workers": plan.config.engine.workers},
+        "engine": {"kind": engine, "workers": plan.config.engine.workers},
         "versions": versions(),
         "totals": {
             "docs_in": first.docs_in,

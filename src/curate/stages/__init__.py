@@ -6,12 +6,14 @@ from curate.stages.augment import Augment
 from curate.stages.base import Stage, StageConfig
 from curate.stages.exact_dedup import ExactDedup
 from curate.stages.filter import Filter
+from curate.stages.minhash_dedup import MinhashDedup
 from curate.stages.quality_score import QualityScore
 
 REGISTRY: dict[str, type[Stage]] = {
     cls.kind: cls
     for cls in (
         ExactDedup,
+        MinhashDedup,
         QualityScore,
         Filter,
         Augment,

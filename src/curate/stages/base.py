@@ -53,6 +53,8 @@ class StageContext:
     stage_index: int = 0
     stage_kind: str = ""
     counters: Counter[str] = field(default_factory=Counter)
+    run_id: str | None = None
+    """Identifies one run; a resumed run keeps it (stages with state across runs, like an index, use it)."""
 
     def count(self, name: str, n: int = 1) -> None:
         """Add ``n`` to a named counter; the engine sums counters over shards into the manifest."""

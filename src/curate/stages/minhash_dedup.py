@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -15,10 +16,14 @@ from curate.dedup.lsh import band_hashes, bucket_unions, optimal_params
 from curate.dedup.minhash import signatures
 from curate.dedup.unionfind import new_parent, roots
 from curate.errors import InputError
+from curate.hashing import hash_strings
 from curate.stages.base import REJECT, GlobalStage, StageConfig, StageContext
 
 INDEX_VERSION = 1
-_CHUNK_ROWS = 1_000_000
+_BANDS_PER_READ = 4
+_CHUNK_ROWS = 1 << 18
+"""Rows per slice of signatures read at once: bounds the transient copies to ~256 MiB per slice
+(slices, not ``collect_batches``: the streaming engine was 4x slower here)."""
 
 
 class MinhashDedupConfig(StageConfig):
@@ -69,6 +74,10 @@ class MinhashDedupConfig(StageConfig):
         None, description="Folder of an index of kept documents, for incremental runs (created if missing)."
     )
 
+
+    def with_paths(self, fix: Callable[[str], str]) -> MinhashDedupConfig:
+        return self.model_copy(update={"index": fix(self.index)}) if self.index else self
+
     @field_validator("keep")
     @classmethod
     def _check_keep(cls, v: str) -> str:
@@ -109,11 +118,15 @@ class MinhashDedup(GlobalStage):
 
     Writes: ``_reject = near_duplicate``, ``duplicate_of`` and ``dup_cluster`` (the survivor's id)
     on removed rows; ``dup_cluster`` and ``dup_cluster_size`` on kept rows (size 1, no cluster, for
-    documents without duplicates). Texts without a single word (or character) are never paired.
+    documents without duplicates). Texts without a single word (or non-space character: empty,
+    null, only punctuation) have no shingle; they are matched only with exact copies of their raw
+    text (null counts as empty), so exact copies always go.
 
     Memory of ``resolve`` per document: ids (~30 B), rank and permutation arrays (~32 B),
-    union-find parent (8 B), one band at a time (~24 B), plus the signature (4 x num_perm B = 512 B)
-    when ``verify`` is on: ~600 B/doc, so 10 M documents need ~6 GiB (~1 GiB without verify).
+    union-find parent (8 B), four bands at a time (~56 B), plus the signature (4 x num_perm B =
+    512 B) when ``verify`` is on, read in bounded slices. Measured on 1 M documents: ~570 B/doc
+    (+ a fixed ~270 MiB slice transient) with verify, 87 B/doc without, so 10 M documents need
+    ~6 GiB (~1 GiB without verify). See benchmarks/dedup/RESULTS-dedup.md.
 
     Incremental mode (``index``): the folder holds ``_index.json`` (settings and parts) and
     ``part-NNNNN.parquet`` files (id, band hashes, signature) of every document kept so far. Index
@@ -126,7 +139,8 @@ class MinhashDedup(GlobalStage):
 
     kind: ClassVar[str] = "minhash_dedup"
     Config: ClassVar[type[StageConfig]] = MinhashDedupConfig
-    adds: ClassVar[frozenset[str]] = frozenset({"duplicate_of", "dup_cluster", "dup_cluster_size"})
+    adds: ClassVar[frozenset[str]] = frozenset({"dup_cluster", "dup_cluster_size"})
+    reject_columns: ClassVar[frozenset[str]] = frozenset({"duplicate_of"})
 
     def __init__(self, cfg: MinhashDedupConfig) -> None:
         super().__init__(cfg)
@@ -160,6 +174,12 @@ class MinhashDedup(GlobalStage):
             batch["text"], cfg.num_perm, cfg.ngram, cfg.seed, cfg.shingle, cfg.hash
         )
         bh = band_hashes(sig, nsh, bands, rows)
+        empty = nsh == 0
+        if empty.any():
+            # no word at all ("", null, "!!!"): MinHash has nothing to compare, so such texts
+            # meet only exact copies of their raw text, through band 0
+            raw = hash_strings(batch["text"].filter(pl.Series(empty)), 0x5EED0003)
+            bh[empty, 0] = raw | np.uint64(1)
         cols: dict[str, Any] = {"id": batch["id"], "_rank": self._rank(batch)}
         for i in range(bands):
             cols[f"_band_{i}"] = pl.Series(bh[:, i], dtype=pl.UInt64)
@@ -195,26 +215,29 @@ class MinhashDedup(GlobalStage):
 
         sig = None
         if cfg.verify:
-            sig = np.empty((m + n, cfg.num_perm), dtype=np.uint32)
-            if m:
-                sig[:m] = old["_sig"].to_numpy()
-            for start in range(0, n, _CHUNK_ROWS):
-                part = keys.select("_sig").slice(start, _CHUNK_ROWS).collect()["_sig"].to_numpy()
-                sig[m + start : m + start + part.shape[0]] = part
+            if m == 0 and n <= _CHUNK_ROWS:
+                # one slice and no index: the Arrow buffer itself is the matrix (no second copy)
+                sig = _matrix(keys.select("_sig").collect()["_sig"])
+            else:
+                sig = self._load_signatures(keys, old, m, n)
 
         parent = new_parent(m + n)
         stats = np.zeros(3, dtype=np.int64)
-        for i in range(bands):
-            col = f"_band_{i}"
-            h_row = np.empty(m + n, dtype=np.uint64)
-            if m:
-                h_row[:m] = old[col].to_numpy()
-            if n:
-                h_row[m:] = keys.select(col).collect()[col].to_numpy()
-            stats += bucket_unions(
-                h_row[row_of_dense], parent, sig, row_of_dense, cfg.threshold, cfg.max_checks, m
-            )
-            del h_row
+        # bands are read a few columns at a time (each read scans every key file's footer)
+        for group in range(0, bands, _BANDS_PER_READ):
+            cols = [f"_band_{i}" for i in range(group, min(group + _BANDS_PER_READ, bands))]
+            new_h = keys.select(cols).collect() if n else None
+            for col in cols:
+                h_row = np.empty(m + n, dtype=np.uint64)
+                if m:
+                    h_row[:m] = old[col].to_numpy()
+                if new_h is not None:
+                    h_row[m:] = new_h[col].to_numpy()
+                stats += bucket_unions(
+                    h_row[row_of_dense], parent, sig, row_of_dense, cfg.threshold, cfg.max_checks, m
+                )
+                del h_row
+            del new_h
         root = roots(parent)
         sizes = np.bincount(root, minlength=m + n)
         dense = np.arange(m, m + n, dtype=np.int64)
@@ -250,6 +273,16 @@ class MinhashDedup(GlobalStage):
             ctx.count("index_docs_appended", appended)
         return decisions.sort("id")
 
+    def _load_signatures(self, keys: pl.LazyFrame, old: pl.DataFrame, m: int, n: int) -> np.ndarray:
+        """Index signatures then new ones, in row order, read in bounded slices."""
+        sig = np.empty((m + n, self.cfg.num_perm), dtype=np.uint32)
+        if m:
+            sig[:m] = _matrix(old["_sig"])
+        for start in range(0, n, _CHUNK_ROWS):
+            part = _matrix(keys.select("_sig").slice(start, _CHUNK_ROWS).collect()["_sig"])
+            sig[m + start : m + start + part.shape[0]] = part
+        return sig
+
     def _index_params(self) -> dict[str, Any]:
         cfg = self.cfg
         bands, rows = cfg.band_rows()
@@ -277,6 +310,15 @@ class MinhashDedup(GlobalStage):
         if "_reject_new" in out.columns:
             out = out.with_columns(pl.coalesce(REJECT, "_reject_new").alias(REJECT)).drop("_reject_new")
         return out.with_columns(pl.col("dup_cluster_size").fill_null(1))
+
+
+def _matrix(column: pl.Series) -> np.ndarray:
+    """An Array(UInt32, P) column as an (n, P) numpy view of its Arrow buffer (no copy if possible)."""
+    arr = column.rechunk().to_arrow()
+    if column.null_count() == 0 and len(arr):
+        width = arr.type.list_size
+        return arr.flatten().to_numpy(zero_copy_only=True).reshape(-1, width)
+    return column.to_numpy()
 
 
 def _empty_index(num_perm: int, bands: int) -> pl.DataFrame:
@@ -332,8 +374,7 @@ class _Index:
         frames = []
         for start in range(0, int(rows[-1]) + 1 if rows.size else 0, _CHUNK_ROWS):
             chunk = keys.select(cols).slice(start, _CHUNK_ROWS).collect()
-            local = rows[(rows >= start) & (rows < start + _CHUNK_ROWS)] - start
-            frames.append(chunk[local])
+            frames.append(chunk[rows[(rows >= start) & (rows < start + _CHUNK_ROWS)] - start])
         new = pl.concat(frames) if frames else _empty_index(int(self.params["num_perm"]), bands)
         if existing.len():
             new = new.join(existing.to_frame("id"), on="id", how="anti", maintain_order="left")

@@ -1,0 +1,86 @@
+"""The Ray engine gives the local engine's output: same ids kept, same ids rejected for the same reasons."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+from conftest import make_records, read_dir, read_rejected, write_config, write_jsonl
+from curate.config import load_config
+from curate.engines.local import LocalEngine
+from curate.errors import InputError
+from curate.pipeline import build_plan
+
+ray = pytest.importorskip("ray")
+pytestmark = pytest.mark.ray
+REPO = Path(__file__).parents[2]
+
+
+@pytest.fixture(scope="session")
+def ray_session() -> Any:
+    """One local Ray instance for the whole session (start-up takes seconds)."""
+    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=256 * 1024 * 1024, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+def run(tmp: Path, config: Path, kind: str) -> Any:
+    cfg = load_config(config)
+    cfg = cfg.model_copy(update={"workdir": str(tmp / "work"), "output": cfg.output.model_copy(update={"path": str(tmp / "out")})})
+    plan = build_plan(cfg)
+    if kind == "ray":
+        from curate.engines.ray import RayEngine
+
+        return RayEngine(2).run(plan)
+    return LocalEngine(2).run(plan)
+
+
+def test_example_pipeline_equals_the_local_engine(ray_session: Any, tmp_path: Path) -> None:
+    config = REPO / "configs" / "full.yaml"
+    local = run(tmp_path / "local", config, "local")
+    on_ray = run(tmp_path / "ray", config, "ray")
+    assert on_ray.manifest["engine"]["kind"] == "ray"
+    for a, b in zip(local.steps, on_ray.steps, strict=True):
+        assert a.stats.to_json() | {"cpu_seconds": 0, "bytes_written": 0} == b.stats.to_json() | {"cpu_seconds": 0, "bytes_written": 0}
+    assert read_dir(tmp_path / "local" / "out")["id"].to_list() == read_dir(tmp_path / "ray" / "out")["id"].to_list()
+    keep = ["id", "reject_stage", "reject_reason"]
+    assert read_rejected(tmp_path / "local" / "work").select(keep).sort(keep).equals(read_rejected(tmp_path / "ray" / "work").select(keep).sort(keep))
+    for rel in sorted(p.relative_to(tmp_path / "local" / "out") for p in (tmp_path / "local" / "out").rglob("*.parquet")):
+        assert (tmp_path / "local" / "out" / rel).read_bytes() == (tmp_path / "ray" / "out" / rel).read_bytes()
+
+
+def test_ray_run_resumes_like_the_local_engine(ray_session: Any, tmp_path: Path) -> None:
+    from curate.engines.ray import RayEngine
+
+    write_jsonl(tmp_path / "d.jsonl", make_records(200, dup_every=5))
+    path = write_config(tmp_path, {"input": {"paths": ["d.jsonl"], "rows_per_shard": 30}, "workdir": "w", "output": {"path": "o"}, "stages": [{"kind": "exact_dedup"}]})
+    first = RayEngine(2).run(build_plan(load_config(path)))
+    cfg = load_config(path)
+    again = RayEngine(2).run(build_plan(cfg.model_copy(update={"output": cfg.output.model_copy(update={"overwrite": True})}), resume=True))
+    assert [s.skipped for s in again.steps] == [True, True, True]
+    assert again.steps[-1].stats.docs_kept == first.steps[-1].stats.docs_kept
+    manifest = json.loads((tmp_path / "o" / "_manifest.json").read_text())
+    assert manifest["engine"]["kind"] == "ray"
+
+
+def test_user_errors_inside_ray_tasks_stay_user_errors(ray_session: Any, tmp_path: Path) -> None:
+    from curate.engines.ray import RayEngine
+
+    write_jsonl(tmp_path / "d.jsonl", make_records(5), raw_lines={2: b"{bad"})
+    path = write_config(tmp_path, {"input": {"paths": ["d.jsonl"], "strict": True}, "workdir": "w"})
+    with pytest.raises(InputError) as err:
+        RayEngine(2).run(build_plan(load_config(path)))
+    assert "d.jsonl:3" in err.value.message
+
+
+def test_the_cli_selects_the_ray_engine(ray_session: Any, cli: Any, tmp_path: Path) -> None:
+    write_jsonl(tmp_path / "d.jsonl", make_records(20))
+    path = write_config(tmp_path, {"input": {"paths": ["d.jsonl"]}, "workdir": "w", "output": {"path": "o"}})
+    result = cli("run", path, "--engine", "ray", "-q")
+    assert result.exit_code == 0, result.output
+    assert pl.read_parquet(tmp_path / "o" / "train").height == 20
+    assert json.loads((tmp_path / "o" / "_manifest.json").read_text())["engine"]["kind"] == "ray"
