@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-import numpy as np
 import polars as pl
-from pydantic import Field, field_validator
+from pydantic import Field
 
+from curate.dedup.survivor import KeepRule, keep_columns, survivor_rank
 from curate.hashing import hash_strings
 from curate.stages.base import REJECT, GlobalStage, StageConfig, StageContext
 
@@ -20,17 +20,7 @@ class ExactDedupConfig(StageConfig):
     )
     strip_punctuation: bool = Field(False, description="Ignore punctuation and symbols.")
     normalize_digits: bool = Field(False, description="Treat every digit as 0.")
-    keep: str = Field(
-        "first",
-        description="Which copy survives: 'first' (smallest id), 'longest', or 'highest:COLUMN'.",
-    )
-
-    @field_validator("keep")
-    @classmethod
-    def _check_keep(cls, v: str) -> str:
-        if v in ("first", "longest") or (v.startswith("highest:") and len(v) > len("highest:")):
-            return v
-        raise ValueError("must be 'first', 'longest' or 'highest:COLUMN'")
+    keep: KeepRule = "first"
 
 
 def normalised_text(cfg: ExactDedupConfig) -> pl.Expr:
@@ -64,10 +54,7 @@ class ExactDedup(GlobalStage):
         self.cfg: ExactDedupConfig = cfg
 
     def required_columns(self) -> set[str]:
-        cols = {"id", "text"}
-        if self.cfg.keep.startswith("highest:"):
-            cols.add(self.cfg.keep.split(":", 1)[1])
-        return cols
+        return {"id", "text"} | keep_columns(self.cfg.keep)
 
     def decision_schema(self) -> dict[str, pl.DataType]:
         return {"duplicate_of": pl.String()}
@@ -79,13 +66,7 @@ class ExactDedup(GlobalStage):
             "_h1": pl.Series(hash_strings(norm, 0x5EED0001)),
             "_h2": pl.Series(hash_strings(norm, 0x5EED0002)),
         }
-        if self.cfg.keep == "longest":
-            cols["_rank"] = -batch["text"].str.len_chars().cast(pl.Float64)
-        elif self.cfg.keep.startswith("highest:"):
-            column = self.cfg.keep.split(":", 1)[1]
-            cols["_rank"] = -batch[column].cast(pl.Float64).fill_null(-np.inf)
-        else:
-            cols["_rank"] = pl.Series(np.zeros(batch.height))
+        cols["_rank"] = survivor_rank(batch, self.cfg.keep)
         return pl.DataFrame(cols)
 
     def resolve(self, keys: pl.LazyFrame, ctx: StageContext) -> pl.DataFrame:

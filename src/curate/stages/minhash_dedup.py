@@ -10,10 +10,11 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 import polars as pl
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from curate.dedup.lsh import band_hashes, bucket_unions, optimal_params
 from curate.dedup.minhash import signatures
+from curate.dedup.survivor import KeepRule, keep_columns, survivor_rank
 from curate.dedup.unionfind import new_parent, roots
 from curate.errors import InputError
 from curate.hashing import hash_strings
@@ -63,9 +64,7 @@ class MinhashDedupConfig(StageConfig):
     max_checks: int = Field(
         64, ge=1, le=100_000, description="Verified comparisons per document and band (bounds huge buckets)."
     )
-    keep: str = Field(
-        "first", description="Which copy survives: 'first' (smallest id), 'longest', or 'highest:COLUMN'."
-    )
+    keep: KeepRule = "first"
     hash: Literal["fast", "datasketch"] = Field(
         "fast",
         description="'fast' (token hashes combined) or 'datasketch' (xxh32 of each shingle: signatures equal datasketch.MinHash).",
@@ -77,13 +76,6 @@ class MinhashDedupConfig(StageConfig):
 
     def with_paths(self, fix: Callable[[str], str]) -> MinhashDedupConfig:
         return self.model_copy(update={"index": fix(self.index)}) if self.index else self
-
-    @field_validator("keep")
-    @classmethod
-    def _check_keep(cls, v: str) -> str:
-        if v in ("first", "longest") or (v.startswith("highest:") and len(v) > len("highest:")):
-            return v
-        raise ValueError("must be 'first', 'longest' or 'highest:COLUMN'")
 
     @model_validator(mode="after")
     def _check_bands(self) -> MinhashDedupConfig:
@@ -147,10 +139,7 @@ class MinhashDedup(GlobalStage):
         self.cfg: MinhashDedupConfig = cfg
 
     def required_columns(self) -> set[str]:
-        cols = {"id", "text"}
-        if self.cfg.keep.startswith("highest:"):
-            cols.add(self.cfg.keep.split(":", 1)[1])
-        return cols
+        return {"id", "text"} | keep_columns(self.cfg.keep)
 
     def setup(self) -> None:
         """Build the character tables and load the compiled kernels once per worker, not per shard."""
@@ -189,13 +178,7 @@ class MinhashDedup(GlobalStage):
         return pl.DataFrame(cols)
 
     def _rank(self, batch: pl.DataFrame) -> pl.Series:
-        """Smaller ranks survive (ties: smaller id), the same convention as exact_dedup."""
-        if self.cfg.keep == "longest":
-            return -batch["text"].str.len_chars().fill_null(0).cast(pl.Float64)
-        if self.cfg.keep.startswith("highest:"):
-            column = self.cfg.keep.split(":", 1)[1]
-            return -batch[column].cast(pl.Float64).fill_null(-np.inf)
-        return pl.Series(np.zeros(batch.height))
+        return survivor_rank(batch, self.cfg.keep)
 
     # ------------------------------------------------------------------ resolve (global)
 
