@@ -73,16 +73,32 @@ def run_curate(corpus: Path, workdir: Path, workers: int) -> list[str]:
         (str(p), str(workdir / f"keys-{i:05d}.parquet"))
         for i, p in enumerate(sorted((corpus / "shards").glob("*.parquet")))
     ]
+    keys = pl.scan_parquet(workdir / "keys-*.parquet")
+    ctx = StageContext()
+    assert _STAGE is not None
     if workers > 1:
-        # forked after warm_curate(): workers inherit the loaded kernels, as engine workers would
+        # forked after warm_curate(): workers inherit the loaded kernels, as engine workers would;
+        # the resolve pieces (one per band) run in the same pool, as the local engine runs them
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
             list(pool.map(_keys_task, tasks))
+            if hasattr(_STAGE, "split_resolve"):
+                split = _STAGE.split_resolve(keys, ctx)
+                key_glob = str(workdir / "keys-*.parquet")
+                results = list(pool.map(_piece_task, [(key_glob, split.shared, i) for i in range(split.count)]))
+                decisions = _STAGE.combine(keys, split, results, ctx)
+            else:
+                decisions = _STAGE.resolve(keys, ctx)
     else:
         for t in tasks:
             _keys_task(t)
-    assert _STAGE is not None
-    decisions = _STAGE.resolve(pl.scan_parquet(workdir / "keys-*.parquet"), StageContext())
+        decisions = _STAGE.resolve(keys, ctx)
     return decisions.filter(pl.col("_reject").is_not_null())["id"].to_list()
+
+
+def _piece_task(args: tuple[str, object, int]) -> object:
+    key_glob, shared, piece = args
+    assert _STAGE is not None
+    return _STAGE.resolve_piece(pl.scan_parquet(key_glob), shared, piece)
 
 
 def run_datasketch(corpus: Path) -> list[str]:

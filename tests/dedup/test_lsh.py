@@ -1,12 +1,14 @@
-"""LSH parameters match datasketch's optimum; band hashes and bucket unions behave."""
+"""LSH parameters match datasketch's optimum; band hashes, candidate pairs and their unions behave."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from datasketch.lsh import _optimal_param
 
-from curate.dedup.lsh import band_hashes, bucket_unions, collision_probability, optimal_params
+from curate.dedup.lsh import band_hashes, bucket_candidates, collision_probability, join_candidates, optimal_params
 from curate.dedup.unionfind import new_parent, roots
 
 
@@ -33,23 +35,50 @@ def test_band_hashes_equal_for_equal_bands_and_zero_for_empty() -> None:
         band_hashes(sig, np.array([1, 1, 1]), 3, 8)
 
 
-def test_bucket_unions_verify_cuts_false_candidates() -> None:
+def test_verification_cuts_false_candidates() -> None:
     sig = np.zeros((4, 10), dtype=np.uint32)
     sig[1, :9] = 0  # agrees with 0 on 10/10
     sig[2] = np.arange(10)  # agrees with 0 on 1/10
     sig[3] = np.arange(10)  # equal to 2
     band = np.array([7, 7, 7, 7], dtype=np.uint64)
     row_of = np.arange(4)
+    pairs, paired = bucket_candidates(band, verify=True)
+    assert paired == 3 and sorted(pairs.tolist()) == [[0, 1], [0, 2], [0, 3], [1, 2], [1, 3], [2, 3]]
     parent = new_parent(4)
-    stats = bucket_unions(band, parent, sig, row_of, threshold=0.8)
+    stats = join_candidates(pairs, parent, sig, row_of, threshold=0.8)
     assert roots(parent).tolist() == [0, 0, 2, 2]
-    assert stats[2] >= 1
+    assert stats[1] >= 1
+    unverified, _ = bucket_candidates(band, verify=False)
+    assert sorted(unverified.tolist()) == [[0, 1], [0, 2], [0, 3]]
     parent = new_parent(4)
-    bucket_unions(band, parent)
+    join_candidates(unverified, parent)
     assert roots(parent).tolist() == [0, 0, 0, 0]
 
 
 def test_zero_band_hash_never_joins() -> None:
-    parent = new_parent(3)
-    bucket_unions(np.zeros(3, dtype=np.uint64), parent)
-    assert roots(parent).tolist() == [0, 1, 2]
+    pairs, paired = bucket_candidates(np.zeros(3, dtype=np.uint64), verify=True)
+    assert pairs.shape == (0, 2) and paired == 0
+
+
+def test_max_checks_bounds_the_pairs_of_a_huge_bucket() -> None:
+    pairs, paired = bucket_candidates(np.full(1000, 5, dtype=np.uint64), verify=True, max_checks=3)
+    assert paired == 999 and pairs.shape[0] == 1 + 2 + 3 * 997  # members 1 and 2 have fewer earlier members
+    assert (pairs[:, 1] - pairs[:, 0] >= 1).all() and (pairs[:, 0] <= 2).all()
+
+
+@given(st.lists(st.integers(0, 4), min_size=0, max_size=60), st.integers(1, 5), st.integers(0, 10))
+@settings(max_examples=60, deadline=None)
+def test_components_do_not_depend_on_the_order_of_bands(hashes: list[int], max_checks: int, seed: int) -> None:
+    """Pieces may run anywhere in any order: joining their pairs in any order gives one answer."""
+    rng = np.random.default_rng(seed)
+    n = len(hashes)
+    sig = rng.integers(0, 2, size=(max(n, 1), 8), dtype=np.uint32)
+    bands = [np.array(hashes, dtype=np.uint64), rng.integers(0, 3, size=n).astype(np.uint64)]
+    pieces = [bucket_candidates(b, True, max_checks)[0] for b in bands]
+    answers = []
+    for order in (pieces, pieces[::-1]):
+        parent = new_parent(n)
+        for p in order:
+            join_candidates(p, parent, sig, np.arange(n), threshold=0.5)
+        answers.append(roots(parent).tolist())
+    assert answers[0] == answers[1]

@@ -99,78 +99,113 @@ def _agreement(sig: np.ndarray, x: int, y: int) -> int:
 
 
 @numba.njit(cache=True, nogil=True)
-def _bucket_kernel(
-    hashes: np.ndarray,
-    order: np.ndarray,
-    parent: np.ndarray,
-    sig: np.ndarray,
-    row_of: np.ndarray,
-    verify: bool,
-    min_agree: int,
-    max_checks: int,
-    n_fixed: int,
-    stats: np.ndarray,
-) -> None:
+def _candidate_kernel(
+    hashes: np.ndarray, order: np.ndarray, verify: bool, max_checks: int, n_fixed: int, out: np.ndarray, write: bool
+) -> tuple[int, int]:
+    # the pairs a bucket offers: (first, x) without verification, else x with up to max_checks
+    # earlier members in survivor order (a huge bucket of unrelated texts stays linear).
     n = order.shape[0]
     s = 0
+    k = 0
+    paired = 0
     while s < n:
         h = hashes[order[s]]
         e = s + 1
         while e < n and hashes[order[e]] == h:
             e += 1
         if h != 0 and e - s > 1:
-            # the sort was not stable: put the bucket in survivor (dense id) order
             order[s:e] = np.sort(order[s:e])
-            first = order[s]
             for j in range(s + 1, e):
                 x = order[j]
-                stats[0] += 1
+                paired += 1
                 if not verify:
-                    union(parent, first, x)
+                    if write:
+                        out[k, 0] = order[s]
+                        out[k, 1] = x
+                    k += 1
                     continue
-                # compare with earlier bucket members in survivor order, skipping members already
-                # in x's component; bounded so a huge bucket of unrelated texts stays linear
                 checks = 0
                 for i in range(s, j):
                     if checks >= max_checks:
                         break
                     y = order[i]
                     if y < n_fixed and x < n_fixed:
-                        continue  # two index entries: both already kept, never compared
-                    checks += 1
-                    if find(parent, x) == find(parent, y):
                         continue
-                    stats[1] += 1
-                    if _agreement(sig, row_of[x], row_of[y]) >= min_agree:
-                        union(parent, x, y)
-                    else:
-                        stats[2] += 1
+                    checks += 1
+                    if write:
+                        out[k, 0] = y
+                        out[k, 1] = x
+                    k += 1
         s = e
+    return k, paired
 
 
-def bucket_unions(
-    band: np.ndarray,
-    parent: np.ndarray,
-    sig: np.ndarray | None = None,
-    row_of: np.ndarray | None = None,
-    threshold: float = 0.0,
-    max_checks: int = 64,
-    n_fixed: int = 0,
-) -> np.ndarray:
-    """Union the documents (dense ids) that share a band hash; ``band[d]`` is dense id d's hash.
+def bucket_candidates(band: np.ndarray, verify: bool, max_checks: int = 64, n_fixed: int = 0) -> tuple[np.ndarray, int]:
+    """Candidate pairs of one band: (k, 2) dense ids, the smaller first, each pair once.
 
-    With ``sig``, a pair is joined only if the fraction of equal signature values (the estimated
-    Jaccard) is at least ``threshold``; ``row_of`` maps a dense id to its signature row. Dense ids
-    below ``n_fixed`` (index entries) are never compared with each other. Returns counters:
-    [bucket members paired, pairs verified, pairs rejected by verification].
+    ``band[d]`` is dense id d's band hash (0: never bucketed). Which pairs are listed does not
+    depend on any union-find state, so joining the verified ones gives the same components in
+    any order: this is the piece of the global phase that engines may run per band, anywhere.
+    Pairs are int32 while dense ids fit (8 bytes a pair). Also returns how many bucket members
+    were paired (the ``candidate_pairs`` counter).
     """
-    order = np.argsort(band)  # introsort, 2.5x faster than stable; buckets are re-sorted inside
-    stats = np.zeros(3, dtype=np.int64)
+    order = np.argsort(band)  # introsort; buckets are re-sorted inside (dense order)
+    dtype = np.int32 if band.shape[0] < 2**31 else np.int64
+    out = np.empty((_pairs_bound(band[order], verify, max_checks), 2), dtype=dtype)
+    k, paired = _candidate_kernel(band, order, verify, max_checks, n_fixed, out, True)
+    return out[:k], int(paired)
+
+
+def _pairs_bound(sorted_hashes: np.ndarray, verify: bool, max_checks: int) -> int:
+    """How many pairs the buckets of sorted band hashes can list (exact without index entries)."""
+    if sorted_hashes.shape[0] < 2:
+        return 0
+    starts = np.flatnonzero(np.concatenate([[True], sorted_hashes[1:] != sorted_hashes[:-1]]))
+    sizes = np.diff(np.append(starts, sorted_hashes.shape[0])).astype(np.int64)
+    sizes[sorted_hashes[starts] == 0] = 0  # hash 0 is never a bucket
+    later = np.maximum(sizes - 1, 0)  # members after the first
+    if not verify:
+        return int(later.sum())
+    c = np.int64(max_checks)
+    full = np.minimum(later, c)  # members with fewer than max_checks earlier members: 1, 2, ...
+    return int((full * (full + 1) // 2 + (later - full) * c).sum())
+
+
+@numba.njit(cache=True, nogil=True)
+def _join_kernel(
+    left: np.ndarray, right: np.ndarray, parent: np.ndarray, sig: np.ndarray, row_of: np.ndarray,
+    verify: bool, min_agree: int, stats: np.ndarray,
+) -> None:
+    for i in range(left.shape[0]):
+        x = left[i]
+        y = right[i]
+        if find(parent, x) == find(parent, y):
+            continue
+        if not verify:
+            union(parent, x, y)
+            continue
+        stats[0] += 1
+        if _agreement(sig, row_of[x], row_of[y]) >= min_agree:
+            union(parent, x, y)
+        else:
+            stats[1] += 1
+
+
+def join_candidates(
+    pairs: np.ndarray, parent: np.ndarray, sig: np.ndarray | None = None,
+    row_of: np.ndarray | None = None, threshold: float = 0.0,
+) -> np.ndarray:
+    """Union candidate pairs ((k, 2) dense ids), each verified by signature agreement when ``sig``
+    is given; pairs already in one component are skipped (so repeats across bands are cheap).
+    Returns [verified, rejected]."""
+    stats = np.zeros(2, dtype=np.int64)
     verify = sig is not None
     if sig is None:
         sig = np.zeros((1, 1), dtype=np.uint32)
         row_of = np.zeros(1, dtype=np.int64)
     assert row_of is not None
     min_agree = int(np.ceil(threshold * sig.shape[1] - 1e-9))
-    _bucket_kernel(band, order, parent, sig, row_of, verify, min_agree, max_checks, n_fixed, stats)
+    left = np.ascontiguousarray(pairs[:, 0])
+    right = np.ascontiguousarray(pairs[:, 1])
+    _join_kernel(left, right, parent, sig, row_of, verify, min_agree, stats)
     return stats

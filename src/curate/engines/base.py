@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -214,8 +215,16 @@ def apply_task(shard: str, link: ChainLink) -> StageStats:
     return stats
 
 
-def resolve_global(link: ChainLink, shards: list[str]) -> StageStats:
-    """Global stage, global side: one resolve over all keys, decisions written per shard."""
+MapFn = Callable[[Callable[..., Any], Iterable[tuple], Callable[[Any], None]], list[Any]]
+"""An engine's way to run ``fn(*args)`` for many args tuples (in a pool, on a cluster): results in order."""
+
+
+def resolve_global(link: ChainLink, shards: list[str], run_many: MapFn | None = None) -> StageStats:
+    """Global stage, global side: one resolve over all keys, decisions written per shard.
+
+    A stage that splits its global phase (``split_resolve``) has its pieces run through
+    ``run_many`` (the engine's pool or cluster); the pieces read the key files themselves.
+    """
     dec_dir = link.folder / "_decisions"
     marker = read_json(dec_dir / "_SUCCESS.json")
     if marker and marker.get("fingerprint") == link.fingerprint:
@@ -226,13 +235,34 @@ def resolve_global(link: ChainLink, shards: list[str]) -> StageStats:
     key_files = [str(link.folder / "_keys" / f"{s}.parquet") for s in shards]
     if key_files:
         keys = pl.scan_parquet(key_files)
-        decisions = _guard(link, "resolve", lambda: stage.resolve(keys, ctx))
+        decisions = _guard(link, "resolve", lambda: _resolve(stage, keys, key_files, link, ctx, run_many))
         if decisions.height:
             where = keys.select("id", "_shard").join(decisions.lazy(), on="id", how="inner").collect()
             for (shard_index,), part in where.group_by("_shard", maintain_order=False):
                 write_parquet_atomic(part.drop("_shard").sort("id"), dec_dir / f"{shards[int(shard_index)]}.parquet")
     write_json_atomic({"fingerprint": link.fingerprint, "counters": dict(ctx.counters)}, dec_dir / "_SUCCESS.json")
     return StageStats(counters=Counter(ctx.counters))
+
+
+def _resolve(
+    stage: GlobalStage, keys: pl.LazyFrame, key_files: list[str], link: ChainLink, ctx: StageContext, run_many: MapFn | None
+) -> pl.DataFrame:
+    split = stage.split_resolve(keys, ctx)
+    if split is None:
+        return stage.resolve(keys, ctx)
+    if run_many is None or split.count <= 1:
+        results = [stage.resolve_piece(keys, split.shared, i) for i in range(split.count)]
+    else:
+        calls = [(link, key_files, split.shared, i) for i in range(split.count)]
+        results = run_many(resolve_piece_task, calls, lambda r: None)
+    return stage.combine(keys, split, results, ctx)
+
+
+def resolve_piece_task(link: ChainLink, key_files: list[str], shared: Any, piece: int) -> Any:
+    """Global stage, one piece of the global phase, in a worker or on a cluster node."""
+    stage = ready_stage(link.stage, link.fingerprint)
+    assert isinstance(stage, GlobalStage)
+    return _guard(link, f"resolve piece {piece}", lambda: stage.resolve_piece(pl.scan_parquet(key_files), shared, piece))
 
 
 def _guard(link: ChainLink, shard: str, fn: Any) -> Any:

@@ -245,7 +245,7 @@ class LocalEngine:
         key_stats = self._map(
             base.keys_task, [(s, i, link) for i, s in enumerate(shards)], lambda r: self.reporter.step_progress(1)
         )
-        resolve_stats = base.resolve_global(link, shards)
+        resolve_stats = base.resolve_global(link, shards, self._map)
         self.reporter.step_started(f"{step.folder.name} apply", len(shards))
         applied = self._map(base.apply_task, [(s, link) for s in shards], lambda r: self.reporter.step_progress(1, r.docs_in))
         stats = sum(applied, StageStats()) + sum(key_stats, StageStats()) + resolve_stats

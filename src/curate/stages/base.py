@@ -130,6 +130,19 @@ class FilterStage(MapStage):
         return batch.with_columns(reason.alias(REJECT))
 
 
+@dataclass
+class ResolvePieces:
+    """A global phase split into ``count`` independent pieces.
+
+    ``shared`` is compact and picklable (engines ship it to every piece once); ``local`` stays on
+    the driver for :meth:`GlobalStage.combine` and is never shipped.
+    """
+
+    count: int
+    shared: Any = None
+    local: Any = None
+
+
 class GlobalStage(Stage):
     """A stage that needs to see the whole corpus: keys (map) -> resolve (global) -> apply (map).
 
@@ -144,6 +157,27 @@ class GlobalStage(Stage):
         raise NotImplementedError
 
     def resolve(self, keys: pl.LazyFrame, ctx: StageContext) -> pl.DataFrame:
+        """All keys -> decisions. The default runs :meth:`split_resolve`'s pieces here, in order."""
+        split = self.split_resolve(keys, ctx)
+        if split is None:
+            raise NotImplementedError
+        results = [self.resolve_piece(keys, split.shared, i) for i in range(split.count)]
+        return self.combine(keys, split, results, ctx)
+
+    # A global phase may split into independent pieces (MinHash: one per LSH band) that an engine
+    # runs in parallel, on a cluster too; it then calls combine on the driver. Stages that do not
+    # split implement resolve() alone.
+
+    def split_resolve(self, keys: pl.LazyFrame, ctx: StageContext) -> ResolvePieces | None:
+        """Driver side, before the pieces: compact shared state and how many pieces; None: no split."""
+        return None
+
+    def resolve_piece(self, keys: pl.LazyFrame, shared: Any, piece: int) -> Any:
+        """One piece, anywhere (another process or node): reads keys and ``shared`` only."""
+        raise NotImplementedError
+
+    def combine(self, keys: pl.LazyFrame, split: ResolvePieces, results: list[Any], ctx: StageContext) -> pl.DataFrame:
+        """Driver side: the pieces' results (in piece order) -> decisions."""
         raise NotImplementedError
 
     def decision_schema(self) -> dict[str, pl.DataType]:

@@ -12,16 +12,15 @@ import numpy as np
 import polars as pl
 from pydantic import Field, model_validator
 
-from curate.dedup.lsh import band_hashes, bucket_unions, optimal_params
+from curate.dedup.lsh import band_hashes, bucket_candidates, join_candidates, optimal_params
 from curate.dedup.minhash import signatures
 from curate.dedup.survivor import KeepRule, keep_columns, survivor_rank
 from curate.dedup.unionfind import new_parent, roots
 from curate.errors import InputError
 from curate.hashing import hash_strings
-from curate.stages.base import REJECT, GlobalStage, StageConfig, StageContext
+from curate.stages.base import REJECT, GlobalStage, ResolvePieces, StageConfig, StageContext
 
 INDEX_VERSION = 1
-_BANDS_PER_READ = 4
 _CHUNK_ROWS = 1 << 18
 """Rows per slice of signatures read at once: bounds the transient copies to ~256 MiB per slice
 (slices, not ``collect_batches``: the streaming engine was 4x slower here)."""
@@ -182,20 +181,47 @@ class MinhashDedup(GlobalStage):
 
     # ------------------------------------------------------------------ resolve (global)
 
-    def resolve(self, keys: pl.LazyFrame, ctx: StageContext) -> pl.DataFrame:
+    # The global phase splits into one piece per band: a piece reads one band column (and the
+    # dense order), sorts it and lists the candidate pairs its buckets hold; combine verifies the
+    # pairs by signature agreement and unions them (skipping pairs already in one component). Which pairs are examined does not
+    # depend on the union-find state, so the components (and the decisions) are the same whether
+    # the pieces run here in order, in a process pool, or on a Ray cluster.
+
+    def split_resolve(self, keys: pl.LazyFrame, ctx: StageContext) -> ResolvePieces:
         cfg = self.cfg
         bands, _ = cfg.band_rows()
         index = _Index(Path(cfg.index), self._index_params(), getattr(ctx, "run_id", None)) if cfg.index else None
         old = index.load() if index else _empty_index(cfg.num_perm, bands)
         m = old.height
-
         base = keys.select("id", "_rank").collect()
         n = base.height
         # dense ids: index entries first (they always survive), then new rows by (rank, id)
         survivor_order = base.with_row_index("_row").sort(["_rank", "id"])["_row"].to_numpy()
         row_of_dense = np.concatenate([np.arange(m, dtype=np.int64), m + survivor_order.astype(np.int64)])
         del survivor_order
+        index_files = [str(index.path / part["file"]) for part in index.parts] if index else []
+        shared = {"row_of_dense": row_of_dense, "m": m, "n": n, "index_files": index_files}
+        return ResolvePieces(bands, shared, {"index": index, "old": old, "ids": base["id"]})
 
+    def resolve_piece(self, keys: pl.LazyFrame, shared: Any, piece: int) -> tuple[np.ndarray, int]:
+        """Candidate pairs of band ``piece`` (dense ids) and how many bucket members it paired."""
+        m, n = shared["m"], shared["n"]
+        col = f"_band_{piece}"
+        h_row = np.empty(m + n, dtype=np.uint64)
+        if m:
+            h_row[:m] = pl.scan_parquet(shared["index_files"]).select(col).collect()[col].to_numpy()
+        if n:
+            h_row[m:] = keys.select(col).collect()[col].to_numpy()
+        return bucket_candidates(h_row[shared["row_of_dense"]], self.cfg.verify, self.cfg.max_checks, m)
+
+    def combine(
+        self, keys: pl.LazyFrame, split: ResolvePieces, results: list[Any], ctx: StageContext
+    ) -> pl.DataFrame:
+        cfg = self.cfg
+        bands, _ = cfg.band_rows()
+        m, n = split.shared["m"], split.shared["n"]
+        row_of_dense = split.shared["row_of_dense"]
+        index, old, new_ids = split.local["index"], split.local["old"], split.local["ids"]
         sig = None
         if cfg.verify:
             if m == 0 and n <= _CHUNK_ROWS:
@@ -203,30 +229,17 @@ class MinhashDedup(GlobalStage):
                 sig = _matrix(keys.select("_sig").collect()["_sig"])
             else:
                 sig = self._load_signatures(keys, old, m, n)
-
         parent = new_parent(m + n)
-        stats = np.zeros(3, dtype=np.int64)
-        # bands are read a few columns at a time (each read scans every key file's footer)
-        for group in range(0, bands, _BANDS_PER_READ):
-            cols = [f"_band_{i}" for i in range(group, min(group + _BANDS_PER_READ, bands))]
-            new_h = keys.select(cols).collect() if n else None
-            for col in cols:
-                h_row = np.empty(m + n, dtype=np.uint64)
-                if m:
-                    h_row[:m] = old[col].to_numpy()
-                if new_h is not None:
-                    h_row[m:] = new_h[col].to_numpy()
-                stats += bucket_unions(
-                    h_row[row_of_dense], parent, sig, row_of_dense, cfg.threshold, cfg.max_checks, m
-                )
-                del h_row
-            del new_h
+        stats = np.zeros(2, dtype=np.int64)
+        for pairs, _ in results:  # in band order: the counters are deterministic too
+            stats += join_candidates(pairs, parent, sig, row_of_dense, cfg.threshold)
+        del sig
         root = roots(parent)
         sizes = np.bincount(root, minlength=m + n)
         dense = np.arange(m, m + n, dtype=np.int64)
         clustered = dense[sizes[root[m:]] >= 2]
 
-        all_ids = pl.concat([old["id"], base["id"]]) if m else base["id"]
+        all_ids = pl.concat([old["id"], new_ids]) if m else new_ids
         own = all_ids.gather(row_of_dense[clustered])
         survivor = all_ids.gather(row_of_dense[root[clustered]])
         removed = root[clustered] != clustered
@@ -245,10 +258,10 @@ class MinhashDedup(GlobalStage):
             "dup_cluster_size",
         )
         ctx.count("clusters_found", int(np.unique(root[clustered]).size))
-        ctx.count("candidate_pairs", int(stats[0]))
+        ctx.count("candidate_pairs", sum(int(r[1]) for r in results))
         if cfg.verify:
-            ctx.count("pairs_verified", int(stats[1]))
-            ctx.count("pairs_rejected_by_verification", int(stats[2]))
+            ctx.count("pairs_verified", int(stats[0]))
+            ctx.count("pairs_rejected_by_verification", int(stats[1]))
         if index is not None:
             kept_rows = row_of_dense[dense[root[m:] == dense]] - m
             appended = index.append(keys, np.sort(kept_rows), old["id"], bands)
