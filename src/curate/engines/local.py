@@ -88,6 +88,13 @@ class LocalEngine:
             raise
         return results
 
+    def _map_shards(
+        self, fn: Callable[..., Any], calls: Iterable[tuple], on_done: Callable[[Any], None], links: list[ChainLink]
+    ) -> list[Any]:
+        """Per-shard units of work of stages (map chains, keys, apply): ``links`` say which stages
+        they set up. Here, like any other work; the Ray engine runs them in Ray Data actors."""
+        return self._map(fn, calls, on_done)
+
     def _get_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
             threads = max(1, (os.cpu_count() or 1) // self.workers)
@@ -223,10 +230,11 @@ class LocalEngine:
                 s.folder.mkdir(parents=True, exist_ok=True)
             name = " + ".join(s.folder.name for s in pending)
             self.reporter.step_started(name, len(shards))
-            per_shard = self._map(
+            per_shard = self._map_shards(
                 base.map_chain_task,
                 [(shard, links) for shard in shards],
                 lambda r: self.reporter.step_progress(1, r[0].docs_in),
+                links,
             )
             for k, s in enumerate(pending):
                 stats = sum((r[k] for r in per_shard), StageStats())
@@ -242,12 +250,14 @@ class LocalEngine:
         shards = shard_names(link.source)
         step.folder.mkdir(parents=True, exist_ok=True)
         self.reporter.step_started(f"{step.folder.name} keys", len(shards))
-        key_stats = self._map(
-            base.keys_task, [(s, i, link) for i, s in enumerate(shards)], lambda r: self.reporter.step_progress(1)
+        key_stats = self._map_shards(
+            base.keys_task, [(s, i, link) for i, s in enumerate(shards)], lambda r: self.reporter.step_progress(1), [link]
         )
         resolve_stats = base.resolve_global(link, shards, self._map)
         self.reporter.step_started(f"{step.folder.name} apply", len(shards))
-        applied = self._map(base.apply_task, [(s, link) for s in shards], lambda r: self.reporter.step_progress(1, r.docs_in))
+        applied = self._map_shards(
+            base.apply_task, [(s, link) for s in shards], lambda r: self.reporter.step_progress(1, r.docs_in), [link]
+        )
         stats = sum(applied, StageStats()) + sum(key_stats, StageStats()) + resolve_stats
         return self._finish(plan, step, stats, t0, self._input_fp(plan, step))
 

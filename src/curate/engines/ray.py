@@ -1,19 +1,39 @@
-"""The Ray engine: the local engine's steps, with every unit of work run as a Ray task.
+"""The Ray engine: the local engine's steps, with the work spread over a Ray cluster.
 
-Stages do not change: shards stay the unit of work, so outputs, manifests and resume are the
-same as the local engine's (a test compares them). Shards and the workdir must live where every
-node can read and write them (a shared filesystem). Ray is imported only when this engine runs.
+Stages do not change and never import Ray. What runs where:
+
+- map chains, and the keys and apply sides of global stages, run through Ray Data: a dataset of
+  shard descriptors mapped by an actor pool (``map_batches`` with a callable class), so each actor
+  sets its stages up once (models load once per actor) and then streams shards through them;
+- the pieces of a global phase (MinHash: one per LSH band) run as Ray tasks, the shared compact
+  state (the dense order of ids) put in the object store once; the driver combines the compact
+  results (candidate pairs) with union-find;
+- ingest read tasks and export files run as Ray tasks.
+
+Shards stay the unit of work, and every unit writes the same files under the same names as on
+the local engine, so outputs, manifests, rejected sets and ``--resume`` are the same (a test
+compares them). Ray Data's own ``write_parquet`` is not used on purpose: it names files by block
+and task, which would break byte-identical reruns and shard-level resume. Shards and the workdir
+must live where every node can read and write them (a shared filesystem). Ray is imported only
+when this engine runs.
 """
 
 from __future__ import annotations
 
 import os
+import pickle
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import numpy as np
+
+from curate.engines.base import ChainLink, ready_stage
 from curate.engines.local import LocalEngine
 from curate.errors import ConfigError, CurateError, StageError
 from curate.report import Reporter
+
+_SHARE_BYTES = 1 << 20
+"""Arguments at least this big (numpy arrays, or dicts holding them) go to the object store once."""
 
 
 def _ray() -> Any:
@@ -24,8 +44,25 @@ def _ray() -> Any:
     return ray
 
 
+class ShardActor:
+    """A Ray Data actor: sets its stages up once, then runs one unit of work per row.
+
+    Rows carry a pickled ``args`` tuple for ``fn`` (a module-level unit of work of
+    ``curate.engines.base``); the result goes back pickled, in the row's ``result`` column.
+    """
+
+    def __init__(self, fn: Callable[..., Any], links: list[ChainLink]) -> None:
+        for link in links:
+            ready_stage(link.stage, link.fingerprint)
+        self.fn = fn
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        results = [pickle.dumps(self.fn(*pickle.loads(blob))) for blob in batch["args"]]
+        return {"i": batch["i"], "result": np.array(results, dtype=object)}
+
+
 class RayEngine(LocalEngine):
-    """Runs units of work as Ray tasks on a cluster (or a local Ray instance)."""
+    """Runs a plan on a Ray cluster (``address``/``RAY_ADDRESS``) or a Ray instance started here."""
 
     kind = "ray"
 
@@ -51,6 +88,14 @@ class RayEngine(LocalEngine):
             self._started = True
         return ray
 
+    def _parallelism(self, ray: Any) -> int:
+        """Actors per map step: the cluster's CPUs (a local instance: ``workers``)."""
+        if self._started and not self.address:
+            return self.workers
+        return max(1, int(ray.cluster_resources().get("CPU", self.workers)))
+
+    # ------------------------------------------------------------ tasks
+
     def _map(self, fn: Callable[..., Any], calls: Iterable[tuple], on_done: Callable[[Any], None]) -> list[Any]:
         calls = list(calls)
         if not calls:
@@ -59,7 +104,8 @@ class RayEngine(LocalEngine):
         remote = self._remote.get(fn)
         if remote is None:
             remote = self._remote[fn] = ray.remote(fn)
-        refs = [remote.remote(*args) for args in calls]
+        shared: dict[int, Any] = {}
+        refs = [remote.remote(*[_share(ray, a, shared) for a in args]) for args in calls]
         index = {ref: i for i, ref in enumerate(refs)}
         results: list[Any] = [None] * len(refs)
         pending = list(refs)
@@ -73,13 +119,77 @@ class RayEngine(LocalEngine):
         except ray.exceptions.RayTaskError as err:
             for ref in pending:
                 ray.cancel(ref, force=True)
-            cause = getattr(err, "cause", None)
-            if isinstance(cause, CurateError):
-                raise cause from None
-            raise StageError(f"a Ray task failed: {cause or err}", hint="rerun with --debug for the traceback") from err
+            raise _user_error(err) from err
+        return results
+
+    # ------------------------------------------------------------ Ray Data
+
+    def _map_shards(
+        self, fn: Callable[..., Any], calls: Iterable[tuple], on_done: Callable[[Any], None], links: list[ChainLink]
+    ) -> list[Any]:
+        calls = list(calls)
+        if not calls:
+            return []
+        ray = self._connect()
+        import ray.data
+
+        context = ray.data.DataContext.get_current()
+        context.enable_progress_bars = False  # the engine reports progress per shard itself
+        context.print_on_execution_start = False
+        items = [{"i": i, "args": pickle.dumps(args)} for i, args in enumerate(calls)]
+        actors = min(len(calls), self._parallelism(ray))
+        dataset = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
+            ShardActor,
+            fn_constructor_args=(fn, links),
+            batch_size=1,
+            concurrency=actors,
+            num_cpus=1,
+        )
+        results: list[Any] = [None] * len(calls)
+        try:
+            for row in dataset.iter_rows():
+                r = pickle.loads(row["result"])
+                results[int(row["i"])] = r
+                on_done(r)
+        except Exception as err:  # Ray Data wraps a task's exception in its own types
+            raise _user_error(err) from err
         return results
 
     def close(self) -> None:
         if self._started:
             _ray().shutdown()
             self._started = False
+
+
+def _share(ray: Any, arg: Any, shared: dict[int, Any]) -> Any:
+    """Put a big argument in the object store once for all the calls that pass the same object."""
+    if isinstance(arg, np.ndarray | dict) and _nbytes(arg) >= _SHARE_BYTES:
+        ref = shared.get(id(arg))
+        if ref is None:
+            ref = shared[id(arg)] = ray.put(arg)
+        return ref
+    return arg
+
+
+def _nbytes(arg: Any) -> int:
+    if isinstance(arg, np.ndarray):
+        return int(arg.nbytes)
+    if isinstance(arg, dict):
+        return sum(int(v.nbytes) for v in arg.values() if isinstance(v, np.ndarray))
+    return 0
+
+
+def _user_error(err: BaseException) -> CurateError:
+    """The user error (bad record in strict mode, stage failure) behind Ray's wrappers."""
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, CurateError):
+            return current
+        cause = getattr(current, "cause", None)
+        if isinstance(cause, BaseException) and id(cause) not in seen:
+            current = cause
+            continue
+        current = current.__cause__ or current.__context__
+    return StageError(f"a Ray task failed: {err}", hint="rerun with --debug for the traceback")
