@@ -37,15 +37,20 @@ def run(tmp_path: Path, cfg: dict[str, Any], workers: int, resume: bool = False,
     return LocalEngine(workers).run(plan)
 
 
-def test_two_workers_give_the_same_bytes_as_one(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stage", [{"kind": "exact_dedup"}, {"kind": "minhash_dedup", "threshold": 0.7}])
+def test_two_workers_give_the_same_bytes_as_one(tmp_path: Path, stage: dict[str, Any]) -> None:
+    """With two workers the MinHash resolve pieces run in the pool: the decisions must not change."""
     one = tmp_path / "one"
     two = tmp_path / "two"
-    run(one, base_config(one), workers=1)
-    run(two, base_config(two), workers=2)
+    first = run(one, base_config(one, stages=[stage]), workers=1)
+    second = run(two, base_config(two, stages=[stage]), workers=2)
     files = sorted(p.relative_to(one / "out") for p in (one / "out").rglob("*.parquet"))
     assert files
     for rel in files:
         assert (one / "out" / rel).read_bytes() == (two / "out" / rel).read_bytes()
+    assert first.steps[1].stats.counters == second.steps[1].stats.counters
+    assert first.steps[1].stats.rejected == second.steps[1].stats.rejected
+    assert second.steps[1].stats.docs_rejected > 0
 
 
 def test_resume_skips_completed_steps(tmp_path: Path) -> None:
