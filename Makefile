@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint docs bench bench-dedup bench-quality bench-augment clean
+.PHONY: setup run test lint docs bench bench-dedup bench-quality bench-augment bench-ray clean
 
 $(STAMP): pyproject.toml requirements/lock.txt
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,9 @@ bench-quality: setup
 
 bench-augment: setup
 	$(BIN)/python benchmarks/augment/bench_augment.py --docs 100000 --repeats 5 --requests 2000 --out benchmarks/augment/RESULTS-augment.md
+
+bench-ray: setup
+	$(BIN)/python benchmarks/bench_ray.py --docs 1000000 --out benchmarks/RESULTS.md
 
 clean:
 	rm -rf .curate out .pytest_cache

@@ -84,3 +84,43 @@ def test_the_cli_selects_the_ray_engine(ray_session: Any, cli: Any, tmp_path: Pa
     assert result.exit_code == 0, result.output
     assert pl.read_parquet(tmp_path / "o" / "train").height == 20
     assert json.loads((tmp_path / "o" / "_manifest.json").read_text())["engine"]["kind"] == "ray"
+
+
+class RecordingReporter:
+    """Keeps what an engine reports, to compare the progress of both engines."""
+
+    def __init__(self) -> None:
+        self.started: list[tuple[str, int]] = []
+        self.docs: dict[str, int] = {}
+        self._step = ""
+
+    def step_started(self, name: str, total_units: int, unit: str = "shards") -> None:
+        self._step = name
+        self.started.append((name, total_units))
+        self.docs.setdefault(name, 0)
+
+    def step_progress(self, units: int = 1, docs: int = 0) -> None:
+        self.docs[self._step] += docs
+
+    def step_finished(self, result: Any) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def test_ray_progress_and_dedup_match_the_local_engine(ray_session: Any, tmp_path: Path) -> None:
+    """Per-step units and documents reported, and MinHash's pieces on Ray, as on the local engine."""
+    from curate.engines.ray import RayEngine
+
+    write_jsonl(tmp_path / "d.jsonl", make_records(300, dup_every=4))
+    stages = [{"kind": "minhash_dedup", "threshold": 0.7}, {"kind": "quality_score", "heuristics": ["gopher"]}]
+    reports = {}
+    for kind, engine in (("local", LocalEngine), ("ray", RayEngine)):
+        (tmp_path / kind).mkdir()
+        path = write_config(tmp_path / kind, {"input": {"paths": [str(tmp_path / "d.jsonl")], "rows_per_shard": 50}, "workdir": "w", "output": {"path": "o"}, "stages": stages})
+        reporter = RecordingReporter()
+        result = engine(2, reporter).run(build_plan(load_config(path)))
+        reports[kind] = (reporter.started, reporter.docs, result.steps[1].stats.counters, result.steps[1].stats.rejected)
+    assert reports["ray"] == reports["local"]
+    assert reports["ray"][3]["near_duplicate"] > 0

@@ -91,8 +91,8 @@ class LocalEngine:
     def _map_shards(
         self, fn: Callable[..., Any], calls: Iterable[tuple], on_done: Callable[[Any], None], links: list[ChainLink]
     ) -> list[Any]:
-        """Per-shard units of work of stages (map chains, keys, apply): ``links`` say which stages
-        they set up. Here, like any other work; the Ray engine runs them in Ray Data actors."""
+        """Map chains over shards: ``links`` say which stages the workers set up. Here, like any
+        other work; the Ray engine runs them in Ray Data actor pools."""
         return self._map(fn, calls, on_done)
 
     def _get_pool(self) -> ProcessPoolExecutor:
@@ -250,14 +250,12 @@ class LocalEngine:
         shards = shard_names(link.source)
         step.folder.mkdir(parents=True, exist_ok=True)
         self.reporter.step_started(f"{step.folder.name} keys", len(shards))
-        key_stats = self._map_shards(
-            base.keys_task, [(s, i, link) for i, s in enumerate(shards)], lambda r: self.reporter.step_progress(1), [link]
+        key_stats = self._map(
+            base.keys_task, [(s, i, link) for i, s in enumerate(shards)], lambda r: self.reporter.step_progress(1)
         )
         resolve_stats = base.resolve_global(link, shards, self._map)
         self.reporter.step_started(f"{step.folder.name} apply", len(shards))
-        applied = self._map_shards(
-            base.apply_task, [(s, link) for s in shards], lambda r: self.reporter.step_progress(1, r.docs_in), [link]
-        )
+        applied = self._map(base.apply_task, [(s, link) for s in shards], lambda r: self.reporter.step_progress(1, r.docs_in))
         stats = sum(applied, StageStats()) + sum(key_stats, StageStats()) + resolve_stats
         return self._finish(plan, step, stats, t0, self._input_fp(plan, step))
 

@@ -2,13 +2,15 @@
 
 Stages do not change and never import Ray. What runs where:
 
-- map chains, and the keys and apply sides of global stages, run through Ray Data: a dataset of
-  shard descriptors mapped by an actor pool (``map_batches`` with a callable class), so each actor
-  sets its stages up once (models load once per actor) and then streams shards through them;
+- map chains run through Ray Data: a dataset of shard descriptors mapped by an actor pool
+  (``map_batches`` with a callable class), so each actor sets its stages up once (models load
+  once per actor) and then streams shards through them;
+- the keys and apply sides of global stages run as Ray tasks: they load nothing heavy, and Ray's
+  worker processes, already warm, start them at once (a new actor pool per step costs seconds);
 - the pieces of a global phase (MinHash: one per LSH band) run as Ray tasks, the shared compact
   state (the dense order of ids) put in the object store once; the driver combines the compact
   results (candidate pairs) with union-find;
-- ingest read tasks and export files run as Ray tasks.
+- ingest read tasks and export files run as Ray tasks too.
 
 Shards stay the unit of work, and every unit writes the same files under the same names as on
 the local engine, so outputs, manifests, rejected sets and ``--resume`` are the same (a test
@@ -20,6 +22,7 @@ when this engine runs.
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 from collections.abc import Callable, Iterable
@@ -77,9 +80,11 @@ class RayEngine(LocalEngine):
         if not ray.is_initialized():
             try:
                 if self.address:
-                    ray.init(address=self.address, log_to_driver=False)
+                    ray.init(address=self.address, log_to_driver=False, logging_level=logging.WARNING)
                 else:
-                    ray.init(num_cpus=self.workers, include_dashboard=False, log_to_driver=False)
+                    ray.init(
+                        num_cpus=self.workers, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING
+                    )
             except (ConnectionError, RuntimeError, ValueError) as err:
                 raise ConfigError(
                     f"engine.address: cannot connect to Ray at {self.address or 'a new local instance'}: {err}",
@@ -133,16 +138,19 @@ class RayEngine(LocalEngine):
         ray = self._connect()
         import ray.data
 
+        data_log = logging.getLogger("ray.data")
+        data_log.setLevel(logging.ERROR)  # setting the flags below logs a warning of its own
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False  # the engine reports progress per shard itself
         context.print_on_execution_start = False
+        data_log.setLevel(logging.WARNING)  # no per-dataset INFO lines, but real warnings
         items = [{"i": i, "args": pickle.dumps(args)} for i, args in enumerate(calls)]
         actors = min(len(calls), self._parallelism(ray))
         dataset = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
             ShardActor,
             fn_constructor_args=(fn, links),
             batch_size=1,
-            concurrency=actors,
+            compute=ray.data.ActorPoolStrategy(size=actors),
             num_cpus=1,
         )
         results: list[Any] = [None] * len(calls)
