@@ -14,7 +14,7 @@ import numpy as np
 import polars as pl
 
 from curate.stages.base import StageContext
-from curate.stages.minhash_dedup import MinhashDedup, MinhashDedupConfig
+from curate.stages.minhash_dedup import MinhashDedup, MinhashDedupConfig, signature_column
 
 
 def rss_mib() -> float:
@@ -44,7 +44,7 @@ def main() -> None:
         cols = {"id": [f"{f:02d}{i:010d}" for i in range(per)], "_rank": np.zeros(per)}
         cols |= {f"_band_{i}": bh[:, i] for i in range(bands)}
         if args.verify:
-            cols["_sig"] = pl.Series(sig, dtype=pl.Array(pl.UInt32, cfg.num_perm))
+            cols["_sig"] = signature_column(sig)
         pl.DataFrame(cols).write_parquet(args.workdir / f"keys-{f:03d}.parquet", compression="uncompressed")
         del sig, bh, cols
     before = rss_mib()

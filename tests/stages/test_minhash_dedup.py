@@ -305,3 +305,17 @@ def test_exact_copies_of_any_text_always_go(texts: list[str | None], copies: lis
     assert kept.with_columns(pl.col("text").fill_null(""))["text"].n_unique() == kept.height
     gone = rows.filter(pl.col(REJECT).is_not_null())
     assert (gone["duplicate_of"] < gone["id"]).all()
+
+
+def test_signatures_round_trip_through_their_binary_column() -> None:
+    from curate.stages.minhash_dedup import _matrix, signature_column
+
+    sig = np.arange(5 * 8, dtype=np.uint32).reshape(5, 8)
+    column = signature_column(sig)
+    assert column.dtype == pl.Binary
+    assert (_matrix(column, 8) == sig).all()
+    assert (_matrix(column.slice(2, 3), 8) == sig[2:]).all()
+    assert (_matrix(pl.concat([column.slice(0, 2), column.slice(3, 2)]), 8) == sig[[0, 1, 3, 4]]).all()
+    assert _matrix(column.slice(0, 0), 8).shape == (0, 8)
+    with pytest.raises(ValueError, match="64 bytes"):
+        _matrix(column, 16)

@@ -10,6 +10,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 from pydantic import Field, model_validator
 
 from curate.dedup.lsh import band_hashes, bucket_candidates, join_candidates, optimal_params
@@ -20,7 +21,8 @@ from curate.errors import InputError
 from curate.hashing import hash_strings
 from curate.stages.base import REJECT, GlobalStage, ResolvePieces, StageConfig, StageContext
 
-INDEX_VERSION = 1
+INDEX_VERSION = 2
+"""2: signatures stored as binary (4 x num_perm bytes), not as a list of integers."""
 _CHUNK_ROWS = 1 << 18
 """Rows per slice of signatures read at once: bounds the transient copies to ~256 MiB per slice
 (slices, not ``collect_batches``: the streaming engine was 4x slower here)."""
@@ -102,7 +104,7 @@ class MinhashDedup(GlobalStage):
 
     Reads ``text`` (and the score column for ``keep: highest:COL``). ``keys`` emits per document
     its band hashes (``_band_<i>``, uint64), a rank for the survivor rule and, when verifying or
-    indexing, the signature (``_sig``, ``num_perm`` x uint32). ``resolve`` numbers documents densely
+    indexing, the signature (``_sig``: ``num_perm`` uint32 as binary). ``resolve`` numbers documents densely
     in survivor order (rank, then id), streams one band at a time (sort the band hashes, union
     equal ones, optionally verified by signature agreement) and roots each component at its
     smallest dense id, which is therefore the survivor, whatever the shard layout.
@@ -172,7 +174,7 @@ class MinhashDedup(GlobalStage):
         for i in range(bands):
             cols[f"_band_{i}"] = pl.Series(bh[:, i], dtype=pl.UInt64)
         if self._needs_signature():
-            cols["_sig"] = pl.Series(sig, dtype=pl.Array(pl.UInt32, cfg.num_perm))
+            cols["_sig"] = signature_column(sig)
         ctx.count("docs_without_shingles", int((nsh == 0).sum()))
         return pl.DataFrame(cols)
 
@@ -226,7 +228,7 @@ class MinhashDedup(GlobalStage):
         if cfg.verify:
             if m == 0 and n <= _CHUNK_ROWS:
                 # one slice and no index: the Arrow buffer itself is the matrix (no second copy)
-                sig = _matrix(keys.select("_sig").collect()["_sig"])
+                sig = _matrix(keys.select("_sig").collect()["_sig"], cfg.num_perm)
             else:
                 sig = self._load_signatures(keys, old, m, n)
         parent = new_parent(m + n)
@@ -273,9 +275,9 @@ class MinhashDedup(GlobalStage):
         """Index signatures then new ones, in row order, read in bounded slices."""
         sig = np.empty((m + n, self.cfg.num_perm), dtype=np.uint32)
         if m:
-            sig[:m] = _matrix(old["_sig"])
+            sig[:m] = _matrix(old["_sig"], self.cfg.num_perm)
         for start in range(0, n, _CHUNK_ROWS):
-            part = _matrix(keys.select("_sig").slice(start, _CHUNK_ROWS).collect()["_sig"])
+            part = _matrix(keys.select("_sig").slice(start, _CHUNK_ROWS).collect()["_sig"], self.cfg.num_perm)
             sig[m + start : m + start + part.shape[0]] = part
         return sig
 
@@ -308,20 +310,42 @@ class MinhashDedup(GlobalStage):
         return out.with_columns(pl.col("dup_cluster_size").fill_null(1))
 
 
-def _matrix(column: pl.Series) -> np.ndarray:
-    """An Array(UInt32, P) column as an (n, P) numpy view of its Arrow buffer (no copy if possible)."""
+def signature_column(sig: np.ndarray) -> pl.Series:
+    """An (n, P) uint32 matrix as a Binary column of 4 x P bytes a row.
+
+    Parquet reads fixed-width binary ~5x faster than a list of P integers (no repetition
+    levels), and the combine step reads every signature once.
+    """
+    sig = np.ascontiguousarray(sig, dtype=np.uint32)
+    width = 4 * sig.shape[1]
+    arr = pa.FixedSizeBinaryArray.from_buffers(pa.binary(width), sig.shape[0], [None, pa.py_buffer(sig)])
+    return pl.Series("_sig", arr.cast(pa.large_binary()), dtype=pl.Binary)
+
+
+def _matrix(column: pl.Series, num_perm: int) -> np.ndarray:
+    """A signature column as an (n, num_perm) uint32 numpy view of its Arrow buffer (no copy)."""
     arr = column.rechunk().to_arrow()
-    if column.null_count() == 0 and len(arr):
-        width = arr.type.list_size
-        return arr.flatten().to_numpy(zero_copy_only=True).reshape(-1, width)
-    return column.to_numpy()
+    n = len(arr)
+    if n == 0:
+        return np.empty((0, num_perm), dtype=np.uint32)
+    if arr.null_count:
+        raise ValueError("a signature column holds nulls")
+    if pa.types.is_fixed_size_list(arr.type):
+        return arr.flatten().to_numpy(zero_copy_only=True).reshape(-1, num_perm)
+    offset_type = np.int64 if pa.types.is_large_binary(arr.type) else np.int32
+    offsets = np.frombuffer(arr.buffers()[1], dtype=offset_type)[arr.offset : arr.offset + n + 1]
+    width = 4 * num_perm
+    if int(offsets[-1] - offsets[0]) != n * width or not (np.diff(offsets) == width).all():
+        raise ValueError(f"signatures must be {width} bytes each")
+    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[int(offsets[0]) : int(offsets[-1])]
+    return data.view(np.uint32).reshape(n, num_perm)
 
 
 def _empty_index(num_perm: int, bands: int) -> pl.DataFrame:
     schema: dict[str, Any] = {"id": pl.String}
     for i in range(bands):
         schema[f"_band_{i}"] = pl.UInt64
-    schema["_sig"] = pl.Array(pl.UInt32, num_perm)
+    schema["_sig"] = pl.Binary
     return pl.DataFrame(schema=schema)
 
 
