@@ -39,6 +39,11 @@ _SHARE_BYTES = 1 << 20
 """Arguments at least this big (numpy arrays, or dicts holding them) go to the object store once."""
 
 
+_RUNTIME_ENV = {"env_vars": {"POLARS_MAX_THREADS": "1"}}
+"""Every task and actor holds one CPU, so each uses one polars thread (as local workers do);
+Ray already limits OpenMP/BLAS threads to the CPUs a worker holds."""
+
+
 def _ray() -> Any:
     try:
         import ray
@@ -80,10 +85,14 @@ class RayEngine(LocalEngine):
         if not ray.is_initialized():
             try:
                 if self.address:
-                    ray.init(address=self.address, log_to_driver=False, logging_level=logging.WARNING)
+                    ray.init(address=self.address, log_to_driver=False, logging_level=logging.WARNING, runtime_env=_RUNTIME_ENV)
                 else:
                     ray.init(
-                        num_cpus=self.workers, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING
+                        num_cpus=self.workers,
+                        include_dashboard=False,
+                        log_to_driver=False,
+                        logging_level=logging.WARNING,
+                        runtime_env=_RUNTIME_ENV,
                     )
             except (ConnectionError, RuntimeError, ValueError) as err:
                 raise ConfigError(
