@@ -23,8 +23,10 @@ exactly like datasketch 2.0's default ``affine32`` scheme from ``numpy.random.Ra
   pre-mixed with the MurmurHash3 32-bit finaliser, so the signature equals
   ``datasketch.MinHash(num_perm, seed, hashfunc=lambda s: xxh32_intdigest(s.encode())).hashvalues``
   after ``update(shingle)`` for every shingle.
-* ``"fast"`` (default): every token is hashed once (XXH64) and a shingle's hash mixes its
-  tokens' hashes (no per-shingle byte hashing); the permutation family is the same.
+* ``"fast"`` (default): every token is hashed once, while it is lowercased (FNV-1a over its
+  UTF-8 bytes plus a mixing round; XXH64 of each character in char mode), and a shingle's hash
+  mixes its tokens' hashes with a multiply-rotate chain and the XXH64 avalanche (no per-shingle
+  byte hashing); the permutation family is the same.
 
 Memory: the kernel allocates per-batch scratch proportional to the largest document; nothing of
 size (shingles x num_perm) is ever materialised.
@@ -181,6 +183,19 @@ def xxh32_range(buf: np.ndarray, start: int, end: int, seed: np.uint64) -> np.ui
     return h
 
 
+_TOKEN_SEED = np.uint64(0xCBF29CE484222325)
+_TOKEN_PRIME = np.uint64(0x100000001B3)
+
+
+@numba.njit(inline="always")
+def _token_final(h: np.uint64) -> np.uint64:
+    # FNV-1a's low bits are weak; one xor-shift-multiply round spreads them before combining
+    h ^= h >> np.uint64(32)
+    h *= _P2
+    h ^= h >> np.uint64(29)
+    return h
+
+
 @numba.njit(inline="always")
 def _fmix32(h: np.uint64) -> np.uint64:
     h ^= h >> np.uint64(16)
@@ -231,13 +246,19 @@ def _normalise_units(
     scratch: np.ndarray,
     ustart: np.ndarray,
     uend: np.ndarray,
+    uhash: np.ndarray,
 ) -> int:
-    """Write the normalised text of ``data[b0:b1]`` to ``scratch``; unit (token/char) bounds out."""
+    """Write the normalised text of ``data[b0:b1]`` to ``scratch``; unit (token/char) bounds out.
+
+    In word mode each token's hash goes to ``uhash`` as its bytes are written (one
+    multiply-xor per byte and a finaliser at the end of the token; no second pass).
+    """
     i = b0
     j = 0
     nu = 0
     in_tok = False
     pending_space = False
+    h = _TOKEN_SEED
     while i < b1:
         c = int(data[i])
         if c < 0x80 and not char_mode:
@@ -247,10 +268,14 @@ def _normalise_units(
                 if not in_tok:
                     ustart[nu] = j
                     in_tok = True
-                scratch[j] = lower[c]
+                    h = _TOKEN_SEED
+                lc = lower[c]
+                scratch[j] = lc
                 j += 1
+                h = (h ^ np.uint64(lc)) * _TOKEN_PRIME
             elif in_tok:
                 uend[nu] = j
+                uhash[nu] = _token_final(h)
                 nu += 1
                 in_tok = False
             continue
@@ -291,13 +316,19 @@ def _normalise_units(
             if not in_tok:
                 ustart[nu] = j
                 in_tok = True
+                h = _TOKEN_SEED
+            j0 = j
             j = _put_utf8(scratch, j, int(lower[cp]))
+            for q in range(j0, j):
+                h = (h ^ np.uint64(scratch[q])) * _TOKEN_PRIME
         elif in_tok:
             uend[nu] = j
+            uhash[nu] = _token_final(h)
             nu += 1
             in_tok = False
     if in_tok:
         uend[nu] = j
+        uhash[nu] = _token_final(h)
         nu += 1
     return nu
 
@@ -331,7 +362,7 @@ def _signature_kernel(
         for k in range(row.shape[0]):
             row[k] = 0xFFFFFFFF
         nu = _normalise_units(
-            data, offsets[d], offsets[d + 1], char_mode, flags, lower, scratch, ustart, uend
+            data, offsets[d], offsets[d + 1], char_mode, flags, lower, scratch, ustart, uend, uhash
         )
         if nu == 0:
             nshingles[d] = 0
@@ -355,8 +386,9 @@ def _signature_kernel(
                     h = xxh32_range(joined, 0, j, np.uint64(0))
                 _permute_min(np.uint32(_fmix32(h)), a, b, row)
         else:
-            for t in range(nu):
-                uhash[t] = xxh64_range(scratch, ustart[t], uend[t], np.uint64(0))
+            if char_mode:  # word mode hashed its tokens while normalising
+                for t in range(nu):
+                    uhash[t] = xxh64_range(scratch, ustart[t], uend[t], np.uint64(0))
             for s in range(ns):
                 h = np.uint64(width)
                 for t in range(s, s + width):
