@@ -247,6 +247,7 @@ def _normalise_units(
     ustart: np.ndarray,
     uend: np.ndarray,
     uhash: np.ndarray,
+    ascii_word: np.ndarray,
 ) -> int:
     """Write the normalised text of ``data[b0:b1]`` to ``scratch``; unit (token/char) bounds out.
 
@@ -264,12 +265,12 @@ def _normalise_units(
         if c < 0x80 and not char_mode:
             # ASCII fast path for word tokens: most bytes of most corpora
             i += 1
-            if flags[c] & 1:
+            lc = ascii_word[c]  # the lowercase byte, or 0 for a separator: one lookup
+            if lc != 0:
                 if not in_tok:
                     ustart[nu] = j
                     in_tok = True
                     h = _TOKEN_SEED
-                lc = lower[c]
                 scratch[j] = lc
                 j += 1
                 h = (h ^ np.uint64(lc)) * _TOKEN_PRIME
@@ -357,12 +358,16 @@ def _signature_kernel(
     ustart = np.empty(max_len + 1, dtype=np.int64)
     uend = np.empty(max_len + 1, dtype=np.int64)
     uhash = np.empty(max_len + 1, dtype=np.uint64)
+    ascii_word = np.zeros(128, dtype=np.uint8)
+    for c in range(128):
+        if flags[c] & 1:
+            ascii_word[c] = lower[c]
     for d in range(n_docs):
         row = out[d]
         for k in range(row.shape[0]):
             row[k] = 0xFFFFFFFF
         nu = _normalise_units(
-            data, offsets[d], offsets[d + 1], char_mode, flags, lower, scratch, ustart, uend, uhash
+            data, offsets[d], offsets[d + 1], char_mode, flags, lower, scratch, ustart, uend, uhash, ascii_word
         )
         if nu == 0:
             nshingles[d] = 0
