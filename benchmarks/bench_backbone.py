@@ -9,6 +9,7 @@ does not grow with the corpus. Appends a table to benchmarks/RESULTS.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -63,10 +64,8 @@ def measure(cmd: list[str], cwd: Path) -> tuple[float, int, int]:
             procs = [root, *root.children(recursive=True)]
             rss = []
             for p in procs:
-                try:
+                with contextlib.suppress(psutil.Error):
                     rss.append(p.memory_info().rss)
-                except psutil.Error:
-                    pass
             peak_tree = max(peak_tree, sum(rss))
             peak_one = max(peak_one, max(rss, default=0))
         except psutil.Error:

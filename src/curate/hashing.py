@@ -27,10 +27,7 @@ def __getattr__(name: str) -> Any:
 
 def _string_buffers(values: pl.Series | pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     """Offsets (int64) and bytes (uint8) of a string column, as zero-copy numpy views where possible."""
-    if isinstance(values, pl.Series):
-        arr = values.cast(pl.String).to_arrow()
-    else:
-        arr = values
+    arr = values.cast(pl.String).to_arrow() if isinstance(values, pl.Series) else values
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0)
     if pa.types.is_string(arr.type) or pa.types.is_binary(arr.type) or pa.types.is_large_string(arr.type) or pa.types.is_string_view(arr.type):

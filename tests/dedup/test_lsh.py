@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from datasketch.lsh import _optimal_param
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from datasketch.lsh import _optimal_param
 
-from curate.dedup.lsh import band_hashes, bucket_candidates, collision_probability, join_candidates, optimal_params
+from curate.dedup.lsh import (
+    band_hashes,
+    bucket_candidates,
+    collision_probability,
+    join_candidates,
+    optimal_params,
+)
 from curate.dedup.unionfind import new_parent, roots
 
 

@@ -109,9 +109,12 @@ class RecordingReporter:
         pass
 
 
-def test_ray_progress_and_dedup_match_the_local_engine(ray_session: Any, tmp_path: Path) -> None:
-    """Per-step units and documents reported, and MinHash's pieces on Ray, as on the local engine."""
+def test_ray_progress_and_dedup_match_the_local_engine(ray_session: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Per-step units and documents reported, and MinHash's pieces (one per band) as Ray tasks,
+    as on the local engine."""
     from curate.engines.ray import RayEngine
+
+    monkeypatch.setattr("curate.stages.minhash_dedup._ROWS_PER_PIECE", 1)
 
     write_jsonl(tmp_path / "d.jsonl", make_records(300, dup_every=4))
     stages = [{"kind": "minhash_dedup", "threshold": 0.7}, {"kind": "quality_score", "heuristics": ["gopher"]}]

@@ -319,3 +319,13 @@ def test_signatures_round_trip_through_their_binary_column() -> None:
     assert _matrix(column.slice(0, 0), 8).shape == (0, 8)
     with pytest.raises(ValueError, match="64 bytes"):
         _matrix(column, 16)
+
+
+def test_bands_are_grouped_into_pieces_by_corpus_size() -> None:
+    from curate.stages.minhash_dedup import _ROWS_PER_PIECE, _band_groups
+
+    assert _band_groups(16, 10) == [list(range(16))]
+    assert _band_groups(16, _ROWS_PER_PIECE) == [[b] for b in range(16)]
+    halves = _band_groups(16, _ROWS_PER_PIECE // 8)
+    assert [b for g in halves for b in g] == list(range(16)) and len(halves) == 2
+    assert _band_groups(5, 0) == [list(range(5))]

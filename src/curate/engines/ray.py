@@ -144,8 +144,8 @@ class RayEngine(LocalEngine):
         calls = list(calls)
         if not calls:
             return []
-        ray = self._connect()
-        import ray.data
+        self._connect()
+        import ray.data  # binds `ray` too
 
         data_log = logging.getLogger("ray.data")
         data_log.setLevel(logging.ERROR)  # setting the flags below logs a warning of its own

@@ -104,10 +104,11 @@ class MinhashDedup(GlobalStage):
 
     Reads ``text`` (and the score column for ``keep: highest:COL``). ``keys`` emits per document
     its band hashes (``_band_<i>``, uint64), a rank for the survivor rule and, when verifying or
-    indexing, the signature (``_sig``: ``num_perm`` uint32 as binary). ``resolve`` numbers documents densely
-    in survivor order (rank, then id), streams one band at a time (sort the band hashes, union
-    equal ones, optionally verified by signature agreement) and roots each component at its
-    smallest dense id, which is therefore the survivor, whatever the shard layout.
+    indexing, the signature (``_sig``: ``num_perm`` uint32 as binary). The global phase numbers
+    documents densely in survivor order (rank, then id), lists each band's candidate pairs in an
+    independent piece (sort the band hashes; equal ones pair up), then joins the pairs with
+    union-find, each verified by signature agreement, and roots every component at its smallest
+    dense id, which is therefore the survivor, whatever the shard layout or engine.
 
     Writes: ``_reject = near_duplicate``, ``duplicate_of`` and ``dup_cluster`` (the survivor's id)
     on removed rows; ``dup_cluster`` and ``dup_cluster_size`` on kept rows (size 1, no cluster, for
@@ -115,11 +116,12 @@ class MinhashDedup(GlobalStage):
     null, only punctuation) have no shingle; they are matched only with exact copies of their raw
     text (null counts as empty), so exact copies always go.
 
-    Memory of ``resolve`` per document: ids (~30 B), rank and permutation arrays (~32 B),
-    union-find parent (8 B), four bands at a time (~56 B), plus the signature (4 x num_perm B =
-    512 B) when ``verify`` is on, read in bounded slices. Measured on 1 M documents: ~570 B/doc
-    (+ a fixed ~270 MiB slice transient) with verify, 87 B/doc without, so 10 M documents need
-    ~6 GiB (~1 GiB without verify). See benchmarks/dedup/RESULTS-dedup.md.
+    Memory of ``resolve`` per document, on the driver: ids (~30 B), rank and dense order (~24 B),
+    union-find parent (8 B), the candidate pairs of every band until they are joined (8 B a pair),
+    plus the signature (4 x num_perm B = 512 B) when ``verify`` is on; each piece (one band, in a
+    worker) holds one band column, the dense order and a sort order (~24 B). Measured on 1 M
+    documents: ~680 B/doc with verify, ~80 B/doc without, so 10 M documents need ~7 GiB (~1 GiB
+    without verify). See benchmarks/dedup/RESULTS-dedup.md and docs/scale-out.md.
 
     Incremental mode (``index``): the folder holds ``_index.json`` (settings and parts) and
     ``part-NNNNN.parquet`` files (id, band hashes, signature) of every document kept so far. Index
@@ -143,11 +145,14 @@ class MinhashDedup(GlobalStage):
         return {"id", "text"} | keep_columns(self.cfg.keep)
 
     def setup(self) -> None:
-        """Build the character tables and load the compiled kernels once per worker, not per shard."""
+        """Build the character tables and load the compiled kernels (keys and resolve) once per
+        worker, not per shard or piece."""
         cfg = self.cfg
         bands, rows = cfg.band_rows()
-        sig, nsh = signatures(pl.Series(["warm up"]), cfg.num_perm, cfg.ngram, cfg.seed, cfg.shingle, cfg.hash)
-        band_hashes(sig, nsh, bands, rows)
+        sig, nsh = signatures(pl.Series(["warm up", "warm up"]), cfg.num_perm, cfg.ngram, cfg.seed, cfg.shingle, cfg.hash)
+        bh = band_hashes(sig, nsh, bands, rows)
+        pairs, _ = bucket_candidates(bh[:, 0].copy(), cfg.verify, cfg.max_checks)
+        join_candidates(pairs, new_parent(2), sig if cfg.verify else None, np.arange(2), cfg.threshold)
 
     def decision_schema(self) -> dict[str, pl.DataType]:
         return {"duplicate_of": pl.String(), "dup_cluster": pl.String(), "dup_cluster_size": pl.Int64()}
@@ -202,19 +207,25 @@ class MinhashDedup(GlobalStage):
         row_of_dense = np.concatenate([np.arange(m, dtype=np.int64), m + survivor_order.astype(np.int64)])
         del survivor_order
         index_files = [str(index.path / part["file"]) for part in index.parts] if index else []
-        shared = {"row_of_dense": row_of_dense, "m": m, "n": n, "index_files": index_files}
-        return ResolvePieces(bands, shared, {"index": index, "old": old, "ids": base["id"]})
+        groups = _band_groups(bands, m + n)
+        shared = {"row_of_dense": row_of_dense, "m": m, "n": n, "index_files": index_files, "groups": groups}
+        return ResolvePieces(len(groups), shared, {"index": index, "old": old, "ids": base["id"]})
 
-    def resolve_piece(self, keys: pl.LazyFrame, shared: Any, piece: int) -> tuple[np.ndarray, int]:
-        """Candidate pairs of band ``piece`` (dense ids) and how many bucket members it paired."""
+    def resolve_piece(self, keys: pl.LazyFrame, shared: Any, piece: int) -> list[tuple[np.ndarray, int]]:
+        """Per band of group ``piece``: candidate pairs (dense ids), and bucket members paired."""
         m, n = shared["m"], shared["n"]
-        col = f"_band_{piece}"
-        h_row = np.empty(m + n, dtype=np.uint64)
-        if m:
-            h_row[:m] = pl.scan_parquet(shared["index_files"]).select(col).collect()[col].to_numpy()
-        if n:
-            h_row[m:] = keys.select(col).collect()[col].to_numpy()
-        return bucket_candidates(h_row[shared["row_of_dense"]], self.cfg.verify, self.cfg.max_checks, m)
+        cols = [f"_band_{b}" for b in shared["groups"][piece]]
+        old = pl.scan_parquet(shared["index_files"]).select(cols).collect() if m else None
+        new = keys.select(cols).collect() if n else None
+        out = []
+        for col in cols:
+            h_row = np.empty(m + n, dtype=np.uint64)
+            if old is not None:
+                h_row[:m] = old[col].to_numpy()
+            if new is not None:
+                h_row[m:] = new[col].to_numpy()
+            out.append(bucket_candidates(h_row[shared["row_of_dense"]], self.cfg.verify, self.cfg.max_checks, m))
+        return out
 
     def combine(
         self, keys: pl.LazyFrame, split: ResolvePieces, results: list[Any], ctx: StageContext
@@ -233,7 +244,8 @@ class MinhashDedup(GlobalStage):
                 sig = self._load_signatures(keys, old, m, n)
         parent = new_parent(m + n)
         stats = np.zeros(2, dtype=np.int64)
-        for pairs, _ in results:  # in band order: the counters are deterministic too
+        per_band = [band for piece in results for band in piece]
+        for pairs, _ in per_band:  # in band order: the counters are deterministic too
             stats += join_candidates(pairs, parent, sig, row_of_dense, cfg.threshold)
         del sig
         root = roots(parent)
@@ -260,7 +272,7 @@ class MinhashDedup(GlobalStage):
             "dup_cluster_size",
         )
         ctx.count("clusters_found", int(np.unique(root[clustered]).size))
-        ctx.count("candidate_pairs", sum(int(r[1]) for r in results))
+        ctx.count("candidate_pairs", sum(int(paired) for _, paired in per_band))
         if cfg.verify:
             ctx.count("pairs_verified", int(stats[0]))
             ctx.count("pairs_rejected_by_verification", int(stats[1]))
@@ -308,6 +320,18 @@ class MinhashDedup(GlobalStage):
         if "_reject_new" in out.columns:
             out = out.with_columns(pl.coalesce(REJECT, "_reject_new").alias(REJECT)).drop("_reject_new")
         return out.with_columns(pl.col("dup_cluster_size").fill_null(1))
+
+
+_ROWS_PER_PIECE = 1 << 20
+"""Band rows a piece handles at least: small corpora make few pieces (fewer reads and messages),
+large ones one piece per band (as much parallelism as there are bands)."""
+
+
+def _band_groups(bands: int, rows: int) -> list[list[int]]:
+    """Consecutive bands split into even groups, one group per piece of the global phase."""
+    per_piece = max(1, -(-_ROWS_PER_PIECE // max(rows, 1)))
+    pieces = -(-bands // per_piece)
+    return [g.tolist() for g in np.array_split(np.arange(bands), pieces)]
 
 
 def signature_column(sig: np.ndarray) -> pl.Series:
