@@ -9,18 +9,15 @@ does not grow with the corpus. Appends a table to benchmarks/RESULTS.md.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import random
 import statistics
-import subprocess
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psutil
+from _measure import emit, measure
 
 HERE = Path(__file__).parent
 WORK = HERE / "_work"
@@ -51,29 +48,6 @@ def generate(path: Path, n: int, files: int = 8) -> list[Path]:
             )
     (path / "_n").write_text(str(n))
     return outs
-
-
-def measure(cmd: list[str], cwd: Path) -> tuple[float, int, int]:
-    """Wall seconds, peak RSS of the whole process tree, and of the largest single process."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd)
-    root = psutil.Process(proc.pid)
-    peak_tree = peak_one = 0
-    while proc.poll() is None:
-        try:
-            procs = [root, *root.children(recursive=True)]
-            rss = []
-            for p in procs:
-                with contextlib.suppress(psutil.Error):
-                    rss.append(p.memory_info().rss)
-            peak_tree = max(peak_tree, sum(rss))
-            peak_one = max(peak_one, max(rss, default=0))
-        except psutil.Error:
-            pass
-        time.sleep(0.05)
-    if proc.returncode:
-        raise SystemExit(f"command failed: {' '.join(cmd)}")
-    return time.perf_counter() - t0, peak_tree, peak_one
 
 
 def run_once(n: int, workers: int) -> dict[str, float]:
@@ -123,11 +97,7 @@ def main() -> None:
             f"| {r['docs']:,.0f} | {r['mb']:,.0f} | {r['workers']:.0f} | {r['wall']:.1f} | {r['ingest']:.1f} | {r['export']:.1f} | "
             f"{r['docs_s']:,.0f} | {r['tree_mib']:,.0f} | {r['one_mib']:,.0f} |"
         )
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        with open(args.out, "a") as fh:
-            fh.write("\n" + text)
+    emit(lines, args.out)
 
 
 if __name__ == "__main__":

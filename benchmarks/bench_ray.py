@@ -15,7 +15,6 @@ import contextlib
 import gzip
 import json
 import os
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -23,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-import psutil
+from _measure import emit, measure
 
 HERE = Path(__file__).parent
 REPO = HERE.parent
@@ -80,26 +79,6 @@ def generate(folder: Path, n: int, files: int = 8, per_doc: int = 8, seed: int =
     return folder
 
 
-def measure(cmd: list[str]) -> tuple[float, int, int]:
-    """Wall seconds, peak RSS summed over the process tree, and of the largest process."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL)
-    root = psutil.Process(proc.pid)
-    peak_tree = peak_one = 0
-    while proc.poll() is None:
-        with contextlib.suppress(psutil.Error):
-            rss = []
-            for p in [root, *root.children(recursive=True)]:
-                with contextlib.suppress(psutil.Error):
-                    rss.append(p.memory_info().rss)
-            peak_tree = max(peak_tree, sum(rss))
-            peak_one = max(peak_one, max(rss, default=0))
-        time.sleep(0.1)
-    if proc.returncode:
-        raise SystemExit(f"command failed ({proc.returncode}): {' '.join(cmd)}")
-    return time.perf_counter() - t0, peak_tree, peak_one
-
-
 def run_engine(inputs: str, n: int, engine: str, workers: int) -> dict[str, float]:
     cfg = WORK / f"ray-bench-{engine}.yaml"
     cfg.write_text(
@@ -110,7 +89,7 @@ def run_engine(inputs: str, n: int, engine: str, workers: int) -> dict[str, floa
         "seed: 1234\n" + STAGES
     )
     env_cmd = [sys.executable, "-m", "curate", "run", str(cfg), "-q"]
-    wall, tree, one = measure(env_cmd)
+    wall, tree, one = measure(env_cmd, REPO, interval=0.1)
     manifest = json.loads((WORK / f"ray-bench-run-{engine}" / "_run.json").read_text())
     steps = {s["stage"]: s["wall_seconds"] for s in manifest["steps"]}
     return {"engine": engine, "wall": wall, "docs_s": n / wall, "tree_mib": tree / 2**20, "one_mib": one / 2**20,
@@ -161,11 +140,7 @@ def main() -> None:
             f"| {r['engine']} | {r['wall']:.1f} | {r['docs_s']:,.0f} | {r['tree_mib']:,.0f} | {r['one_mib']:,.0f} | {r['out']:,.0f} | "
             + " | ".join(f"{r.get('t_' + s, float('nan')):.1f}" for s in step_names) + " |"
         )
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        with open(args.out, "a") as fh:
-            fh.write("\n" + text)
+    emit(lines, args.out)
 
 
 if __name__ == "__main__":
