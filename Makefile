@@ -6,7 +6,8 @@ STAMP := $(VENV)/.installed
 
 .PHONY: setup run test lint docs bench bench-dedup bench-quality bench-augment bench-ray clean
 
-$(STAMP): pyproject.toml requirements/lock.txt
+# setup.py builds the compiled dedup kernels: editing their C source reinstalls (seconds).
+$(STAMP): pyproject.toml setup.py requirements/lock.txt src/curate/dedup/_native.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c requirements/lock.txt -e '.[dev,ray]'

@@ -3,26 +3,16 @@
 Anything persisted or compared across runs (ids, splits, sampling) must use a hash that
 never changes between library versions; ``pl.Expr.hash`` does not promise that. Values equal
 ``xxhash.xxh64_intdigest(utf8_bytes, seed)``. The loop is per document over zero-copy slices
-of the Arrow data buffer (about 1 microsecond per document, no per-character work); compiled
-kernels that hash inside their own loops use ``xxh64_range`` (numba, imported on demand).
+of the Arrow data buffer (about 1 microsecond per document, no per-character work); the compiled
+dedup kernels (``curate.dedup._native``) carry their own XXH64 for hashing inside their loops.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
 import xxhash
-
-
-def __getattr__(name: str) -> Any:
-    if name in ("xxh64_range", "_xxh64_many"):
-        from curate import _xxh64_numba
-
-        return getattr(_xxh64_numba, name)
-    raise AttributeError(name)
 
 
 def _string_buffers(values: pl.Series | pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:

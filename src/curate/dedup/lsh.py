@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import numba
 import numpy as np
 
-from curate.dedup.unionfind import find, union
+from curate.dedup import _native
 
 # Gauss-Legendre nodes on [-1, 1]: the integrands are smooth polynomials in s of degree <= b*r,
 # so 96 nodes integrate them to ~1e-12, vectorised over every (b, r) at once.
@@ -53,31 +52,6 @@ def collision_probability(s: float | np.ndarray, bands: int, rows: int) -> float
     return 1.0 - (1.0 - np.asarray(s, dtype=np.float64) ** rows) ** bands
 
 
-_B1 = np.uint64(0x9E3779B185EBCA87)
-_B2 = np.uint64(0xC2B2AE3D27D4EB4F)
-
-
-@numba.njit(cache=True, nogil=True)
-def _band_kernel(sig: np.ndarray, nshingles: np.ndarray, bands: int, rows: int, out: np.ndarray) -> None:
-    for d in range(sig.shape[0]):
-        for i in range(bands):
-            if nshingles[d] == 0:
-                out[d, i] = 0
-                continue
-            # a fixed multiply-rotate chain over the band's values, then the XXH64 avalanche:
-            # stable (our own definition, not a library's) and ~5x faster than hashing bytes
-            h = np.uint64(i + 1) * _B2
-            for k in range(i * rows, (i + 1) * rows):
-                h = (h ^ np.uint64(sig[d, k])) * _B1
-                h = (h << np.uint64(27)) | (h >> np.uint64(37))
-            h ^= h >> np.uint64(33)
-            h *= _B2
-            h ^= h >> np.uint64(29)
-            h *= _B1
-            h ^= h >> np.uint64(32)
-            out[d, i] = h if h != 0 else np.uint64(1)
-
-
 def band_hashes(sig: np.ndarray, nshingles: np.ndarray, bands: int, rows: int) -> np.ndarray:
     """(n, bands) uint64: a stable 64-bit hash of each band's ``rows`` signature values, seeded by
     the band index; 0 is reserved for documents without shingles, which never join a bucket."""
@@ -86,58 +60,13 @@ def band_hashes(sig: np.ndarray, nshingles: np.ndarray, bands: int, rows: int) -
         raise ValueError("bands * rows must not exceed num_perm")
     out = np.empty((n, bands), dtype=np.uint64)
     if n:
-        _band_kernel(np.ascontiguousarray(sig, dtype=np.uint32), nshingles.astype(np.int32), bands, rows, out)
+        # a fixed multiply-rotate chain over the band's values, then the XXH64 avalanche: stable
+        # (our own definition, not a library's) and ~5x faster than hashing the band's bytes
+        _native.band_hashes(
+            np.ascontiguousarray(sig, dtype=np.uint32), np.ascontiguousarray(nshingles, dtype=np.int32),
+            num_perm, bands, rows, out,
+        )
     return out
-
-
-@numba.njit(inline="always")
-def _agreement(sig: np.ndarray, x: int, y: int) -> int:
-    same = 0
-    for k in range(sig.shape[1]):
-        same += sig[x, k] == sig[y, k]
-    return same
-
-
-@numba.njit(cache=True, nogil=True)
-def _candidate_kernel(
-    hashes: np.ndarray, order: np.ndarray, verify: bool, max_checks: int, n_fixed: int, out: np.ndarray, write: bool
-) -> tuple[int, int]:
-    # the pairs a bucket offers: (first, x) without verification, else x with up to max_checks
-    # earlier members in survivor order (a huge bucket of unrelated texts stays linear).
-    n = order.shape[0]
-    s = 0
-    k = 0
-    paired = 0
-    while s < n:
-        h = hashes[order[s]]
-        e = s + 1
-        while e < n and hashes[order[e]] == h:
-            e += 1
-        if h != 0 and e - s > 1:
-            order[s:e] = np.sort(order[s:e])
-            for j in range(s + 1, e):
-                x = order[j]
-                paired += 1
-                if not verify:
-                    if write:
-                        out[k, 0] = order[s]
-                        out[k, 1] = x
-                    k += 1
-                    continue
-                checks = 0
-                for i in range(s, j):
-                    if checks >= max_checks:
-                        break
-                    y = order[i]
-                    if y < n_fixed and x < n_fixed:
-                        continue
-                    checks += 1
-                    if write:
-                        out[k, 0] = y
-                        out[k, 1] = x
-                    k += 1
-        s = e
-    return k, paired
 
 
 def bucket_candidates(band: np.ndarray, verify: bool, max_checks: int = 64, n_fixed: int = 0) -> tuple[np.ndarray, int]:
@@ -149,10 +78,13 @@ def bucket_candidates(band: np.ndarray, verify: bool, max_checks: int = 64, n_fi
     Pairs are int32 while dense ids fit (8 bytes a pair). Also returns how many bucket members
     were paired (the ``candidate_pairs`` counter).
     """
-    order = np.argsort(band)  # introsort; buckets are re-sorted inside (dense order)
+    band = np.ascontiguousarray(band, dtype=np.uint64)
+    order = np.argsort(band).astype(np.int64, copy=False)  # introsort; buckets re-sorted inside (dense order)
     dtype = np.int32 if band.shape[0] < 2**31 else np.int64
     out = np.empty((_pairs_bound(band[order], verify, max_checks), 2), dtype=dtype)
-    k, paired = _candidate_kernel(band, order, verify, max_checks, n_fixed, out, True)
+    # the pairs a bucket offers: (first, x) without verification, else x with up to max_checks
+    # earlier members in survivor order (a huge bucket of unrelated texts stays linear)
+    k, paired = _native.bucket_candidates(band, order, verify, int(max_checks), int(n_fixed), out)
     return out[:k], int(paired)
 
 
@@ -171,26 +103,6 @@ def _pairs_bound(sorted_hashes: np.ndarray, verify: bool, max_checks: int) -> in
     return int((full * (full + 1) // 2 + (later - full) * c).sum())
 
 
-@numba.njit(cache=True, nogil=True)
-def _join_kernel(
-    left: np.ndarray, right: np.ndarray, parent: np.ndarray, sig: np.ndarray, row_of: np.ndarray,
-    verify: bool, min_agree: int, stats: np.ndarray,
-) -> None:
-    for i in range(left.shape[0]):
-        x = left[i]
-        y = right[i]
-        if find(parent, x) == find(parent, y):
-            continue
-        if not verify:
-            union(parent, x, y)
-            continue
-        stats[0] += 1
-        if _agreement(sig, row_of[x], row_of[y]) >= min_agree:
-            union(parent, x, y)
-        else:
-            stats[1] += 1
-
-
 def join_candidates(
     pairs: np.ndarray, parent: np.ndarray, sig: np.ndarray | None = None,
     row_of: np.ndarray | None = None, threshold: float = 0.0,
@@ -204,8 +116,11 @@ def join_candidates(
         sig = np.zeros((1, 1), dtype=np.uint32)
         row_of = np.zeros(1, dtype=np.int64)
     assert row_of is not None
+    if pairs.dtype not in (np.int32, np.int64):
+        pairs = pairs.astype(np.int64)
     min_agree = int(np.ceil(threshold * sig.shape[1] - 1e-9))
-    left = np.ascontiguousarray(pairs[:, 0])
-    right = np.ascontiguousarray(pairs[:, 1])
-    _join_kernel(left, right, parent, sig, row_of, verify, min_agree, stats)
+    _native.join_candidates(
+        np.ascontiguousarray(pairs).reshape(-1, 2), parent, np.ascontiguousarray(sig, dtype=np.uint32),
+        sig.shape[1], np.ascontiguousarray(row_of, dtype=np.int64), verify, min_agree, stats,
+    )
     return stats

@@ -7,7 +7,7 @@ from typing import ClassVar, Literal
 import polars as pl
 from pydantic import Field, field_validator, model_validator
 
-from curate.quality.heuristics import family_of
+from curate.quality.signals import family_of
 from curate.rules import Rule, parse_rule, rule_columns
 from curate.stages.base import REJECT, REJECT_DETAIL, FilterStage, StageConfig, StageContext
 

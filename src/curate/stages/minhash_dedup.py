@@ -23,8 +23,13 @@ from curate.stages.base import REJECT, GlobalStage, ResolvePieces, StageConfig, 
 
 INDEX_VERSION = 2
 """2: signatures stored as binary (4 x num_perm bytes), not as a list of integers."""
+
+_SIG_SLICE_ROWS = 1 << 14
+"""Key rows per slice when reading candidate signatures (8 MiB of signatures at 128 permutations):
+measured on 100k documents, as fast as one read and ~60 MiB lower in peak."""
+
 _CHUNK_ROWS = 1 << 18
-"""Rows per slice of signatures read at once: bounds the transient copies to ~256 MiB per slice
+"""Key rows per slice when appending survivors to the index: bounds the transient copies
 (slices, not ``collect_batches``: the streaming engine was 4x slower here)."""
 
 
@@ -235,19 +240,15 @@ class MinhashDedup(GlobalStage):
         m, n = split.shared["m"], split.shared["n"]
         row_of_dense = split.shared["row_of_dense"]
         index, old, new_ids = split.local["index"], split.local["old"], split.local["ids"]
-        sig = None
+        per_band = [band for piece in results for band in piece]
+        sig, row_of = None, row_of_dense
         if cfg.verify:
-            if m == 0 and n <= _CHUNK_ROWS:
-                # one slice and no index: the Arrow buffer itself is the matrix (no second copy)
-                sig = _matrix(keys.select("_sig").collect()["_sig"], cfg.num_perm)
-            else:
-                sig = self._load_signatures(keys, old, m, n)
+            sig, row_of = self._candidate_signatures(keys, old, m, n, row_of_dense, per_band)
         parent = new_parent(m + n)
         stats = np.zeros(2, dtype=np.int64)
-        per_band = [band for piece in results for band in piece]
         for pairs, _ in per_band:  # in band order: the counters are deterministic too
-            stats += join_candidates(pairs, parent, sig, row_of_dense, cfg.threshold)
-        del sig
+            stats += join_candidates(pairs, parent, sig, row_of, cfg.threshold)
+        del sig, row_of
         root = roots(parent)
         sizes = np.bincount(root, minlength=m + n)
         dense = np.arange(m, m + n, dtype=np.int64)
@@ -283,15 +284,40 @@ class MinhashDedup(GlobalStage):
             ctx.count("index_docs_appended", appended)
         return decisions.sort("id")
 
-    def _load_signatures(self, keys: pl.LazyFrame, old: pl.DataFrame, m: int, n: int) -> np.ndarray:
-        """Index signatures then new ones, in row order, read in bounded slices."""
-        sig = np.empty((m + n, self.cfg.num_perm), dtype=np.uint32)
-        if m:
-            sig[:m] = _matrix(old["_sig"], self.cfg.num_perm)
-        for start in range(0, n, _CHUNK_ROWS):
-            part = _matrix(keys.select("_sig").slice(start, _CHUNK_ROWS).collect()["_sig"], self.cfg.num_perm)
-            sig[m + start : m + start + part.shape[0]] = part
-        return sig
+    def _candidate_signatures(
+        self, keys: pl.LazyFrame, old: pl.DataFrame, m: int, n: int, row_of_dense: np.ndarray,
+        per_band: list[tuple[np.ndarray, int]],
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The signatures of the documents some candidate pair names (no other is ever compared),
+        and each dense id's row among them.
+
+        Only those are held (most documents of a corpus are in no candidate pair), and they are
+        read in slices of ``_SIG_SLICE_ROWS`` key rows, skipping slices that hold none, so the
+        transient copies stay a few MiB whatever the corpus size.
+        """
+        wanted = np.zeros(m + n, dtype=bool)  # by key row: index entries first, then new rows
+        for pairs, _ in per_band:
+            wanted[row_of_dense[pairs.ravel()]] = True
+        count = int(wanted.sum())
+        sig = np.empty((max(count, 1), self.cfg.num_perm), dtype=np.uint32)
+        position = np.cumsum(wanted, dtype=np.int64) - 1
+        np.maximum(position, 0, out=position)  # rows no pair names map anywhere valid, never read
+        k = 0
+        if m and wanted[:m].any():
+            rows = _matrix(old["_sig"], self.cfg.num_perm)[wanted[:m]]
+            sig[: rows.shape[0]] = rows
+            k = rows.shape[0]
+        for start in range(0, n, _SIG_SLICE_ROWS):
+            local = wanted[m + start : m + start + _SIG_SLICE_ROWS]
+            if not local.any():
+                continue
+            part = _matrix(keys.select("_sig").slice(start, _SIG_SLICE_ROWS).collect()["_sig"], self.cfg.num_perm)
+            rows = part[local[: part.shape[0]]]
+            sig[k : k + rows.shape[0]] = rows
+            k += rows.shape[0]
+        if k != count:
+            raise RuntimeError(f"minhash_dedup: read {k} candidate signatures, expected {count}")
+        return sig, position[row_of_dense]
 
     def _index_params(self) -> dict[str, Any]:
         cfg = self.cfg

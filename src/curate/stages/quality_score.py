@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Literal
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from curate.quality.heuristics import compute_signals, resolve_families, signal_columns
+from curate.quality.signals import resolve_families, signal_columns
 from curate.stages.base import MapStage, StageConfig, StageContext
 
 FamilyName = Literal[
@@ -154,6 +154,8 @@ class QualityScore(MapStage):
         text = batch["text"]
         parts = [batch.drop([c for c in self.output_columns() if c in batch.columns])]
         if self.families:
+            from curate.quality.heuristics import compute_signals  # numba: loaded where it runs
+
             parts.append(compute_signals(text, self.families))
         for spec, model in zip(self.cfg.fasttext, self._scorers, strict=True):
             parts.append(

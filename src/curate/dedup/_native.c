@@ -1,0 +1,779 @@
+/* Compiled kernels of the dedup stages: MinHash signatures, LSH band hashes, bucket candidates,
+ * verified joins and union-find.
+ *
+ * Why C and not numba: these loops are the whole cost of near-duplicate removal, and numba's
+ * import plus LLVM start cost every worker ~140 MiB and ~1 s before the first document (more
+ * than the work itself on a 100k-document run). The same loops in C need neither; they take
+ * numpy arrays (any object with the buffer protocol) and release the GIL while they run.
+ *
+ * Every function here is wrapped by a typed Python function in curate.dedup (minhash.py, lsh.py,
+ * unionfind.py) that checks dtypes and shapes; this file only checks sizes, so that a wrong call
+ * raises instead of reading past a buffer. Hash definitions are stable: stored indexes depend on
+ * them (see INDEX_VERSION in curate.stages.minhash_dedup).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The signature loop's 128 lanes of a*h+b and min vectorise over 8 uint32 with AVX2; older
+ * x86-64 CPUs take the generic clone. Other platforms build the generic code only. */
+#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__)
+#define MULTIVERSION __attribute__((target_clones("avx2", "default")))
+#else
+#define MULTIVERSION
+#endif
+
+/* ------------------------------------------------------------------ buffers */
+
+typedef struct {
+    Py_buffer views[12];
+    int n;
+} Held;
+
+static void release_all(Held *held) {
+    for (int i = 0; i < held->n; i++) PyBuffer_Release(&held->views[i]);
+    held->n = 0;
+}
+
+/* A C-contiguous buffer of `itemsize`-byte items (itemsize 0: 4 or 8 accepted), at least
+ * `min_items` long; writable when asked. Returns the data pointer and item count. */
+static void *take(Held *held, PyObject *obj, Py_ssize_t itemsize, int writable, Py_ssize_t min_items,
+                  Py_ssize_t *count, const char *name) {
+    Py_buffer *v = &held->views[held->n];
+    int flags = PyBUF_C_CONTIGUOUS | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(obj, v, flags) < 0) return NULL;
+    held->n++;
+    Py_ssize_t size = v->itemsize;
+    if (itemsize ? size != itemsize : (size != 4 && size != 8)) {
+        PyErr_Format(PyExc_TypeError, "%s: expected %zd-byte items, got %zd", name, itemsize, size);
+        return NULL;
+    }
+    Py_ssize_t items = v->len / size;
+    if (items < min_items) {
+        PyErr_Format(PyExc_ValueError, "%s: expected at least %zd items, got %zd", name, min_items, items);
+        return NULL;
+    }
+    if (count) *count = items;
+    return v->buf;
+}
+
+static inline int64_t load_index(const void *p, int wide, Py_ssize_t i) {
+    return wide ? ((const int64_t *)p)[i] : (int64_t)((const int32_t *)p)[i];
+}
+
+/* ------------------------------------------------------------------ hashes */
+
+#define X1 2654435761U
+#define X2 2246822519U
+#define X3 3266489917U
+#define X4 668265263U
+#define X5 374761393U
+#define P1 0x9E3779B185EBCA87ULL
+#define P2 0xC2B2AE3D27D4EB4FULL
+#define P3 0x165667B19E3779F9ULL
+#define P4 0x85EBCA77C2B2AE63ULL
+#define P5 0x27D4EB2F165667C5ULL
+#define TOKEN_SEED 0xCBF29CE484222325ULL
+#define TOKEN_PRIME 0x100000001B3ULL
+
+static inline uint32_t rotl32(uint32_t x, int r) { return (x << r) | (x >> (32 - r)); }
+static inline uint64_t rotl64(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
+
+static inline uint32_t rd32(const uint8_t *p) {
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+
+static inline uint64_t rd64(const uint8_t *p) {
+    return (uint64_t)rd32(p) | ((uint64_t)rd32(p + 4) << 32);
+}
+
+static inline uint32_t xxh32_round(uint32_t acc, uint32_t lane) { return rotl32(acc + lane * X2, 13) * X1; }
+
+/* XXH32 (equals xxhash.xxh32_intdigest). */
+static uint32_t xxh32(const uint8_t *p, size_t n, uint32_t seed) {
+    const uint8_t *end = p + n;
+    uint32_t h;
+    if (n >= 16) {
+        uint32_t v1 = seed + X1 + X2, v2 = seed + X2, v3 = seed, v4 = seed - X1;
+        const uint8_t *limit = end - 16;
+        while (p <= limit) {
+            v1 = xxh32_round(v1, rd32(p));
+            v2 = xxh32_round(v2, rd32(p + 4));
+            v3 = xxh32_round(v3, rd32(p + 8));
+            v4 = xxh32_round(v4, rd32(p + 12));
+            p += 16;
+        }
+        h = rotl32(v1, 1) + rotl32(v2, 7) + rotl32(v3, 12) + rotl32(v4, 18);
+    } else {
+        h = seed + X5;
+    }
+    h += (uint32_t)n;
+    while (p + 4 <= end) {
+        h = rotl32(h + rd32(p) * X3, 17) * X4;
+        p += 4;
+    }
+    while (p < end) {
+        h = rotl32(h + (uint32_t)(*p) * X5, 11) * X1;
+        p++;
+    }
+    h ^= h >> 15;
+    h *= X2;
+    h ^= h >> 13;
+    h *= X3;
+    h ^= h >> 16;
+    return h;
+}
+
+static inline uint64_t xxh64_round(uint64_t acc, uint64_t lane) { return rotl64(acc + lane * P2, 31) * P1; }
+
+static inline uint64_t xxh64_merge(uint64_t acc, uint64_t v) { return (acc ^ xxh64_round(0, v)) * P1 + P4; }
+
+/* XXH64 (equals xxhash.xxh64_intdigest). */
+static uint64_t xxh64(const uint8_t *p, size_t n, uint64_t seed) {
+    const uint8_t *end = p + n;
+    uint64_t h;
+    if (n >= 32) {
+        uint64_t v1 = seed + P1 + P2, v2 = seed + P2, v3 = seed, v4 = seed - P1;
+        const uint8_t *limit = end - 32;
+        while (p <= limit) {
+            v1 = xxh64_round(v1, rd64(p));
+            v2 = xxh64_round(v2, rd64(p + 8));
+            v3 = xxh64_round(v3, rd64(p + 16));
+            v4 = xxh64_round(v4, rd64(p + 24));
+            p += 32;
+        }
+        h = rotl64(v1, 1) + rotl64(v2, 7) + rotl64(v3, 12) + rotl64(v4, 18);
+        h = xxh64_merge(h, v1);
+        h = xxh64_merge(h, v2);
+        h = xxh64_merge(h, v3);
+        h = xxh64_merge(h, v4);
+    } else {
+        h = seed + P5;
+    }
+    h += (uint64_t)n;
+    while (p + 8 <= end) {
+        h ^= xxh64_round(0, rd64(p));
+        h = rotl64(h, 27) * P1 + P4;
+        p += 8;
+    }
+    if (p + 4 <= end) {
+        h ^= (uint64_t)rd32(p) * P1;
+        h = rotl64(h, 23) * P2 + P3;
+        p += 4;
+    }
+    while (p < end) {
+        h ^= (uint64_t)(*p) * P5;
+        h = rotl64(h, 11) * P1;
+        p++;
+    }
+    h ^= h >> 33;
+    h *= P2;
+    h ^= h >> 29;
+    h *= P3;
+    h ^= h >> 32;
+    return h;
+}
+
+/* FNV-1a's low bits are weak; one xor-shift-multiply round spreads them before combining. */
+static inline uint64_t token_final(uint64_t h) {
+    h ^= h >> 32;
+    h *= P2;
+    h ^= h >> 29;
+    return h;
+}
+
+static inline uint32_t fmix32(uint32_t h) {
+    h ^= h >> 16;
+    h *= 0x85EBCA6BU;
+    h ^= h >> 13;
+    h *= 0xC2B2AE35U;
+    h ^= h >> 16;
+    return h;
+}
+
+/* ------------------------------------------------------------------ tokeniser */
+
+typedef struct {
+    const uint8_t *flags;  /* per code point: 1 = \w, 2 = whitespace */
+    const int32_t *lower;  /* per code point: simple lowercase */
+    uint8_t ascii_word[128]; /* lowercase byte of an ASCII word character, 0 for a separator */
+    int char_mode;
+} Tables;
+
+static inline size_t put_utf8(uint8_t *out, size_t j, uint32_t cp) {
+    if (cp < 0x80) {
+        out[j] = (uint8_t)cp;
+        return j + 1;
+    }
+    if (cp < 0x800) {
+        out[j] = (uint8_t)(0xC0 | (cp >> 6));
+        out[j + 1] = (uint8_t)(0x80 | (cp & 0x3F));
+        return j + 2;
+    }
+    if (cp < 0x10000) {
+        out[j] = (uint8_t)(0xE0 | (cp >> 12));
+        out[j + 1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
+        out[j + 2] = (uint8_t)(0x80 | (cp & 0x3F));
+        return j + 3;
+    }
+    out[j] = (uint8_t)(0xF0 | (cp >> 18));
+    out[j + 1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3F));
+    out[j + 2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
+    out[j + 3] = (uint8_t)(0x80 | (cp & 0x3F));
+    return j + 4;
+}
+
+/* Write the normalised text of data[0:n] to scratch; unit (token or character) bounds to
+ * ustart/uend. In word mode each token's hash goes to uhash as its bytes are written (one
+ * multiply-xor per byte and a finaliser at the end of the token; no second pass). Malformed
+ * UTF-8 decodes to U+FFFD one byte at a time. Returns the number of units. */
+static size_t normalise_units(const uint8_t *data, size_t n, const Tables *t, uint8_t *scratch,
+                              int64_t *ustart, int64_t *uend, uint64_t *uhash) {
+    size_t i = 0, j = 0, nu = 0;
+    int in_tok = 0, pending_space = 0;
+    uint64_t h = TOKEN_SEED;
+    const int char_mode = t->char_mode;
+    while (i < n) {
+        uint32_t c = data[i];
+        if (c < 0x80 && !char_mode) { /* ASCII fast path for word tokens: most bytes of most corpora */
+            i++;
+            uint8_t lc = t->ascii_word[c];
+            if (lc) {
+                if (!in_tok) {
+                    ustart[nu] = (int64_t)j;
+                    in_tok = 1;
+                    h = TOKEN_SEED;
+                }
+                scratch[j++] = lc;
+                h = (h ^ lc) * TOKEN_PRIME;
+            } else if (in_tok) {
+                uend[nu] = (int64_t)j;
+                uhash[nu] = token_final(h);
+                nu++;
+                in_tok = 0;
+            }
+            continue;
+        }
+        uint32_t cp;
+        if (c < 0x80) {
+            cp = c;
+            i += 1;
+        } else if (c >= 0xF0 && i + 3 < n) {
+            cp = ((c & 0x07) << 18) | ((data[i + 1] & 0x3FU) << 12) | ((data[i + 2] & 0x3FU) << 6) | (data[i + 3] & 0x3FU);
+            i += 4;
+        } else if (c >= 0xE0 && i + 2 < n) {
+            cp = ((c & 0x0F) << 12) | ((data[i + 1] & 0x3FU) << 6) | (data[i + 2] & 0x3FU);
+            i += 3;
+        } else if (c >= 0xC0 && i + 1 < n) {
+            cp = ((c & 0x1F) << 6) | (data[i + 1] & 0x3FU);
+            i += 2;
+        } else {
+            cp = 0xFFFD;
+            i += 1;
+        }
+        if (cp >= 0x110000) cp = 0xFFFD;
+        uint8_t f = t->flags[cp];
+        if (char_mode) {
+            if (f & 2) {
+                pending_space = nu > 0;
+                continue;
+            }
+            if (pending_space) {
+                ustart[nu] = (int64_t)j;
+                j = put_utf8(scratch, j, 0x20);
+                uend[nu] = (int64_t)j;
+                nu++;
+                pending_space = 0;
+            }
+            ustart[nu] = (int64_t)j;
+            j = put_utf8(scratch, j, (uint32_t)t->lower[cp]);
+            uend[nu] = (int64_t)j;
+            nu++;
+        } else if (f & 1) {
+            if (!in_tok) {
+                ustart[nu] = (int64_t)j;
+                in_tok = 1;
+                h = TOKEN_SEED;
+            }
+            size_t j0 = j;
+            j = put_utf8(scratch, j, (uint32_t)t->lower[cp]);
+            for (size_t q = j0; q < j; q++) h = (h ^ scratch[q]) * TOKEN_PRIME;
+        } else if (in_tok) {
+            uend[nu] = (int64_t)j;
+            uhash[nu] = token_final(h);
+            nu++;
+            in_tok = 0;
+        }
+    }
+    if (in_tok) {
+        uend[nu] = (int64_t)j;
+        uhash[nu] = token_final(h);
+        nu++;
+    }
+    return nu;
+}
+
+/* ------------------------------------------------------------------ signatures */
+
+typedef struct {
+    const int64_t *offsets;
+    const uint8_t *data;
+    Py_ssize_t n_docs;
+    int ngram;
+    int datasketch;
+    const uint32_t *a, *b;
+    int num_perm;
+    uint32_t *out;
+    int32_t *nshingles;
+} SigJob;
+
+/* uint32 wrap-around is the "mod 2**32" of the affine32 scheme; the branch-free min vectorises. */
+static inline void permute_min(uint32_t h, const uint32_t *restrict a, const uint32_t *restrict b,
+                               uint32_t *restrict row, int num_perm) {
+    for (int k = 0; k < num_perm; k++) {
+        uint32_t v = a[k] * h + b[k];
+        row[k] = v < row[k] ? v : row[k];
+    }
+}
+
+MULTIVERSION
+static int signature_kernel(const SigJob *job, const Tables *t) {
+    int64_t max_len = 0;
+    for (Py_ssize_t d = 0; d < job->n_docs; d++) {
+        int64_t len = job->offsets[d + 1] - job->offsets[d];
+        if (len > max_len) max_len = len;
+    }
+    /* lowercasing may lengthen UTF-8 by half (2-byte -> 3-byte code points); char mode adds spaces */
+    size_t cap = 2 * (size_t)max_len + 16;
+    uint8_t *scratch = malloc(cap), *joined = malloc(cap);
+    int64_t *ustart = malloc(sizeof(int64_t) * (max_len + 1)), *uend = malloc(sizeof(int64_t) * (max_len + 1));
+    uint64_t *uhash = malloc(sizeof(uint64_t) * (max_len + 1));
+    if (!scratch || !joined || !ustart || !uend || !uhash) {
+        free(scratch), free(joined), free(ustart), free(uend), free(uhash);
+        return -1;
+    }
+    const int np = job->num_perm;
+    for (Py_ssize_t d = 0; d < job->n_docs; d++) {
+        uint32_t *row = job->out + (size_t)d * np;
+        for (int k = 0; k < np; k++) row[k] = 0xFFFFFFFFU;
+        int64_t b0 = job->offsets[d];
+        size_t nu = normalise_units(job->data + b0, (size_t)(job->offsets[d + 1] - b0), t, scratch, ustart, uend, uhash);
+        if (nu == 0) {
+            job->nshingles[d] = 0;
+            continue;
+        }
+        size_t width = (size_t)job->ngram < nu ? (size_t)job->ngram : nu;
+        size_t ns = nu - width + 1;
+        job->nshingles[d] = (int32_t)ns;
+        if (job->datasketch) {
+            for (size_t s = 0; s < ns; s++) {
+                uint32_t h;
+                if (t->char_mode) {
+                    h = xxh32(scratch + ustart[s], (size_t)(uend[s + width - 1] - ustart[s]), 0);
+                } else {
+                    size_t j = 0;
+                    for (size_t u = s; u < s + width; u++) {
+                        if (u > s) joined[j++] = 0x20;
+                        size_t len = (size_t)(uend[u] - ustart[u]);
+                        memcpy(joined + j, scratch + ustart[u], len);
+                        j += len;
+                    }
+                    h = xxh32(joined, j, 0);
+                }
+                permute_min(fmix32(h), job->a, job->b, row, np);
+            }
+        } else {
+            if (t->char_mode) /* word mode hashed its tokens while normalising */
+                for (size_t u = 0; u < nu; u++) uhash[u] = xxh64(scratch + ustart[u], (size_t)(uend[u] - ustart[u]), 0);
+            for (size_t s = 0; s < ns; s++) {
+                uint64_t h = (uint64_t)width;
+                for (size_t u = s; u < s + width; u++) h = rotl64(h * P1 + uhash[u], 31);
+                h *= P2;
+                h ^= h >> 29;
+                h *= P1;
+                h ^= h >> 32;
+                permute_min((uint32_t)h, job->a, job->b, row, np);
+            }
+        }
+    }
+    free(scratch), free(joined), free(ustart), free(uend), free(uhash);
+    return 0;
+}
+
+static PyObject *py_signatures(PyObject *self, PyObject *args) {
+    PyObject *o_off, *o_data, *o_flags, *o_lower, *o_a, *o_b, *o_out, *o_nsh;
+    int ngram, char_mode, datasketch;
+    if (!PyArg_ParseTuple(args, "OOippOOOOOO", &o_off, &o_data, &ngram, &char_mode, &datasketch, &o_flags,
+                          &o_lower, &o_a, &o_b, &o_out, &o_nsh))
+        return NULL;
+    Held held = {.n = 0};
+    SigJob job;
+    Tables t;
+    Py_ssize_t n_off, n_data, n_perm, n_out;
+    job.offsets = take(&held, o_off, 8, 0, 1, &n_off, "offsets");
+    if (!job.offsets) goto fail;
+    job.n_docs = n_off - 1;
+    job.data = take(&held, o_data, 1, 0, 0, &n_data, "data");
+    if (!job.data) goto fail;
+    t.flags = take(&held, o_flags, 1, 0, 0x110000, NULL, "flags");
+    if (!t.flags) goto fail;
+    t.lower = take(&held, o_lower, 4, 0, 0x110000, NULL, "lower");
+    if (!t.lower) goto fail;
+    job.a = take(&held, o_a, 4, 0, 1, &n_perm, "a");
+    if (!job.a) goto fail;
+    job.b = take(&held, o_b, 4, 0, n_perm, NULL, "b");
+    if (!job.b) goto fail;
+    job.out = take(&held, o_out, 4, 1, job.n_docs * n_perm, &n_out, "out");
+    if (!job.out) goto fail;
+    job.nshingles = take(&held, o_nsh, 4, 1, job.n_docs, NULL, "nshingles");
+    if (!job.nshingles) goto fail;
+    if (ngram < 1) {
+        PyErr_SetString(PyExc_ValueError, "ngram must be >= 1");
+        goto fail;
+    }
+    for (Py_ssize_t d = 0; d < job.n_docs; d++) {
+        if (job.offsets[d] < 0 || job.offsets[d + 1] < job.offsets[d] || job.offsets[d + 1] > n_data) {
+            PyErr_SetString(PyExc_ValueError, "offsets do not fit the data buffer");
+            goto fail;
+        }
+    }
+    job.ngram = ngram;
+    job.datasketch = datasketch;
+    job.num_perm = (int)n_perm;
+    t.char_mode = char_mode;
+    for (int c = 0; c < 128; c++) t.ascii_word[c] = (t.flags[c] & 1) ? (uint8_t)t.lower[c] : 0;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = signature_kernel(&job, &t);
+    Py_END_ALLOW_THREADS
+    release_all(&held);
+    if (rc < 0) return PyErr_NoMemory();
+    Py_RETURN_NONE;
+fail:
+    release_all(&held);
+    return NULL;
+}
+
+static PyObject *py_xxh32(PyObject *self, PyObject *args) {
+    Py_buffer v;
+    unsigned int seed = 0;
+    if (!PyArg_ParseTuple(args, "y*|I", &v, &seed)) return NULL;
+    uint32_t h = xxh32(v.buf, (size_t)v.len, seed);
+    PyBuffer_Release(&v);
+    return PyLong_FromUnsignedLong(h);
+}
+
+static PyObject *py_xxh64(PyObject *self, PyObject *args) {
+    Py_buffer v;
+    unsigned long long seed = 0;
+    if (!PyArg_ParseTuple(args, "y*|K", &v, &seed)) return NULL;
+    uint64_t h = xxh64(v.buf, (size_t)v.len, seed);
+    PyBuffer_Release(&v);
+    return PyLong_FromUnsignedLongLong(h);
+}
+
+/* ------------------------------------------------------------------ LSH bands */
+
+static PyObject *py_band_hashes(PyObject *self, PyObject *args) {
+    PyObject *o_sig, *o_nsh, *o_out;
+    int bands, rows;
+    Py_ssize_t num_perm;
+    if (!PyArg_ParseTuple(args, "OOniiO", &o_sig, &o_nsh, &num_perm, &bands, &rows, &o_out)) return NULL;
+    Held held = {.n = 0};
+    Py_ssize_t n;
+    const int32_t *nsh = take(&held, o_nsh, 4, 0, 0, &n, "nshingles");
+    if (!nsh) goto fail;
+    const uint32_t *sig = take(&held, o_sig, 4, 0, n * num_perm, NULL, "sig");
+    if (!sig) goto fail;
+    uint64_t *out = take(&held, o_out, 8, 1, n * bands, NULL, "out");
+    if (!out) goto fail;
+    if (bands < 1 || rows < 1 || (Py_ssize_t)bands * rows > num_perm) {
+        PyErr_SetString(PyExc_ValueError, "bands * rows must not exceed num_perm");
+        goto fail;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t d = 0; d < n; d++) {
+        const uint32_t *row = sig + (size_t)d * num_perm;
+        for (int i = 0; i < bands; i++) {
+            if (nsh[d] == 0) {
+                out[(size_t)d * bands + i] = 0;
+                continue;
+            }
+            /* a fixed multiply-rotate chain over the band's values, then the XXH64 avalanche:
+             * our own stable definition, ~5x faster than hashing bytes */
+            uint64_t h = (uint64_t)(i + 1) * P2;
+            for (int k = i * rows; k < (i + 1) * rows; k++) h = rotl64((h ^ row[k]) * P1, 27);
+            h ^= h >> 33;
+            h *= P2;
+            h ^= h >> 29;
+            h *= P1;
+            h ^= h >> 32;
+            out[(size_t)d * bands + i] = h ? h : 1;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    release_all(&held);
+    Py_RETURN_NONE;
+fail:
+    release_all(&held);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ bucket candidates */
+
+static int cmp_i64(const void *x, const void *y) {
+    int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
+    return (a > b) - (a < b);
+}
+
+static inline void sort_small(int64_t *v, Py_ssize_t n) {
+    if (n <= 16) { /* most buckets hold 2-3 members */
+        for (Py_ssize_t i = 1; i < n; i++) {
+            int64_t x = v[i];
+            Py_ssize_t j = i;
+            while (j > 0 && v[j - 1] > x) {
+                v[j] = v[j - 1];
+                j--;
+            }
+            v[j] = x;
+        }
+    } else {
+        qsort(v, (size_t)n, sizeof(int64_t), cmp_i64);
+    }
+}
+
+/* The pairs a bucket offers: (first, x) without verification, else x with up to max_checks
+ * earlier members in dense order (a huge bucket of unrelated texts stays linear); pairs of two
+ * index entries (dense id < n_fixed) are never listed. */
+static PyObject *py_bucket_candidates(PyObject *self, PyObject *args) {
+    PyObject *o_hashes, *o_order, *o_out;
+    int verify;
+    long long max_checks, n_fixed;
+    if (!PyArg_ParseTuple(args, "OOpLLO", &o_hashes, &o_order, &verify, &max_checks, &n_fixed, &o_out)) return NULL;
+    Held held = {.n = 0};
+    Py_ssize_t n, n_order, cap;
+    const uint64_t *hashes = take(&held, o_hashes, 8, 0, 0, &n, "hashes");
+    if (!hashes) goto fail;
+    int64_t *order = take(&held, o_order, 8, 1, n, &n_order, "order");
+    if (!order) goto fail;
+    void *out = take(&held, o_out, 0, 1, 0, &cap, "out");
+    if (!out) goto fail;
+    int wide = held.views[held.n - 1].itemsize == 8;
+    cap /= 2;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (order[i] < 0 || order[i] >= n) {
+            PyErr_SetString(PyExc_ValueError, "order is not a permutation of the band");
+            goto fail;
+        }
+    }
+    Py_ssize_t k = 0, paired = 0;
+    int overflow = 0;
+    Py_BEGIN_ALLOW_THREADS
+    Py_ssize_t s = 0;
+    while (s < n && !overflow) {
+        uint64_t h = hashes[order[s]];
+        Py_ssize_t e = s + 1;
+        while (e < n && hashes[order[e]] == h) e++;
+        if (h != 0 && e - s > 1) {
+            sort_small(order + s, e - s);
+            for (Py_ssize_t j = s + 1; j < e && !overflow; j++) {
+                int64_t x = order[j];
+                paired++;
+                Py_ssize_t from = verify ? s : j - 1, checks = 0;
+                for (Py_ssize_t i = from; i < j; i++) {
+                    int64_t y = verify ? order[i] : order[s];
+                    if (verify) {
+                        if (checks >= max_checks) break;
+                        if (y < n_fixed && x < n_fixed) continue;
+                        checks++;
+                    }
+                    if (k >= cap) {
+                        overflow = 1;
+                        break;
+                    }
+                    if (wide) {
+                        ((int64_t *)out)[2 * k] = y;
+                        ((int64_t *)out)[2 * k + 1] = x;
+                    } else {
+                        ((int32_t *)out)[2 * k] = (int32_t)y;
+                        ((int32_t *)out)[2 * k + 1] = (int32_t)x;
+                    }
+                    k++;
+                }
+            }
+        }
+        s = e;
+    }
+    Py_END_ALLOW_THREADS
+    release_all(&held);
+    if (overflow) {
+        PyErr_SetString(PyExc_ValueError, "out holds fewer pairs than the buckets list");
+        return NULL;
+    }
+    return Py_BuildValue("nn", k, paired);
+fail:
+    release_all(&held);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ union-find */
+
+/* Root of x, halving the path on the way; roots are the smallest member of their component. */
+static inline int64_t uf_find(int64_t *parent, int64_t x) {
+    while (parent[x] != x) {
+        parent[x] = parent[parent[x]];
+        x = parent[x];
+    }
+    return x;
+}
+
+static inline int uf_union(int64_t *parent, int64_t x, int64_t y) {
+    int64_t rx = uf_find(parent, x), ry = uf_find(parent, y);
+    if (rx == ry) return 0;
+    if (rx < ry)
+        parent[ry] = rx;
+    else
+        parent[rx] = ry;
+    return 1;
+}
+
+static int check_ids(const void *ids, int wide, Py_ssize_t n, int64_t limit, const char *name) {
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t v = load_index(ids, wide, i);
+        if (v < 0 || v >= limit) {
+            PyErr_Format(PyExc_IndexError, "%s: id %lld outside [0, %lld)", name, (long long)v, (long long)limit);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Union (k, 2) pairs, each verified by signature agreement (>= min_agree equal values) when
+ * verify is set; pairs already in one component are skipped, so repeats across bands are cheap.
+ * stats[0] += verified, stats[1] += rejected. */
+static PyObject *py_join_candidates(PyObject *self, PyObject *args) {
+    PyObject *o_pairs, *o_parent, *o_sig, *o_row_of, *o_stats;
+    int verify;
+    Py_ssize_t num_perm;
+    long long min_agree;
+    if (!PyArg_ParseTuple(args, "OOOnOpLO", &o_pairs, &o_parent, &o_sig, &num_perm, &o_row_of, &verify, &min_agree, &o_stats))
+        return NULL;
+    Held held = {.n = 0};
+    Py_ssize_t np2, n, n_sig, n_row;
+    const void *pairs = take(&held, o_pairs, 0, 0, 0, &np2, "pairs");
+    if (!pairs) goto fail;
+    int wide = held.views[held.n - 1].itemsize == 8;
+    int64_t *parent = take(&held, o_parent, 8, 1, 0, &n, "parent");
+    if (!parent) goto fail;
+    const uint32_t *sig = take(&held, o_sig, 4, 0, 0, &n_sig, "sig");
+    if (!sig) goto fail;
+    const int64_t *row_of = take(&held, o_row_of, 8, 0, 0, &n_row, "row_of");
+    if (!row_of) goto fail;
+    int64_t *stats = take(&held, o_stats, 8, 1, 2, NULL, "stats");
+    if (!stats) goto fail;
+    if (check_ids(pairs, wide, np2, n, "pairs") < 0) goto fail;
+    if (verify) {
+        if (num_perm < 1 || n_row < n) {
+            PyErr_SetString(PyExc_ValueError, "row_of must map every dense id");
+            goto fail;
+        }
+        if (check_ids(row_of, 1, n, n_sig / num_perm, "row_of") < 0) goto fail;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < np2 / 2; i++) {
+        int64_t x = load_index(pairs, wide, 2 * i), y = load_index(pairs, wide, 2 * i + 1);
+        if (uf_find(parent, x) == uf_find(parent, y)) continue;
+        if (!verify) {
+            uf_union(parent, x, y);
+            continue;
+        }
+        stats[0]++;
+        const uint32_t *sx = sig + (size_t)row_of[x] * num_perm, *sy = sig + (size_t)row_of[y] * num_perm;
+        long long same = 0;
+        for (Py_ssize_t k = 0; k < num_perm; k++) same += sx[k] == sy[k];
+        if (same >= min_agree)
+            uf_union(parent, x, y);
+        else
+            stats[1]++;
+    }
+    Py_END_ALLOW_THREADS
+    release_all(&held);
+    Py_RETURN_NONE;
+fail:
+    release_all(&held);
+    return NULL;
+}
+
+static PyObject *py_union_pairs(PyObject *self, PyObject *args) {
+    PyObject *o_parent, *o_left, *o_right;
+    if (!PyArg_ParseTuple(args, "OOO", &o_parent, &o_left, &o_right)) return NULL;
+    Held held = {.n = 0};
+    Py_ssize_t n, nl;
+    int64_t *parent = take(&held, o_parent, 8, 1, 0, &n, "parent");
+    if (!parent) goto fail;
+    const void *left = take(&held, o_left, 0, 0, 0, &nl, "left");
+    if (!left) goto fail;
+    int wl = held.views[held.n - 1].itemsize == 8;
+    const void *right = take(&held, o_right, 0, 0, nl, NULL, "right");
+    if (!right) goto fail;
+    int wr = held.views[held.n - 1].itemsize == 8;
+    if (check_ids(left, wl, nl, n, "left") < 0 || check_ids(right, wr, nl, n, "right") < 0) goto fail;
+    Py_ssize_t joined = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < nl; i++) joined += uf_union(parent, load_index(left, wl, i), load_index(right, wr, i));
+    Py_END_ALLOW_THREADS
+    release_all(&held);
+    return PyLong_FromSsize_t(joined);
+fail:
+    release_all(&held);
+    return NULL;
+}
+
+/* Parents always point to smaller ids, so one ascending pass leaves every element on its root. */
+static PyObject *py_flatten(PyObject *self, PyObject *args) {
+    PyObject *o_parent;
+    if (!PyArg_ParseTuple(args, "O", &o_parent)) return NULL;
+    Held held = {.n = 0};
+    Py_ssize_t n;
+    int64_t *parent = take(&held, o_parent, 8, 1, 0, &n, "parent");
+    if (!parent) goto fail;
+    for (Py_ssize_t x = 0; x < n; x++) {
+        if (parent[x] < 0 || parent[x] > x) {
+            PyErr_SetString(PyExc_ValueError, "parent is not a smallest-root forest");
+            goto fail;
+        }
+    }
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t x = 0; x < n; x++) parent[x] = parent[parent[x]];
+    Py_END_ALLOW_THREADS
+    release_all(&held);
+    Py_RETURN_NONE;
+fail:
+    release_all(&held);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ module */
+
+static PyMethodDef methods[] = {
+    {"signatures", py_signatures, METH_VARARGS,
+     "signatures(offsets, data, ngram, char_mode, datasketch, flags, lower, a, b, out, nshingles)"},
+    {"xxh32", py_xxh32, METH_VARARGS, "xxh32(data, seed=0) -> int"},
+    {"xxh64", py_xxh64, METH_VARARGS, "xxh64(data, seed=0) -> int"},
+    {"band_hashes", py_band_hashes, METH_VARARGS, "band_hashes(sig, nshingles, num_perm, bands, rows, out)"},
+    {"bucket_candidates", py_bucket_candidates, METH_VARARGS,
+     "bucket_candidates(hashes, order, verify, max_checks, n_fixed, out) -> (pairs, paired)"},
+    {"join_candidates", py_join_candidates, METH_VARARGS,
+     "join_candidates(pairs, parent, sig, num_perm, row_of, verify, min_agree, stats)"},
+    {"union_pairs", py_union_pairs, METH_VARARGS, "union_pairs(parent, left, right) -> joined"},
+    {"flatten", py_flatten, METH_VARARGS, "flatten(parent)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, .m_name = "_native", .m_doc = "Compiled dedup kernels.", .m_size = -1, .m_methods = methods,
+};
+
+PyMODINIT_FUNC PyInit__native(void) { return PyModule_Create(&module); }
