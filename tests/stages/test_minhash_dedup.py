@@ -307,18 +307,40 @@ def test_exact_copies_of_any_text_always_go(texts: list[str | None], copies: lis
     assert (gone["duplicate_of"] < gone["id"]).all()
 
 
-def test_signatures_round_trip_through_their_binary_column() -> None:
+def test_signatures_round_trip_through_their_binary_column_as_low_16_bits() -> None:
     from curate.stages.minhash_dedup import _matrix, signature_column
 
-    sig = np.arange(5 * 8, dtype=np.uint32).reshape(5, 8)
+    sig = (np.arange(5 * 8, dtype=np.uint32) * np.uint32(2654435761)).reshape(5, 8)
+    low = (sig & 0xFFFF).astype(np.uint16)
     column = signature_column(sig)
     assert column.dtype == pl.Binary
-    assert (_matrix(column, 8) == sig).all()
-    assert (_matrix(column.slice(2, 3), 8) == sig[2:]).all()
-    assert (_matrix(pl.concat([column.slice(0, 2), column.slice(3, 2)]), 8) == sig[[0, 1, 3, 4]]).all()
+    assert (_matrix(column, 8) == low).all()
+    assert (_matrix(column.slice(2, 3), 8) == low[2:]).all()
+    assert (_matrix(pl.concat([column.slice(0, 2), column.slice(3, 2)]), 8) == low[[0, 1, 3, 4]]).all()
     assert _matrix(column.slice(0, 0), 8).shape == (0, 8)
-    with pytest.raises(ValueError, match="64 bytes"):
+    with pytest.raises(ValueError, match="32 bytes"):
         _matrix(column, 16)
+
+
+def test_verification_on_low_16_bits_agrees_with_full_values() -> None:
+    # b-bit minwise hashing: chance agreements of 16-bit values are too rare to change a verdict
+    from curate.dedup.lsh import join_candidates
+    from curate.dedup.minhash import signatures
+    from curate.dedup.unionfind import new_parent, roots
+
+    rng = np.random.default_rng(3)
+    words = [f"w{i}" for i in range(3000)]
+    base = [" ".join(rng.choice(words, 120)) for _ in range(60)]
+    texts = base + [" ".join(t.split()[: 120 - k]) for k, t in zip(rng.integers(0, 40, 60), base, strict=True)]
+    sig, _ = signatures(pl.Series(texts))
+    pairs = np.array([(i, i + 60) for i in range(60)], dtype=np.int32)
+    verdicts = []
+    for values in (sig, (sig & 0xFFFF).astype(np.uint16)):
+        parent = new_parent(120)
+        join_candidates(pairs, parent, values, np.arange(120), 0.8)
+        verdicts.append(roots(parent).tolist())
+    assert verdicts[0] == verdicts[1]
+    assert 0 < sum(r < i for i, r in enumerate(verdicts[0])) < 60  # some pairs pass, some do not
 
 
 def test_bands_are_grouped_into_pieces_by_corpus_size() -> None:

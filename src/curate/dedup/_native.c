@@ -37,7 +37,7 @@ static void release_all(Held *held) {
     held->n = 0;
 }
 
-/* A C-contiguous buffer of `itemsize`-byte items (itemsize 0: 4 or 8 accepted), at least
+/* A C-contiguous buffer of `itemsize`-byte items (0: 4 or 8 accepted; -1: any), at least
  * `min_items` long; writable when asked. Returns the data pointer and item count. */
 static void *take(Held *held, PyObject *obj, Py_ssize_t itemsize, int writable, Py_ssize_t min_items,
                   Py_ssize_t *count, const char *name) {
@@ -46,7 +46,7 @@ static void *take(Held *held, PyObject *obj, Py_ssize_t itemsize, int writable, 
     if (PyObject_GetBuffer(obj, v, flags) < 0) return NULL;
     held->n++;
     Py_ssize_t size = v->itemsize;
-    if (itemsize ? size != itemsize : (size != 4 && size != 8)) {
+    if (itemsize > 0 ? size != itemsize : (itemsize == 0 && size != 4 && size != 8)) {
         PyErr_Format(PyExc_TypeError, "%s: expected %zd-byte items, got %zd", name, itemsize, size);
         return NULL;
     }
@@ -544,6 +544,96 @@ static inline void sort_small(int64_t *v, Py_ssize_t n) {
     }
 }
 
+/* Dense ids grouped by band hash: order[] lists the ids of non-zero hashes sorted by hash, ids
+ * ascending within a hash (a stable LSD radix sort, 11-bit digits, 6 passes: linear, where an
+ * argsort is n log n), then the ids of hash 0 (never bucketed) ascending. Returns how many pairs
+ * the buckets can list (exact when no id is below n_fixed), so the caller can size its buffer. */
+static PyObject *py_bucket_order(PyObject *self, PyObject *args) {
+    PyObject *o_hashes, *o_order;
+    int verify;
+    long long max_checks;
+    if (!PyArg_ParseTuple(args, "OOpL", &o_hashes, &o_order, &verify, &max_checks)) return NULL;
+    Held held = {.n = 0};
+    Py_ssize_t n;
+    const uint64_t *hashes = take(&held, o_hashes, 8, 0, 0, &n, "hashes");
+    if (!hashes) goto fail;
+    int64_t *order = take(&held, o_order, 8, 1, n, NULL, "order");
+    if (!order) goto fail;
+    if (n >= ((Py_ssize_t)1 << 32) - 1) {
+        PyErr_SetString(PyExc_ValueError, "a band of 2**32 documents or more: split the corpus");
+        goto fail;
+    }
+    uint64_t *keys = malloc(sizeof(uint64_t) * (n ? n : 1) * 2);
+    int64_t *ids = malloc(sizeof(int64_t) * (n ? n : 1));
+    uint32_t(*counts)[2048] = calloc(6, sizeof *counts);
+    if (!keys || !ids || !counts) {
+        free(keys), free(ids), free(counts);
+        release_all(&held);
+        return PyErr_NoMemory();
+    }
+    long long bound = 0;
+    Py_BEGIN_ALLOW_THREADS
+    uint64_t *ka = keys, *kb = keys + n;
+    int64_t *ia = order, *ib = ids;
+    Py_ssize_t live = 0, zeros = 0;
+    for (Py_ssize_t d = 0; d < n; d++)
+        if (hashes[d]) live++;
+    for (Py_ssize_t d = 0; d < n; d++) { /* zero hashes go after the live ones, ids ascending */
+        uint64_t h = hashes[d];
+        if (h) {
+            Py_ssize_t at = d - zeros;
+            ka[at] = h;
+            ia[at] = d;
+            for (int p = 0; p < 6; p++) counts[p][(h >> (11 * p)) & 2047]++;
+        } else {
+            ia[live + zeros] = d;
+            zeros++;
+        }
+    }
+    for (int p = 0; p < 6; p++) {
+        uint32_t sum = 0;
+        int trivial = 0;
+        for (int b = 0; b < 2048; b++) {
+            uint32_t c = counts[p][b];
+            if (c == (uint32_t)live) trivial = 1;
+            counts[p][b] = sum;
+            sum += c;
+        }
+        if (trivial) continue; /* every key has the same digit here: the pass would not move anything */
+        for (Py_ssize_t i = 0; i < live; i++) {
+            uint32_t at = counts[p][(ka[i] >> (11 * p)) & 2047]++;
+            kb[at] = ka[i];
+            ib[at] = ia[i];
+        }
+        uint64_t *kt = ka;
+        ka = kb;
+        kb = kt;
+        int64_t *it = ia;
+        ia = ib;
+        ib = it;
+    }
+    if (ia != order) memcpy(order, ia, sizeof(int64_t) * live);
+    for (Py_ssize_t s = 0; s < live;) {
+        Py_ssize_t e = s + 1;
+        while (e < live && ka[e] == ka[s]) e++;
+        long long later = e - s - 1;
+        if (!verify) {
+            bound += later;
+        } else {
+            long long full = later < max_checks ? later : max_checks;
+            bound += full * (full + 1) / 2 + (later - full) * max_checks;
+        }
+        s = e;
+    }
+    Py_END_ALLOW_THREADS
+    free(keys), free(ids), free(counts);
+    release_all(&held);
+    return PyLong_FromLongLong(bound);
+fail:
+    release_all(&held);
+    return NULL;
+}
+
 /* The pairs a bucket offers: (first, x) without verification, else x with up to max_checks
  * earlier members in dense order (a huge bucket of unrelated texts stays linear); pairs of two
  * index entries (dense id < n_fixed) are never listed. */
@@ -652,13 +742,16 @@ static int check_ids(const void *ids, int wide, Py_ssize_t n, int64_t limit, con
 
 /* Union (k, 2) pairs, each verified by signature agreement (>= min_agree equal values) when
  * verify is set; pairs already in one component are skipped, so repeats across bands are cheap.
- * stats[0] += verified, stats[1] += rejected. */
+ * stats[0] += verified, stats[1] += rejected. When edges is not None (a (k, 2) buffer of the
+ * pairs' dtype), the pairs that joined two components are written to it: a spanning forest of
+ * the agreeing pairs. Returns how many pairs joined. */
 static PyObject *py_join_candidates(PyObject *self, PyObject *args) {
-    PyObject *o_pairs, *o_parent, *o_sig, *o_row_of, *o_stats;
+    PyObject *o_pairs, *o_parent, *o_sig, *o_row_of, *o_stats, *o_edges = Py_None;
     int verify;
     Py_ssize_t num_perm;
     long long min_agree;
-    if (!PyArg_ParseTuple(args, "OOOnOpLO", &o_pairs, &o_parent, &o_sig, &num_perm, &o_row_of, &verify, &min_agree, &o_stats))
+    if (!PyArg_ParseTuple(args, "OOOnOpLO|O", &o_pairs, &o_parent, &o_sig, &num_perm, &o_row_of, &verify, &min_agree,
+                          &o_stats, &o_edges))
         return NULL;
     Held held = {.n = 0};
     Py_ssize_t np2, n, n_sig, n_row;
@@ -667,12 +760,22 @@ static PyObject *py_join_candidates(PyObject *self, PyObject *args) {
     int wide = held.views[held.n - 1].itemsize == 8;
     int64_t *parent = take(&held, o_parent, 8, 1, 0, &n, "parent");
     if (!parent) goto fail;
-    const uint32_t *sig = take(&held, o_sig, 4, 0, 0, &n_sig, "sig");
+    const void *sig = take(&held, o_sig, -1, 0, 0, &n_sig, "sig");
     if (!sig) goto fail;
+    int sig_bytes = (int)held.views[held.n - 1].itemsize;
+    if (sig_bytes != 2 && sig_bytes != 4) {
+        PyErr_SetString(PyExc_TypeError, "sig: expected uint16 or uint32 values");
+        goto fail;
+    }
     const int64_t *row_of = take(&held, o_row_of, 8, 0, 0, &n_row, "row_of");
     if (!row_of) goto fail;
     int64_t *stats = take(&held, o_stats, 8, 1, 2, NULL, "stats");
     if (!stats) goto fail;
+    void *edges = NULL;
+    if (o_edges != Py_None) {
+        edges = take(&held, o_edges, wide ? 8 : 4, 1, np2, NULL, "edges");
+        if (!edges) goto fail;
+    }
     if (check_ids(pairs, wide, np2, n, "pairs") < 0) goto fail;
     if (verify) {
         if (num_perm < 1 || n_row < n) {
@@ -681,26 +784,43 @@ static PyObject *py_join_candidates(PyObject *self, PyObject *args) {
         }
         if (check_ids(row_of, 1, n, n_sig / num_perm, "row_of") < 0) goto fail;
     }
+    Py_ssize_t joined = 0;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < np2 / 2; i++) {
         int64_t x = load_index(pairs, wide, 2 * i), y = load_index(pairs, wide, 2 * i + 1);
         if (uf_find(parent, x) == uf_find(parent, y)) continue;
-        if (!verify) {
-            uf_union(parent, x, y);
-            continue;
+        if (verify) {
+            stats[0]++;
+            long long same = 0;
+            if (sig_bytes == 2) {
+                const uint16_t *sx = (const uint16_t *)sig + (size_t)row_of[x] * num_perm;
+                const uint16_t *sy = (const uint16_t *)sig + (size_t)row_of[y] * num_perm;
+                for (Py_ssize_t k = 0; k < num_perm; k++) same += sx[k] == sy[k];
+            } else {
+                const uint32_t *sx = (const uint32_t *)sig + (size_t)row_of[x] * num_perm;
+                const uint32_t *sy = (const uint32_t *)sig + (size_t)row_of[y] * num_perm;
+                for (Py_ssize_t k = 0; k < num_perm; k++) same += sx[k] == sy[k];
+            }
+            if (same < min_agree) {
+                stats[1]++;
+                continue;
+            }
         }
-        stats[0]++;
-        const uint32_t *sx = sig + (size_t)row_of[x] * num_perm, *sy = sig + (size_t)row_of[y] * num_perm;
-        long long same = 0;
-        for (Py_ssize_t k = 0; k < num_perm; k++) same += sx[k] == sy[k];
-        if (same >= min_agree)
-            uf_union(parent, x, y);
-        else
-            stats[1]++;
+        uf_union(parent, x, y);
+        if (edges) {
+            if (wide) {
+                ((int64_t *)edges)[2 * joined] = x;
+                ((int64_t *)edges)[2 * joined + 1] = y;
+            } else {
+                ((int32_t *)edges)[2 * joined] = (int32_t)x;
+                ((int32_t *)edges)[2 * joined + 1] = (int32_t)y;
+            }
+        }
+        joined++;
     }
     Py_END_ALLOW_THREADS
     release_all(&held);
-    Py_RETURN_NONE;
+    return PyLong_FromSsize_t(joined);
 fail:
     release_all(&held);
     return NULL;
@@ -763,10 +883,11 @@ static PyMethodDef methods[] = {
     {"xxh32", py_xxh32, METH_VARARGS, "xxh32(data, seed=0) -> int"},
     {"xxh64", py_xxh64, METH_VARARGS, "xxh64(data, seed=0) -> int"},
     {"band_hashes", py_band_hashes, METH_VARARGS, "band_hashes(sig, nshingles, num_perm, bands, rows, out)"},
+    {"bucket_order", py_bucket_order, METH_VARARGS, "bucket_order(hashes, order, verify, max_checks) -> pair bound"},
     {"bucket_candidates", py_bucket_candidates, METH_VARARGS,
      "bucket_candidates(hashes, order, verify, max_checks, n_fixed, out) -> (pairs, paired)"},
     {"join_candidates", py_join_candidates, METH_VARARGS,
-     "join_candidates(pairs, parent, sig, num_perm, row_of, verify, min_agree, stats)"},
+     "join_candidates(pairs, parent, sig, num_perm, row_of, verify, min_agree, stats, edges=None) -> joined"},
     {"union_pairs", py_union_pairs, METH_VARARGS, "union_pairs(parent, left, right) -> joined"},
     {"flatten", py_flatten, METH_VARARGS, "flatten(parent)"},
     {NULL, NULL, 0, NULL},

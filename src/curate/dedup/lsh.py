@@ -79,28 +79,14 @@ def bucket_candidates(band: np.ndarray, verify: bool, max_checks: int = 64, n_fi
     were paired (the ``candidate_pairs`` counter).
     """
     band = np.ascontiguousarray(band, dtype=np.uint64)
-    order = np.argsort(band).astype(np.int64, copy=False)  # introsort; buckets re-sorted inside (dense order)
-    dtype = np.int32 if band.shape[0] < 2**31 else np.int64
-    out = np.empty((_pairs_bound(band[order], verify, max_checks), 2), dtype=dtype)
+    order = np.empty(band.shape[0], dtype=np.int64)
+    # radix sort into buckets (ids ascending in each), and how many pairs they can list
+    bound = _native.bucket_order(band, order, verify, int(max_checks))
+    out = np.empty((bound, 2), dtype=np.int32 if band.shape[0] < 2**31 else np.int64)
     # the pairs a bucket offers: (first, x) without verification, else x with up to max_checks
     # earlier members in survivor order (a huge bucket of unrelated texts stays linear)
     k, paired = _native.bucket_candidates(band, order, verify, int(max_checks), int(n_fixed), out)
     return out[:k], int(paired)
-
-
-def _pairs_bound(sorted_hashes: np.ndarray, verify: bool, max_checks: int) -> int:
-    """How many pairs the buckets of sorted band hashes can list (exact without index entries)."""
-    if sorted_hashes.shape[0] < 2:
-        return 0
-    starts = np.flatnonzero(np.concatenate([[True], sorted_hashes[1:] != sorted_hashes[:-1]]))
-    sizes = np.diff(np.append(starts, sorted_hashes.shape[0])).astype(np.int64)
-    sizes[sorted_hashes[starts] == 0] = 0  # hash 0 is never a bucket
-    later = np.maximum(sizes - 1, 0)  # members after the first
-    if not verify:
-        return int(later.sum())
-    c = np.int64(max_checks)
-    full = np.minimum(later, c)  # members with fewer than max_checks earlier members: 1, 2, ...
-    return int((full * (full + 1) // 2 + (later - full) * c).sum())
 
 
 def join_candidates(
@@ -108,19 +94,38 @@ def join_candidates(
     row_of: np.ndarray | None = None, threshold: float = 0.0,
 ) -> np.ndarray:
     """Union candidate pairs ((k, 2) dense ids), each verified by signature agreement when ``sig``
-    is given; pairs already in one component are skipped (so repeats across bands are cheap).
-    Returns [verified, rejected]."""
+    is given (``sig[row_of[x]]`` is dense id x's signature); pairs already in one component are
+    skipped (so repeats across bands are cheap). Returns [verified, rejected]."""
+    stats, _ = _join(pairs, parent, sig, row_of, threshold, want_edges=False)
+    return stats
+
+
+def verified_edges(
+    pairs: np.ndarray, parent: np.ndarray, sig: np.ndarray, row_of: np.ndarray, threshold: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Like :func:`join_candidates`, and also the pairs that joined two components: a spanning
+    forest of the agreeing pairs, which has the same connected components as all of them (so a
+    piece of the global phase can verify its own pairs and hand on only these)."""
+    stats, edges = _join(pairs, parent, sig, row_of, threshold, want_edges=True)
+    assert edges is not None
+    return edges, stats
+
+
+def _join(
+    pairs: np.ndarray, parent: np.ndarray, sig: np.ndarray | None, row_of: np.ndarray | None,
+    threshold: float, want_edges: bool,
+) -> tuple[np.ndarray, np.ndarray | None]:
     stats = np.zeros(2, dtype=np.int64)
     verify = sig is not None
     if sig is None:
         sig = np.zeros((1, 1), dtype=np.uint32)
         row_of = np.zeros(1, dtype=np.int64)
     assert row_of is not None
-    if pairs.dtype not in (np.int32, np.int64):
-        pairs = pairs.astype(np.int64)
+    pairs = np.ascontiguousarray(pairs if pairs.dtype in (np.int32, np.int64) else pairs.astype(np.int64)).reshape(-1, 2)
+    edges = np.empty_like(pairs) if want_edges else None
     min_agree = int(np.ceil(threshold * sig.shape[1] - 1e-9))
-    _native.join_candidates(
-        np.ascontiguousarray(pairs).reshape(-1, 2), parent, np.ascontiguousarray(sig, dtype=np.uint32),
-        sig.shape[1], np.ascontiguousarray(row_of, dtype=np.int64), verify, min_agree, stats,
+    joined = _native.join_candidates(
+        pairs, parent, np.ascontiguousarray(sig, dtype=np.uint32), sig.shape[1],
+        np.ascontiguousarray(row_of, dtype=np.int64), verify, min_agree, stats, edges,
     )
-    return stats
+    return stats, (edges[:joined].copy() if edges is not None else None)

@@ -13,7 +13,7 @@ import polars as pl
 import pyarrow as pa
 from pydantic import Field, model_validator
 
-from curate.dedup.lsh import band_hashes, bucket_candidates, join_candidates, optimal_params
+from curate.dedup.lsh import band_hashes, bucket_candidates, join_candidates, optimal_params, verified_edges
 from curate.dedup.minhash import signatures
 from curate.dedup.survivor import KeepRule, keep_columns, survivor_rank
 from curate.dedup.unionfind import new_parent, roots
@@ -21,12 +21,13 @@ from curate.errors import InputError
 from curate.hashing import hash_strings
 from curate.stages.base import REJECT, GlobalStage, ResolvePieces, StageConfig, StageContext
 
-INDEX_VERSION = 2
-"""2: signatures stored as binary (4 x num_perm bytes), not as a list of integers."""
+INDEX_VERSION = 3
+"""2: signatures stored as binary, not as a list of integers; 3: the low 16 bits of each value
+(``SIG_DTYPE``), 2 x num_perm bytes. An index of another version is refused with a clear error."""
 
-_SIG_SLICE_ROWS = 1 << 14
+_SIG_SLICE_ROWS = 1 << 15
 """Key rows per slice when reading candidate signatures (8 MiB of signatures at 128 permutations):
-measured on 100k documents, as fast as one read and ~60 MiB lower in peak."""
+bounds the transient copies whatever the corpus size, at ~1.5x the time of one whole read."""
 
 _CHUNK_ROWS = 1 << 18
 """Key rows per slice when appending survivors to the index: bounds the transient copies
@@ -111,9 +112,9 @@ class MinhashDedup(GlobalStage):
     its band hashes (``_band_<i>``, uint64), a rank for the survivor rule and, when verifying or
     indexing, the signature (``_sig``: ``num_perm`` uint32 as binary). The global phase numbers
     documents densely in survivor order (rank, then id), lists each band's candidate pairs in an
-    independent piece (sort the band hashes; equal ones pair up), then joins the pairs with
-    union-find, each verified by signature agreement, and roots every component at its smallest
-    dense id, which is therefore the survivor, whatever the shard layout or engine.
+    independent piece (sort the band hashes; equal ones pair up; verify each pair by signature
+    agreement), then joins the agreeing pairs with union-find and roots every component at its
+    smallest dense id, which is therefore the survivor, whatever the shard layout or engine.
 
     Writes: ``_reject = near_duplicate``, ``duplicate_of`` and ``dup_cluster`` (the survivor's id)
     on removed rows; ``dup_cluster`` and ``dup_cluster_size`` on kept rows (size 1, no cluster, for
@@ -122,11 +123,12 @@ class MinhashDedup(GlobalStage):
     text (null counts as empty), so exact copies always go.
 
     Memory of ``resolve`` per document, on the driver: ids (~30 B), rank and dense order (~24 B),
-    union-find parent (8 B), the candidate pairs of every band until they are joined (8 B a pair),
-    plus the signature (4 x num_perm B = 512 B) when ``verify`` is on; each piece (one band, in a
-    worker) holds one band column, the dense order and a sort order (~24 B). Measured on 1 M
-    documents: ~680 B/doc with verify, ~80 B/doc without, so 10 M documents need ~7 GiB (~1 GiB
-    without verify). See benchmarks/dedup/RESULTS-dedup.md and docs/scale-out.md.
+    union-find parent (8 B) and the edges the pieces hand on (8 B an edge; with ``verify``, a
+    spanning forest: fewer edges than documents per band). Each piece (a group of bands, in a
+    worker) holds its band columns, the dense order and a sort order (~24 B a document) and, with
+    ``verify``, the signatures of the documents its pairs name (2 x num_perm B each) and its own
+    union-find parent. No signature is ever held on the driver. See
+    benchmarks/dedup/RESULTS-dedup.md (measured bytes per document) and docs/scale-out.md.
 
     Incremental mode (``index``): the folder holds ``_index.json`` (settings and parts) and
     ``part-NNNNN.parquet`` files (id, band hashes, signature) of every document kept so far. Index
@@ -193,17 +195,18 @@ class MinhashDedup(GlobalStage):
 
     # ------------------------------------------------------------------ resolve (global)
 
-    # The global phase splits into one piece per band: a piece reads one band column (and the
-    # dense order), sorts it and lists the candidate pairs its buckets hold; combine verifies the
-    # pairs by signature agreement and unions them (skipping pairs already in one component). Which pairs are examined does not
-    # depend on the union-find state, so the components (and the decisions) are the same whether
-    # the pieces run here in order, in a process pool, or on a Ray cluster.
+    # The global phase splits into pieces of one or more bands: a piece reads its band columns
+    # (and the dense order), sorts each and lists the candidate pairs its buckets hold, verifies
+    # them by signature agreement and hands on a spanning forest of the agreeing pairs; combine
+    # unions the forests. The components are those of the graph of all agreeing pairs, whichever
+    # pairs a piece skipped as already joined, so the decisions are the same whether the pieces
+    # run here in order, in a process pool, or on a Ray cluster.
 
     def split_resolve(self, keys: pl.LazyFrame, ctx: StageContext) -> ResolvePieces:
         cfg = self.cfg
         bands, _ = cfg.band_rows()
         index = _Index(Path(cfg.index), self._index_params(), getattr(ctx, "run_id", None)) if cfg.index else None
-        old = index.load() if index else _empty_index(cfg.num_perm, bands)
+        old = index.load(columns=["id"]) if index else _empty_index(cfg.num_perm, bands).select("id")
         m = old.height
         base = keys.select("id", "_rank").collect()
         n = base.height
@@ -216,20 +219,37 @@ class MinhashDedup(GlobalStage):
         shared = {"row_of_dense": row_of_dense, "m": m, "n": n, "index_files": index_files, "groups": groups}
         return ResolvePieces(len(groups), shared, {"index": index, "old": old, "ids": base["id"]})
 
-    def resolve_piece(self, keys: pl.LazyFrame, shared: Any, piece: int) -> list[tuple[np.ndarray, int]]:
-        """Per band of group ``piece``: candidate pairs (dense ids), and bucket members paired."""
+    def resolve_piece(self, keys: pl.LazyFrame, shared: Any, piece: int) -> list[tuple[np.ndarray, int, np.ndarray]]:
+        """Per band of group ``piece``: (edges, bucket members paired, [verified, rejected]).
+
+        With ``verify`` the piece checks its own candidate pairs against the signatures (it
+        reads only those its pairs name) and hands on a spanning forest of the agreeing ones,
+        which joins exactly the same components; the driver never holds a signature. Without
+        it, the edges are the candidate pairs themselves.
+        """
         m, n = shared["m"], shared["n"]
         cols = [f"_band_{b}" for b in shared["groups"][piece]]
-        old = pl.scan_parquet(shared["index_files"]).select(cols).collect() if m else None
+        index_rows = pl.scan_parquet(shared["index_files"]) if m else None
+        old = index_rows.select(cols).collect() if index_rows is not None else None
         new = keys.select(cols).collect() if n else None
-        out = []
+        row_of_dense = shared["row_of_dense"]
+        per_band = []
         for col in cols:
             h_row = np.empty(m + n, dtype=np.uint64)
             if old is not None:
                 h_row[:m] = old[col].to_numpy()
             if new is not None:
                 h_row[m:] = new[col].to_numpy()
-            out.append(bucket_candidates(h_row[shared["row_of_dense"]], self.cfg.verify, self.cfg.max_checks, m))
+            per_band.append(bucket_candidates(h_row[row_of_dense], self.cfg.verify, self.cfg.max_checks, m))
+        del old, new
+        if not self.cfg.verify:
+            return [(pairs, paired, np.zeros(2, dtype=np.int64)) for pairs, paired in per_band]
+        sig, row_of = _candidate_signatures(index_rows, keys, m, n, row_of_dense, per_band, self.cfg.num_perm)
+        parent = new_parent(m + n)  # this piece's own forest: skips pairs its earlier edges joined
+        out = []
+        for pairs, paired in per_band:
+            edges, stats = verified_edges(pairs, parent, sig, row_of, self.cfg.threshold)
+            out.append((edges, paired, stats))
         return out
 
     def combine(
@@ -241,14 +261,11 @@ class MinhashDedup(GlobalStage):
         row_of_dense = split.shared["row_of_dense"]
         index, old, new_ids = split.local["index"], split.local["old"], split.local["ids"]
         per_band = [band for piece in results for band in piece]
-        sig, row_of = None, row_of_dense
-        if cfg.verify:
-            sig, row_of = self._candidate_signatures(keys, old, m, n, row_of_dense, per_band)
         parent = new_parent(m + n)
         stats = np.zeros(2, dtype=np.int64)
-        for pairs, _ in per_band:  # in band order: the counters are deterministic too
-            stats += join_candidates(pairs, parent, sig, row_of, cfg.threshold)
-        del sig, row_of
+        for edges, _, band_stats in per_band:  # in band order: the same forest on every engine
+            join_candidates(edges, parent)
+            stats += band_stats
         root = roots(parent)
         sizes = np.bincount(root, minlength=m + n)
         dense = np.arange(m, m + n, dtype=np.int64)
@@ -273,7 +290,7 @@ class MinhashDedup(GlobalStage):
             "dup_cluster_size",
         )
         ctx.count("clusters_found", int(np.unique(root[clustered]).size))
-        ctx.count("candidate_pairs", sum(int(paired) for _, paired in per_band))
+        ctx.count("candidate_pairs", sum(int(paired) for _, paired, _ in per_band))
         if cfg.verify:
             ctx.count("pairs_verified", int(stats[0]))
             ctx.count("pairs_rejected_by_verification", int(stats[1]))
@@ -283,41 +300,6 @@ class MinhashDedup(GlobalStage):
             ctx.count("index_docs_before", m)
             ctx.count("index_docs_appended", appended)
         return decisions.sort("id")
-
-    def _candidate_signatures(
-        self, keys: pl.LazyFrame, old: pl.DataFrame, m: int, n: int, row_of_dense: np.ndarray,
-        per_band: list[tuple[np.ndarray, int]],
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The signatures of the documents some candidate pair names (no other is ever compared),
-        and each dense id's row among them.
-
-        Only those are held (most documents of a corpus are in no candidate pair), and they are
-        read in slices of ``_SIG_SLICE_ROWS`` key rows, skipping slices that hold none, so the
-        transient copies stay a few MiB whatever the corpus size.
-        """
-        wanted = np.zeros(m + n, dtype=bool)  # by key row: index entries first, then new rows
-        for pairs, _ in per_band:
-            wanted[row_of_dense[pairs.ravel()]] = True
-        count = int(wanted.sum())
-        sig = np.empty((max(count, 1), self.cfg.num_perm), dtype=np.uint32)
-        position = np.cumsum(wanted, dtype=np.int64) - 1
-        np.maximum(position, 0, out=position)  # rows no pair names map anywhere valid, never read
-        k = 0
-        if m and wanted[:m].any():
-            rows = _matrix(old["_sig"], self.cfg.num_perm)[wanted[:m]]
-            sig[: rows.shape[0]] = rows
-            k = rows.shape[0]
-        for start in range(0, n, _SIG_SLICE_ROWS):
-            local = wanted[m + start : m + start + _SIG_SLICE_ROWS]
-            if not local.any():
-                continue
-            part = _matrix(keys.select("_sig").slice(start, _SIG_SLICE_ROWS).collect()["_sig"], self.cfg.num_perm)
-            rows = part[local[: part.shape[0]]]
-            sig[k : k + rows.shape[0]] = rows
-            k += rows.shape[0]
-        if k != count:
-            raise RuntimeError(f"minhash_dedup: read {k} candidate signatures, expected {count}")
-        return sig, position[row_of_dense]
 
     def _index_params(self) -> dict[str, Any]:
         cfg = self.cfg
@@ -360,35 +342,75 @@ def _band_groups(bands: int, rows: int) -> list[list[int]]:
     return [g.tolist() for g in np.array_split(np.arange(bands), pieces)]
 
 
+def _candidate_signatures(
+    index_rows: pl.LazyFrame | None, keys: pl.LazyFrame, m: int, n: int, row_of_dense: np.ndarray,
+    per_band: list[tuple[np.ndarray, int]], num_perm: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The signatures of the documents some candidate pair names (no other is ever compared),
+    and each dense id's row among them.
+
+    Only those are held (most documents of a corpus are in no candidate pair), read in slices
+    of ``_SIG_SLICE_ROWS`` key rows, skipping slices that hold none, so the transient copies stay
+    a few MiB whatever the corpus size.
+    """
+    wanted = np.zeros(m + n, dtype=bool)  # by key row: index entries first, then new rows
+    for pairs, _ in per_band:
+        wanted[row_of_dense[pairs.ravel()]] = True
+    count = int(wanted.sum())
+    sig = np.empty((max(count, 1), num_perm), dtype=SIG_DTYPE)
+    position = np.cumsum(wanted, dtype=np.int64) - 1
+    np.maximum(position, 0, out=position)  # rows no pair names map anywhere valid, never read
+    k = 0
+    for frame, first, rows in ((index_rows, 0, m), (keys, m, n)):
+        for start in range(0, rows, _SIG_SLICE_ROWS):
+            local = wanted[first + start : first + start + _SIG_SLICE_ROWS]
+            if frame is None or not local.any():
+                continue
+            part = _matrix(frame.select("_sig").slice(start, _SIG_SLICE_ROWS).collect()["_sig"], num_perm)
+            picked = part[local[: part.shape[0]]]
+            sig[k : k + picked.shape[0]] = picked
+            k += picked.shape[0]
+    if k != count:
+        raise RuntimeError(f"minhash_dedup: read {k} candidate signatures, expected {count}")
+    return sig, position[row_of_dense]
+
+
+SIG_DTYPE = np.uint16
+"""What verification compares: the low 16 bits of each MinHash value (b-bit minwise hashing,
+Li & Koenig 2010, with b = 16), at half the bytes to write, read and hold. Two different minima
+agree there by chance once in 65,536: at 128 permutations and Jaccard 0.8 that is 0.0004 chance
+agreements a pair, so a verdict changes only for a pair one agreement short of the threshold
+that also gets a chance one (on the 100k-document benchmark: 1 removal in 40,320)."""
+
+
 def signature_column(sig: np.ndarray) -> pl.Series:
-    """An (n, P) uint32 matrix as a Binary column of 4 x P bytes a row.
+    """An (n, P) signature matrix as a Binary column of 2 x P bytes a row (the low 16 bits of
+    each value, see ``SIG_DTYPE``).
 
     Parquet reads fixed-width binary ~5x faster than a list of P integers (no repetition
-    levels), and the combine step reads every signature once.
+    levels), and the resolve pieces read the signatures of every candidate.
     """
-    sig = np.ascontiguousarray(sig, dtype=np.uint32)
-    width = 4 * sig.shape[1]
+    sig = np.ascontiguousarray(sig, dtype=np.uint32).astype(SIG_DTYPE)  # keeps the low bits
+    width = sig.itemsize * sig.shape[1]
     arr = pa.FixedSizeBinaryArray.from_buffers(pa.binary(width), sig.shape[0], [None, pa.py_buffer(sig)])
     return pl.Series("_sig", arr.cast(pa.large_binary()), dtype=pl.Binary)
 
 
 def _matrix(column: pl.Series, num_perm: int) -> np.ndarray:
-    """A signature column as an (n, num_perm) uint32 numpy view of its Arrow buffer (no copy)."""
+    """A signature column as an (n, num_perm) ``SIG_DTYPE`` numpy view of its Arrow buffer (no copy)."""
     arr = column.rechunk().to_arrow()
     n = len(arr)
     if n == 0:
-        return np.empty((0, num_perm), dtype=np.uint32)
+        return np.empty((0, num_perm), dtype=SIG_DTYPE)
     if arr.null_count:
         raise ValueError("a signature column holds nulls")
-    if pa.types.is_fixed_size_list(arr.type):
-        return arr.flatten().to_numpy(zero_copy_only=True).reshape(-1, num_perm)
     offset_type = np.int64 if pa.types.is_large_binary(arr.type) else np.int32
     offsets = np.frombuffer(arr.buffers()[1], dtype=offset_type)[arr.offset : arr.offset + n + 1]
-    width = 4 * num_perm
+    width = np.dtype(SIG_DTYPE).itemsize * num_perm
     if int(offsets[-1] - offsets[0]) != n * width or not (np.diff(offsets) == width).all():
         raise ValueError(f"signatures must be {width} bytes each")
     data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[int(offsets[0]) : int(offsets[-1])]
-    return data.view(np.uint32).reshape(n, num_perm)
+    return data.view(SIG_DTYPE).reshape(n, num_perm)
 
 
 def _empty_index(num_perm: int, bands: int) -> pl.DataFrame:
@@ -410,11 +432,12 @@ class _Index:
         self.parts: list[dict[str, Any]] = []
         self.replace: str | None = None
 
-    def load(self) -> pl.DataFrame:
-        """All entries, except the part a previous attempt of this same run appended."""
+    def load(self, columns: list[str] | None = None) -> pl.DataFrame:
+        """All entries (``columns`` of them), except the part a previous attempt of this same run
+        appended."""
         bands = int(self.params["bands"])
         if not self.manifest_path.exists():
-            return _empty_index(int(self.params["num_perm"]), bands)
+            return _empty_index(int(self.params["num_perm"]), bands).select(columns or pl.all())
         try:
             manifest = json.loads(self.manifest_path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as err:
@@ -431,9 +454,9 @@ class _Index:
         self.parts = list(manifest.get("parts", []))
         if self.run_id is not None and self.parts and self.parts[-1].get("run_id") == self.run_id:
             self.replace = self.parts.pop()["file"]
-        frames = [pl.read_parquet(self.path / p["file"]) for p in self.parts]
+        frames = [pl.read_parquet(self.path / p["file"], columns=columns) for p in self.parts]
         if not frames:
-            return _empty_index(int(self.params["num_perm"]), bands)
+            return _empty_index(int(self.params["num_perm"]), bands).select(columns or pl.all())
         return pl.concat(frames)
 
     def append(self, keys: pl.LazyFrame, rows: np.ndarray, existing: pl.Series, bands: int) -> int:
