@@ -13,7 +13,13 @@ import polars as pl
 import pyarrow as pa
 from pydantic import Field, model_validator
 
-from curate.dedup.lsh import band_hashes, bucket_candidates, join_candidates, optimal_params, verified_edges
+from curate.dedup.lsh import (
+    band_hashes,
+    bucket_candidates,
+    join_candidates,
+    optimal_params,
+    verified_edges,
+)
 from curate.dedup.minhash import signatures
 from curate.dedup.survivor import KeepRule, keep_columns, survivor_rank
 from curate.dedup.unionfind import new_parent, roots
