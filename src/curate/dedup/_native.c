@@ -315,6 +315,55 @@ static size_t normalise_units(const uint8_t *data, size_t n, const Tables *t, ui
     return nu;
 }
 
+/* Fast word mode needs only each token's hash (no bytes, no bounds): the same hashes as
+ * normalise_units, from a loop without a store per byte or a branch per token boundary on the
+ * ASCII path (a token's end is a mispredicted branch every ~6 bytes otherwise). */
+static size_t token_hashes(const uint8_t *data, size_t n, const Tables *t, uint64_t *uhash) {
+    size_t i = 0, nu = 0;
+    uint64_t in_tok = 0, h = TOKEN_SEED;
+    while (i < n) {
+        uint32_t c = data[i];
+        if (c < 0x80) {
+            i++;
+            uint64_t lc = t->ascii_word[c], w = lc != 0;
+            uhash[nu] = token_final(h); /* kept only when this byte ends a token */
+            nu += in_tok & (w ^ 1);
+            uint64_t next = (h ^ lc) * TOKEN_PRIME;
+            h = w ? next : TOKEN_SEED;
+            in_tok = w;
+            continue;
+        }
+        uint32_t cp;
+        if (c >= 0xF0 && i + 3 < n) {
+            cp = ((c & 0x07) << 18) | ((data[i + 1] & 0x3FU) << 12) | ((data[i + 2] & 0x3FU) << 6) | (data[i + 3] & 0x3FU);
+            i += 4;
+        } else if (c >= 0xE0 && i + 2 < n) {
+            cp = ((c & 0x0F) << 12) | ((data[i + 1] & 0x3FU) << 6) | (data[i + 2] & 0x3FU);
+            i += 3;
+        } else if (c >= 0xC0 && i + 1 < n) {
+            cp = ((c & 0x1F) << 6) | (data[i + 1] & 0x3FU);
+            i += 2;
+        } else {
+            cp = 0xFFFD;
+            i += 1;
+        }
+        if (cp >= 0x110000) cp = 0xFFFD;
+        if (t->flags[cp] & 1) {
+            uint8_t bytes[4];
+            size_t len = put_utf8(bytes, 0, (uint32_t)t->lower[cp]);
+            if (!in_tok) h = TOKEN_SEED;
+            for (size_t q = 0; q < len; q++) h = (h ^ bytes[q]) * TOKEN_PRIME;
+            in_tok = 1;
+        } else {
+            if (in_tok) uhash[nu++] = token_final(h);
+            in_tok = 0;
+            h = TOKEN_SEED;
+        }
+    }
+    if (in_tok) uhash[nu++] = token_final(h);
+    return nu;
+}
+
 /* ------------------------------------------------------------------ signatures */
 
 typedef struct {
@@ -359,7 +408,10 @@ static int signature_kernel(const SigJob *job, const Tables *t) {
         uint32_t *row = job->out + (size_t)d * np;
         for (int k = 0; k < np; k++) row[k] = 0xFFFFFFFFU;
         int64_t b0 = job->offsets[d];
-        size_t nu = normalise_units(job->data + b0, (size_t)(job->offsets[d + 1] - b0), t, scratch, ustart, uend, uhash);
+        size_t len = (size_t)(job->offsets[d + 1] - b0);
+        size_t nu = job->datasketch || t->char_mode
+                        ? normalise_units(job->data + b0, len, t, scratch, ustart, uend, uhash)
+                        : token_hashes(job->data + b0, len, t, uhash);
         if (nu == 0) {
             job->nshingles[d] = 0;
             continue;
