@@ -792,6 +792,21 @@ static int check_ids(const void *ids, int wide, Py_ssize_t n, int64_t limit, con
     return 0;
 }
 
+/* Equal values of two signatures; 16-bit lanes compare 16 at a time with AVX2. */
+MULTIVERSION
+static uint32_t agree16(const uint16_t *restrict a, const uint16_t *restrict b, Py_ssize_t n) {
+    uint16_t same = 0; /* n < 65,536: a 16-bit count keeps the lanes 16-bit wide */
+    for (Py_ssize_t k = 0; k < n; k++) same += a[k] == b[k];
+    return same;
+}
+
+MULTIVERSION
+static uint32_t agree32(const uint32_t *restrict a, const uint32_t *restrict b, Py_ssize_t n) {
+    uint32_t same = 0;
+    for (Py_ssize_t k = 0; k < n; k++) same += a[k] == b[k];
+    return same;
+}
+
 /* Union (k, 2) pairs, each verified by signature agreement (>= min_agree equal values) when
  * verify is set; pairs already in one component are skipped, so repeats across bands are cheap.
  * stats[0] += verified, stats[1] += rejected. When edges is not None (a (k, 2) buffer of the
@@ -830,7 +845,7 @@ static PyObject *py_join_candidates(PyObject *self, PyObject *args) {
     }
     if (check_ids(pairs, wide, np2, n, "pairs") < 0) goto fail;
     if (verify) {
-        if (num_perm < 1 || n_row < n) {
+        if (num_perm < 1 || num_perm >= 65536 || n_row < n) {
             PyErr_SetString(PyExc_ValueError, "row_of must map every dense id");
             goto fail;
         }
@@ -843,16 +858,9 @@ static PyObject *py_join_candidates(PyObject *self, PyObject *args) {
         if (uf_find(parent, x) == uf_find(parent, y)) continue;
         if (verify) {
             stats[0]++;
-            long long same = 0;
-            if (sig_bytes == 2) {
-                const uint16_t *sx = (const uint16_t *)sig + (size_t)row_of[x] * num_perm;
-                const uint16_t *sy = (const uint16_t *)sig + (size_t)row_of[y] * num_perm;
-                for (Py_ssize_t k = 0; k < num_perm; k++) same += sx[k] == sy[k];
-            } else {
-                const uint32_t *sx = (const uint32_t *)sig + (size_t)row_of[x] * num_perm;
-                const uint32_t *sy = (const uint32_t *)sig + (size_t)row_of[y] * num_perm;
-                for (Py_ssize_t k = 0; k < num_perm; k++) same += sx[k] == sy[k];
-            }
+            size_t rx = (size_t)row_of[x] * num_perm, ry = (size_t)row_of[y] * num_perm;
+            long long same = sig_bytes == 2 ? agree16((const uint16_t *)sig + rx, (const uint16_t *)sig + ry, num_perm)
+                                            : agree32((const uint32_t *)sig + rx, (const uint32_t *)sig + ry, num_perm);
             if (same < min_agree) {
                 stats[1]++;
                 continue;

@@ -94,7 +94,7 @@ def join_candidates(
     row_of: np.ndarray | None = None, threshold: float = 0.0,
 ) -> np.ndarray:
     """Union candidate pairs ((k, 2) dense ids), each verified by signature agreement when ``sig``
-    is given (``sig[row_of[x]]`` is dense id x's signature); pairs already in one component are
+    is given (``sig[row_of[x]]`` is dense id x's signature, uint32 values or their low 16 bits); pairs already in one component are
     skipped (so repeats across bands are cheap). Returns [verified, rejected]."""
     stats, _ = _join(pairs, parent, sig, row_of, threshold, want_edges=False)
     return stats
@@ -125,7 +125,8 @@ def _join(
     edges = np.empty_like(pairs) if want_edges else None
     min_agree = int(np.ceil(threshold * sig.shape[1] - 1e-9))
     joined = _native.join_candidates(
-        pairs, parent, np.ascontiguousarray(sig, dtype=np.uint32), sig.shape[1],
+        pairs, parent, np.ascontiguousarray(sig, dtype=sig.dtype if sig.dtype in (np.uint16, np.uint32) else np.uint32),
+        sig.shape[1],
         np.ascontiguousarray(row_of, dtype=np.int64), verify, min_agree, stats, edges,
     )
     return stats, (edges[:joined].copy() if edges is not None else None)

@@ -359,9 +359,12 @@ def _candidate_signatures(
     of ``_SIG_SLICE_ROWS`` key rows, skipping slices that hold none, so the transient copies stay
     a few MiB whatever the corpus size.
     """
-    wanted = np.zeros(m + n, dtype=bool)  # by key row: index entries first, then new rows
+    named = np.zeros(m + n, dtype=bool)  # by dense id
     for pairs, _ in per_band:
-        wanted[row_of_dense[pairs.ravel()]] = True
+        named[pairs.ravel()] = True
+    wanted = np.zeros(m + n, dtype=bool)  # by key row: index entries first, then new rows
+    wanted[row_of_dense[named]] = True
+    del named
     count = int(wanted.sum())
     sig = np.empty((max(count, 1), num_perm), dtype=SIG_DTYPE)
     position = np.cumsum(wanted, dtype=np.int64) - 1
@@ -373,9 +376,10 @@ def _candidate_signatures(
             if frame is None or not local.any():
                 continue
             part = _matrix(frame.select("_sig").slice(start, _SIG_SLICE_ROWS).collect()["_sig"], num_perm)
-            picked = part[local[: part.shape[0]]]
-            sig[k : k + picked.shape[0]] = picked
-            k += picked.shape[0]
+            local = local[: part.shape[0]]
+            picked = int(local.sum())
+            np.compress(local, part, axis=0, out=sig[k : k + picked])  # one copy, straight into place
+            k += picked
     if k != count:
         raise RuntimeError(f"minhash_dedup: read {k} candidate signatures, expected {count}")
     return sig, position[row_of_dense]
