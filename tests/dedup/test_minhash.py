@@ -113,3 +113,33 @@ def test_char_tables_follow_python_re_and_lower() -> None:
         assert bool(flags[cp] & 1) == bool(re.fullmatch(r"\w", ch)), hex(cp)
         assert bool(flags[cp] & 2) == bool(re.fullmatch(r"\s", ch)), hex(cp)
         assert chr(lower[cp]) == (ch.lower()[0] if ch.lower() else ch), hex(cp)
+
+
+_MIXED = st.lists(
+    st.sampled_from(list("abcXYZ019_ .,;-\n\t'\"!") + list("éÉßøΩω中文😀—") + ["  ", "aaaaaaaaaaaaaaaaaa"]),
+    max_size=60,
+).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(texts=st.lists(_MIXED, min_size=1, max_size=6))
+def test_fast_mode_tokens_are_the_reference_tokens(texts: list[str]) -> None:
+    # the fast tokeniser (16-byte ASCII blocks, a character at a time elsewhere) must split and
+    # lowercase exactly as the documented reference: a text and its reference tokens joined by
+    # single spaces have the same signature, whatever the block boundaries cut through
+    def joined(text: str) -> str:
+        return " ".join(reference_shingles(text, ngram=1))
+
+    for ngram in (1, 5):
+        got = signatures(pl.Series(texts), num_perm=32, ngram=ngram)
+        want = signatures(pl.Series([joined(t) for t in texts]), num_perm=32, ngram=ngram)
+        assert np.array_equal(got[0], want[0])
+        assert np.array_equal(got[1], want[1])
+
+
+def test_fast_mode_tells_tokens_apart_by_every_byte_and_length() -> None:
+    # tokens longer than one 8-byte load, differing only in their last byte or their length
+    base = "abcdefghijklmnopq"
+    variants = [base, base[:-1] + "r", base[:-1], base + "a", base[:8], base[:9]]
+    sig, _ = signatures(pl.Series(variants), num_perm=64, ngram=1)
+    assert len({row.tobytes() for row in sig}) == len(variants)

@@ -76,7 +76,6 @@ static inline int64_t load_index(const void *p, int wide, Py_ssize_t i) {
 #define P4 0x85EBCA77C2B2AE63ULL
 #define P5 0x27D4EB2F165667C5ULL
 #define TOKEN_SEED 0xCBF29CE484222325ULL
-#define TOKEN_PRIME 0x100000001B3ULL
 
 static inline uint32_t rotl32(uint32_t x, int r) { return (x << r) | (x >> (32 - r)); }
 static inline uint64_t rotl64(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
@@ -225,15 +224,35 @@ static inline size_t put_utf8(uint8_t *out, size_t j, uint32_t cp) {
     return j + 4;
 }
 
+/* One code point from data[*i] on (advancing *i); malformed or truncated UTF-8 is U+FFFD. */
+static inline uint32_t decode_utf8(const uint8_t *data, size_t n, size_t *i) {
+    uint32_t c = data[*i], cp;
+    if (c < 0x80) {
+        cp = c;
+        *i += 1;
+    } else if (c >= 0xF0 && *i + 3 < n) {
+        cp = ((c & 0x07) << 18) | ((data[*i + 1] & 0x3FU) << 12) | ((data[*i + 2] & 0x3FU) << 6) | (data[*i + 3] & 0x3FU);
+        *i += 4;
+    } else if (c >= 0xE0 && *i + 2 < n) {
+        cp = ((c & 0x0F) << 12) | ((data[*i + 1] & 0x3FU) << 6) | (data[*i + 2] & 0x3FU);
+        *i += 3;
+    } else if (c >= 0xC0 && *i + 1 < n) {
+        cp = ((c & 0x1F) << 6) | (data[*i + 1] & 0x3FU);
+        *i += 2;
+    } else {
+        cp = 0xFFFD;
+        *i += 1;
+    }
+    return cp < 0x110000 ? cp : 0xFFFD;
+}
+
 /* Write the normalised text of data[0:n] to scratch; unit (token or character) bounds to
- * ustart/uend. In word mode each token's hash goes to uhash as its bytes are written (one
- * multiply-xor per byte and a finaliser at the end of the token; no second pass). Malformed
- * UTF-8 decodes to U+FFFD one byte at a time. Returns the number of units. */
+ * ustart/uend (the datasketch mode and char mode, which hash the units' bytes). Malformed UTF-8
+ * decodes to U+FFFD one byte at a time. Returns the number of units. */
 static size_t normalise_units(const uint8_t *data, size_t n, const Tables *t, uint8_t *scratch,
-                              int64_t *ustart, int64_t *uend, uint64_t *uhash) {
+                              int64_t *ustart, int64_t *uend) {
     size_t i = 0, j = 0, nu = 0;
     int in_tok = 0, pending_space = 0;
-    uint64_t h = TOKEN_SEED;
     const int char_mode = t->char_mode;
     while (i < n) {
         uint32_t c = data[i];
@@ -244,36 +263,15 @@ static size_t normalise_units(const uint8_t *data, size_t n, const Tables *t, ui
                 if (!in_tok) {
                     ustart[nu] = (int64_t)j;
                     in_tok = 1;
-                    h = TOKEN_SEED;
                 }
                 scratch[j++] = lc;
-                h = (h ^ lc) * TOKEN_PRIME;
             } else if (in_tok) {
-                uend[nu] = (int64_t)j;
-                uhash[nu] = token_final(h);
-                nu++;
+                uend[nu++] = (int64_t)j;
                 in_tok = 0;
             }
             continue;
         }
-        uint32_t cp;
-        if (c < 0x80) {
-            cp = c;
-            i += 1;
-        } else if (c >= 0xF0 && i + 3 < n) {
-            cp = ((c & 0x07) << 18) | ((data[i + 1] & 0x3FU) << 12) | ((data[i + 2] & 0x3FU) << 6) | (data[i + 3] & 0x3FU);
-            i += 4;
-        } else if (c >= 0xE0 && i + 2 < n) {
-            cp = ((c & 0x0F) << 12) | ((data[i + 1] & 0x3FU) << 6) | (data[i + 2] & 0x3FU);
-            i += 3;
-        } else if (c >= 0xC0 && i + 1 < n) {
-            cp = ((c & 0x1F) << 6) | (data[i + 1] & 0x3FU);
-            i += 2;
-        } else {
-            cp = 0xFFFD;
-            i += 1;
-        }
-        if (cp >= 0x110000) cp = 0xFFFD;
+        uint32_t cp = decode_utf8(data, n, &i);
         uint8_t f = t->flags[cp];
         if (char_mode) {
             if (f & 2) {
@@ -283,84 +281,116 @@ static size_t normalise_units(const uint8_t *data, size_t n, const Tables *t, ui
             if (pending_space) {
                 ustart[nu] = (int64_t)j;
                 j = put_utf8(scratch, j, 0x20);
-                uend[nu] = (int64_t)j;
-                nu++;
+                uend[nu++] = (int64_t)j;
                 pending_space = 0;
             }
             ustart[nu] = (int64_t)j;
             j = put_utf8(scratch, j, (uint32_t)t->lower[cp]);
-            uend[nu] = (int64_t)j;
-            nu++;
+            uend[nu++] = (int64_t)j;
         } else if (f & 1) {
             if (!in_tok) {
                 ustart[nu] = (int64_t)j;
                 in_tok = 1;
-                h = TOKEN_SEED;
             }
-            size_t j0 = j;
             j = put_utf8(scratch, j, (uint32_t)t->lower[cp]);
-            for (size_t q = j0; q < j; q++) h = (h ^ scratch[q]) * TOKEN_PRIME;
         } else if (in_tok) {
-            uend[nu] = (int64_t)j;
-            uhash[nu] = token_final(h);
-            nu++;
+            uend[nu++] = (int64_t)j;
             in_tok = 0;
         }
     }
-    if (in_tok) {
-        uend[nu] = (int64_t)j;
-        uhash[nu] = token_final(h);
-        nu++;
-    }
+    if (in_tok) uend[nu++] = (int64_t)j;
     return nu;
 }
 
-/* Fast word mode needs only each token's hash (no bytes, no bounds): the same hashes as
- * normalise_units, from a loop without a store per byte or a branch per token boundary on the
- * ASCII path (a token's end is a mispredicted branch every ~6 bytes otherwise). */
-static size_t token_hashes(const uint8_t *data, size_t n, const Tables *t, uint64_t *uhash) {
-    size_t i = 0, nu = 0;
-    uint64_t in_tok = 0, h = TOKEN_SEED;
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+/* 1 if the SSE2 classifier below agrees with the tables on every ASCII byte (it hard-codes
+ * [0-9A-Za-z_] and A-Z -> a-z, which is what Python's \w and lower() give for ASCII). */
+static int simd_agrees(const Tables *t) {
+    for (int c = 0; c < 128; c++) {
+        int word = (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
+        uint8_t low = (uint8_t)((c >= 'A' && c <= 'Z') ? c | 0x20 : c);
+        if ((t->ascii_word[c] != 0) != word || (word && t->ascii_word[c] != low)) return 0;
+    }
+    return 1;
+}
+
+static inline void set_bits(uint64_t *bits, size_t at, uint64_t mask, int width) {
+    size_t w = at >> 6, off = at & 63;
+    bits[w] |= mask << off;
+    if (off + (size_t)width > 64) bits[w + 1] |= mask >> (64 - off);
+}
+
+/* Fast word mode needs only each token's hash. Pass 1 writes the lowercased text to `low` with
+ * one bit per byte in `word` (1: part of a token); blocks of 16 ASCII bytes are classified and
+ * lowercased with SSE2, anything else one character at a time (every non-word character leaves
+ * a 0 bit, so tokens stay apart). Pass 2 walks the runs of 1 bits and hashes each token 8 bytes
+ * per multiply. `low` needs 2n + 24 bytes (8 of padding for the word loads), `word` (2n + 24) / 64
+ * + 2 zeroed words. Returns the number of tokens. */
+static size_t token_hashes(const uint8_t *data, size_t n, const Tables *t, int simd, uint8_t *low,
+                           uint64_t *word, uint64_t *uhash) {
+    size_t i = 0, j = 0;
     while (i < n) {
+#if defined(__SSE2__)
+        if (simd && i + 16 <= n) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(data + i));
+            if (_mm_movemask_epi8(v) == 0) {
+                __m128i lowered = _mm_or_si128(v, _mm_set1_epi8(0x20));
+                __m128i alpha = _mm_and_si128(_mm_cmpgt_epi8(lowered, _mm_set1_epi8('a' - 1)),
+                                              _mm_cmpgt_epi8(_mm_set1_epi8('z' + 1), lowered));
+                __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('0' - 1)),
+                                              _mm_cmpgt_epi8(_mm_set1_epi8('9' + 1), v));
+                __m128i is_word = _mm_or_si128(_mm_or_si128(alpha, digit), _mm_cmpeq_epi8(v, _mm_set1_epi8('_')));
+                __m128i out = _mm_or_si128(_mm_and_si128(alpha, lowered), _mm_andnot_si128(alpha, v));
+                _mm_storeu_si128((__m128i *)(low + j), out);
+                set_bits(word, j, (uint64_t)(uint32_t)_mm_movemask_epi8(is_word), 16);
+                i += 16;
+                j += 16;
+                continue;
+            }
+        }
+#endif
         uint32_t c = data[i];
         if (c < 0x80) {
             i++;
-            uint64_t lc = t->ascii_word[c], w = lc != 0;
-            uhash[nu] = token_final(h); /* kept only when this byte ends a token */
-            nu += in_tok & (w ^ 1);
-            uint64_t next = (h ^ lc) * TOKEN_PRIME;
-            h = w ? next : TOKEN_SEED;
-            in_tok = w;
+            uint8_t lc = t->ascii_word[c];
+            if (lc) {
+                low[j] = lc;
+                word[j >> 6] |= 1ULL << (j & 63);
+            } else {
+                low[j] = 0x20;
+            }
+            j++;
             continue;
         }
-        uint32_t cp;
-        if (c >= 0xF0 && i + 3 < n) {
-            cp = ((c & 0x07) << 18) | ((data[i + 1] & 0x3FU) << 12) | ((data[i + 2] & 0x3FU) << 6) | (data[i + 3] & 0x3FU);
-            i += 4;
-        } else if (c >= 0xE0 && i + 2 < n) {
-            cp = ((c & 0x0F) << 12) | ((data[i + 1] & 0x3FU) << 6) | (data[i + 2] & 0x3FU);
-            i += 3;
-        } else if (c >= 0xC0 && i + 1 < n) {
-            cp = ((c & 0x1F) << 6) | (data[i + 1] & 0x3FU);
-            i += 2;
-        } else {
-            cp = 0xFFFD;
-            i += 1;
-        }
-        if (cp >= 0x110000) cp = 0xFFFD;
+        uint32_t cp = decode_utf8(data, n, &i);
         if (t->flags[cp] & 1) {
-            uint8_t bytes[4];
-            size_t len = put_utf8(bytes, 0, (uint32_t)t->lower[cp]);
-            if (!in_tok) h = TOKEN_SEED;
-            for (size_t q = 0; q < len; q++) h = (h ^ bytes[q]) * TOKEN_PRIME;
-            in_tok = 1;
+            size_t j0 = j;
+            j = put_utf8(low, j, (uint32_t)t->lower[cp]);
+            set_bits(word, j0, (1ULL << (j - j0)) - 1, (int)(j - j0));
         } else {
-            if (in_tok) uhash[nu++] = token_final(h);
-            in_tok = 0;
-            h = TOKEN_SEED;
+            low[j++] = 0x20;
         }
     }
-    if (in_tok) uhash[nu++] = token_final(h);
+    size_t nu = 0, pos = 0, words = (j >> 6) + 1;
+    while (1) { /* the next run of 1 bits from pos: [a, b) */
+        size_t w = pos >> 6;
+        uint64_t bitsw = w < words ? word[w] & (~0ULL << (pos & 63)) : 0;
+        while (!bitsw && ++w < words) bitsw = word[w];
+        if (!bitsw) break;
+        size_t a = (w << 6) + (size_t)__builtin_ctzll(bitsw);
+        uint64_t zeros = ~word[w] & (~0ULL << (a & 63));
+        while (!zeros) zeros = ~word[++w]; /* a zero word always follows the text */
+        size_t b = (w << 6) + (size_t)__builtin_ctzll(zeros);
+        uint64_t h = TOKEN_SEED ^ (uint64_t)(b - a);
+        size_t q = a;
+        for (; q + 8 <= b; q += 8) h = rotl64((h ^ rd64(low + q)) * P1, 31);
+        if (q < b) h = rotl64((h ^ (rd64(low + q) & ((1ULL << (8 * (b - q))) - 1))) * P1, 31);
+        uhash[nu++] = token_final(h);
+        pos = b;
+    }
     return nu;
 }
 
@@ -395,23 +425,26 @@ static int signature_kernel(const SigJob *job, const Tables *t) {
         if (len > max_len) max_len = len;
     }
     /* lowercasing may lengthen UTF-8 by half (2-byte -> 3-byte code points); char mode adds spaces */
-    size_t cap = 2 * (size_t)max_len + 16;
+    size_t cap = 2 * (size_t)max_len + 24, words = cap / 64 + 2;
     uint8_t *scratch = malloc(cap), *joined = malloc(cap);
     int64_t *ustart = malloc(sizeof(int64_t) * (max_len + 1)), *uend = malloc(sizeof(int64_t) * (max_len + 1));
-    uint64_t *uhash = malloc(sizeof(uint64_t) * (max_len + 1));
-    if (!scratch || !joined || !ustart || !uend || !uhash) {
-        free(scratch), free(joined), free(ustart), free(uend), free(uhash);
+    uint64_t *uhash = malloc(sizeof(uint64_t) * (max_len + 1)), *word = malloc(sizeof(uint64_t) * words);
+    if (!scratch || !joined || !ustart || !uend || !uhash || !word) {
+        free(scratch), free(joined), free(ustart), free(uend), free(uhash), free(word);
         return -1;
     }
-    const int np = job->num_perm;
+    const int np = job->num_perm, simd = simd_agrees(t);
     for (Py_ssize_t d = 0; d < job->n_docs; d++) {
         uint32_t *row = job->out + (size_t)d * np;
         for (int k = 0; k < np; k++) row[k] = 0xFFFFFFFFU;
         int64_t b0 = job->offsets[d];
-        size_t len = (size_t)(job->offsets[d + 1] - b0);
-        size_t nu = job->datasketch || t->char_mode
-                        ? normalise_units(job->data + b0, len, t, scratch, ustart, uend, uhash)
-                        : token_hashes(job->data + b0, len, t, uhash);
+        size_t len = (size_t)(job->offsets[d + 1] - b0), nu;
+        if (job->datasketch || t->char_mode) {
+            nu = normalise_units(job->data + b0, len, t, scratch, ustart, uend);
+        } else {
+            memset(word, 0, sizeof(uint64_t) * ((2 * len + 24) / 64 + 2));
+            nu = token_hashes(job->data + b0, len, t, simd, scratch, word, uhash);
+        }
         if (nu == 0) {
             job->nshingles[d] = 0;
             continue;
@@ -450,7 +483,7 @@ static int signature_kernel(const SigJob *job, const Tables *t) {
             }
         }
     }
-    free(scratch), free(joined), free(ustart), free(uend), free(uhash);
+    free(scratch), free(joined), free(ustart), free(uend), free(uhash), free(word);
     return 0;
 }
 
