@@ -1,5 +1,9 @@
 """Peak memory of ``MinhashDedup.resolve`` per document, on synthetic keys (random signatures).
 
+The keys are written first; the resolve then runs in a fresh subprocess (pieces one after
+another in that process, as with one worker), which reports its RSS after imports and set-up and
+its peak, so the growth is the resolve's own and not what writing the keys left behind.
+
     python benchmarks/dedup/resolve_memory.py --docs 1000000 --workdir /tmp/resolve-mem
 """
 
@@ -7,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import resource
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -18,6 +24,12 @@ from curate.stages.minhash_dedup import MinhashDedup, MinhashDedupConfig, signat
 
 
 def rss_mib() -> float:
+    """Peak resident set of this process so far (``VmHWM``: unlike ``ru_maxrss``, it does not
+    start at the parent's RSS)."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -27,12 +39,18 @@ def main() -> None:
     ap.add_argument("--files", type=int, default=8)
     ap.add_argument("--verify", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/resolve-mem"))
+    ap.add_argument("--resolve-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     cfg = MinhashDedupConfig(verify=args.verify)
     stage = MinhashDedup(cfg)
     stage.setup()
+    if args.resolve_only:
+        resolve(stage, args.workdir)
+        return
     bands, rows = cfg.band_rows()
     args.workdir.mkdir(parents=True, exist_ok=True)
+    for old in args.workdir.glob("keys-*.parquet"):
+        old.unlink()
     rng = np.random.default_rng(0)
     per = args.docs // args.files
     for f in range(args.files):
@@ -47,14 +65,20 @@ def main() -> None:
             cols["_sig"] = signature_column(sig)
         pl.DataFrame(cols).write_parquet(args.workdir / f"keys-{f:03d}.parquet", compression="uncompressed")
         del sig, bh, cols
+    flag = "--verify" if args.verify else "--no-verify"
+    subprocess.run([sys.executable, __file__, "--workdir", str(args.workdir), flag, "--resolve-only"], check=True)
+
+
+def resolve(stage: MinhashDedup, workdir: Path) -> None:
+    keys = pl.scan_parquet(workdir / "keys-*.parquet")
+    docs = keys.select(pl.len()).collect().item()
     before = rss_mib()
     t0 = time.perf_counter()
-    decisions = stage.resolve(pl.scan_parquet(args.workdir / "keys-*.parquet"), StageContext())
+    decisions = stage.resolve(keys, StageContext())
     seconds = time.perf_counter() - t0
     peak = rss_mib()
-    docs = per * args.files
     print(
-        f"docs={docs} verify={args.verify} resolve_s={seconds:.1f} removed={decisions['_reject'].count()} "
+        f"docs={docs} verify={stage.cfg.verify} resolve_s={seconds:.1f} removed={decisions['_reject'].count()} "
         f"rss_before_MiB={before:.0f} peak_MiB={peak:.0f} "
         f"peak_bytes_per_doc={(peak * 2**20) / docs:.0f} growth_bytes_per_doc={((peak - before) * 2**20) / docs:.0f}"
     )
