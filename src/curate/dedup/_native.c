@@ -417,6 +417,24 @@ static inline void permute_min(uint32_t h, const uint32_t *restrict a, const uin
     }
 }
 
+static inline uint32_t min32(uint32_t x, uint32_t y) { return x < y ? x : y; }
+
+/* The minima over all of a document's shingle hashes, four shingles per pass over the row: the
+ * permutation parameters and the row are loaded and stored once for four shingles. */
+static inline void permute_min_all(const uint32_t *restrict hs, size_t ns, const uint32_t *restrict a,
+                                   const uint32_t *restrict b, uint32_t *restrict row, int num_perm) {
+    size_t s = 0;
+    for (; s + 4 <= ns; s += 4) {
+        const uint32_t h0 = hs[s], h1 = hs[s + 1], h2 = hs[s + 2], h3 = hs[s + 3];
+        for (int k = 0; k < num_perm; k++) {
+            const uint32_t ak = a[k], bk = b[k];
+            uint32_t m = min32(min32(ak * h0 + bk, ak * h1 + bk), min32(ak * h2 + bk, ak * h3 + bk));
+            row[k] = min32(row[k], m);
+        }
+    }
+    for (; s < ns; s++) permute_min(hs[s], a, b, row, num_perm);
+}
+
 MULTIVERSION
 static int signature_kernel(const SigJob *job, const Tables *t) {
     int64_t max_len = 0;
@@ -429,8 +447,9 @@ static int signature_kernel(const SigJob *job, const Tables *t) {
     uint8_t *scratch = malloc(cap), *joined = malloc(cap);
     int64_t *ustart = malloc(sizeof(int64_t) * (max_len + 1)), *uend = malloc(sizeof(int64_t) * (max_len + 1));
     uint64_t *uhash = malloc(sizeof(uint64_t) * (max_len + 1)), *word = malloc(sizeof(uint64_t) * words);
-    if (!scratch || !joined || !ustart || !uend || !uhash || !word) {
-        free(scratch), free(joined), free(ustart), free(uend), free(uhash), free(word);
+    uint32_t *shingle = malloc(sizeof(uint32_t) * (max_len + 1)); /* a document's shingle hashes */
+    if (!scratch || !joined || !ustart || !uend || !uhash || !word || !shingle) {
+        free(scratch), free(joined), free(ustart), free(uend), free(uhash), free(word), free(shingle);
         return -1;
     }
     const int np = job->num_perm, simd = simd_agrees(t);
@@ -467,7 +486,7 @@ static int signature_kernel(const SigJob *job, const Tables *t) {
                     }
                     h = xxh32(joined, j, 0);
                 }
-                permute_min(fmix32(h), job->a, job->b, row, np);
+                shingle[s] = fmix32(h);
             }
         } else {
             if (t->char_mode) /* word mode hashed its tokens while normalising */
@@ -479,11 +498,12 @@ static int signature_kernel(const SigJob *job, const Tables *t) {
                 h ^= h >> 29;
                 h *= P1;
                 h ^= h >> 32;
-                permute_min((uint32_t)h, job->a, job->b, row, np);
+                shingle[s] = (uint32_t)h;
             }
         }
+        permute_min_all(shingle, ns, job->a, job->b, row, np);
     }
-    free(scratch), free(joined), free(ustart), free(uend), free(uhash), free(word);
+    free(scratch), free(joined), free(ustart), free(uend), free(uhash), free(word), free(shingle);
     return 0;
 }
 

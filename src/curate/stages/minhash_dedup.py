@@ -402,10 +402,11 @@ def signature_column(sig: np.ndarray) -> pl.Series:
     Parquet reads fixed-width binary ~5x faster than a list of P integers (no repetition
     levels), and the resolve pieces read the signatures of every candidate.
     """
-    sig = np.ascontiguousarray(sig, dtype=np.uint32).astype(SIG_DTYPE)  # keeps the low bits
-    width = sig.itemsize * sig.shape[1]
-    arr = pa.FixedSizeBinaryArray.from_buffers(pa.binary(width), sig.shape[0], [None, pa.py_buffer(sig)])
-    return pl.Series("_sig", arr.cast(pa.large_binary()), dtype=pl.Binary)
+    low = np.ascontiguousarray(sig).astype(SIG_DTYPE)  # keeps the low bits
+    n, width = low.shape[0], low.itemsize * low.shape[1]
+    offsets = np.arange(0, (n + 1) * width, width, dtype=np.int64)
+    arr = pa.LargeBinaryArray.from_buffers(pa.large_binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(low)])
+    return pl.Series("_sig", arr, dtype=pl.Binary)
 
 
 def _matrix(column: pl.Series, num_perm: int) -> np.ndarray:
