@@ -31,15 +31,19 @@ bench: setup
 	$(BIN)/python benchmarks/bench_backbone.py --docs 1000000 --out benchmarks/RESULTS.md
 
 DEDUP_CORPUS ?= benchmarks/_work/dedup-100k
-bench-dedup: setup
+DATATROVE_VENV := /tmp/dtvenv
+# datatrove (a peer in bench-dedup and bench-quality) lives in its own environment: its pins clash with ours.
+$(DATATROVE_VENV)/bin/python:
+	$(PYTHON) -m venv $(DATATROVE_VENV)
+	$(DATATROVE_VENV)/bin/pip install --quiet 'datatrove[processing]==0.10.1' 'spacy==3.8.18' 'pyarrow==26.*' 'orjson>=3.11,<4'
+
+bench-dedup: setup $(DATATROVE_VENV)/bin/python
 	$(BIN)/python -m pip install --quiet -c requirements/lock.txt -e '.[bench]'
 	test -f $(DEDUP_CORPUS)/truth_removed.parquet || $(BIN)/python benchmarks/dedup/build_corpus.py --docs 100000 --chunk-chars 1200 -o $(DEDUP_CORPUS) $(if $(SOURCE),--source $(SOURCE),)
-	$(BIN)/python benchmarks/dedup/run.py $(DEDUP_CORPUS) --methods floor,curate1,curate,rensa,datasketch
+	$(BIN)/python benchmarks/dedup/run.py $(DEDUP_CORPUS) --methods floor,curate1,curate,rensa,datasketch,datatrove --datatrove-python $(DATATROVE_VENV)/bin/python
 
-# Peers run in their own virtual environment (datatrove pins versions that clash with ours).
-bench-quality: setup
-	test -x /tmp/dtvenv/bin/python || ($(PYTHON) -m venv /tmp/dtvenv && /tmp/dtvenv/bin/pip install --quiet 'datatrove[processing]==0.10.1' 'spacy==3.8.18')
-	$(BIN)/python benchmarks/quality/throughput.py --docs 100000 --datatrove-python /tmp/dtvenv/bin/python --dt-docs 2000 $(if $(CORPUS),--corpus $(CORPUS),)
+bench-quality: setup $(DATATROVE_VENV)/bin/python
+	$(BIN)/python benchmarks/quality/throughput.py --docs 100000 --datatrove-python $(DATATROVE_VENV)/bin/python --dt-docs 2000 $(if $(CORPUS),--corpus $(CORPUS),)
 
 bench-augment: setup
 	$(BIN)/python benchmarks/augment/bench_augment.py --docs 100000 --repeats 5 --requests 2000 --out benchmarks/augment/RESULTS-augment.md

@@ -6,6 +6,10 @@ written by ``build_corpus.py``, and writes the ids it removes; this parent score
 the measured truth (precision / recall / F1 of removed documents) and prints a Markdown table.
 
     python benchmarks/dedup/run.py /tmp/dedup-bench --methods curate,curate1,rensa,datasketch,floor
+    python benchmarks/dedup/run.py /tmp/dedup-bench --methods curate,datatrove --datatrove-python /tmp/dtvenv/bin/python
+
+``datatrove`` runs ``run_datatrove.py`` with another environment's Python (datatrove's pins clash
+with ours); ``make bench-dedup`` builds that environment under /tmp, as ``make bench-quality`` does.
 """
 
 from __future__ import annotations
@@ -204,6 +208,8 @@ def main() -> None:
     ap.add_argument("corpus", type=Path)
     ap.add_argument("--methods", default="floor,curate,curate1,rensa,datasketch")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/dedup-bench-work"))
+    ap.add_argument("--datatrove-python", default="/tmp/dtvenv/bin/python",
+                    help="Python of an environment with datatrove, for the datatrove method")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
@@ -215,10 +221,12 @@ def main() -> None:
     rows = []
     for method in args.methods.split(","):
         t_proc = time.perf_counter()
-        proc = subprocess.run(
-            [sys.executable, __file__, str(args.corpus), "--workdir", str(args.workdir), "--child", method],
-            capture_output=True, text=True, check=False,
-        )
+        if method == "datatrove":
+            cmd = [args.datatrove_python, str(Path(__file__).with_name("run_datatrove.py")), str(args.corpus),
+                   "--workdir", str(args.workdir)]
+        else:
+            cmd = [sys.executable, __file__, str(args.corpus), "--workdir", str(args.workdir), "--child", method]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode:
             print(proc.stderr[-3000:], file=sys.stderr)
             continue
