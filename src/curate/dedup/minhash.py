@@ -24,13 +24,15 @@ exactly like datasketch 2.0's default ``affine32`` scheme from ``numpy.random.Ra
   pre-mixed with the MurmurHash3 32-bit finaliser, so the signature equals
   ``datasketch.MinHash(num_perm, seed, hashfunc=lambda s: xxh32_intdigest(s.encode())).hashvalues``
   after ``update(shingle)`` for every shingle.
-* ``"fast"`` (default): every token is hashed once, while it is lowercased (FNV-1a over its
-  UTF-8 bytes plus a mixing round; XXH64 of each character in char mode), and a shingle's hash
-  mixes its tokens' hashes with a multiply-rotate chain and the XXH64 avalanche (no per-shingle
-  byte hashing); the permutation family is the same.
+* ``"fast"`` (default): every token is hashed once, from its lowercased UTF-8 bytes read 8 at a
+  time (a multiply-rotate round per 8 bytes, seeded with the token's length, and a final
+  xor-shift-multiply; XXH64 of each character in char mode), and a shingle's hash mixes its
+  tokens' hashes with a multiply-rotate chain and the XXH64 avalanche (no per-shingle byte
+  hashing); the permutation family is the same. ASCII text is classified and lowercased 16 bytes
+  at a time (SSE2). These definitions are persisted in dedup indexes (``INDEX_VERSION``).
 
-Memory: the kernel allocates per-batch scratch proportional to the largest document; nothing of
-size (shingles x num_perm) is ever materialised.
+Memory: the kernel allocates per-batch scratch proportional to the largest document (about 32
+bytes per byte of it); nothing of size (shingles x num_perm) is ever materialised.
 """
 
 from __future__ import annotations
