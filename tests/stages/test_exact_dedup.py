@@ -1,0 +1,70 @@
+"""ExactDedup: which texts count as copies under each normalisation, and who survives."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from curate.stages.base import REJECT, StageContext
+from curate.stages.exact_dedup import ExactDedup, ExactDedupConfig
+
+
+def removed(cfg: ExactDedupConfig, shards: list[pl.DataFrame], workdir: Path) -> dict[str, str]:
+    """Emulate the engine (keys per shard, one resolve); removed id -> duplicate_of."""
+    stage = ExactDedup(cfg)
+    for i, shard in enumerate(shards):
+        stage.keys(shard, StageContext()).write_parquet(workdir / f"keys-{i}.parquet")
+    decisions = stage.resolve(pl.scan_parquet(workdir / "keys-*.parquet"), StageContext())
+    assert (decisions[REJECT] == "exact_duplicate").all()
+    return dict(zip(decisions["id"], decisions["duplicate_of"], strict=True))
+
+
+def pair(a: str, b: str) -> list[pl.DataFrame]:
+    return [pl.DataFrame({"id": ["a", "b"], "text": [a, b]})]
+
+
+@pytest.mark.parametrize(
+    ("option", "a", "b"),
+    [
+        ("lowercase", "The Cat sat.", "the cat SAT."),
+        ("strip_punctuation", "Hello, world! (c) 2024 $5", "Hello world c 2024 5"),
+        ("normalize_digits", "version 1.2.3 released 2024", "version 4.5.6 released 1999"),
+        ("collapse_whitespace", "one  two\n\nthree ", " one two three"),
+    ],
+)
+def test_each_normalisation_makes_copies_only_when_on(option: str, a: str, b: str, tmp_path: Path) -> None:
+    off = ExactDedupConfig(**{"collapse_whitespace": False, option: False})
+    on = ExactDedupConfig(**{"collapse_whitespace": False, option: True})
+    (tmp_path / "off").mkdir()
+    (tmp_path / "on").mkdir()
+    assert removed(off, pair(a, b), tmp_path / "off") == {}
+    assert removed(on, pair(a, b), tmp_path / "on") == {"b": "a"}
+
+
+def test_default_compares_raw_text_up_to_whitespace(tmp_path: Path) -> None:
+    texts = ["Same text.", "Same   text.", "same text.", "Same text!"]
+    shards = [pl.DataFrame({"id": ["d1", "d2", "d3", "d4"], "text": texts})]
+    assert removed(ExactDedupConfig(), shards, tmp_path) == {"d2": "d1"}
+
+
+def test_copies_across_shards_keep_the_smallest_id(tmp_path: Path) -> None:
+    shards = [
+        pl.DataFrame({"id": ["z9", "m5"], "text": ["copy", "unique one"]}),
+        pl.DataFrame({"id": ["a1", "q7"], "text": ["copy", "copy"]}),
+    ]
+    assert removed(ExactDedupConfig(), shards, tmp_path) == {"z9": "a1", "q7": "a1"}
+
+
+def test_keep_longest_prefers_the_longest_raw_text(tmp_path: Path) -> None:
+    # equal after normalisation, different raw lengths: the longest raw text survives
+    shards = [pl.DataFrame({"id": ["a", "b", "c"], "text": ["Some TEXT", "some   text  ", "SOME text "]})]
+    cfg = ExactDedupConfig(lowercase=True, keep="longest")
+    assert removed(cfg, shards, tmp_path) == {"a": "b", "c": "b"}
+
+
+def test_null_empty_and_blank_texts_are_one_group(tmp_path: Path) -> None:
+    # null hashes like "", and whitespace collapses to "": one survivor, text documents untouched
+    shards = [pl.DataFrame({"id": ["a", "b", "c", "d"], "text": ["", None, "   ", "x"]})]
+    assert removed(ExactDedupConfig(), shards, tmp_path) == {"b": "a", "c": "a"}
