@@ -39,7 +39,7 @@ def run(tmp_path: Path, cfg: dict[str, Any], workers: int, resume: bool = False,
 
 @pytest.mark.parametrize("stage", [{"kind": "exact_dedup"}, {"kind": "minhash_dedup", "threshold": 0.7}])
 def test_two_workers_give_the_same_bytes_as_one(tmp_path: Path, stage: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
-    """With two workers the MinHash resolve pieces (one per band here) run in the pool: the
+    """With two workers the MinHash resolve pieces (as many as there can be here) run in the pool: the
     decisions must not change."""
     monkeypatch.setattr("curate.stages.minhash_dedup._ROWS_PER_PIECE", 1)
     one = tmp_path / "one"

@@ -107,3 +107,29 @@ def test_int64_and_int32_pairs_join_alike() -> None:
     join_candidates(pairs.astype(np.int32), a)
     join_candidates(pairs.astype(np.int64), b)
     assert roots(a).tolist() == roots(b).tolist() == [0, 1, 0, 1, 0, 5]
+
+
+@pytest.mark.parametrize("hash_mode", ["fast", "datasketch"])
+def test_malformed_utf8_reads_as_replacement_characters(hash_mode: str) -> None:
+    # binary input may hold anything: each stray or cut-off byte is one U+FFFD (3 bytes in char
+    # mode, where a run of them once outgrew the scratch buffer), never a word character
+    import pyarrow as pa
+
+    raw = pa.array([b"\x80" * 300, b"ab \xf0\x9f\x98", b"caf\xc3"], type=pa.binary())
+    text = pl.Series(["\ufffd" * 300, "ab " + "\ufffd" * 3, "caf\ufffd"])
+    for shingle in ("char", "word"):
+        got = signatures(raw, 16, 5, 1, shingle, hash_mode)
+        want = signatures(text, 16, 5, 1, shingle, hash_mode)
+        assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+
+
+def test_a_lowercase_table_outside_unicode_is_refused() -> None:
+    from curate.dedup.minhash import char_tables, permutations
+
+    flags, lower = char_tables()
+    bad = lower.copy()
+    bad[ord("A")] = 0x1F600  # an ASCII letter "lowercasing" to a 4-byte code point
+    a, b = permutations(8, 1)
+    out, counts = np.empty((1, 8), np.uint32), np.zeros(1, np.int32)
+    with pytest.raises(ValueError, match="lower"):
+        _native.signatures(np.array([0, 1], np.int64), np.frombuffer(b"A", np.uint8), 5, False, False, flags, bad, a, b, out, counts)

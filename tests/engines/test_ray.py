@@ -110,7 +110,7 @@ class RecordingReporter:
 
 
 def test_ray_progress_and_dedup_match_the_local_engine(ray_session: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Per-step units and documents reported, and MinHash's pieces (one per band) as Ray tasks,
+    """Per-step units and documents reported, and MinHash's pieces (the most there can be) as Ray tasks,
     as on the local engine."""
     from curate.engines.ray import RayEngine
 

@@ -346,8 +346,16 @@ def test_verification_on_low_16_bits_agrees_with_full_values() -> None:
 def test_bands_are_grouped_into_pieces_by_corpus_size() -> None:
     from curate.stages.minhash_dedup import _ROWS_PER_PIECE, _band_groups
 
-    assert _band_groups(16, 10) == [list(range(16))]
-    assert _band_groups(16, _ROWS_PER_PIECE) == [[b] for b in range(16)]
-    halves = _band_groups(16, _ROWS_PER_PIECE // 8)
+    assert _band_groups(16, 10, 16) == [list(range(16))]
+    assert _band_groups(16, _ROWS_PER_PIECE, 16) == [[b] for b in range(16)]
+    halves = _band_groups(16, _ROWS_PER_PIECE // 8, 16)
     assert [b for g in halves for b in g] == list(range(16)) and len(halves) == 2
-    assert _band_groups(5, 0) == [list(range(5))]
+    assert _band_groups(5, 0, 16) == [list(range(5))]
+
+
+def test_verifying_pieces_are_capped_so_signatures_are_read_a_few_times() -> None:
+    # each verifying piece reads its candidates' signatures: at most four pieces of four bands
+    from curate.stages.minhash_dedup import _MAX_VERIFY_PIECES, _ROWS_PER_PIECE, _band_groups
+
+    groups = _band_groups(16, 10 * _ROWS_PER_PIECE, _MAX_VERIFY_PIECES)
+    assert groups == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11], [12, 13, 14, 15]]

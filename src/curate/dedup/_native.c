@@ -7,9 +7,12 @@
  * numpy arrays (any object with the buffer protocol) and release the GIL while they run.
  *
  * Every function here is wrapped by a typed Python function in curate.dedup (minhash.py, lsh.py,
- * unionfind.py) that checks dtypes and shapes; this file only checks sizes, so that a wrong call
- * raises instead of reading past a buffer. Hash definitions are stable: stored indexes depend on
- * them (see INDEX_VERSION in curate.stages.minhash_dedup).
+ * unionfind.py) that checks dtypes and shapes; this file checks sizes, ids and table values, so
+ * that a wrong call raises instead of reading past a buffer. One input is trusted: a union-find
+ * `parent` array must be a forest whose roots are its smallest members (new_parent() makes one,
+ * and only these kernels change it); its contents are not re-checked on every call. Text may be
+ * malformed UTF-8 (each bad byte reads as U+FFFD). Hash definitions are stable: stored indexes
+ * depend on them (see INDEX_VERSION in curate.stages.minhash_dedup).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -47,7 +50,10 @@ static void *take(Held *held, PyObject *obj, Py_ssize_t itemsize, int writable, 
     held->n++;
     Py_ssize_t size = v->itemsize;
     if (itemsize > 0 ? size != itemsize : (itemsize == 0 && size != 4 && size != 8)) {
-        PyErr_Format(PyExc_TypeError, "%s: expected %zd-byte items, got %zd", name, itemsize, size);
+        if (itemsize > 0)
+            PyErr_Format(PyExc_TypeError, "%s: expected %zd-byte items, got %zd", name, itemsize, size);
+        else
+            PyErr_Format(PyExc_TypeError, "%s: expected 4- or 8-byte items, got %zd", name, size);
         return NULL;
     }
     Py_ssize_t items = v->len / size;
@@ -175,7 +181,8 @@ static uint64_t xxh64(const uint8_t *p, size_t n, uint64_t seed) {
     return h;
 }
 
-/* FNV-1a's low bits are weak; one xor-shift-multiply round spreads them before combining. */
+/* A token hash's last round: one xor-shift-multiply spreads the high bits of the word rounds into
+ * the low bits before tokens are combined into shingles (TOKEN_SEED is only a seed). */
 static inline uint64_t token_final(uint64_t h) {
     h ^= h >> 32;
     h *= P2;
@@ -227,22 +234,21 @@ static inline size_t put_utf8(uint8_t *out, size_t j, uint32_t cp) {
 /* One code point from data[*i] on (advancing *i); malformed or truncated UTF-8 is U+FFFD. */
 static inline uint32_t decode_utf8(const uint8_t *data, size_t n, size_t *i) {
     uint32_t c = data[*i], cp;
-    if (c < 0x80) {
-        cp = c;
+    size_t need = c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 0;
+    if (need == 0 || *i + need > n) { /* a stray continuation byte, or a sequence cut off by the end */
         *i += 1;
-    } else if (c >= 0xF0 && *i + 3 < n) {
-        cp = ((c & 0x07) << 18) | ((data[*i + 1] & 0x3FU) << 12) | ((data[*i + 2] & 0x3FU) << 6) | (data[*i + 3] & 0x3FU);
-        *i += 4;
-    } else if (c >= 0xE0 && *i + 2 < n) {
-        cp = ((c & 0x0F) << 12) | ((data[*i + 1] & 0x3FU) << 6) | (data[*i + 2] & 0x3FU);
-        *i += 3;
-    } else if (c >= 0xC0 && *i + 1 < n) {
-        cp = ((c & 0x1F) << 6) | (data[*i + 1] & 0x3FU);
-        *i += 2;
-    } else {
-        cp = 0xFFFD;
-        *i += 1;
+        return 0xFFFD;
     }
+    const uint8_t *p = data + *i;
+    if (need == 1)
+        cp = c;
+    else if (need == 2)
+        cp = ((c & 0x1F) << 6) | (p[1] & 0x3FU);
+    else if (need == 3)
+        cp = ((c & 0x0F) << 12) | ((p[1] & 0x3FU) << 6) | (p[2] & 0x3FU);
+    else
+        cp = ((c & 0x07) << 18) | ((p[1] & 0x3FU) << 12) | ((p[2] & 0x3FU) << 6) | (p[3] & 0x3FU);
+    *i += need;
     return cp < 0x110000 ? cp : 0xFFFD;
 }
 
@@ -340,9 +346,9 @@ static size_t token_hashes(const uint8_t *data, size_t n, const Tables *t, int s
                 __m128i lowered = _mm_or_si128(v, _mm_set1_epi8(0x20));
                 __m128i alpha = _mm_and_si128(_mm_cmpgt_epi8(lowered, _mm_set1_epi8('a' - 1)),
                                               _mm_cmpgt_epi8(_mm_set1_epi8('z' + 1), lowered));
-                __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('0' - 1)),
+                __m128i is_digit = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('0' - 1)),
                                               _mm_cmpgt_epi8(_mm_set1_epi8('9' + 1), v));
-                __m128i is_word = _mm_or_si128(_mm_or_si128(alpha, digit), _mm_cmpeq_epi8(v, _mm_set1_epi8('_')));
+                __m128i is_word = _mm_or_si128(_mm_or_si128(alpha, is_digit), _mm_cmpeq_epi8(v, _mm_set1_epi8('_')));
                 __m128i out = _mm_or_si128(_mm_and_si128(alpha, lowered), _mm_andnot_si128(alpha, v));
                 _mm_storeu_si128((__m128i *)(low + j), out);
                 set_bits(word, j, (uint64_t)(uint32_t)_mm_movemask_epi8(is_word), 16);
@@ -442,8 +448,9 @@ static int signature_kernel(const SigJob *job, const Tables *t) {
         int64_t len = job->offsets[d + 1] - job->offsets[d];
         if (len > max_len) max_len = len;
     }
-    /* lowercasing may lengthen UTF-8 by half (2-byte -> 3-byte code points); char mode adds spaces */
-    size_t cap = 2 * (size_t)max_len + 24, words = cap / 64 + 2;
+    /* lowercasing may lengthen UTF-8 by half (2-byte -> 3-byte code points), and a malformed byte
+     * becomes U+FFFD, 3 bytes, in char mode: 3 bytes out per byte in bounds every case */
+    size_t cap = 3 * (size_t)max_len + 24, words = cap / 64 + 2;
     uint8_t *scratch = malloc(cap), *joined = malloc(cap);
     int64_t *ustart = malloc(sizeof(int64_t) * (max_len + 1)), *uend = malloc(sizeof(int64_t) * (max_len + 1));
     uint64_t *uhash = malloc(sizeof(uint64_t) * (max_len + 1)), *word = malloc(sizeof(uint64_t) * words);
@@ -461,7 +468,7 @@ static int signature_kernel(const SigJob *job, const Tables *t) {
         if (job->datasketch || t->char_mode) {
             nu = normalise_units(job->data + b0, len, t, scratch, ustart, uend);
         } else {
-            memset(word, 0, sizeof(uint64_t) * ((2 * len + 24) / 64 + 2));
+            memset(word, 0, sizeof(uint64_t) * ((3 * len + 24) / 64 + 2));
             nu = token_hashes(job->data + b0, len, t, simd, scratch, word, uhash);
         }
         if (nu == 0) {
@@ -480,9 +487,9 @@ static int signature_kernel(const SigJob *job, const Tables *t) {
                     size_t j = 0;
                     for (size_t u = s; u < s + width; u++) {
                         if (u > s) joined[j++] = 0x20;
-                        size_t len = (size_t)(uend[u] - ustart[u]);
-                        memcpy(joined + j, scratch + ustart[u], len);
-                        j += len;
+                        size_t ulen = (size_t)(uend[u] - ustart[u]);
+                        memcpy(joined + j, scratch + ustart[u], ulen);
+                        j += ulen;
                     }
                     h = xxh32(joined, j, 0);
                 }
@@ -516,7 +523,7 @@ static PyObject *py_signatures(PyObject *self, PyObject *args) {
     Held held = {.n = 0};
     SigJob job;
     Tables t;
-    Py_ssize_t n_off, n_data, n_perm, n_out;
+    Py_ssize_t n_off, n_data, n_perm;
     job.offsets = take(&held, o_off, 8, 0, 1, &n_off, "offsets");
     if (!job.offsets) goto fail;
     job.n_docs = n_off - 1;
@@ -530,7 +537,7 @@ static PyObject *py_signatures(PyObject *self, PyObject *args) {
     if (!job.a) goto fail;
     job.b = take(&held, o_b, 4, 0, n_perm, NULL, "b");
     if (!job.b) goto fail;
-    job.out = take(&held, o_out, 4, 1, job.n_docs * n_perm, &n_out, "out");
+    job.out = take(&held, o_out, 4, 1, job.n_docs * n_perm, NULL, "out");
     if (!job.out) goto fail;
     job.nshingles = take(&held, o_nsh, 4, 1, job.n_docs, NULL, "nshingles");
     if (!job.nshingles) goto fail;
@@ -548,6 +555,12 @@ static PyObject *py_signatures(PyObject *self, PyObject *args) {
     job.datasketch = datasketch;
     job.num_perm = (int)n_perm;
     t.char_mode = char_mode;
+    for (int32_t cp = 0; cp < 0x110000; cp++) {
+        if (t.lower[cp] < 0 || t.lower[cp] >= 0x110000 || (cp < 0x80 && t.lower[cp] >= 0x80)) {
+            PyErr_SetString(PyExc_ValueError, "lower: a code point maps outside Unicode (or ASCII outside ASCII)");
+            goto fail;
+        }
+    }
     for (int c = 0; c < 128; c++) t.ascii_word[c] = (t.flags[c] & 1) ? (uint8_t)t.lower[c] : 0;
     int rc;
     Py_BEGIN_ALLOW_THREADS
@@ -633,8 +646,11 @@ static int cmp_i64(const void *x, const void *y) {
     return (a > b) - (a < b);
 }
 
-static inline void sort_small(int64_t *v, Py_ssize_t n) {
-    if (n <= 16) { /* most buckets hold 2-3 members */
+static inline void sort_ids(int64_t *v, Py_ssize_t n) {
+    Py_ssize_t k = 1;
+    while (k < n && v[k - 1] <= v[k]) k++;
+    if (k >= n) return; /* bucket_order leaves them ascending already */
+    if (n <= 16) {
         for (Py_ssize_t i = 1; i < n; i++) {
             int64_t x = v[i];
             Py_ssize_t j = i;
@@ -748,10 +764,10 @@ static PyObject *py_bucket_candidates(PyObject *self, PyObject *args) {
     long long max_checks, n_fixed;
     if (!PyArg_ParseTuple(args, "OOpLLO", &o_hashes, &o_order, &verify, &max_checks, &n_fixed, &o_out)) return NULL;
     Held held = {.n = 0};
-    Py_ssize_t n, n_order, cap;
+    Py_ssize_t n, cap;
     const uint64_t *hashes = take(&held, o_hashes, 8, 0, 0, &n, "hashes");
     if (!hashes) goto fail;
-    int64_t *order = take(&held, o_order, 8, 1, n, &n_order, "order");
+    int64_t *order = take(&held, o_order, 8, 1, n, NULL, "order");
     if (!order) goto fail;
     void *out = take(&held, o_out, 0, 1, 0, &cap, "out");
     if (!out) goto fail;
@@ -772,7 +788,7 @@ static PyObject *py_bucket_candidates(PyObject *self, PyObject *args) {
         Py_ssize_t e = s + 1;
         while (e < n && hashes[order[e]] == h) e++;
         if (h != 0 && e - s > 1) {
-            sort_small(order + s, e - s);
+            sort_ids(order + s, e - s);
             for (Py_ssize_t j = s + 1; j < e && !overflow; j++) {
                 int64_t x = order[j];
                 paired++;
@@ -899,7 +915,8 @@ static PyObject *py_join_candidates(PyObject *self, PyObject *args) {
     if (check_ids(pairs, wide, np2, n, "pairs") < 0) goto fail;
     if (verify) {
         if (num_perm < 1 || num_perm >= 65536 || n_row < n) {
-            PyErr_SetString(PyExc_ValueError, "row_of must map every dense id");
+            PyErr_SetString(PyExc_ValueError,
+                            num_perm < 1 || num_perm >= 65536 ? "num_perm must be in [1, 65536)" : "row_of must map every dense id");
             goto fail;
         }
         if (check_ids(row_of, 1, n, n_sig / num_perm, "row_of") < 0) goto fail;

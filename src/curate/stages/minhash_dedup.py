@@ -133,10 +133,17 @@ class MinhashDedup(GlobalStage):
     spanning forest: fewer edges than documents per band). Each piece (a group of bands, in a
     worker) holds its band columns, the dense order and a sort order (~24 B a document) and, with
     ``verify``, the signatures of the documents its pairs name (2 x num_perm B each) and its own
-    union-find parent. No signature is ever held on the driver. Measured on 1 M documents with
+    union-find parent (at most ``_MAX_VERIFY_PIECES`` such pieces, so the signatures are read at
+    most four times). No signature is ever held on the driver. Measured on 1 M documents with
     the driver and the pieces in one process (pieces in turn): ~290 B/doc with verify, ~190
     without, so 10 M documents need ~3 GiB. See benchmarks/dedup/RESULTS-dedup.md and
     docs/scale-out.md.
+
+    Counters (in the manifest): ``candidate_pairs`` (bucket members paired, all bands),
+    ``pairs_verified`` and ``pairs_rejected_by_verification`` (signature comparisons the pieces
+    made; a piece skips pairs its own earlier edges joined, so these depend on how bands are
+    grouped into pieces, which depends on corpus size, never on engine or worker count; the
+    decisions depend on neither), ``clusters_found``, ``docs_without_shingles``.
 
     Incremental mode (``index``): the folder holds ``_index.json`` (settings and parts) and
     ``part-NNNNN.parquet`` files (id, band hashes, signature) of every document kept so far. Index
@@ -223,7 +230,7 @@ class MinhashDedup(GlobalStage):
         row_of_dense = np.concatenate([np.arange(m, dtype=np.int64), m + survivor_order.astype(np.int64)])
         del survivor_order
         index_files = [str(index.path / part["file"]) for part in index.parts] if index else []
-        groups = _band_groups(bands, m + n)
+        groups = _band_groups(bands, m + n, _MAX_VERIFY_PIECES if cfg.verify else bands)
         shared = {"row_of_dense": row_of_dense, "m": m, "n": n, "index_files": index_files, "groups": groups}
         return ResolvePieces(len(groups), shared, {"index": index, "old": old, "ids": base["id"]})
 
@@ -342,11 +349,16 @@ _ROWS_PER_PIECE = 1 << 20
 """Band rows a piece handles at least: small corpora make few pieces (fewer reads and messages),
 large ones one piece per band (as much parallelism as there are bands)."""
 
+_MAX_VERIFY_PIECES = 4
+"""Pieces at most when verifying. Each verifying piece reads the signatures of the documents its
+pairs name, which on a large corpus is nearly the whole column: four pieces read it four times
+(not once per band, 16 times) and still keep four workers busy."""
 
-def _band_groups(bands: int, rows: int) -> list[list[int]]:
+
+def _band_groups(bands: int, rows: int, max_pieces: int) -> list[list[int]]:
     """Consecutive bands split into even groups, one group per piece of the global phase."""
     per_piece = max(1, -(-_ROWS_PER_PIECE // max(rows, 1)))
-    pieces = -(-bands // per_piece)
+    pieces = min(-(-bands // per_piece), max(1, max_pieces))
     return [g.tolist() for g in np.array_split(np.arange(bands), pieces)]
 
 
@@ -374,7 +386,7 @@ def _candidate_signatures(
     k = 0
     for frame, first, rows in ((index_rows, 0, m), (keys, m, n)):
         for start in range(0, rows, _SIG_SLICE_ROWS):
-            local = wanted[first + start : first + start + _SIG_SLICE_ROWS]
+            local = wanted[first + start : first + min(start + _SIG_SLICE_ROWS, rows)]
             if frame is None or not local.any():
                 continue
             part = _matrix(frame.select("_sig").slice(start, _SIG_SLICE_ROWS).collect()["_sig"], num_perm)
