@@ -135,7 +135,7 @@ class MinhashDedup(GlobalStage):
     ``verify``, the signatures of the documents its pairs name (2 x num_perm B each) and its own
     union-find parent (at most ``_MAX_VERIFY_PIECES`` such pieces, so the signatures are read at
     most four times). No signature is ever held on the driver. Measured on 1 M documents with
-    the driver and the pieces in one process (pieces in turn): ~290 B/doc with verify, ~190
+    the driver and the pieces in one process (pieces in turn): ~310 B/doc with verify, ~170
     without, so 10 M documents need ~3 GiB. See benchmarks/dedup/RESULTS-dedup.md and
     docs/scale-out.md.
 
