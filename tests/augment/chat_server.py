@@ -15,7 +15,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 Behaviour = str
-"""ok | 429 | 500 | malformed | nochoices | 401 | 400 | close | slow"""
+"""ok | 429 | 500 | malformed | nochoices | 401 | 400 | close | slow, and the leaky ones:
+echo500 | echo401 | echo400 (the request's headers in the body and the status line), echo (a 200
+whose answer quotes the request's headers)"""
 
 
 class ChatServer:
@@ -90,9 +92,13 @@ class ChatServer:
                 pass
 
             def _send(
-                self, status: int, body: bytes, headers: dict[str, str] | None = None
+                self,
+                status: int,
+                body: bytes,
+                headers: dict[str, str] | None = None,
+                reason: str | None = None,
             ) -> None:
-                self.send_response(status)
+                self.send_response(status, reason)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 for k, v in (headers or {}).items():
@@ -141,6 +147,15 @@ class ChatServer:
                 elif behaviour == "close":
                     self.close_connection = True
                     self.wfile.flush()
+                elif behaviour in ("echo500", "echo401", "echo400"):
+                    # a badly behaved proxy: the request's headers in the body and the reason
+                    headers = dict(self.headers.items())
+                    body = json.dumps({"error": "echo", "request_headers": headers}).encode()
+                    reason = f"Failed for {headers.get('Authorization', '')}"
+                    self._send(int(behaviour[4:]), body, reason=reason)
+                elif behaviour == "echo":
+                    content = json.dumps(dict(self.headers.items()))
+                    self._send(200, _completion(payload, prompt, content))
                 elif behaviour == "slow":
                     time.sleep(1.0)
                     self._send(200, _completion(payload, prompt))
@@ -150,7 +165,7 @@ class ChatServer:
         return Handler
 
 
-def _completion(payload: dict[str, Any], prompt: str) -> bytes:
+def _completion(payload: dict[str, Any], prompt: str, content: str | None = None) -> bytes:
     return json.dumps(
         {
             "id": "cmpl-1",
@@ -159,7 +174,7 @@ def _completion(payload: dict[str, Any], prompt: str) -> bytes:
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": f"SYN[{prompt}]"},
+                    "message": {"role": "assistant", "content": content or f"SYN[{prompt}]"},
                     "finish_reason": "stop",
                 }
             ],

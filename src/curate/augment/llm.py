@@ -3,7 +3,16 @@
 Standard library only (``http.client`` + a thread pool): generation is network-bound, so threads
 reach the concurrency-bound rate, and importing curate never pulls in an HTTP library. Answers
 are cached in SQLite keyed by a hash of the request, so a resumed or repeated run never pays
-twice for the same prompt. The API key is read from the environment and never logged.
+twice for the same prompt. The API key is read from the environment and lives only in the
+``Authorization`` header: never logged, cached (the cache key hashes the request body, which holds
+no key) or put into a message. Every message built from what a server sent back (status line,
+body, exception text) goes through :func:`curate.secrets.scrub` first, so a server that echoes
+request headers cannot leak the key into an error.
+
+Requests that still fail after their retries give ``None`` (the row is dropped) and are counted
+by cause; when more than ``max_failure_fraction`` of one call's requests fail (judged once
+``failure_min_requests`` have finished, or at the end when every one failed),
+:meth:`ChatClient.complete_many` raises :class:`LLMFailureError` with a summary instead.
 """
 
 from __future__ import annotations
@@ -26,7 +35,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from curate.errors import CurateError
+from curate.errors import ConfigError, CurateError, StageError
+from curate.secrets import redact_url, scrub, url_credentials
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +51,10 @@ class LLMUnreachableError(CurateError):
 
 class LLMRequestError(CurateError):
     """The endpoint rejected the request itself (4xx other than 401/403/429)."""
+
+
+class LLMFailureError(StageError):
+    """Too many requests failed after their retries (``max_failure_fraction``)."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +73,8 @@ class ChatSettings:
     backoff_s: float = 0.5
     max_backoff_s: float = 30.0
     cache_path: str | None = None
+    max_failure_fraction: float = 0.1
+    failure_min_requests: int = 20
 
 
 def template_fields(template: str) -> list[str]:
@@ -127,14 +143,29 @@ class PromptCache:
 
 
 class _Transient(Exception):
-    """A failure worth retrying (429, 5xx, timeout, dropped connection, malformed reply)."""
+    """A failure worth retrying (429, 5xx, timeout, dropped connection, malformed reply).
+
+    ``code`` names the cause for counters (``http_500``, ``timeout``, ``connection``,
+    ``malformed_reply``, ``unreachable``); ``why`` is already scrubbed.
+    """
 
     def __init__(
-        self, why: str, retry_after: float | None = None, unreachable: bool = False
+        self,
+        why: str,
+        code: str,
+        retry_after: float | None = None,
+        unreachable: bool = False,
     ) -> None:
         super().__init__(why)
+        self.why = why
+        self.code = code
         self.retry_after = retry_after
         self.unreachable = unreachable
+
+
+def _snippet(data: bytes, limit: int = 200) -> str:
+    text = data[: limit * 4].decode("utf-8", "replace")
+    return " ".join(text.split())[:limit]
 
 
 class ChatClient:
@@ -142,10 +173,16 @@ class ChatClient:
 
     def __init__(self, settings: ChatSettings) -> None:
         self.settings = settings
+        self._secrets: tuple[str, ...] = ()
+        if url_credentials(settings.base_url):
+            raise ConfigError(
+                "llm.base_url must not carry credentials, got " + redact_url(settings.base_url),
+                hint="put the key in an environment variable and name it in llm.api_key_env",
+            )
         url = urlsplit(settings.base_url)
         if url.scheme not in ("http", "https") or not url.hostname:
             raise CurateError(
-                f"llm.base_url must be an http(s) URL, got {settings.base_url!r}",
+                f"llm.base_url must be an http(s) URL, got {redact_url(settings.base_url)!r}",
                 hint="for example https://api.openai.com/v1 or http://127.0.0.1:8000/v1",
             )
         self._https = url.scheme == "https"
@@ -162,10 +199,20 @@ class ChatClient:
                     "endpoints without authentication",
                 )
             self._headers["Authorization"] = f"Bearer {key}"
+            self._secrets = (key,)
         self._local = threading.local()
         self._conns: list[http.client.HTTPConnection] = []
         self._lock = threading.Lock()
+        self._stop = threading.Event()
         self.stats: Counter[str] = Counter()
+        self.failures: Counter[str] = Counter()
+        """Requests that failed after their retries, by cause (``http_500``, ``timeout``...)."""
+        self.failure_examples: dict[str, str] = {}
+        """One scrubbed message per cause in :attr:`failures`."""
+
+    def _scrub(self, text: str) -> str:
+        """``text`` without the key or anything that looks like a credential."""
+        return scrub(text, self._secrets)
 
     # ------------------------------------------------------------ one request
 
@@ -191,18 +238,26 @@ class ChatClient:
             conn.request("POST", self._path, body=body, headers=self._headers)
             resp = conn.getresponse()
             data = resp.read()
+        # Exceptions here are re-raised ``from None`` with scrubbed text: an http.client error
+        # can quote what the server sent (a status line), and a chained original would carry it.
         except (ConnectionRefusedError, socket.gaierror) as err:
             self._drop_connection()
-            raise _Transient(f"cannot connect: {err}", unreachable=True) from err
-        except (TimeoutError, OSError, http.client.HTTPException) as err:
+            why = self._scrub(f"cannot connect: {err}")
+            raise _Transient(why, "unreachable", unreachable=True) from None
+        except TimeoutError as err:
             self._drop_connection()
-            raise _Transient(f"{type(err).__name__}: {err}") from err
+            raise _Transient(self._scrub(f"timeout: {err}"), "timeout") from None
+        except (OSError, http.client.HTTPException) as err:
+            self._drop_connection()
+            raise _Transient(self._scrub(f"{type(err).__name__}: {err}"), "connection") from None
         status = resp.status
+        line = self._scrub(f"HTTP {status} {resp.reason or ''}".rstrip())
         if resp.getheader("Connection", "").lower() == "close":
             self._drop_connection()
         if status in (401, 403):
             raise LLMAuthError(
-                f"llm endpoint {self.settings.base_url} refused the credentials (HTTP {status})",
+                f"llm endpoint {redact_url(self.settings.base_url)} refused the credentials "
+                f"({line}): {self._scrub(_snippet(data))}",
                 hint=f"check the key in ${self.settings.api_key_env}"
                 if self.settings.api_key_env
                 else "the endpoint needs a key: set llm.api_key_env to the variable that holds it",
@@ -215,20 +270,27 @@ class ChatClient:
                     retry_after = max(0.0, float(header))
                 except ValueError:
                     retry_after = None
-            raise _Transient(f"HTTP {status}", retry_after=retry_after)
+            body = self._scrub(_snippet(data))
+            why = f"{line}: {body}" if body else line
+            raise _Transient(why, f"http_{status}", retry_after=retry_after)
         if status >= 400:
-            snippet = data[:200].decode("utf-8", "replace")
             raise LLMRequestError(
-                f"llm endpoint rejected the request (HTTP {status}): {snippet}",
+                f"llm endpoint rejected the request ({line}): {self._scrub(_snippet(data))}",
                 hint="check llm.model and llm.max_tokens against what the endpoint serves",
             )
         try:
             reply = json.loads(data)
             content = reply["choices"][0]["message"]["content"]
         except (ValueError, KeyError, IndexError, TypeError) as err:
-            raise _Transient(f"malformed reply: {type(err).__name__}") from err
+            raise _Transient(f"malformed reply: {type(err).__name__}", "malformed_reply") from None
         if not isinstance(content, str):
-            raise _Transient("malformed reply: content is not a string")
+            raise _Transient("malformed reply: content is not a string", "malformed_reply")
+        if self._secrets:
+            # a server that echoes the request would put the key into the data and the cache
+            clean = scrub(content, self._secrets, patterns=False)
+            if clean != content:
+                self._bump("answers_scrubbed")
+                content = clean
         return content
 
     def _body(self, prompt: str) -> bytes:
@@ -254,31 +316,71 @@ class ChatClient:
                 self._bump("requests_ok")
                 return text
             except _Transient as err:
-                self._bump("requests_retried" if attempt < s.max_retries else "requests_failed")
+                last = attempt == s.max_retries or self._stop.is_set()
+                self._bump("requests_failed" if last else "requests_retried")
                 unreachable += err.unreachable
-                if attempt == s.max_retries:
-                    if unreachable == attempt + 1:
+                if last:
+                    if unreachable == attempt + 1 and not self._stop.is_set():
                         raise LLMUnreachableError(
-                            f"llm endpoint {s.base_url} is unreachable ({err})",
+                            f"llm endpoint {redact_url(s.base_url)} is unreachable ({err.why})",
                             hint="check llm.base_url and that the server is running and reachable",
                         ) from None
-                    log.warning("llm request failed after %d attempts: %s", attempt + 1, err)
+                    log.debug("llm request failed after %d attempts: %s", attempt + 1, err.why)
+                    with self._lock:
+                        self.failures[err.code] += 1
+                        self.failure_examples.setdefault(err.code, err.why)
                     return None
                 delay = min(s.max_backoff_s, s.backoff_s * (2**attempt)) * random.uniform(0.5, 1.0)
                 if err.retry_after is not None:
                     delay = min(s.max_backoff_s, err.retry_after)
-                time.sleep(delay)
+                if self._stop.wait(delay):  # the call is being abandoned: send nothing more
+                    return None
         return None
 
     def _bump(self, name: str) -> None:
         with self._lock:
             self.stats[name] += 1
 
+    # ------------------------------------------------------------ failure threshold
+
+    def too_many_failures(self, done: int, failed: int, total: int) -> bool:
+        """Whether ``failed`` of ``done`` finished requests (of ``total``) already fail the call.
+
+        Counts are of distinct prompts; answers from the cache count as succeeded requests.
+
+        Certain to exceed ``max_failure_fraction`` of a call of at least ``failure_min_requests``
+        requests; or the first ``failure_min_requests`` all failed (fail fast); or, at the end of
+        a smaller call, every request failed. ``max_failure_fraction: 1`` never fails.
+        """
+        s = self.settings
+        frac, least = s.max_failure_fraction, s.failure_min_requests
+        if failed == 0 or failed <= frac * done:
+            return False
+        if total >= least and failed > frac * total:
+            return True
+        if done >= least and failed == done:
+            return True
+        return done == total and failed == total
+
+    def failure_summary(self, done: int, failed: int, total: int, cached: int = 0) -> str:
+        """One line: how many requests, how many failed, the most common cause (scrubbed)."""
+        s = self.settings
+        head = f"{failed} of {done} llm requests failed after {s.max_retries} retries"
+        if cached:
+            head += f" ({cached} answered from the cache)"
+        if done < total:
+            head += f" (stopped early, {total - done} not sent)"
+        head += f", more than llm.max_failure_fraction={s.max_failure_fraction:g}"
+        if self.failures:
+            code, n = self.failures.most_common(1)[0]
+            head += f"; most common error ({n} of {failed}): {self.failure_examples[code]}"
+        return self._scrub(head)
+
     # ------------------------------------------------------------ many requests
 
     def complete_many(self, prompts: Sequence[str]) -> list[str | None]:
         """Answers in prompt order: cache hits first, the rest through ``concurrency`` threads."""
-        from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+        from concurrent.futures import ThreadPoolExecutor, as_completed
 
         keys = [request_key(self.settings, p) for p in prompts]
         cache = PromptCache(self.settings.cache_path) if self.settings.cache_path else None
@@ -288,27 +390,53 @@ class ChatClient:
                 answers.update(cache.get_many(keys))
                 self.stats["cache_hits"] += sum(k in answers for k in keys)
             todo = {k: p for k, p in zip(keys, prompts, strict=True) if k not in answers}
+            cached = len(set(keys)) - len(todo)  # answered earlier: succeeded requests
             if todo:
                 pool = ThreadPoolExecutor(
                     max_workers=max(1, min(self.settings.concurrency, len(todo)))
                 )
+                futures = {pool.submit(self.complete, p): k for k, p in todo.items()}
+                pending = set(futures)
+                finished = failed = written = 0
+                committed = time.monotonic()
                 try:
-                    futures = {pool.submit(self.complete, p): k for k, p in todo.items()}
-                    pending = set(futures)
-                    written = 0
-                    while pending:
-                        done, pending = wait(pending, timeout=0.5, return_when=FIRST_EXCEPTION)
-                        for fut in done:
-                            text = fut.result()  # re-raises auth and unreachable errors
-                            answers[futures[fut]] = text
-                            if cache is not None and text is not None:
-                                cache.put(futures[fut], text)
-                                written += 1
-                        if cache is not None and written:
-                            cache.commit()  # at most half a second of paid answers at risk
-                            written = 0
+                    for fut in as_completed(futures):
+                        pending.discard(fut)
+                        text = fut.result()  # re-raises auth and unreachable errors
+                        answers[futures[fut]] = text
+                        finished += 1
+                        failed += text is None
+                        if cache is not None and text is not None:
+                            cache.put(futures[fut], text)
+                            written += 1
+                            if time.monotonic() - committed >= 0.5:
+                                cache.commit()  # at most half a second of paid answers at risk
+                                committed, written = time.monotonic(), 0
+                        judged = (cached + finished, failed, cached + len(todo))
+                        if text is None and self.too_many_failures(*judged):
+                            raise LLMFailureError(
+                                self.failure_summary(*judged, cached=cached),
+                                hint="check the endpoint (llm.base_url) and its logs"
+                                + ("; answers received so far are cached" if cache else "")
+                                + "; raise llm.max_failure_fraction to accept more failures",
+                            )
                 finally:
+                    self._stop.set()  # requests still in flight stop retrying
                     pool.shutdown(wait=True, cancel_futures=True)
+                    self._stop.clear()
+                    if cache is not None:  # keep answers paid for while stopping
+                        for fut in pending:
+                            if fut.done() and not fut.cancelled() and fut.exception() is None:
+                                text = fut.result()
+                                if text is not None:
+                                    cache.put(futures[fut], text)
+                if failed:
+                    log.warning(
+                        "llm: %d of %d requests failed after retries (%s); their rows are dropped",
+                        failed,
+                        len(todo),
+                        ", ".join(f"{code}: {n}" for code, n in self.failures.most_common()),
+                    )
         finally:
             if cache is not None:
                 cache.close()
