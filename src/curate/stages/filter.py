@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar, Literal
 
 import polars as pl
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from curate.errors import ConfigError
 from curate.quality.signals import family_of
-from curate.rules import Rule, parse_rule, rule_columns
+from curate.rules import Rule, excerpt, parse_rule, rule_columns, rule_syntax_error
 from curate.stages.base import REJECT, REJECT_DETAIL, FilterStage, StageConfig, StageContext
 
 PRESETS: dict[str, dict[str, str]] = {
@@ -81,10 +84,24 @@ class FilterConfig(StageConfig):
     @field_validator("rules")
     @classmethod
     def _check_rules(cls, rules: dict[str, str]) -> dict[str, str]:
+        errors: list[InitErrorDetails] = []
         for name, text in rules.items():
             if not name.replace("_", "").isalnum():
                 raise ValueError(f"rule name {name!r} must be letters, digits and underscores")
-            parse_rule(name, text)  # syntax only; columns are checked against the plan
+            # syntax, limits and literal ranges only; columns and types are checked against the plan
+            problem = rule_syntax_error(text)
+            if problem is not None:
+                errors.append(
+                    InitErrorDetails(
+                        type=PydanticCustomError("rule_syntax", "{detail}", {"detail": problem}),
+                        loc=(name,),
+                        input=None,  # the caret shows the rule; a long rule is not repeated whole
+                    )
+                )
+        if errors:
+            # one error per rule, located at `rules.NAME` (pydantic-core nests a ValidationError
+            # raised here under the field's location)
+            raise ValidationError.from_exception_data("FilterConfig", errors)
         return rules
 
     @model_validator(mode="after")
@@ -137,6 +154,23 @@ class Filter(FilterStage):
         """Plan-time check: raise ConfigError naming the rule, position and known columns."""
         self.compiled(known_columns)
 
+    def check_schema(self, schema: Mapping[str, pl.DataType | None], where: str = "filter") -> None:
+        """Plan-time check against the columns (and types, where known) earlier steps produce.
+
+        Raises ConfigError ``{where}.rules.NAME: unknown column 'x' at position 3`` (hint: the
+        known columns) or ``{where}.rules.NAME: column m is Int64, compared with a string`` (hint:
+        the rule with a caret). A None type is not checked.
+        """
+        for name, text in self.cfg.all_rules().items():
+            rule = parse_rule(name, text, schema, where=f"{where}.rules.{name}")
+            problems = rule.type_problems(schema)
+            if problems:
+                message, pos = problems[0]
+                raise ConfigError(
+                    f"{where}.rules.{name}: {message}",
+                    hint=f"at position {pos + 1} of the rule:" + excerpt(text, pos),
+                )
+
     def required_columns(self) -> set[str]:
         cols = {"id"}
         for text in self.cfg.all_rules().values():
@@ -155,7 +189,7 @@ class Filter(FilterStage):
         return {**self.__dict__, "_rules": None}
 
     def reasons(self, batch: pl.DataFrame) -> list[tuple[str, pl.Expr]]:
-        return [(r.name, r.expr) for r in self.compiled()]
+        return [(r.name, r.expr_for(batch.schema)) for r in self.compiled()]
 
     def failures(self, batch: pl.DataFrame) -> pl.DataFrame:
         """One boolean column per rule (named like the rule): True where the document fails it.
@@ -163,7 +197,8 @@ class Filter(FilterStage):
         Each rule is evaluated on its own, so ``--dry-run`` can report what every rule would
         remove, with examples, even when an earlier rule already rejects the document.
         """
-        return batch.select([r.expr.fill_null(False).not_().alias(r.name) for r in self.compiled()])
+        schema = batch.schema
+        return batch.select([r.expr_for(schema).fill_null(False).not_().alias(r.name) for r in self.compiled()])
 
     def process(self, batch: pl.DataFrame, ctx: StageContext) -> pl.DataFrame:
         rules = self.compiled()
