@@ -55,6 +55,10 @@ class StageContext:
     counters: Counter[str] = field(default_factory=Counter)
     run_id: str | None = None
     """Identifies one run; a resumed run keeps it (stages with state across runs, like an index, use it)."""
+    side_state: dict[str, Any] = field(default_factory=dict)
+    """Writes to state outside the run (an index of earlier releases) that a global stage's
+    ``combine`` hands to the runner as ``SideWrite`` values; the runner stages them with the
+    step and commits them only when the whole run has completed."""
 
     def count(self, name: str, n: int = 1) -> None:
         """Add ``n`` to a named counter; the engine sums counters over shards into the manifest."""
@@ -93,6 +97,14 @@ class Stage:
     def added_columns(self) -> set[str]:
         """Columns this stage adds; override when they depend on the config (named scorers)."""
         return set(self.adds)
+
+    def added_schema(self) -> dict[str, pl.DataType | None]:
+        """The added columns with their types, for plan-time type checks; None: type unknown.
+
+        The default knows only the names (:meth:`added_columns`); stages whose output types are
+        fixed override it.
+        """
+        return dict.fromkeys(sorted(self.added_columns()))
 
     def setup(self) -> None:  # noqa: B027 - optional hook
         """Load read-only assets once per worker or actor (models, word lists)."""
