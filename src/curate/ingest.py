@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 from curate.config import InputConfig, SourceConfig
 from curate.errors import InputError
 from curate.hashing import _string_buffers, hash_strings
-from curate.io.readers import RawChunk
+from curate.io.readers import FILE_REASONS, BadRecord, RawChunk
 
 STAGE = "ingest"
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
@@ -119,7 +119,12 @@ def finalize_chunk(
         text = table.column(text_field).combine_chunks() if n else pa.array([], pa.string())
     else:
         text = pa.nulls(n, pa.string())
-    mark(np.asarray(text.is_null().to_numpy(zero_copy_only=False)), "missing_text", f"no {text_field!r} field")
+    if text_field in table.column_names or chunk.unit != "row":
+        missing = f"no {text_field!r} field"
+    else:  # a table format without the column: say which columns it has (a CSV without a header row)
+        names = ", ".join(repr(c) for c in table.column_names[:10]) or "none"
+        missing = f"no {text_field!r} column (the file's columns: {names})"
+    mark(np.asarray(text.is_null().to_numpy(zero_copy_only=False)), "missing_text", missing)
     if pa.types.is_binary(text.type) or pa.types.is_large_binary(text.type):
         ok = utf8_valid(text)
         mark(~ok, "invalid_utf8", "text is not valid UTF-8")
@@ -148,13 +153,18 @@ def finalize_chunk(
     id_field = src.id_field or ("id" if "id" in table.column_names else None)
     if id_field is not None and id_field in table.column_names:
         ids = pl.Series(table.column(id_field)).cast(pl.String)
-        mark((ids.is_null() | (ids.str.len_bytes() == 0)).to_numpy(), "missing_id", f"no {id_field!r} value")
-        ids = ids.fill_null("")
+        no_id = (ids.is_null() | (ids.str.len_bytes() == 0)).to_numpy()
+        mark(no_id, "missing_id", f"no {id_field!r} value")
     elif id_field is not None:
-        ids = pl.repeat("", n, eager=True, dtype=pl.String)
-        mark(np.ones(n, dtype=bool), "missing_id", f"no {id_field!r} field")
+        ids = pl.repeat(None, n, eager=True, dtype=pl.String)
+        no_id = np.ones(n, dtype=bool)
+        mark(no_id, "missing_id", f"no {id_field!r} field")
     else:
         ids = pl.Series("id", hex_ids(derived_ids(source, origin, chunk.lines, hash_strings(text_s, 0x2E))))
+        no_id = None
+    if no_id is not None and no_id.any():  # rejected records still get unique ids: from origin and content
+        derived = pl.Series(hex_ids(derived_ids(source, origin, chunk.lines, hash_strings(text_s, 0x2E))))
+        ids = ids.zip_with(pl.Series(~no_id), derived)
 
     # --- metadata: every other column, renamed if it collides with a core column
     meta: dict[str, pl.Series] = {}
@@ -185,39 +195,56 @@ def finalize_chunk(
     if bad.height:
         rejected = pl.concat([rejected, bad], how="diagonal_relaxed") if rejected.height else bad
     if cfg.strict and rejected.height:
-        candidates = [(b.line, f"{chunk.file.relpath}:{unit}{b.line}: {b.detail}", b.reason) for b in chunk.bad]
+        candidates = [(b.line, _bad_where(chunk, b), b.detail, b.reason) for b in chunk.bad]
         marked = np.flatnonzero(rejected_mask.to_numpy())
         if len(marked):
             i = int(marked[0])
-            candidates.append((int(chunk.lines[i]), f"{where(np.array([i]))[0]}: {detail[i]}", str(reason[i])))
-        line, text, why = min(candidates)
+            candidates.append((int(chunk.lines[i]), where(np.array([i]))[0], str(detail[i]), str(reason[i])))
+        _, at, text, why = min(candidates)
+        if why in FILE_REASONS:
+            raise InputError(
+                f"{at}: {text} ({why})",
+                hint="repair or replace the file, or run without --strict to keep what can be read "
+                "and send the rest to rejected/",
+            )
         raise InputError(
-            f"malformed record at {text} ({why})",
+            f"malformed record at {at}: {text} ({why})",
             hint="fix the record, or run without --strict to send malformed records to rejected/",
         )
     return kept, rejected
 
 
+def _bad_where(chunk: RawChunk, b: BadRecord) -> str:
+    """`file:line`, `file:row N` or, for a problem of the whole file, just `file`."""
+    path = b.file or chunk.file.relpath
+    unit = b.unit or chunk.unit
+    if unit == "file":
+        return path
+    return f"{path}:{'row ' if unit == 'row' else ''}{b.line}"
+
+
 def _bad_records(chunk: RawChunk, src: SourceConfig, default_source: str) -> pl.DataFrame:
-    """Unparseable records as rejected rows; their id is derived from file and line only."""
+    """Unparseable records as rejected rows; ids derive from file, line, reason and raw text.
+
+    Mixing in the reason and raw text keeps ids unique where several records share a position
+    (a damage record after the last line, malformed rows without a known row number).
+    """
     if not chunk.bad:
         return pl.DataFrame()
-    unit = "row " if chunk.unit == "row" else ""
-    where = pl.Series([f"{chunk.file.relpath}:{unit}{b.line}" for b in chunk.bad], dtype=pl.String)
     source = _source_name(src, default_source)
     n = len(chunk.bad)
     lines = np.array([b.line for b in chunk.bad], dtype=np.int64)
-    ids = hex_ids(
-        derived_ids(pl.repeat(source, n, eager=True), pl.repeat(chunk.file.relpath, n, eager=True), lines, np.zeros(n, np.uint64))
-    )
+    origin = pl.Series([b.file or chunk.file.relpath for b in chunk.bad], dtype=pl.String)
+    content = pl.Series([f"{b.reason}\x1f{b.raw}" for b in chunk.bad], dtype=pl.String)
+    ids = hex_ids(derived_ids(pl.repeat(source, n, eager=True), origin, lines, hash_strings(content, 0x2E)))
     return pl.DataFrame(
         {
             "id": pl.Series(ids),
-            "source": [source] * len(chunk.bad),
+            "source": [source] * n,
             "raw": [b.raw for b in chunk.bad],
-            "reject_stage": [STAGE] * len(chunk.bad),
+            "reject_stage": [STAGE] * n,
             "reject_reason": [b.reason for b in chunk.bad],
-            "reject_detail": [f"{w}: {b.detail}" for w, b in zip(where.to_list(), chunk.bad, strict=True)],
+            "reject_detail": [f"{_bad_where(chunk, b)}: {b.detail}" for b in chunk.bad],
         },
         schema_overrides={"raw": pl.String},
     )
