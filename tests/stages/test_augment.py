@@ -1,7 +1,11 @@
-"""The augment stage: provenance, originals unchanged, an exact cap, shard invariance, pairs, LLM rows."""
+"""The augment stage: provenance, originals unchanged, an exact cap, shard invariance, pairs, LLM rows;
+no secret in configs, messages or files; a failure threshold on LLM requests."""
 
 from __future__ import annotations
 
+import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +17,8 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 from pydantic import ValidationError
 
+from curate.config import parse_config
+from curate.errors import ConfigError, StageError
 from curate.stages.augment import Augment, AugmentConfig
 from curate.stages.base import StageContext
 
@@ -246,6 +252,7 @@ def test_llm_rows_through_a_real_server(tmp_path: Path) -> None:
     assert row["text"] == "SYN[title 1: Document number 1 talks about data. It has two sentences!]"
     assert "d003" not in set(new["origin_id"])  # failed after retries: dropped and counted
     assert ctx.counters["llm_failed_rows"] == 1 and ctx.counters["synthetic_added"] == new.height
+    assert ctx.counters["llm_error_http_500"] == 1 and ctx.counters["llm_requests_failed"] == 1
     assert srv.requests == paid + 2  # the rerun only retries the failing prompt
     assert_frame_equal(out.sort("id"), again.sort("id"))
 
@@ -291,3 +298,177 @@ def test_importing_the_stage_imports_no_http_client() -> None:
     assert (
         subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).returncode == 0
     )
+
+
+# ---------------------------------------------------------------- secrets and failures
+
+KEY = "sk-stage-SECRET-9876543210"
+
+
+@pytest.mark.parametrize(
+    ("llm", "path", "secret"),
+    [
+        ({"base_url": "https://user:hunter2@api.example.com/v1"}, "llm.base_url", "hunter2"),
+        ({"base_url": "https://api.example.com/v1?api-key=" + KEY}, "llm.base_url", KEY),
+        ({"base_url": "https://api.example.com/v1?v=1&Token=" + KEY}, "llm.base_url", KEY),
+        ({"base_url": "https://" + KEY + "@api.example.com/v1"}, "llm.base_url", KEY),
+        ({"cache_path": "https://cache.example.com/db?sig=" + KEY}, "llm.cache_path", KEY),
+        ({"api_key_env": KEY}, "llm.api_key_env", KEY),
+    ],
+)
+def test_credentials_in_the_config_are_refused_with_the_key_path(
+    llm: dict[str, str], path: str, secret: str
+) -> None:
+    section = {"base_url": "https://api.example.com/v1", "model": "m", **llm}
+    raw = {"input": {"paths": ["x.jsonl"]}, "stages": [{"kind": "augment", "llm": section}]}
+    with pytest.raises(ConfigError) as err:
+        parse_config(raw)
+    msg = err.value.message
+    assert f"stages[0].augment.{path}:" in msg and "api_key_env" in msg
+    assert secret not in msg
+    if path != "llm.api_key_env":
+        assert "***" in msg and "api.example.com" in msg or "cache.example.com" in msg
+    with pytest.raises(ValidationError) as verr:  # also without the CLI's formatter
+        AugmentConfig.model_validate({"kind": "augment", "llm": section})
+    assert secret not in str(verr.value) + repr(verr.value.errors())
+
+
+def test_other_string_fields_holding_credential_urls_are_refused() -> None:
+    with pytest.raises(ValidationError, match="field") as err:
+        AugmentConfig.model_validate(
+            {"ops": [{"op": "typo"}], "field": "https://u:" + KEY + "@h/x"}
+        )
+    assert KEY not in str(err.value)
+    ok = AugmentConfig.model_validate(
+        {"llm": {"base_url": "https://x.azure.com/openai?api-version=2024-02-01", "model": "m",
+                 "api_key_env": "AZURE_OPENAI_KEY"}}
+    )
+    assert ok.llm is not None and ok.llm.max_failure_fraction == 0.1
+    assert ok.llm.failure_min_requests == 20
+
+
+@pytest.mark.parametrize(
+    ("llm", "message"),
+    [
+        ({"max_failure_fraction": 1.5}, "less than or equal to 1"),
+        ({"max_failure_fraction": -0.1}, "greater than or equal to 0"),
+        ({"failure_min_requests": 0}, "greater than or equal to 1"),
+    ],
+)
+def test_failure_threshold_bounds(llm: dict[str, object], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        AugmentConfig.model_validate({"llm": {"base_url": "http://x", "model": "m", **llm}})
+
+
+def test_failure_threshold_is_not_in_the_fingerprint() -> None:
+    base = {"base_url": "http://x", "model": "m"}
+    a = stage(ops=[], llm=base).config_fingerprint()
+    b = stage(ops=[], llm={**base, "max_failure_fraction": 0.5}).config_fingerprint()
+    assert a == b
+
+
+@pytest.mark.timeout(30)
+def test_an_endpoint_failing_every_request_fails_the_stage(tmp_path: Path) -> None:
+    llm = {"base_url": "", "model": "m", "max_retries": 1, "backoff_s": 0.0, "cache_path": None}
+    with ChatServer(default="500") as srv:
+        llm["base_url"] = srv.url
+        s = stage(ops=[], llm=llm, fraction=1.0, max_synthetic_fraction=0.5)
+        with pytest.raises(StageError) as err:
+            run_stage(s, [frame(60)])
+    msg = err.value.message
+    assert msg.startswith("stages[0] (augment): ") and "llm requests failed after 1 retries" in msg
+    assert "most common error" in msg and "HTTP 500" in msg
+
+
+# ---------------------------------------------------------------- the CLI, end to end
+
+
+def _project(tmp_path: Path, url: str, n: int = 30) -> Path:
+    src = tmp_path / "in.jsonl"
+    src.write_text(
+        "".join(json.dumps({"text": f"Document {i} about data curation."}) + "\n" for i in range(n))
+    )
+    cfg = {
+        "input": {"paths": [str(src)]},
+        "workdir": str(tmp_path / "work"),
+        "output": {"path": str(tmp_path / "out")},
+        "engine": {"workers": 1},
+        "stages": [
+            {
+                "kind": "augment",
+                "fraction": 1.0,
+                "max_synthetic_fraction": 0.5,
+                "llm": {
+                    "base_url": url,
+                    "model": "tiny-chat",
+                    "api_key_env": "CURATE_STAGE_KEY",
+                    "max_retries": 1,
+                    "backoff_s": 0.0,
+                    "cache_path": str(tmp_path / "cache" / "llm.sqlite"),
+                },
+            }
+        ],
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(json.dumps(cfg))  # JSON is YAML
+    return path
+
+
+def _curate(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CURATE_STAGE_KEY": KEY}
+    return subprocess.run(
+        [sys.executable, "-m", "curate", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
+
+
+def _files_holding(root: Path, secret: str) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
+
+
+@pytest.mark.timeout(300)
+def test_cli_a_failing_endpoint_that_echoes_headers_exits_1_with_a_summary(tmp_path: Path) -> None:
+    with ChatServer(default="echo500") as srv:
+        cfg = _project(tmp_path, srv.url)
+        result = _curate(tmp_path, "run", str(cfg))
+        debug = _curate(tmp_path, "run", str(cfg), "--debug")
+    assert srv.auth_headers and all(h == f"Bearer {KEY}" for h in srv.auth_headers)
+    assert result.returncode == 1, result.stderr
+    assert "error: stages[0] (augment): " in result.stderr
+    # 30 prompts: more than 10 % failing is certain after 4 failures, so it stops early
+    summary = re.search(
+        r"(\d+) of (\d+) llm requests failed after 1 retries \(stopped early, (\d+) not sent\)"
+        r", more than llm.max_failure_fraction=0.1; most common error \((\d+) of (\d+)\): HTTP 500",
+        result.stderr,
+    )
+    assert summary is not None, result.stderr
+    failed, done, unsent, common, of = map(int, summary.groups())
+    assert failed == done == common == of >= 4 and done + unsent == 30
+    assert "hint: " in result.stderr and "WARNING" not in result.stderr  # no warning per row
+    assert "Traceback" not in result.stderr
+    assert debug.returncode != 0 and "StageError" in debug.stderr  # the traceback, scrubbed
+    for out in (result, debug):
+        assert KEY not in out.stdout + out.stderr and "SECRET" not in out.stderr
+    assert _files_holding(tmp_path, KEY) == []
+
+
+@pytest.mark.timeout(300)
+def test_cli_a_working_endpoint_writes_the_key_nowhere(tmp_path: Path) -> None:
+    # the server wants the key; one prompt gets an answer that quotes the request headers
+    with ChatServer(api_key=KEY, per_prompt=lambda p: "echo" if "Document 7 " in p else None) as srv:
+        cfg = _project(tmp_path, srv.url)
+        result = _curate(tmp_path, "run", str(cfg))
+    assert result.returncode == 0, result.stderr
+    assert srv.seen["ok"] > 0 and srv.seen["401"] == 0  # the key was sent on every request
+    assert KEY not in result.stdout + result.stderr
+    out = pl.read_parquet(list((tmp_path / "out").rglob("*.parquet")))
+    assert out["is_synthetic"].sum() == 30
+    echoed = out.filter(pl.col("origin_id").is_not_null() & pl.col("text").str.contains("Bearer"))
+    assert echoed.height <= 1 and all("Bearer ***" in t for t in echoed["text"])
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any(p.name == "llm.sqlite" for p in written) and any(p.name == "_run.json" for p in written)
+    assert _files_holding(tmp_path, KEY) == []

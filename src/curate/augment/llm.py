@@ -163,8 +163,9 @@ class _Transient(Exception):
         self.unreachable = unreachable
 
 
-def _snippet(data: bytes, limit: int = 200) -> str:
-    text = data[: limit * 4].decode("utf-8", "replace")
+def _snippet(data: bytes, secrets: Sequence[str], limit: int = 200) -> str:
+    """The start of a response body, scrubbed before it is cut (a cut key would not match)."""
+    text = scrub(data[: 1 << 20].decode("utf-8", "replace"), secrets)
     return " ".join(text.split())[:limit]
 
 
@@ -257,7 +258,7 @@ class ChatClient:
         if status in (401, 403):
             raise LLMAuthError(
                 f"llm endpoint {redact_url(self.settings.base_url)} refused the credentials "
-                f"({line}): {self._scrub(_snippet(data))}",
+                f"({line}): {_snippet(data, self._secrets)}",
                 hint=f"check the key in ${self.settings.api_key_env}"
                 if self.settings.api_key_env
                 else "the endpoint needs a key: set llm.api_key_env to the variable that holds it",
@@ -270,12 +271,12 @@ class ChatClient:
                     retry_after = max(0.0, float(header))
                 except ValueError:
                     retry_after = None
-            body = self._scrub(_snippet(data))
+            body = _snippet(data, self._secrets)
             why = f"{line}: {body}" if body else line
             raise _Transient(why, f"http_{status}", retry_after=retry_after)
         if status >= 400:
             raise LLMRequestError(
-                f"llm endpoint rejected the request ({line}): {self._scrub(_snippet(data))}",
+                f"llm endpoint rejected the request ({line}): {_snippet(data, self._secrets)}",
                 hint="check llm.model and llm.max_tokens against what the endpoint serves",
             )
         try:
@@ -307,6 +308,19 @@ class ChatClient:
 
     def complete(self, prompt: str) -> str | None:
         """One completion with retries; None when transient failures outlast the retries."""
+        out = self._complete(prompt)
+        if isinstance(out, _Transient):
+            self._record_failure(out)
+            return None
+        return out
+
+    def _record_failure(self, err: _Transient) -> None:
+        with self._lock:
+            self.failures[err.code] += 1
+            self.failure_examples.setdefault(err.code, err.why)
+
+    def _complete(self, prompt: str) -> str | _Transient | None:
+        """The answer, the last transient error once retries are spent, or None when abandoned."""
         body = self._body(prompt)
         s = self.settings
         unreachable = 0
@@ -326,10 +340,7 @@ class ChatClient:
                             hint="check llm.base_url and that the server is running and reachable",
                         ) from None
                     log.debug("llm request failed after %d attempts: %s", attempt + 1, err.why)
-                    with self._lock:
-                        self.failures[err.code] += 1
-                        self.failure_examples.setdefault(err.code, err.why)
-                    return None
+                    return err
                 delay = min(s.max_backoff_s, s.backoff_s * (2**attempt)) * random.uniform(0.5, 1.0)
                 if err.retry_after is not None:
                     delay = min(s.max_backoff_s, err.retry_after)
@@ -395,14 +406,17 @@ class ChatClient:
                 pool = ThreadPoolExecutor(
                     max_workers=max(1, min(self.settings.concurrency, len(todo)))
                 )
-                futures = {pool.submit(self.complete, p): k for k, p in todo.items()}
+                futures = {pool.submit(self._complete, p): k for k, p in todo.items()}
                 pending = set(futures)
                 finished = failed = written = 0
                 committed = time.monotonic()
                 try:
                     for fut in as_completed(futures):
                         pending.discard(fut)
-                        text = fut.result()  # re-raises auth and unreachable errors
+                        out = fut.result()  # re-raises auth and unreachable errors
+                        text = None if isinstance(out, _Transient) else out
+                        if isinstance(out, _Transient):
+                            self._record_failure(out)  # only here: counts match ``failed``
                         answers[futures[fut]] = text
                         finished += 1
                         failed += text is None
@@ -428,7 +442,7 @@ class ChatClient:
                         for fut in pending:
                             if fut.done() and not fut.cancelled() and fut.exception() is None:
                                 text = fut.result()
-                                if text is not None:
+                                if isinstance(text, str):
                                     cache.put(futures[fut], text)
                 if failed:
                     log.warning(

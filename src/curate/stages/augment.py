@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar, Literal
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from curate.augment.operators import OPERATOR_NAMES
+from curate.errors import StageError
+from curate.secrets import redact_url, url_credentials
 from curate.stages.base import REJECT, GlobalStage, StageConfig, StageContext
 
 OpName = Literal[
@@ -25,6 +28,52 @@ OpName = Literal[
     "sentence_shuffle",
 ]
 PROVENANCE = ("origin_id", "augmentation", "is_synthetic")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class _Refused:
+    """A config value replaced before validation because it holds a secret; never its text.
+
+    Not a ``str``: error formatters that echo string inputs (``got '...'``) show nothing of it.
+    """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return "<refused>"
+
+
+def _refuse_secrets(data: Any, env_fields: tuple[str, ...] = ()) -> Any:
+    """Mark string values that carry credentials (URLs) or look like keys (``env_fields``)."""
+    if not isinstance(data, dict):
+        return data
+    out = dict(data)
+    for name, value in data.items():
+        if not isinstance(value, str):
+            continue
+        found = url_credentials(value)
+        if found:
+            what = ", ".join(
+                "userinfo (user:password@)" if f == "userinfo" else f"query parameter {f!r}"
+                for f in found
+            )
+            out[name] = _Refused(
+                f"credentials must not be written in a URL ({what} in {redact_url(value)}): "
+                "put the key in an environment variable and give its name in `llm.api_key_env`"
+            )
+        elif name in env_fields and not _ENV_NAME.match(value):
+            out[name] = _Refused(
+                "must be the name of the environment variable that holds the key (letters, "
+                "digits and _, no $), never the key itself"
+            )
+    return out
+
+
+def _raise_refused(value: Any) -> Any:
+    if isinstance(value, _Refused):
+        raise ValueError(value.reason)
+    return value
 
 
 class AugmentOpConfig(BaseModel):
@@ -43,9 +92,14 @@ class AugmentOpConfig(BaseModel):
 
 
 class AugmentLLMConfig(BaseModel):
-    """Synthetic rows from an OpenAI-compatible chat-completions endpoint."""
+    """Synthetic rows from an OpenAI-compatible chat-completions endpoint.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    No field may hold a secret: a URL with ``user:password@`` or a credential-like query
+    parameter (``api-key``, ``key``, ``token``, ``sig``...) is refused; the key is read from the
+    environment variable named by ``api_key_env``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     base_url: str = Field(
         min_length=1,
@@ -89,6 +143,30 @@ class AugmentLLMConfig(BaseModel):
         description="SQLite cache of answers keyed by a hash of the request; resumed runs never pay twice. "
         "null: no cache.",
     )
+    max_failure_fraction: float = Field(
+        0.1,
+        ge=0.0,
+        le=1.0,
+        description="Largest share of requests (per shard) that may fail after their retries; more fails the "
+        "run. 1: never fail.",
+    )
+    failure_min_requests: int = Field(
+        20,
+        ge=1,
+        le=1_000_000,
+        description="Requests a shard needs before max_failure_fraction is judged (then: fail fast when "
+        "all have failed); a smaller shard fails only when every request failed.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mark_secrets(cls, data: Any) -> Any:
+        return _refuse_secrets(data, env_fields=("api_key_env",))
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _refuse_marked(cls, v: Any) -> Any:
+        return _raise_refused(v)
 
     @field_validator("prompt")
     @classmethod
@@ -100,6 +178,8 @@ class AugmentLLMConfig(BaseModel):
 
 
 class AugmentConfig(StageConfig):
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
     kind: Literal["augment"] = "augment"
     ops: list[AugmentOpConfig] = Field(
         default_factory=list,
@@ -141,6 +221,16 @@ class AugmentConfig(StageConfig):
         None, description="Synthetic generation through a chat endpoint."
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _mark_secrets(cls, data: Any) -> Any:
+        return _refuse_secrets(data)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _refuse_marked(cls, v: Any) -> Any:
+        return _raise_refused(v)
+
     @field_validator("levels")
     @classmethod
     def _check_levels(cls, v: list[float]) -> list[float]:
@@ -178,6 +268,14 @@ class Augment(GlobalStage):
     (``is_synthetic=false``); each chosen source gets one row per variant with a fresh id
     ``<origin>~a<stage>.<variant>``, ``origin_id``, ``augmentation`` and ``is_synthetic=true``.
     Rows already synthetic are never sources. Memory: the shard plus its new rows.
+
+    LLM failures are judged per shard (apply sees one shard at a time): a source whose request
+    fails after its retries is dropped and counted (``llm_failed_rows``, ``llm_error_<cause>``),
+    with one warning line per shard. When more than ``llm.max_failure_fraction`` of a shard's
+    prompts fail (cache hits count as successes; judged once ``llm.failure_min_requests`` have
+    finished; a smaller shard only when all failed), a StageError with the counts and the most
+    common error stops the run. Failures spread thinly over many small shards do not stop it;
+    the manifest's counters show them. No config value may hold a credential.
     """
 
     kind: ClassVar[str] = "augment"
@@ -357,7 +455,7 @@ class Augment(GlobalStage):
         return pl.concat(parts, how="vertical")
 
     def _llm_answers(self, src: pl.DataFrame, ctx: StageContext) -> pl.Series:
-        from curate.augment.llm import ChatClient, ChatSettings, render_prompts
+        from curate.augment.llm import ChatClient, ChatSettings, LLMFailureError, render_prompts
 
         llm = self.cfg.llm
         assert llm is not None
@@ -366,11 +464,22 @@ class Augment(GlobalStage):
         settings = ChatSettings(**llm.model_dump(exclude={"prompt"}))
         client = ChatClient(settings)
         prompts = render_prompts(llm.prompt, src.iter_rows(named=True))
-        answers = client.complete_many(prompts)
-        for name, n in client.stats.items():
-            ctx.count(f"llm_{name}", n)
+        try:
+            answers = client.complete_many(prompts)
+        except LLMFailureError as err:
+            raise StageError(
+                f"stages[{ctx.stage_index - 1}] ({self.kind}): {err.message}", hint=err.hint
+            ) from None
+        finally:
+            for name, n in client.stats.items():
+                ctx.count(f"llm_{name}", n)
+            for code, n in client.failures.items():
+                ctx.count(f"llm_error_{code}", n)
         ctx.count("llm_failed_rows", sum(a is None for a in answers))
         return pl.Series("answer", answers, dtype=pl.String)
 
     def config_fingerprint(self) -> dict[str, Any]:
-        return self.cfg.model_dump(mode="json")
+        # the failure threshold decides whether a run goes on, never what it writes
+        return self.cfg.model_dump(
+            mode="json", exclude={"llm": {"max_failure_fraction", "failure_min_requests"}}
+        )
