@@ -6,7 +6,15 @@ import polars as pl
 import pytest
 
 from curate.errors import ConfigError
-from curate.rules import parse_rule, rule_columns
+from curate.rules import (
+    INT64_MAX,
+    INT64_MIN,
+    MAX_DEPTH,
+    MAX_RULE_CHARS,
+    Logic,
+    parse_rule,
+    rule_columns,
+)
 
 FRAME = pl.DataFrame(
     {
@@ -94,3 +102,135 @@ def test_never_evaluates_python() -> None:
     for text in ("__import__('os').system('true')", "open('x')", "lang.upper() == 'EN'", "a[0] > 1"):
         with pytest.raises(ConfigError):
             parse_rule("r", text)
+
+
+# ---------------------------------------------------------------- limits and long rules
+
+def error_of(text: str) -> str:
+    with pytest.raises(ConfigError) as err:
+        parse_rule("r", text)
+    return err.value.message
+
+
+def test_a_long_or_chain_is_one_flat_any() -> None:
+    rule = parse_rule("r", " or ".join(f"x == {i}" for i in range(4000)))
+    assert isinstance(rule.tree, Logic) and len(rule.tree.items) == 4000
+    frame = pl.DataFrame({"x": [5, 3999, 4000, None]})
+    assert frame.select(rule.expr).to_series().to_list() == [True, True, False, None]
+
+
+def test_a_long_and_chain_is_one_flat_all() -> None:
+    rule = parse_rule("r", " and ".join(f"x != {i}" for i in range(4000)))
+    assert isinstance(rule.tree, Logic) and len(rule.tree.items) == 4000
+    frame = pl.DataFrame({"x": [5, 4000, None]})
+    assert frame.select(rule.expr).to_series().to_list() == [False, True, None]
+
+
+def test_flat_chains_keep_null_logic_and_precedence() -> None:
+    frame = pl.DataFrame({"a": [True, False, None, None, False], "b": [None, None, None, True, False]})
+    got = frame.select(parse_rule("r", "a or b or a and b").expr).to_series().to_list()
+    want = frame.select((pl.col("a") | pl.col("b") | (pl.col("a") & pl.col("b"))).alias("r")).to_series().to_list()
+    assert got == want
+
+
+def test_deep_parentheses_are_an_error_naming_the_limit() -> None:
+    assert keep("(" * (MAX_DEPTH - 1) + "lang == 'en'" + ")" * (MAX_DEPTH - 1)) == keep("lang == 'en'")
+    msg = error_of("(" * 120 + "lang == 'en'" + ")" * 120)
+    assert f"nests deeper than {MAX_DEPTH} levels" in msg and "position 101" in msg
+
+
+@pytest.mark.parametrize("text", ["not " * 150 + "flag", "-" * 150 + "lang_score > 0", " + ".join(["lang_score"] * 150) + " > 0"])
+def test_long_prefix_and_arithmetic_chains_count_as_nesting(text: str) -> None:
+    assert f"nests deeper than {MAX_DEPTH} levels" in error_of(text)
+
+
+def test_rule_length_limit() -> None:
+    msg = error_of("x == 1 or " * (MAX_RULE_CHARS // 10) + "x == 1")
+    assert f"characters long; the limit is {MAX_RULE_CHARS:,}" in msg
+
+
+@pytest.mark.parametrize("text", ["x > " + "9" * 400, f"x > {INT64_MAX + 1}", f"x == {INT64_MIN - 1}", "x in [1, 99999999999999999999]"])
+def test_integers_must_fit_int64(text: str) -> None:
+    assert "does not fit in 64 bits" in error_of(text)
+
+
+def test_int64_bounds_are_accepted() -> None:
+    frame = pl.DataFrame({"x": [INT64_MIN, INT64_MAX, 0]})
+    rule = parse_rule("r", f"x == {INT64_MIN} or x == {INT64_MAX}")
+    assert frame.select(rule.expr).to_series().to_list() == [True, True, False]
+
+
+@pytest.mark.parametrize("text", ["x > 1e999", "x < -1e400", "x in [1.5, 1e999]"])
+def test_floats_must_be_finite(text: str) -> None:
+    assert "must be finite" in error_of(text)
+
+
+def test_a_long_rule_shows_a_window_around_the_error() -> None:
+    msg = error_of(" or ".join(f"x == {i}" for i in range(1000)) + " or x = 3")
+    line, caret = msg.splitlines()[-2:]
+    assert len(line) < 100 and line.strip().startswith("...")
+    assert line[caret.index("^")] == "="
+
+
+def test_comparisons_do_not_chain() -> None:
+    assert "unexpected '<'" in error_of("lang_score < 1 < 2")
+
+
+# ---------------------------------------------------------------- lists and types
+
+
+def test_integer_list_matches_a_float_column_and_big_integers_exactly() -> None:
+    frame = pl.DataFrame({"f": [1.0, 2.5, None], "i": [2**62, 2**62 + 1, 3]})
+    rule = parse_rule("r", "f in [1, 2]")
+    assert frame.select(rule.expr_for(frame.schema)).to_series().to_list() == [True, False, None]
+    big = parse_rule("r", f"i in [{2**62}]")
+    assert frame.select(big.expr_for(frame.schema)).to_series().to_list() == [True, False, False]
+
+
+def test_comparisons_expose_the_literal_kind() -> None:
+    rule = parse_rule("r", "m == 'x' and 3 < n and lang in ['en'] and a == b and a + 1 > 2.5")
+    got = {(c.op, c.column, c.other, c.other_column) for c in rule.comparisons()}
+    assert got == {
+        ("==", "m", "string", None),
+        ("<", "n", "int", None),
+        ("in", "lang", "string", None),
+        ("==", "a", "column", "b"),
+        (">", None, "float", None),
+    }
+
+
+SCHEMA = {"m": pl.Int64(), "f": pl.Float64(), "lang": pl.String(), "flag": pl.Boolean(), "meta": None}
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("m == 'x'", "column m is Int64, compared with a string"),
+        ("'x' != m", "column m is Int64, compared with a string"),
+        ("lang > 3", "column lang is String, compared with a number"),
+        ("flag == 'yes'", "column flag is Boolean, compared with a string"),
+        ("m == lang", "column m is Int64, compared with column lang (String)"),
+        ("m in ['a', 'b']", "column m is Int64, compared with a list of strings"),
+        ("lang not in [1, 2]", "column lang is String, compared with a list of numbers"),
+        ("lang + 1 > 2", "column lang is String, used in arithmetic"),
+        ("f", "column f is Float64, used as a condition (true/false)"),
+        ("flag and lang", "column lang is String, used as a condition (true/false)"),
+        ("(m + 1) == 'x'", "this number expression, compared with a string"),
+    ],
+)
+def test_type_problems_name_the_column_and_its_type(text: str, problem: str) -> None:
+    assert [p for p, _ in parse_rule("r", text).type_problems(SCHEMA)] == [problem]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["m == 1.5", "f in [1, 2]", "flag == 1", "flag", "not flag", "meta == 'x'", "meta > 2", "m == null",
+     "lang is null", "m + f * 2 > 1", "lang in ['en', null]", "m in [null]", "-m < 0", "lang == 'en' or m > 1"],
+)
+def test_well_typed_or_unknown_types_pass(text: str) -> None:
+    assert parse_rule("r", text).type_problems(SCHEMA) == []
+
+
+def test_type_problem_position_points_at_the_column() -> None:
+    ((_, pos),) = parse_rule("r", "lang == 'en' and m == 'x'").type_problems(SCHEMA)
+    assert pos == len("lang == 'en' and ")

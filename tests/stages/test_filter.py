@@ -160,3 +160,48 @@ def test_filter_pickles_without_compiled_expressions() -> None:
     shipped = pickle.loads(pickle.dumps(stage))
     assert shipped._rules is None
     assert_frame_equal(shipped.process(FRAME, StageContext()), stage.process(FRAME, StageContext()))
+
+
+def test_rule_errors_are_located_at_the_rule_key_when_the_config_is_parsed() -> None:
+    from curate.config import parse_config
+
+    raw = {"stages": [{"kind": "filter", "rules": {"ok": "lang == 'en'"}},
+                      {"kind": "filter", "rules": {"deep": "(" * 150 + "x" + ")" * 150, "big": "x > " + "9" * 400}}]}
+    with pytest.raises(ConfigError) as err:
+        parse_config(raw)
+    msg = err.value.message
+    assert "stages[1].filter.rules.deep: at position 101: the rule nests deeper than 100 levels" in msg
+    assert "stages[1].filter.rules.big: at position 5: integer" in msg and "does not fit in 64 bits" in msg
+    assert "9" * 100 not in msg  # a long literal or rule is shown in part
+
+
+def test_check_schema_names_stage_rule_and_type() -> None:
+    f = Filter(FilterConfig(rules={"ok": "lang == 'en'", "r": "m == 'x'"}))
+    with pytest.raises(ConfigError) as err:
+        f.check_schema({"id": pl.String(), "lang": pl.String(), "m": pl.Int64()}, "stages[3].filter")
+    assert err.value.message == "stages[3].filter.rules.r: column m is Int64, compared with a string"
+    assert err.value.hint is not None and err.value.hint.splitlines()[-1].strip() == "^"
+
+
+def test_check_schema_reports_an_unknown_column_with_the_known_ones() -> None:
+    f = Filter(FilterConfig(rules={"hq": "fasttext_hq >= 0.5"}))
+    with pytest.raises(ConfigError) as err:
+        f.check_schema({"id": pl.String(), "text": pl.String()}, "stages[2].filter")
+    assert err.value.message.startswith("stages[2].filter.rules.hq: unknown column 'fasttext_hq' at position 1")
+    assert err.value.hint == "known columns: id, text"
+
+
+def test_check_schema_skips_types_it_does_not_know() -> None:
+    Filter(FilterConfig(rules={"r": "m == 'x'"})).check_schema({"id": pl.String(), "m": None})
+
+
+def test_integer_list_on_a_float_signal_filters_at_run_time() -> None:
+    out, _ = run(FilterConfig(rules={"counts": "gopher_word_count in [10, 200]"}))
+    assert out[REJECT].to_list() == [None, "counts", None, "counts", "counts", "counts"]
+
+
+def test_a_long_or_chain_filters() -> None:
+    rule = " or ".join(f"gopher_word_count == {i}" for i in range(4000))
+    out, ctx = run(FilterConfig(rules={"listed": rule}))
+    assert out[REJECT].to_list() == [None, None, None, "listed", None, None]
+    assert ctx.counters["rule_listed"] == 1
