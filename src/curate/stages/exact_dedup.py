@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar, Literal
 
 import polars as pl
 from pydantic import Field
 
-from curate.dedup.survivor import KeepRule, keep_columns, survivor_rank
+from curate.dedup.survivor import KeepRule, check_keep, keep_columns, survivor_rank
 from curate.hashing import hash_strings
 from curate.stages.base import REJECT, GlobalStage, StageConfig, StageContext
 
@@ -55,6 +56,14 @@ class ExactDedup(GlobalStage):
 
     def required_columns(self) -> set[str]:
         return {"id", "text"} | keep_columns(self.cfg.keep)
+
+    def check_schema(self, schema: Mapping[str, pl.DataType | None], where: str = "exact_dedup") -> None:
+        """Plan-time check: the ``keep: highest:COL`` column exists and is numeric."""
+        check_keep(self.cfg.keep, schema, f"{where}.keep")
+
+    def added_schema(self) -> dict[str, pl.DataType | None]:
+        # kept rows get no new column; `duplicate_of` goes to rejected/ only
+        return {}
 
     def decision_schema(self) -> dict[str, pl.DataType]:
         return {"duplicate_of": pl.String()}

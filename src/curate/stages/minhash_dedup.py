@@ -21,7 +21,7 @@ from curate.dedup.lsh import (
     verified_edges,
 )
 from curate.dedup.minhash import signatures
-from curate.dedup.survivor import KeepRule, keep_columns, survivor_rank
+from curate.dedup.survivor import KeepRule, check_keep, keep_columns, survivor_rank
 from curate.dedup.unionfind import new_parent, roots
 from curate.errors import InputError
 from curate.hashing import hash_strings
@@ -165,6 +165,13 @@ class MinhashDedup(GlobalStage):
 
     def required_columns(self) -> set[str]:
         return {"id", "text"} | keep_columns(self.cfg.keep)
+
+    def check_schema(self, schema: dict[str, pl.DataType | None], where: str = "minhash_dedup") -> None:
+        """Plan-time check: the ``keep: highest:COL`` column exists and is numeric."""
+        check_keep(self.cfg.keep, schema, f"{where}.keep")
+
+    def added_schema(self) -> dict[str, pl.DataType | None]:
+        return {"dup_cluster": pl.String(), "dup_cluster_size": pl.Int64()}
 
     def setup(self) -> None:
         """Build the character tables and load the compiled kernels (keys and resolve) once per

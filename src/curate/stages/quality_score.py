@@ -118,6 +118,10 @@ class QualityScore(MapStage):
     def added_columns(self) -> set[str]:
         return set(self.output_columns())
 
+    def added_schema(self) -> dict[str, pl.DataType | None]:
+        """Heuristic signals and fastText probabilities are Float64; ``lang`` String, ``lang_score`` Float64."""
+        return {c: (pl.String() if c == "lang" else pl.Float64()) for c in self.output_columns()}
+
     def model_paths(self) -> list[str]:
         """Model files this config reads, so the planner can check they exist before running."""
         paths = [s.path for s in self.cfg.fasttext]
