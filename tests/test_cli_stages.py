@@ -126,11 +126,20 @@ def test_dedup_command_removes_exact_and_near_copies(cli, tmp_path: Path) -> Non
     assert rejected["duplicate_of"].null_count() == 0
 
 
-def test_dedup_index_removes_everything_on_a_second_run(cli, tmp_path: Path) -> None:
+def test_dedup_index_rerun_of_the_same_release_gives_the_same_release(cli, tmp_path: Path) -> None:
+    """A retried refresh: documents the index already holds (same id, same text) are kept and
+    counted as already_indexed, never removed as duplicates of themselves."""
     src = write_jsonl(tmp_path / "d.jsonl", make_records(40, seed=9))
     index = tmp_path / "index"
     first = cli("dedup", src, "-o", tmp_path / "a", "--index", index, "-w", "1", "-q")
     assert first.exit_code == 0, first.output
     second = cli("dedup", src, "-o", tmp_path / "b", "--index", index, "-w", "1", "-q")
     assert second.exit_code == 0, second.output
-    assert read_dir(tmp_path / "b").height == 0
+    assert read_dir(tmp_path / "b")["id"].sort().to_list() == read_dir(tmp_path / "a")["id"].sort().to_list()
+    manifest = json.loads((tmp_path / "b" / "_manifest.json").read_text())
+    counters = manifest["steps"][-1]["counts"]["counters"]
+    assert counters["already_indexed"] == read_dir(tmp_path / "a").height
+    assert counters.get("index_docs_appended", 0) == 0
+    info = cli("index", "info", index)
+    assert info.exit_code == 0, info.output
+    assert "documents: 40" in info.output

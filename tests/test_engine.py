@@ -12,7 +12,8 @@ from polars.testing import assert_frame_equal
 
 from conftest import make_records, read_dir, read_rejected, write_config, write_jsonl
 from curate.config import load_config
-from curate.engines.local import LocalEngine
+from curate.engines.executor import PoolExecutor
+from curate.runner import run_plan
 from curate.errors import StageError
 from curate.pipeline import build_plan
 
@@ -34,7 +35,7 @@ def base_config(tmp_path: Path, n: int = 300, **extra: Any) -> dict[str, Any]:
 def run(tmp_path: Path, cfg: dict[str, Any], workers: int, resume: bool = False, **kw: Any) -> Any:
     path = write_config(tmp_path, cfg)
     plan = build_plan(load_config(path), resume=resume, **kw)
-    return LocalEngine(workers).run(plan)
+    return run_plan(plan, PoolExecutor(workers))
 
 
 @pytest.mark.parametrize("stage", [{"kind": "exact_dedup"}, {"kind": "minhash_dedup", "threshold": 0.7}])

@@ -141,11 +141,11 @@ def test_large_file_split_into_ranges_keeps_order_and_line_numbers(tmp_path: Pat
     tasks = plan_read_tasks(cfg)
     assert len(tasks) > 5
     from curate.config import RunConfig
-    from curate.engines.local import LocalEngine
+    from curate.runner import run_plan
     from curate.pipeline import build_plan
 
     run = RunConfig(input=cfg, workdir=str(tmp_path / "w"), engine={"workers": 1})
-    LocalEngine(1).run(build_plan(run))
+    run_plan(build_plan(run))
     kept = pl.concat([pl.read_parquet(p) for p in sorted((tmp_path / "w" / "00_ingest").glob("part-*.parquet"))])
     assert kept["n"].to_list() == list(range(3000))
     rejected = pl.read_parquet(next((tmp_path / "w" / "00_ingest" / "rejected").glob("*.parquet")))

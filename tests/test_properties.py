@@ -13,7 +13,7 @@ from polars.testing import assert_frame_equal
 
 from conftest import read_dir, read_rejected
 from curate.config import parse_config
-from curate.engines.local import LocalEngine
+from curate.runner import run_plan
 from curate.pipeline import build_plan
 from curate.stages import REGISTRY
 from curate.stages.base import GlobalStage, MapStage, StageContext
@@ -42,7 +42,7 @@ def run_pipeline(tmp: Path, lines: list[bytes], name: str, rows_per_shard: int =
             "stages": stages if stages is not None else [{"kind": "exact_dedup"}],
         }
     )
-    LocalEngine(1).run(build_plan(cfg))
+    run_plan(build_plan(cfg))
     return root
 
 

@@ -73,19 +73,16 @@ def _main(
     """Curate text for training language models."""
 
 
-def _execute(cfg: Any, *, resume: bool, quiet: bool, from_step: str | None = None, until_step: str | None = None) -> Any:
-    from curate.engines.local import LocalEngine
+def _execute(
+    cfg: Any, *, resume: bool, quiet: bool, from_step: str | None = None, until_step: str | None = None, shards_output: Path | None = None
+) -> Any:
+    """Every command ends here: one plan, one runner (the executor the config names)."""
     from curate.pipeline import build_plan
     from curate.report import make_reporter
+    from curate.runner import run_plan
 
-    plan = build_plan(cfg, resume=resume, from_step=from_step, until_step=until_step)
-    if cfg.engine.kind == "ray":
-        from curate.engines.ray import RayEngine
-
-        engine: LocalEngine = RayEngine(cfg.engine.workers, make_reporter(quiet), cfg.engine.address)
-    else:
-        engine = LocalEngine(cfg.engine.workers, make_reporter(quiet))
-    return plan, engine.run(plan)
+    plan = build_plan(cfg, resume=resume, from_step=from_step, until_step=until_step, shards_output=shards_output)
+    return plan, run_plan(plan, reporter=make_reporter(quiet))
 
 
 def _summary(report: Any, quiet: bool) -> None:
@@ -190,18 +187,19 @@ def run_to_folder(
     overwrite: bool = False,
     quiet: bool = False,
 ) -> Any:
-    """What every single-stage command does: a one-stage config, the same path as `run`.
+    """What every single-stage command does: a one-stage config, the same runner as `run`.
 
     Kept shards land in OUT/, removed records in OUT/rejected/ (one file per step and shard),
-    the run manifest in OUT/_manifest.json.
+    the run manifest, which lists them, in OUT/_manifest.json; the runner publishes them as one
+    transaction. The workdir is a hidden folder beside OUT, removed after success (kept after a
+    failure, for --resume).
     """
     from curate.config import EngineConfig, InputConfig, RunConfig, SourceConfig
-    from curate.io.shards import write_json_atomic
 
     if out.is_file():
         raise ConfigError(f"--output: {out} is a file, expected a folder")
-    work = out / ".curate-work"
-    if out.is_dir() and any(p.name != ".curate-work" for p in out.iterdir()) and not (resume or overwrite):
+    work = command_workdir(out)
+    if out.is_dir() and any(out.iterdir()) and not (resume or overwrite):
         raise ConfigError(f"--output: {out} is not empty", hint="choose an empty folder or pass --overwrite")
     src = SourceConfig(paths=inputs, **(source or {}))
     engine = EngineConfig() if workers is None else EngineConfig(workers=workers)
@@ -213,21 +211,15 @@ def run_to_folder(
         seed=seed,
         stages=stages,
     )
-    plan, report = _execute(cfg, resume=resume, quiet=quiet)
-    if output is None:
-        for p in out.glob("part-*.parquet"):
-            p.unlink()
-        shutil.rmtree(out / "rejected", ignore_errors=True)
-        last = plan.steps[-1].folder
-        for p in sorted(last.glob("part-*.parquet")):
-            p.replace(out / p.name)
-        for step in plan.steps:
-            for p in sorted((step.folder / "rejected").glob("part-*.parquet")):
-                (out / "rejected").mkdir(parents=True, exist_ok=True)
-                p.replace(out / "rejected" / f"{step.folder.name}-{p.name}")
-        write_json_atomic(report.manifest, out / "_manifest.json")
-        shutil.rmtree(work, ignore_errors=True)
+    _, report = _execute(cfg, resume=resume, quiet=quiet, shards_output=None if output is not None else out)
+    shutil.rmtree(work, ignore_errors=True)
     return report
+
+
+def command_workdir(out: Path) -> Path:
+    """A single command's workdir: hidden beside its output (never inside it)."""
+    out = out.absolute()
+    return out.parent / f".{out.name}.curate-work"
 
 
 @app.command()
@@ -304,7 +296,7 @@ def export(
         )
     except ValidationError as err:
         raise ConfigError("; ".join(format_validation_error(err, OutputConfig, prefix="--"))) from None
-    work = output.parent / f".{output.name}.curate-work"
+    work = command_workdir(output)
     from curate.config import EngineConfig, InputConfig, RunConfig, SourceConfig
 
     cfg = RunConfig(
@@ -518,6 +510,35 @@ def stages(
     from curate.docs import describe_kind, list_kinds
 
     print(describe_kind(kind) if kind else list_kinds())
+
+
+index_app = typer.Typer(name="index", help="Incremental dedup indexes.", no_args_is_help=True, rich_markup_mode=None)
+app.add_typer(index_app)
+
+
+@index_app.command("info")
+@handle_errors
+def index_info(
+    path: Annotated[Path, typer.Argument(help="Folder of a MinHash index (`--index`).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    debug: Debug = False,
+) -> None:
+    """Documents, releases, parameters and format version of a MinHash index."""
+    import json
+
+    from curate.dedup.index import info
+
+    data = info(path)
+    if as_json:
+        print(json.dumps(data, indent=2))
+        return
+    print(f"index: {data['path']}")
+    print(f"format: {data['format']}")
+    print(f"documents: {data['documents']}")
+    print(f"releases: {len(data['releases'])}")
+    for r in data["releases"]:
+        print(f"  {r['run_id']}: {r['documents']} documents, added {r['added_at']}")
+    print("params: " + ", ".join(f"{k}={v}" for k, v in data["params"].items()))
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 from dataclasses import dataclass, field
@@ -12,7 +13,14 @@ import pyarrow.parquet as pq
 
 from curate.config import RunConfig, stable_digest
 from curate.errors import ConfigError, MissingInputError
-from curate.io.discovery import ReadTask, default_source_name, input_fingerprint, plan_read_tasks
+from curate.io.discovery import (
+    ReadTask,
+    curated_manifest,
+    default_source_name,
+    input_fingerprint,
+    plan_read_tasks,
+)
+from curate.io.shards import read_json
 from curate.stages import build_stage
 from curate.stages.base import CORE_COLUMNS, GlobalStage, MapStage, Stage, StageConfig
 
@@ -27,6 +35,9 @@ class Step:
     fingerprint: str
     stage: Stage | None = None
     config_json: dict = field(default_factory=dict)
+    stage_index: int = 0
+    """Position in the lineage: a command reading another command's output continues its
+    numbering, so per-stage random streams match one `curate run` of the whole chain."""
 
     @property
     def is_global(self) -> bool:
@@ -50,6 +61,10 @@ class Plan:
     resume: bool = False
     first: int = 0
     last: int = 0
+    lineage: list[dict] = field(default_factory=list)
+    """The curate-written folders this run reads: path, run id, fingerprint and depth of each."""
+    shards_output: Path | None = None
+    """A single command's output folder (kept shards, rejected sets, manifest), published last."""
 
     def describe(self) -> list[str]:
         lines = [f"workdir: {self.workdir}", f"config hash: {self.run_fingerprint}"]
@@ -81,8 +96,11 @@ def _probe_columns(plan_tasks: list[ReadTask]) -> set[str] | None:
         seen.add(f.path)
         if len(seen) > 50:
             break
-        if f.format == "parquet":
-            cols |= set(pq.read_schema(f.path).names)
+        if f.format in ("parquet", "curated"):
+            try:
+                cols |= set(pq.read_schema(f.path).names)
+            except Exception:  # a damaged file: ingest rejects it with its reason, naming the file
+                return None
         elif f.format == "txt":
             cols |= {"text", "path"}
         elif f.format == "jsonl" and f.compression is None:
@@ -145,12 +163,29 @@ def _select(name: str | None, steps: list[Step], default: int, option: str) -> i
     raise ConfigError(f"{option} {name!r}: no such step; steps are: {allowed}")
 
 
+def _lineage(cfg: RunConfig) -> list[dict]:
+    """The curate-written folders among the inputs (their manifests' identity and depth)."""
+    parents = []
+    if cfg.input is None:
+        return parents
+    for src in cfg.input.sources:
+        for path in src.paths:
+            block = curated_manifest(path) if os.path.isdir(path) else None
+            if block is not None:
+                parents.append(
+                    {"path": os.path.abspath(path), "run_id": block.get("run_id"), "fingerprint": block.get("fingerprint"),
+                     "depth": int(block.get("depth") or 0), "layout": block.get("layout")}
+                )
+    return parents
+
+
 def build_plan(
     cfg: RunConfig,
     *,
     resume: bool = False,
     from_step: str | None = None,
     until_step: str | None = None,
+    shards_output: Path | None = None,
 ) -> Plan:
     """Validate everything that can be checked without reading data and order the steps."""
     workdir = Path(cfg.workdir)
@@ -158,6 +193,8 @@ def build_plan(
     read_tasks: list[ReadTask] = []
     defaults: list[str] = []
     available: set[str] | None = set(CORE_COLUMNS)
+    lineage = _lineage(cfg)
+    offset = max((p["depth"] for p in lineage), default=0)
     if cfg.input is not None:
         read_tasks = plan_read_tasks(cfg.input)
         defaults = [default_source_name(s.paths[0]) for s in cfg.input.sources]
@@ -166,9 +203,9 @@ def build_plan(
         fp = stable_digest(
             ["ingest", cfg.input.model_dump(mode="json", exclude={"sources"}),
              [s.model_dump(mode="json", exclude={"paths"}) for s in cfg.input.sources],
-             input_fingerprint(read_tasks)]
+             input_fingerprint(read_tasks), [p["fingerprint"] for p in lineage]]
         )
-        steps.append(Step(0, "ingest", step_folder(workdir, 0, "ingest"), fp, None, cfg.input.model_dump(mode="json")))
+        steps.append(Step(0, "ingest", step_folder(workdir, 0, "ingest"), fp, None, cfg.input.model_dump(mode="json"), offset))
     else:
         ingest = step_folder(workdir, 0, "ingest")
         manifest = ingest / "_manifest.json"
@@ -177,8 +214,6 @@ def build_plan(
                 "input: no input configured and no ingested shards in the workdir",
                 hint=f"add an `input:` section, or run ingest into {workdir} first",
             )
-        from curate.io.shards import read_json
-
         fp = (read_json(manifest) or {}).get("fingerprint", "")
         steps.append(Step(0, "ingest", ingest, fp))
     prev = steps[0].fingerprint
@@ -186,12 +221,14 @@ def build_plan(
     for i, stage_cfg in enumerate(stage_cfgs):
         stage = build_stage(stage_cfg)
         _check_packages(i, stage)
+        files: list[tuple[str, str]] = []
         for key, path in stage_cfg.input_paths():
             if not Path(path).is_file():
                 raise MissingInputError(
                     f"stages[{i}].{stage.kind}.{key}: file not found: {path}",
                     hint="relative paths are resolved against the config file's folder",
                 )
+            files.append((key, file_digest(Path(path), workdir)))
         if available is not None:
             check = getattr(stage, "check_columns", None)
             if check is not None:
@@ -204,19 +241,29 @@ def build_plan(
                     hint="add the stage that produces them earlier in `stages`",
                 )
             available |= stage.added_columns()
-        fp = stable_digest([prev, stage.kind, stage.config_fingerprint(), cfg.seed, i + 1])
-        steps.append(Step(i + 1, stage.kind, step_folder(workdir, i + 1, stage.kind), fp, stage, stage_cfg.model_dump(mode="json")))
+        # the content of every file the stage reads (models, lists) is part of its identity
+        fp = stable_digest([prev, stage.kind, stage.config_fingerprint(), cfg.seed, i + 1, files])
+        steps.append(
+            Step(i + 1, stage.kind, step_folder(workdir, i + 1, stage.kind), fp, stage, stage_cfg.model_dump(mode="json"), offset + i + 1)
+        )
         prev = fp
     if cfg.output is not None:
         out = cfg.output
         fp = stable_digest([prev, "export", out.model_dump(mode="json", exclude={"path", "overwrite"}), cfg.seed])
-        steps.append(Step(len(steps), "export", step_folder(workdir, len(steps), "export"), fp, None, out.model_dump(mode="json")))
+        steps.append(
+            Step(len(steps), "export", step_folder(workdir, len(steps), "export"), fp, None, out.model_dump(mode="json"), steps[-1].stage_index)
+        )
     first = _select(from_step, steps, 0, "--from")
     last = _select(until_step, steps, steps[-1].index, "--until")
     if first > last:
         raise ConfigError(f"--from {from_step!r} comes after --until {until_step!r}")
     if first > 0:
         prev_manifest = steps[first - 1].folder / "_manifest.json"
+        if (read_json(prev_manifest) or {}).get("fingerprint") not in (None, steps[first - 1].fingerprint):
+            raise ConfigError(
+                f"--from {from_step!r}: the previous step ({steps[first - 1].folder.name}) was run with another config or input",
+                hint="run without --from; with --resume every step that still matches is reused",
+            )
         if not prev_manifest.is_file():
             raise ConfigError(
                 f"--from {from_step!r}: the previous step ({steps[first - 1].folder.name}) has not completed in {workdir}",
@@ -224,7 +271,64 @@ def build_plan(
             )
     if cfg.output is not None and last == steps[-1].index:
         _check_output(Path(cfg.output.path), cfg.output.overwrite, resume)
-    return Plan(cfg, workdir, steps, read_tasks, defaults, cfg.fingerprint(), resume, first, last)
+    outputs = [("output.path", Path(cfg.output.path))] if cfg.output is not None else []
+    if shards_output is not None:
+        outputs.append(("--output", shards_output))
+    check_overlaps(workdir, outputs, read_tasks, cfg)
+    return Plan(cfg, workdir, steps, read_tasks, defaults, cfg.fingerprint(), resume, first, last, lineage, shards_output)
+
+
+def _inside(child: Path, parent: Path) -> bool:
+    child, parent = child.resolve(), parent.resolve()
+    return child == parent or parent in child.parents
+
+
+def check_overlaps(workdir: Path, outputs: list[tuple[str, Path]], read_tasks: list[ReadTask], cfg: RunConfig) -> None:
+    """An output that holds an input or the workdir would be replaced with them at publish: refuse."""
+    inputs = {Path(f.path) for t in read_tasks for f in t.files}
+    index_paths = [Path(p) for s in cfg.stages for k, p in _folder_paths(s)]
+    for key, out in outputs:
+        if _inside(workdir, out):
+            raise ConfigError(f"{key}: the workdir {workdir} is inside the output {out}", hint="put the workdir beside the output, not in it")
+        if _inside(out, workdir):
+            raise ConfigError(f"{key}: the output {out} is inside the workdir {workdir}", hint="choose an output folder outside the workdir")
+        for f in sorted(inputs):
+            if _inside(f, out):
+                raise ConfigError(
+                    f"{key}: the output {out} holds the input {f}; publishing would replace it",
+                    hint="write the output to another folder",
+                )
+        for p in index_paths:
+            if _inside(p, out) or _inside(out, p):
+                raise ConfigError(f"{key}: the output {out} overlaps the index {p}", hint="keep indexes outside outputs")
+
+
+def _folder_paths(stage_cfg: StageConfig) -> list[tuple[str, str]]:
+    index = getattr(stage_cfg, "index", None)
+    return [("index", index)] if isinstance(index, str) else []
+
+
+def file_digest(path: Path, workdir: Path) -> str:
+    """sha256 of a file's content, cached in the workdir by path, size and mtime (models are big)."""
+    import hashlib
+
+    from curate.io.shards import read_json, write_json_atomic
+
+    st = path.stat()
+    key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+    cache_path = workdir / "_file_digests.json"
+    cache = read_json(cache_path) or {}
+    if key in cache:
+        return cache[key]
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 22):
+            h.update(block)
+    digest = h.hexdigest()[:32]
+    cache = {k: v for k, v in cache.items() if not k.startswith(f"{path.resolve()}|")} | {key: digest}
+    with contextlib.suppress(OSError):  # a read-only workdir is reported when the run starts
+        write_json_atomic(cache, cache_path)
+    return digest
 
 
 def _check_output(path: Path, overwrite: bool, resume: bool) -> None:

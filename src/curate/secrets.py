@@ -188,3 +188,18 @@ __all__ = [
     "scrub",
     "url_credentials",
 ]
+
+
+def redact_config(data: object) -> object:
+    """A config dump with every URL's credentials replaced by ``***`` (for manifests and cards).
+
+    Validation already refuses credentials in the URLs it knows; this is the last line of
+    defence for anything else written beside the data.
+    """
+    if isinstance(data, dict):
+        return {k: redact_config(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [redact_config(v) for v in data]
+    if isinstance(data, str) and is_url(data):
+        return redact_url(data)
+    return data

@@ -41,7 +41,7 @@ def test_dedup_stage_runs_without_loading_numba() -> None:
         "import sys, polars as pl\n"
         "from curate.stages.base import StageContext\n"
         "from curate.stages.minhash_dedup import MinhashDedup, MinhashDedupConfig\n"
-        "import curate.cli, curate.config, curate.engines.local\n"
+        "import curate.cli, curate.config, curate.runner\n"
         "s = MinhashDedup(MinhashDedupConfig()); s.setup()\n"
         "s.keys(pl.DataFrame({'id': ['a'], 'text': ['one two three four five six']}), StageContext())\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('numba', 'llvmlite')))\n"

@@ -11,7 +11,8 @@ import pytest
 
 from conftest import make_records, read_dir, read_rejected, write_config, write_jsonl
 from curate.config import load_config
-from curate.engines.local import LocalEngine
+from curate.engines.executor import PoolExecutor
+from curate.runner import Runner, run_plan
 from curate.errors import InputError
 from curate.pipeline import build_plan
 
@@ -33,10 +34,10 @@ def run(tmp: Path, config: Path, kind: str) -> Any:
     cfg = cfg.model_copy(update={"workdir": str(tmp / "work"), "output": cfg.output.model_copy(update={"path": str(tmp / "out")})})
     plan = build_plan(cfg)
     if kind == "ray":
-        from curate.engines.ray import RayEngine
+        from curate.engines.ray import RayExecutor
 
-        return RayEngine(2).run(plan)
-    return LocalEngine(2).run(plan)
+        return run_plan(plan, RayExecutor(2))
+    return run_plan(plan, PoolExecutor(2))
 
 
 def test_example_pipeline_equals_the_local_engine(ray_session: Any, tmp_path: Path) -> None:
@@ -54,13 +55,13 @@ def test_example_pipeline_equals_the_local_engine(ray_session: Any, tmp_path: Pa
 
 
 def test_ray_run_resumes_like_the_local_engine(ray_session: Any, tmp_path: Path) -> None:
-    from curate.engines.ray import RayEngine
+    from curate.engines.ray import RayExecutor
 
     write_jsonl(tmp_path / "d.jsonl", make_records(200, dup_every=5))
     path = write_config(tmp_path, {"input": {"paths": ["d.jsonl"], "rows_per_shard": 30}, "workdir": "w", "output": {"path": "o"}, "stages": [{"kind": "exact_dedup"}]})
-    first = RayEngine(2).run(build_plan(load_config(path)))
+    first = run_plan(build_plan(load_config(path)), RayExecutor(2))
     cfg = load_config(path)
-    again = RayEngine(2).run(build_plan(cfg.model_copy(update={"output": cfg.output.model_copy(update={"overwrite": True})}), resume=True))
+    again = run_plan(build_plan(cfg.model_copy(update={"output": cfg.output.model_copy(update={"overwrite": True})}), resume=True), RayExecutor(2))
     assert [s.skipped for s in again.steps] == [True, True, True]
     assert again.steps[-1].stats.docs_kept == first.steps[-1].stats.docs_kept
     manifest = json.loads((tmp_path / "o" / "_manifest.json").read_text())
@@ -68,12 +69,12 @@ def test_ray_run_resumes_like_the_local_engine(ray_session: Any, tmp_path: Path)
 
 
 def test_user_errors_inside_ray_tasks_stay_user_errors(ray_session: Any, tmp_path: Path) -> None:
-    from curate.engines.ray import RayEngine
+    from curate.engines.ray import RayExecutor
 
     write_jsonl(tmp_path / "d.jsonl", make_records(5), raw_lines={2: b"{bad"})
     path = write_config(tmp_path, {"input": {"paths": ["d.jsonl"], "strict": True}, "workdir": "w"})
     with pytest.raises(InputError) as err:
-        RayEngine(2).run(build_plan(load_config(path)))
+        run_plan(build_plan(load_config(path)), RayExecutor(2))
     assert "d.jsonl:3" in err.value.message
 
 
@@ -112,18 +113,18 @@ class RecordingReporter:
 def test_ray_progress_and_dedup_match_the_local_engine(ray_session: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Per-step units and documents reported, and MinHash's pieces (the most there can be) as Ray tasks,
     as on the local engine."""
-    from curate.engines.ray import RayEngine
+    from curate.engines.ray import RayExecutor
 
     monkeypatch.setattr("curate.stages.minhash_dedup._ROWS_PER_PIECE", 1)
 
     write_jsonl(tmp_path / "d.jsonl", make_records(300, dup_every=4))
     stages = [{"kind": "minhash_dedup", "threshold": 0.7}, {"kind": "quality_score", "heuristics": ["gopher"]}]
     reports = {}
-    for kind, engine in (("local", LocalEngine), ("ray", RayEngine)):
+    for kind, executor in (("local", PoolExecutor), ("ray", RayExecutor)):
         (tmp_path / kind).mkdir()
         path = write_config(tmp_path / kind, {"input": {"paths": [str(tmp_path / "d.jsonl")], "rows_per_shard": 50}, "workdir": "w", "output": {"path": "o"}, "stages": stages})
         reporter = RecordingReporter()
-        result = engine(2, reporter).run(build_plan(load_config(path)))
+        result = Runner(build_plan(load_config(path)), executor(2), reporter).run()
         reports[kind] = (reporter.started, reporter.docs, result.steps[1].stats.counters, result.steps[1].stats.rejected)
     assert reports["ray"] == reports["local"]
     assert reports["ray"][3]["near_duplicate"] > 0

@@ -16,32 +16,17 @@ from pydantic import ValidationError
 from curate.dedup.minhash import reference_shingles
 from curate.errors import InputError
 from curate.stages.base import REJECT, StageContext
+from curate.runner import run_stage_frames
 from curate.stages.minhash_dedup import MinhashDedup, MinhashDedupConfig
 
 
 def run_stage(
     stage: MinhashDedup, shards: list[pl.DataFrame], workdir: Path, ctx: StageContext | None = None
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Emulate the engine: keys per shard -> one resolve -> apply per shard; returns (rows, decisions)."""
-    ctx = ctx or StageContext()
-    keys_dir = workdir / "keys"
-    keys_dir.mkdir(parents=True, exist_ok=True)
-    for old in keys_dir.glob("*.parquet"):
-        old.unlink()
-    for i, shard in enumerate(shards):
-        keys = stage.keys(shard, ctx)
-        assert set(keys.columns) <= {"id", "_rank", "_sig"} | {f"_band_{b}" for b in range(1024)}
-        keys.with_columns(pl.lit(i).alias("_shard")).write_parquet(keys_dir / f"part-{i:05d}.parquet")
-    if shards:
-        decisions = stage.resolve(pl.scan_parquet(keys_dir / "*.parquet"), ctx)
-    else:
-        decisions = pl.DataFrame(schema={"id": pl.String, REJECT: pl.String, **stage.decision_schema()})
-    out = [
-        stage.apply(shard, decisions.filter(pl.col("id").is_in(shard["id"].implode())), ctx)
-        for shard in shards
-    ]
-    rows = pl.concat(out).sort("id") if out else pl.DataFrame()
-    return rows, decisions
+    """The stage through the runner's own units (keys -> resolve -> apply), index committed as at
+    the end of a run; returns (rows with ``_reject``, decisions)."""
+    run_id = ctx.run_id if ctx is not None else None
+    return run_stage_frames(stage, shards, workdir, run_id=run_id, counters=ctx.counters if ctx is not None else None)
 
 
 def words(rng: np.random.Generator, n: int) -> list[str]:
@@ -246,10 +231,10 @@ def test_incremental_index(tmp_path: Path) -> None:
     manifest = json.loads((index / "_index.json").read_text())
     assert [p["rows"] for p in manifest["parts"]] == [12]
 
-    # the same input again: everything duplicates the index, nothing is appended
+    # the same input again (a retried refresh): the same release, nothing appended
     rows2, _ = run_stage(stage, [df], tmp_path / "r2")
-    assert rows2[REJECT].null_count() == 0
-    assert json.loads((index / "_index.json").read_text())["parts"][-1]["rows"] == 0
+    assert rows2[REJECT].to_list() == rows1[REJECT].to_list()
+    assert [p["rows"] for p in json.loads((index / "_index.json").read_text())["parts"]] == [12, 0]
 
     # new documents: a copy of an indexed text, two copies of a new text, one new text
     rng = np.random.default_rng(99)
@@ -264,28 +249,40 @@ def test_incremental_index(tmp_path: Path) -> None:
     assert total == 14
 
 
-def test_incremental_resume_is_idempotent(tmp_path: Path) -> None:
+def test_index_changes_only_when_the_run_commits(tmp_path: Path) -> None:
+    """The stage stages its additions; the index is unchanged until the runner commits, and
+    committing the same run twice adds nothing."""
+    from curate import side_state
+
     index = tmp_path / "index"
     stage = MinhashDedup(MinhashDedupConfig(index=str(index)))
-    df = corpus()
-    ctx = StageContext()
-    ctx.run_id = "run-1"  # type: ignore[attr-defined]
-    rows1, d1 = run_stage(stage, [df], tmp_path / "a", ctx)
-    rows2, d2 = run_stage(stage, [df], tmp_path / "b", ctx)  # a resumed attempt of the same run
+    rows1, d1 = run_stage_frames(stage, [corpus()], tmp_path / "a", run_id="run-1", commit=False)
+    assert not (index / "_index.json").exists()
+    rows2, d2 = run_stage_frames(stage, [corpus()], tmp_path / "b", run_id="run-1", commit=False)  # a retried attempt
     assert rows1.equals(rows2) and d1.equals(d2)
+    side_state.commit_all([tmp_path / "b" / "01_stage"])
+    side_state.commit_all([tmp_path / "b" / "01_stage"])
     parts = json.loads((index / "_index.json").read_text())["parts"]
-    assert [p["rows"] for p in parts] == [12]
-    assert not list(index.glob(".*tmp"))
-    ctx2 = StageContext()
-    ctx2.run_id = "run-2"  # type: ignore[attr-defined]
-    rows3, _ = run_stage(stage, [df], tmp_path / "c", ctx2)
-    assert rows3[REJECT].null_count() == 0
+    assert [(p["rows"], p["run_id"]) for p in parts] == [(12, "run-1")]
+    assert not list(index.glob(".*tmp*"))
+    entries = pl.read_parquet(index / parts[0]["file"])
+    assert entries["_release"].unique().to_list() == ["run-1"]
+
+
+def test_a_document_with_the_same_id_but_new_text_is_not_taken_for_the_indexed_one(tmp_path: Path) -> None:
+    index = tmp_path / "index"
+    stage = MinhashDedup(MinhashDedupConfig(index=str(index)))
+    first, _ = run_stage(stage, [frame(["alpha beta gamma delta epsilon zeta eta theta"], prefix="x")], tmp_path / "a")
+    rng = np.random.default_rng(5)
+    second, _ = run_stage(stage, [frame([" ".join(words(rng, 40))], prefix="x")], tmp_path / "b")
+    assert second[REJECT].to_list() == [None]
+    assert json.loads((index / "_index.json").read_text())["parts"][-1]["rows"] == 0  # id held: not appended
 
 
 def test_index_settings_must_match(tmp_path: Path) -> None:
     index = tmp_path / "index"
     run_stage(MinhashDedup(MinhashDedupConfig(index=str(index))), [corpus()], tmp_path / "a")
-    with pytest.raises(InputError, match="built with"):
+    with pytest.raises(InputError, match="built with other settings: .*num_perm=128 .this stage: 64."):
         run_stage(MinhashDedup(MinhashDedupConfig(index=str(index), num_perm=64)), [corpus()], tmp_path / "b")
 
 

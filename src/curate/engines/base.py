@@ -15,7 +15,7 @@ import polars as pl
 from curate.config import InputConfig, SourceConfig
 from curate.errors import CurateError, StageError
 from curate.ingest import finalize_chunk
-from curate.io.discovery import ReadTask
+from curate.io.discovery import CURATED, ReadTask
 from curate.io.readers import read_task
 from curate.io.shards import list_parts, read_json, write_json_atomic, write_parquet_atomic
 from curate.manifest import StageStats, StepResult
@@ -94,9 +94,15 @@ def routed_stats(batch_rows: int, kept: pl.DataFrame, rejected: pl.DataFrame, ct
 
 
 def write_routed(folder: Path, name: str, kept: pl.DataFrame, rejected: pl.DataFrame) -> int:
-    written = write_parquet_atomic(kept, folder / f"{name}.parquet")
+    """Write a unit's kept and rejected rows; a rejected file left by an earlier attempt of the
+    same unit that rejected rows which this one keeps is removed (never counted twice)."""
+    rejected_path = folder / "rejected" / f"{name}.parquet"
+    written = 0
     if rejected.height:
-        written += write_parquet_atomic(rejected, folder / "rejected" / f"{name}.parquet")
+        written += write_parquet_atomic(rejected, rejected_path)
+    else:
+        rejected_path.unlink(missing_ok=True)
+    written += write_parquet_atomic(kept, folder / f"{name}.parquet")
     return written
 
 
@@ -114,6 +120,11 @@ def ingest_task(
     ):
         stale.unlink()
     stats = StageStats()
+    if task.files[0].format == CURATED:
+        stats = _adopt_shard(task, folder)
+        stats.cpu_seconds = time.process_time() - t0
+        save_stats(folder, name, fingerprint, stats)
+        return stats
     for c, chunk in enumerate(read_task(task, src.text_field, cfg.rows_per_shard)):
         kept, rejected = finalize_chunk(chunk, src, cfg, default_source)
         shard = f"part-{task.index:05d}-{c:04d}"
@@ -130,6 +141,30 @@ def ingest_task(
     return stats
 
 
+def _adopt_shard(task: ReadTask, folder: Path) -> StageStats:
+    """A kept shard of a folder curate wrote becomes this run's shard as it is: linked (or
+    copied across filesystems), never re-parsed, re-validated or re-normalised."""
+    import pyarrow.parquet as pq
+
+    src = task.files[0]
+    target = folder / f"part-{task.index:05d}-0000.parquet"
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(src.path, tmp)
+    except OSError:
+        import shutil
+
+        shutil.copyfile(src.path, tmp)
+    try:
+        rows = pq.read_metadata(tmp).num_rows
+    except Exception as err:  # a damaged shard of an earlier run: say which
+        tmp.unlink(missing_ok=True)
+        raise StageError(f"{src.path}: not a readable Parquet shard ({err})", hint="rerun the command that wrote it") from None
+    os.replace(tmp, target)
+    return StageStats(rows, rows, 0, Counter(), Counter(), 1, src.size)
+
+
 @dataclass(frozen=True)
 class ChainLink:
     """One map stage inside a fused chain: where it reads and writes and its identity."""
@@ -141,9 +176,13 @@ class ChainLink:
     fingerprint: str
     seed: int
     run_id: str | None = None
+    stage_index: int | None = None
+    """Position in the lineage (a chained command continues its parent's numbering), which
+    seeds per-stage random streams; ``index`` is the step's position in this run."""
 
     def context(self) -> StageContext:
-        return StageContext(self.seed, self.index, self.stage.kind, run_id=self.run_id)
+        position = self.index if self.stage_index is None else self.stage_index
+        return StageContext(self.seed, position, self.stage.kind, run_id=self.run_id)
 
 
 def map_chain_task(shard: str, links: list[ChainLink]) -> list[StageStats]:
@@ -240,6 +279,10 @@ def resolve_global(link: ChainLink, shards: list[str], run_many: MapFn | None = 
             where = keys.select("id", "_shard").join(decisions.lazy(), on="id", how="inner").collect()
             for (shard_index,), part in where.group_by("_shard", maintain_order=False):
                 write_parquet_atomic(part.drop("_shard").sort("id"), dec_dir / f"{shards[int(shard_index)]}.parquet")
+    if ctx.side_state:
+        from curate.side_state import stage_side_writes
+
+        stage_side_writes(link.folder / "_side", ctx.side_state, link.run_id)
     write_json_atomic({"fingerprint": link.fingerprint, "counters": dict(ctx.counters)}, dec_dir / "_SUCCESS.json")
     return StageStats(counters=Counter(ctx.counters))
 

@@ -1,4 +1,4 @@
-"""The Ray engine: the local engine's steps, with the work spread over a Ray cluster.
+"""The Ray executor: the runner's units of work, spread over a Ray cluster.
 
 Stages do not change and never import Ray. What runs where:
 
@@ -31,9 +31,7 @@ from typing import Any
 import numpy as np
 
 from curate.engines.base import ChainLink, ready_stage
-from curate.engines.local import LocalEngine
 from curate.errors import ConfigError, CurateError, StageError
-from curate.report import Reporter
 
 _SHARE_BYTES = 1 << 20
 """Arguments at least this big (numpy arrays, or dicts holding them) go to the object store once."""
@@ -69,13 +67,13 @@ class ShardActor:
         return {"i": batch["i"], "result": np.array(results, dtype=object)}
 
 
-class RayEngine(LocalEngine):
-    """Runs a plan on a Ray cluster (``address``/``RAY_ADDRESS``) or a Ray instance started here."""
+class RayExecutor:
+    """Runs units of work on a Ray cluster (``address``/``RAY_ADDRESS``) or a Ray instance started here."""
 
     kind = "ray"
 
-    def __init__(self, workers: int = 1, reporter: Reporter | None = None, address: str | None = None) -> None:
-        super().__init__(workers, reporter)
+    def __init__(self, workers: int = 1, address: str | None = None) -> None:
+        self.workers = max(1, workers)
         self.address = address or os.environ.get("RAY_ADDRESS")
         self._started = False
         self._remote: dict[Callable[..., Any], Any] = {}
@@ -110,7 +108,7 @@ class RayEngine(LocalEngine):
 
     # ------------------------------------------------------------ tasks
 
-    def _map(self, fn: Callable[..., Any], calls: Iterable[tuple], on_done: Callable[[Any], None]) -> list[Any]:
+    def map(self, fn: Callable[..., Any], calls: Iterable[tuple], on_done: Callable[[Any], None]) -> list[Any]:
         calls = list(calls)
         if not calls:
             return []
@@ -138,7 +136,7 @@ class RayEngine(LocalEngine):
 
     # ------------------------------------------------------------ Ray Data
 
-    def _map_shards(
+    def map_shards(
         self, fn: Callable[..., Any], calls: Iterable[tuple], on_done: Callable[[Any], None], links: list[ChainLink]
     ) -> list[Any]:
         calls = list(calls)

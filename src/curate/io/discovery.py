@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,9 @@ _EXTENSIONS = {
     ".txt": "txt",
 }
 _COMPRESSIONS = {".gz": "gzip", ".zst": "zstd", ".zstd": "zstd"}
+MANIFEST = "_manifest.json"
+CURATED = "curated"
+"""Format of a data shard of a folder curate wrote: adopted as it is (no re-ingest)."""
 _SPLIT_BLOCK = 1 << 24
 
 
@@ -88,11 +92,52 @@ def default_source_name(pattern: str) -> str:
     return p.name.split(".")[0] or "input"
 
 
+def curated_manifest(folder: str | Path) -> dict | None:
+    """The ``curate_dataset`` block of a folder curate wrote (a step folder, a command's output,
+    an exported release), or None for a folder of user files."""
+    path = Path(folder) / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    block = data.get("curate_dataset") if isinstance(data, dict) else None
+    return block if isinstance(block, dict) and isinstance(block.get("data_files"), list) else None
+
+
+def _curated_files(folder: str, block: dict, where: str, i: int) -> list[InputFile]:
+    """The kept data files a curated folder's manifest lists (never its rejected set or sidecars)."""
+    files = []
+    for rel in block["data_files"]:
+        full = os.path.abspath(os.path.join(folder, rel))
+        if not os.path.isfile(full):
+            raise MissingInputError(
+                f"{where}.paths[{i}]: {folder} is a curate output whose manifest lists {rel}, which is missing",
+                hint="the folder was changed after curate wrote it; rerun the command that made it",
+            )
+        fmt, compression = detect_format(full, "auto")
+        st = os.stat(full)
+        kind = CURATED if fmt == "parquet" else (fmt or "jsonl")
+        files.append(InputFile(full, rel, kind, compression, st.st_size, st.st_mtime_ns))
+    return files
+
+
 def expand_source(src: SourceConfig, where: str) -> list[InputFile]:
-    """Every file a source names, sorted and without repeats; a path matching nothing is an error."""
+    """Every file a source names, sorted and without repeats; a path matching nothing is an error.
+
+    A folder that curate wrote is recognised by its manifest and yields exactly the kept data
+    files the manifest lists (format ``curated``): its rejected set, keys and sidecars never
+    come back as input, whatever their names.
+    """
     seen: dict[str, InputFile] = {}
     for i, pattern in enumerate(src.paths):
         base = _glob_base(pattern)
+        block = curated_manifest(pattern) if os.path.isdir(pattern) else None
+        if block is not None:
+            for f in _curated_files(pattern, block, where, i):
+                seen.setdefault(f.path, f)
+            continue
         if glob.has_magic(pattern):
             matches = sorted(m for m in glob.glob(pattern, recursive=True) if os.path.isfile(m))
         elif os.path.isdir(pattern):
@@ -170,6 +215,9 @@ def plan_read_tasks(cfg: InputConfig) -> list[ReadTask]:
                 if txt_bytes >= cfg.bytes_per_shard or len(txt_group) >= cfg.rows_per_shard:
                     tasks.append(ReadTask(len(tasks), si, tuple(txt_group)))
                     txt_group, txt_bytes = [], 0
+                continue
+            if f.format == CURATED:
+                tasks.append(ReadTask(len(tasks), si, (f,)))
                 continue
             if f.format == "jsonl" and f.compression is None:
                 for start, end, line in _jsonl_ranges(f.path, f.size, cfg.bytes_per_shard):

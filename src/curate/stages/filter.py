@@ -207,7 +207,13 @@ class Filter(FilterStage):
         fails = self.failures(batch)
         for r in rules:
             ctx.count(f"rule_{r.name}", int(fails[r.name].sum()))
-        out = super().process(batch, ctx)
+        # the first failing rule is the reason (as FilterStage.process), from the rules evaluated once
+        reason: pl.Expr = pl.lit(None, dtype=pl.String)
+        for r in reversed(rules):
+            reason = pl.when(pl.lit(fails[r.name])).then(pl.lit(r.name)).otherwise(reason)
+        if REJECT in batch.columns:
+            reason = pl.coalesce(pl.col(REJECT), reason)
+        out = batch.with_columns(reason.alias(REJECT))
         if self.cfg.explain:
             names = [pl.when(fails[r.name]).then(pl.lit(r.name)).otherwise(None) for r in rules]
             detail = pl.concat_str(names, separator=",", ignore_nulls=True)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -13,6 +11,7 @@ import polars as pl
 import pyarrow as pa
 from pydantic import Field, model_validator
 
+from curate.dedup.index import INDEX_VERSION, KIND, empty_entries, load_entries
 from curate.dedup.lsh import (
     band_hashes,
     bucket_candidates,
@@ -23,20 +22,16 @@ from curate.dedup.lsh import (
 from curate.dedup.minhash import signatures
 from curate.dedup.survivor import KeepRule, check_keep, keep_columns, survivor_rank
 from curate.dedup.unionfind import new_parent, roots
-from curate.errors import InputError
 from curate.hashing import hash_strings
+from curate.side_state import SideWrite
 from curate.stages.base import REJECT, GlobalStage, ResolvePieces, StageConfig, StageContext
-
-INDEX_VERSION = 3
-"""2: signatures stored as binary, not as a list of integers; 3: the low 16 bits of each value
-(``SIG_DTYPE``), 2 x num_perm bytes. An index of another version is refused with a clear error."""
 
 _SIG_SLICE_ROWS = 1 << 15
 """Key rows per slice when reading candidate signatures (8 MiB of signatures at 128 permutations):
 bounds the transient copies whatever the corpus size, at ~1.5x the time of one whole read."""
 
 _CHUNK_ROWS = 1 << 18
-"""Key rows per slice when appending survivors to the index: bounds the transient copies
+"""Key rows per slice when gathering survivors for the index: bounds the transient copies
 (slices, not ``collect_batches``: the streaming engine was 4x slower here)."""
 
 
@@ -145,13 +140,14 @@ class MinhashDedup(GlobalStage):
     grouped into pieces, which depends on corpus size, never on engine or worker count; the
     decisions depend on neither), ``clusters_found``, ``docs_without_shingles``.
 
-    Incremental mode (``index``): the folder holds ``_index.json`` (settings and parts) and
-    ``part-NNNNN.parquet`` files (id, band hashes, signature) of every document kept so far. Index
-    entries always survive; new documents that duplicate them or each other are removed and the
-    new survivors are appended as a new part (written to a temporary name, then renamed; the JSON
-    manifest, replaced last, is the commit point). Ids already in the index are never appended
-    twice. If the engine sets ``ctx.run_id`` (stable across a resumed run), a resumed ``resolve``
-    ignores and rewrites the part its own earlier attempt appended, so it returns the same decisions.
+    Incremental mode (``index``, see ``curate.dedup.index``): entries of earlier releases always
+    survive; new documents that duplicate them or each other are removed. A document already in
+    the index with the same id and text (a retried or repeated refresh) is kept and counted as
+    ``already_indexed``, never removed as its own duplicate, so rerunning a refresh gives the same
+    release. The new survivors are handed to the runner as a ``SideWrite`` (``ctx.side_state``):
+    the stage never writes the index; the runner commits them when the run has completed.
+    Counters: ``index_docs_before``, ``index_docs_appended``, ``already_indexed`` and
+    ``index_id_conflicts`` (a survivor whose id the index holds with another text: not appended).
     """
 
     kind: ClassVar[str] = "minhash_dedup"
@@ -209,6 +205,8 @@ class MinhashDedup(GlobalStage):
             cols[f"_band_{i}"] = pl.Series(bh[:, i], dtype=pl.UInt64)
         if self._needs_signature():
             cols["_sig"] = signature_column(sig)
+        if cfg.index is not None:
+            cols["_text_hash"] = pl.Series(hash_strings(batch["text"].fill_null(""), 0x7E47), dtype=pl.UInt64)
         ctx.count("docs_without_shingles", int((nsh == 0).sum()))
         return pl.DataFrame(cols)
 
@@ -227,19 +225,31 @@ class MinhashDedup(GlobalStage):
     def split_resolve(self, keys: pl.LazyFrame, ctx: StageContext) -> ResolvePieces:
         cfg = self.cfg
         bands, _ = cfg.band_rows()
-        index = _Index(Path(cfg.index), self._index_params(), getattr(ctx, "run_id", None)) if cfg.index else None
-        old = index.load(columns=["id"]) if index else _empty_index(cfg.num_perm, bands).select("id")
+        if cfg.index:
+            old, index_files = load_entries(Path(cfg.index), self._index_params(), ["id", "_text_hash"])
+        else:
+            old, index_files = empty_entries(bands).select("id", "_text_hash"), []
         m = old.height
-        base = keys.select("id", "_rank").collect()
+        base = keys.select("id", "_rank", *(["_text_hash"] if cfg.index else [])).collect()
         n = base.height
         # dense ids: index entries first (they always survive), then new rows by (rank, id)
         survivor_order = base.with_row_index("_row").sort(["_rank", "id"])["_row"].to_numpy()
         row_of_dense = np.concatenate([np.arange(m, dtype=np.int64), m + survivor_order.astype(np.int64)])
+        held = np.empty((0, 2), dtype=np.int64)
+        if m and n:
+            # documents the index already holds (same id, same text): tied to their entry
+            dense_of_row = np.empty(n, dtype=np.int64)
+            dense_of_row[survivor_order] = np.arange(m, m + n, dtype=np.int64)
+            same = (
+                base.with_row_index("_row")
+                .join(old.with_row_index("_entry"), on=["id", "_text_hash"], how="inner")
+                .select("_entry", "_row")
+            )
+            held = np.stack([same["_entry"].to_numpy().astype(np.int64), dense_of_row[same["_row"].to_numpy()]], axis=1)
         del survivor_order
-        index_files = [str(index.path / part["file"]) for part in index.parts] if index else []
         groups = _band_groups(bands, m + n, _MAX_VERIFY_PIECES if cfg.verify else bands)
         shared = {"row_of_dense": row_of_dense, "m": m, "n": n, "index_files": index_files, "groups": groups}
-        return ResolvePieces(len(groups), shared, {"index": index, "old": old, "ids": base["id"]})
+        return ResolvePieces(len(groups), shared, {"old": old, "ids": base["id"], "held": held})
 
     def resolve_piece(self, keys: pl.LazyFrame, shared: Any, piece: int) -> list[tuple[np.ndarray, int, np.ndarray]]:
         """Per band of group ``piece``: (edges, bucket members paired, [verified, rejected]).
@@ -281,9 +291,11 @@ class MinhashDedup(GlobalStage):
         bands, _ = cfg.band_rows()
         m, n = split.shared["m"], split.shared["n"]
         row_of_dense = split.shared["row_of_dense"]
-        index, old, new_ids = split.local["index"], split.local["old"], split.local["ids"]
+        old, new_ids, held = split.local["old"], split.local["ids"], split.local["held"]
         per_band = [band for piece in results for band in piece]
         parent = new_parent(m + n)
+        if held.size:
+            join_candidates(np.ascontiguousarray(held), parent)
         stats = np.zeros(2, dtype=np.int64)
         for edges, _, band_stats in per_band:  # in band order: the same forest on every engine
             join_candidates(edges, parent)
@@ -296,7 +308,9 @@ class MinhashDedup(GlobalStage):
         all_ids = pl.concat([old["id"], new_ids]) if m else new_ids
         own = all_ids.gather(row_of_dense[clustered])
         survivor = all_ids.gather(row_of_dense[root[clustered]])
-        removed = root[clustered] != clustered
+        already = np.zeros(m + n, dtype=bool)
+        already[held[:, 1]] = True
+        removed = (root[clustered] != clustered) & ~already[clustered]
         decisions = pl.DataFrame(
             {
                 "id": own,
@@ -316,11 +330,15 @@ class MinhashDedup(GlobalStage):
         if cfg.verify:
             ctx.count("pairs_verified", int(stats[0]))
             ctx.count("pairs_rejected_by_verification", int(stats[1]))
-        if index is not None:
-            kept_rows = row_of_dense[dense[root[m:] == dense]] - m
-            appended = index.append(keys, np.sort(kept_rows), old["id"], bands)
+        if cfg.index is not None:
+            kept_rows = row_of_dense[dense[(root[m:] == dense) & ~already[m:]]] - m
+            entries = _gather_entries(keys, np.sort(kept_rows), bands, ctx.run_id)
+            fresh = entries.join(old.select("id"), on="id", how="anti", maintain_order="left").unique("id", keep="first", maintain_order=True)
             ctx.count("index_docs_before", m)
-            ctx.count("index_docs_appended", appended)
+            ctx.count("index_docs_appended", fresh.height)
+            ctx.count("already_indexed", int(held.shape[0]))
+            ctx.count("index_id_conflicts", entries.height - fresh.height)
+            ctx.side_state["minhash_index"] = SideWrite(KIND, str(cfg.index), fresh, self._index_params())
         return decisions.sort("id")
 
     def _index_params(self) -> dict[str, Any]:
@@ -445,71 +463,12 @@ def _matrix(column: pl.Series, num_perm: int) -> np.ndarray:
     return data.view(SIG_DTYPE).reshape(n, num_perm)
 
 
-def _empty_index(num_perm: int, bands: int) -> pl.DataFrame:
-    schema: dict[str, Any] = {"id": pl.String}
-    for i in range(bands):
-        schema[f"_band_{i}"] = pl.UInt64
-    schema["_sig"] = pl.Binary
-    return pl.DataFrame(schema=schema)
-
-
-class _Index:
-    """An on-disk index of kept documents: parts of (id, band hashes, signature) + a manifest."""
-
-    def __init__(self, path: Path, params: dict[str, Any], run_id: str | None) -> None:
-        self.path = path
-        self.params = params
-        self.run_id = run_id
-        self.manifest_path = path / "_index.json"
-        self.parts: list[dict[str, Any]] = []
-        self.replace: str | None = None
-
-    def load(self, columns: list[str] | None = None) -> pl.DataFrame:
-        """All entries (``columns`` of them), except the part a previous attempt of this same run
-        appended."""
-        bands = int(self.params["bands"])
-        if not self.manifest_path.exists():
-            return _empty_index(int(self.params["num_perm"]), bands).select(columns or pl.all())
-        try:
-            manifest = json.loads(self.manifest_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as err:
-            raise InputError(
-                f"minhash index {self.path}: unreadable manifest ({err})",
-                hint="point `index` at a folder written by minhash_dedup, or at a new folder",
-            ) from None
-        if manifest.get("params") != self.params:
-            raise InputError(
-                f"minhash index {self.path} was built with {manifest.get('params')}, "
-                f"but this stage uses {self.params}",
-                hint="use the same num_perm/bands/rows/seed/ngram/shingle/hash, or a new index folder",
-            )
-        self.parts = list(manifest.get("parts", []))
-        if self.run_id is not None and self.parts and self.parts[-1].get("run_id") == self.run_id:
-            self.replace = self.parts.pop()["file"]
-        frames = [pl.read_parquet(self.path / p["file"], columns=columns) for p in self.parts]
-        if not frames:
-            return _empty_index(int(self.params["num_perm"]), bands).select(columns or pl.all())
-        return pl.concat(frames)
-
-    def append(self, keys: pl.LazyFrame, rows: np.ndarray, existing: pl.Series, bands: int) -> int:
-        """Append key rows ``rows`` (sorted) whose ids are not in the index yet; atomic commit."""
-        self.path.mkdir(parents=True, exist_ok=True)
-        name = self.replace or f"part-{len(self.parts):05d}.parquet"
-        cols = ["id", *[f"_band_{i}" for i in range(bands)], "_sig"]
-        frames = []
-        for start in range(0, int(rows[-1]) + 1 if rows.size else 0, _CHUNK_ROWS):
-            chunk = keys.select(cols).slice(start, _CHUNK_ROWS).collect()
-            frames.append(chunk[rows[(rows >= start) & (rows < start + _CHUNK_ROWS)] - start])
-        new = pl.concat(frames) if frames else _empty_index(int(self.params["num_perm"]), bands)
-        if existing.len():
-            new = new.join(existing.to_frame("id"), on="id", how="anti", maintain_order="left")
-        new = new.unique("id", keep="first", maintain_order=True)
-        tmp = self.path / f".{name}.tmp"
-        new.write_parquet(tmp)
-        os.replace(tmp, self.path / name)
-        self.parts.append({"file": name, "rows": new.height, "run_id": self.run_id})
-        manifest = {"params": self.params, "parts": self.parts}
-        tmp_manifest = self.path / "._index.json.tmp"
-        tmp_manifest.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-        os.replace(tmp_manifest, self.manifest_path)
-        return new.height
+def _gather_entries(keys: pl.LazyFrame, rows: np.ndarray, bands: int, run_id: str | None) -> pl.DataFrame:
+    """Index entries (id, band hashes, signature, text hash, release) of key rows ``rows`` (sorted)."""
+    cols = ["id", *[f"_band_{i}" for i in range(bands)], "_sig", "_text_hash"]
+    frames = []
+    for start in range(0, int(rows[-1]) + 1 if rows.size else 0, _CHUNK_ROWS):
+        chunk = keys.select(cols).slice(start, _CHUNK_ROWS).collect()
+        frames.append(chunk[rows[(rows >= start) & (rows < start + _CHUNK_ROWS)] - start])
+    entries = pl.concat(frames) if frames else empty_entries(bands).drop("_release")
+    return entries.with_columns(pl.lit(run_id, dtype=pl.String).alias("_release"))

@@ -1,0 +1,572 @@
+"""The runner: one path behind every front door (`curate run`, each single command, tests).
+
+It owns the plan's execution: the workdir lock, resume, routing, manifests, fused map chains,
+global stages, export, the checks that every document is accounted for, publishing, and side
+state. Where a unit of work runs is the executor's business (``curate.engines.executor``); what
+a stage does to a frame is the stage's. Picture and rules: CONTRIBUTING.md, "Runner, executor,
+stage".
+
+Resume cannot be wrong: every step folder carries the fingerprint of everything its content
+depends on (``_step.json``, written before any work); a folder whose fingerprint differs is
+removed and recomputed, never reused. Each step lists its data shards in its manifest and the
+next step reads exactly those.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from curate import side_state
+from curate.config import stable_digest
+from curate.engines import base
+from curate.engines.base import ChainLink, RunReport, shard_names
+from curate.engines.executor import Executor, SerialExecutor, make_executor
+from curate.errors import ConfigError, CurateError, StageError
+from curate.export import (
+    active_splits,
+    count_shard,
+    dataset_card,
+    file_name,
+    output_schema,
+    plan_files,
+    rows_per_file,
+    write_file,
+)
+from curate.io.lock import FolderLock
+from curate.io.shards import (
+    clean_temporaries,
+    read_json,
+    remove_tree,
+    write_bytes_atomic,
+    write_json_atomic,
+)
+from curate.manifest import StageStats, StepResult, versions
+from curate.pipeline import Plan, Step
+from curate.publish import count_rows, recover, space_error, staging_dir, swap_in
+from curate.report import NullReporter, Reporter
+from curate.secrets import redact_config
+from curate.unique_ids import check_unique_ids
+
+DATASET_FORMAT = 1
+"""Version of the ``curate_dataset`` block that marks a folder curate wrote (see io/discovery)."""
+_STEP_FOLDER = re.compile(r"^\d{2}_[a-z0-9_]+$")
+
+
+@dataclass
+class _Pending:
+    """A verified output waiting in its staging folder for the swap."""
+
+    staged: Path
+    target: Path
+
+
+def run_plan(plan: Plan, executor: Executor | None = None, reporter: Reporter | None = None) -> RunReport:
+    """Run ``plan`` with ``executor`` (default: the one the config names)."""
+    if executor is None:
+        engine = plan.config.engine
+        executor = make_executor(engine.kind, engine.workers, engine.address)
+    return Runner(plan, executor, reporter).run()
+
+
+class Runner:
+    """Runs one plan; see the module docstring for what it owns."""
+
+    def __init__(self, plan: Plan, executor: Executor | None = None, reporter: Reporter | None = None) -> None:
+        self.plan = plan
+        self.executor = executor or SerialExecutor()
+        self.reporter = reporter or NullReporter()
+        self.run_id = ""
+
+    # ------------------------------------------------------------ the run
+
+    def run(self) -> RunReport:
+        plan = self.plan
+        try:
+            plan.workdir.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise space_error(err, plan.workdir) or CurateError(f"workdir {plan.workdir}: {err.strerror}") from None
+        with FolderLock(plan.workdir):
+            try:
+                return self._run()
+            except OSError as err:
+                clear = space_error(err, Path(err.filename) if err.filename else plan.workdir)
+                if clear is None:
+                    raise
+                raise clear from None
+            finally:
+                self.executor.close()
+                self.reporter.close()
+
+    def _run(self) -> RunReport:
+        plan = self.plan
+        t_start = time.monotonic()
+        started = datetime.now(UTC).isoformat(timespec="seconds")
+        self.run_id = _run_id(plan)
+        self._prepare_workdir()
+        results: list[StepResult] = []
+        for s in plan.steps:
+            if s.index < plan.first:
+                results.append(self._previous_result(s))
+        active = [s for s in plan.steps if plan.first <= s.index <= plan.last]
+        pending: _Pending | None = None
+        i = 0
+        while i < len(active):
+            step = active[i]
+            if step.kind == "ingest":
+                results.append(self._run_ingest(step))
+                i += 1
+            elif step.kind == "export":
+                result, pending = self._run_export(step, results, started, t_start)
+                results.append(result)
+                i += 1
+            elif step.is_global:
+                results.append(self._run_global(step))
+                i += 1
+            else:
+                chain = [step]
+                while i + len(chain) < len(active) and active[i + len(chain)].is_map:
+                    chain.append(active[i + len(chain)])
+                results.extend(self._run_chain(chain))
+                i += len(chain)
+        check_conservation(results)
+        if pending is not None:
+            swap_in(pending.staged, pending.target)
+            export = results[-1]
+            write_json_atomic(
+                export.to_json() | {"versions": versions(), "complete": True, "published_to": str(pending.target)},
+                plan.steps[export.index].folder / "_manifest.json",
+            )
+        if plan.shards_output is not None and plan.last == plan.steps[-1].index:
+            self._publish_shards(results, plan.shards_output)
+        committed = side_state.commit_all([s.folder for s in plan.steps if s.stage is not None])
+        wall = time.monotonic() - t_start
+        manifest = run_manifest(plan, results, started, wall, self.executor.kind, self.run_id)
+        if committed:
+            manifest["side_state"] = committed
+        write_json_atomic(manifest, plan.workdir / "_run.json")
+        return RunReport(results, wall, manifest)
+
+    def _prepare_workdir(self) -> None:
+        """Fresh runs clear the steps they will run; a resumed run keeps only what it can trust.
+
+        Step folders of other plans (a config that had more stages) are removed either way.
+        """
+        plan = self.plan
+        planned = {s.folder.name for s in plan.steps}
+        for d in plan.workdir.iterdir():
+            if d.is_dir() and _STEP_FOLDER.match(d.name) and d.name not in planned:
+                remove_tree(d)
+        for step in plan.steps:
+            if step.index < plan.first or step.index > plan.last:
+                continue
+            marker = read_json(step.folder / "_step.json")
+            if plan.resume and marker and marker.get("fingerprint") == step.fingerprint:
+                clean_temporaries(step.folder)
+            else:
+                remove_tree(step.folder)
+        (plan.workdir / "logs").mkdir(exist_ok=True)
+
+    def _start(self, step: Step) -> None:
+        """Claim a step folder for this fingerprint before any of its work is written."""
+        step.folder.mkdir(parents=True, exist_ok=True)
+        marker = step.folder / "_step.json"
+        if (read_json(marker) or {}).get("fingerprint") != step.fingerprint:
+            write_json_atomic({"fingerprint": step.fingerprint, "kind": step.kind}, marker)
+
+    def _previous_result(self, step: Step) -> StepResult:
+        data = read_json(step.folder / "_manifest.json") or {}
+        if step.kind != "ingest" and data.get("fingerprint") != step.fingerprint:
+            raise ConfigError(
+                f"--from: step {step.folder.name} in {self.plan.workdir} was run with another config or input",
+                hint="run without --from (with --resume, completed steps are reused when they match)",
+            )
+        stats = StageStats.from_json(data.get("counts", {}))
+        return StepResult(step.index, step.kind, step.folder.name, data.get("fingerprint", ""), stats, 0.0, True, step.config_json)
+
+    def _completed(self, step: Step) -> StepResult | None:
+        if not self.plan.resume:
+            return None
+        data = read_json(step.folder / "_manifest.json")
+        if data and data.get("fingerprint") == step.fingerprint and data.get("complete"):
+            result = StepResult(step.index, step.kind, step.folder.name, step.fingerprint, StageStats.from_json(data["counts"]), 0.0, True, step.config_json)
+            self.reporter.step_started(step.folder.name, 0)
+            self.reporter.step_finished(result)
+            return result
+        return None
+
+    def _finish(self, step: Step, stats: StageStats, seconds: float, input_fp: str) -> StepResult:
+        """Write the step's manifest last: its counts, and the data shards the next step reads."""
+        result = StepResult(step.index, step.kind, step.folder.name, step.fingerprint, stats, seconds, False, step.config_json)
+        data_files = [f"{name}.parquet" for name in shard_names(step.folder)]
+        data = result.to_json() | {
+            "input_fingerprint": input_fp,
+            "versions": versions(),
+            "complete": True,
+            "run_id": self.run_id,
+            "curate_dataset": self._dataset_block("step", data_files, stats.docs_kept, step),
+        }
+        write_json_atomic(data, step.folder / "_manifest.json")
+        self.reporter.step_finished(result)
+        return result
+
+    def _dataset_block(self, layout: str, data_files: list[str], rows: int, step: Step) -> dict[str, Any]:
+        """What marks a folder as curate's: its kept data files, its identity and its lineage."""
+        return {
+            "format": DATASET_FORMAT,
+            "layout": layout,
+            "data_files": data_files,
+            "rows": rows,
+            "run_id": self.run_id,
+            "fingerprint": step.fingerprint,
+            "depth": step.stage_index,
+            "parents": self.plan.lineage,
+        }
+
+    def _input_fp(self, step: Step) -> str:
+        return self.plan.steps[step.index - 1].fingerprint if step.index > 0 else ""
+
+    def _shards(self, step: Step) -> list[str]:
+        """The data shards a step produced, as its manifest lists them."""
+        data = read_json(step.folder / "_manifest.json") or {}
+        listed = (data.get("curate_dataset") or {}).get("data_files")
+        if listed is None:
+            return shard_names(step.folder)
+        return [Path(f).stem for f in listed]
+
+    # ------------------------------------------------------------ steps
+
+    def _run_ingest(self, step: Step) -> StepResult:
+        done = self._completed(step)
+        if done:
+            return done
+        plan = self.plan
+        t0 = time.monotonic()
+        cfg = plan.config.input
+        assert cfg is not None
+        self._start(step)
+        calls = []
+        stats = StageStats()
+        for task in plan.read_tasks:
+            prior = base.done_stats(step.folder, f"task-{task.index:05d}", step.fingerprint) if plan.resume else None
+            if prior is not None:
+                stats = stats + prior
+                continue
+            src = cfg.sources[task.source_index]
+            calls.append((task, src, cfg, plan.default_sources[task.source_index], step.folder, step.fingerprint))
+        self.reporter.step_started(step.folder.name, len(calls), "read tasks")
+        for r in self.executor.map(base.ingest_task, calls, lambda r: self.reporter.step_progress(1, r.docs_in)):
+            stats = stats + r
+        labels = {f"{t.index:05d}": t.label for t in plan.read_tasks}
+
+        def where(shard: str) -> str:
+            return labels.get(shard.split("-")[1], shard)
+
+        stats = stats + check_unique_ids(step.folder, shard_names(step.folder), cfg.strict, where)
+        return self._finish(step, stats, time.monotonic() - t0, "")
+
+    def _link(self, step: Step) -> ChainLink:
+        assert step.stage is not None
+        source = self.plan.steps[step.index - 1].folder
+        return ChainLink(
+            step.stage, step.index, step.folder, source, step.fingerprint, self.plan.config.seed, self.run_id, step.stage_index  # type: ignore[arg-type]
+        )
+
+    def _run_chain(self, chain: list[Step]) -> list[StepResult]:
+        pending = [s for s in chain if self._completed(s) is None]
+        results = {s.index: self._completed(s) for s in chain if s not in pending}
+        if pending:
+            t0 = time.monotonic()
+            shards = self._shards(self.plan.steps[pending[0].index - 1])
+            links = [self._link(s) for s in pending]
+            for s in pending:
+                self._start(s)
+            name = " + ".join(s.folder.name for s in pending)
+            self.reporter.step_started(name, len(shards))
+            per_shard = self.executor.map_shards(
+                base.map_chain_task,
+                [(shard, links) for shard in shards],
+                lambda r: self.reporter.step_progress(1, r[0].docs_in),
+                links,
+            )
+            wall = time.monotonic() - t0
+            totals = [sum((r[k] for r in per_shard), StageStats()) for k in range(len(pending))]
+            cpu = sum(t.cpu_seconds for t in totals) or 1.0
+            for s, stats in zip(pending, totals, strict=True):
+                # each stage's own share of the fused chain's wall time, by its CPU time
+                seconds = wall * stats.cpu_seconds / cpu if len(pending) > 1 else wall
+                results[s.index] = self._finish(s, stats, seconds, self._input_fp(s))
+        return [results[s.index] for s in chain]  # type: ignore[misc]
+
+    def _run_global(self, step: Step) -> StepResult:
+        done = self._completed(step)
+        if done:
+            return done
+        t0 = time.monotonic()
+        link = self._link(step)
+        shards = self._shards(self.plan.steps[step.index - 1])
+        self._start(step)
+        self.reporter.step_started(f"{step.folder.name} keys", len(shards))
+        key_stats = self.executor.map(
+            base.keys_task, [(s, i, link) for i, s in enumerate(shards)], lambda r: self.reporter.step_progress(1)
+        )
+        resolve_stats = base.resolve_global(link, shards, self.executor.map)
+        self.reporter.step_started(f"{step.folder.name} apply", len(shards))
+        applied = self.executor.map(base.apply_task, [(s, link) for s in shards], lambda r: self.reporter.step_progress(1, r.docs_in))
+        stats = sum(applied, StageStats()) + sum(key_stats, StageStats()) + resolve_stats
+        return self._finish(step, stats, time.monotonic() - t0, self._input_fp(step))
+
+    def _run_export(self, step: Step, results: list[StepResult], started: str, t_start: float) -> tuple[StepResult, _Pending | None]:
+        plan = self.plan
+        out = plan.config.output
+        assert out is not None
+        target = Path(out.path)
+        recover(target)
+        published = read_json(target / "_manifest.json")
+        if plan.resume and published and published.get("export_fingerprint") == step.fingerprint:
+            stats = StageStats.from_json(next(s for s in published["steps"] if s["stage"] == "export")["counts"])
+            result = StepResult(step.index, step.kind, step.folder.name, step.fingerprint, stats, 0.0, True, step.config_json)
+            self.reporter.step_finished(result)
+            return result, None
+        t0 = time.monotonic()
+        self._start(step)
+        source_step = plan.steps[step.index - 1]
+        parts = [str(source_step.folder / f"{s}.parquet") for s in self._shards(source_step)]
+        staged = staging_dir(target)
+        if (read_json(staged / "_staging.json") or {}).get("fingerprint") != step.fingerprint or not plan.resume:
+            remove_tree(staged)
+        staged.mkdir(parents=True, exist_ok=True)
+        write_json_atomic({"fingerprint": step.fingerprint}, staged / "_staging.json")
+        try:
+            return self._export_into(step, results, started, t_start, parts, staged, t0), _Pending(staged, target)
+        except OSError as err:
+            clear = space_error(err, target, sum(os.path.getsize(p) for p in parts))
+            if clear is None:
+                raise
+            remove_tree(staged)  # give the space back; the previous output was never touched
+            raise clear from None
+
+    def _export_into(
+        self, step: Step, results: list[StepResult], started: str, t_start: float, parts: list[str], staged: Path, t0: float
+    ) -> StepResult:
+        plan = self.plan
+        out = plan.config.output
+        assert out is not None
+        seed = plan.config.seed
+        counts_dir = step.folder / "_counts"
+        calls = [(p, out, seed) for p in parts if read_json(counts_dir / f"{Path(p).stem}.json") is None]
+        self.reporter.step_started(f"{step.folder.name} split", len(parts))
+        fresh = self.executor.map(count_shard, calls, lambda r: self.reporter.step_progress(1, sum(r["splits"].values())))
+        for (p, _, _), r in zip(calls, fresh, strict=True):
+            write_json_atomic(r, counts_dir / f"{Path(p).stem}.json")
+        counts = [read_json(counts_dir / f"{Path(p).stem}.json") for p in parts]
+        splits = active_splits(out)
+        schema = output_schema(parts, out.columns)
+        files = plan_files(parts, [c["splits"] for c in counts], rows_per_file(parts, out), splits)
+        names = [file_name(f, len(files), out) for f in files]
+        todo = [(f, name) for f, name in zip(files, names, strict=True) if not base.done_stats(staged / "_stats", name.replace("/", "__"), step.fingerprint)]
+        self.reporter.step_started(f"{step.folder.name} write", len(todo))
+        self.executor.map(
+            _export_one,
+            [(f, name, str(staged), schema, out, seed, step.fingerprint) for f, name in todo],
+            lambda r: self.reporter.step_progress(1, r),
+        )
+        split_rows: dict[str, int] = {s: sum(c["splits"][s] for c in counts) for s in splits}
+        # the files must hold exactly what the plan says, read back from the files themselves
+        for f, name in zip(files, names, strict=True):
+            expected = sum(count for _, _, count in f.segments)
+            found = count_rows(staged / name)
+            if found != expected:
+                raise StageError(f"export: {name} holds {found} rows, expected {expected}; nothing was published")
+        total = sum(split_rows.values())
+        stats = StageStats(total, total, shards=len(files))
+        sources: Counter[str] = Counter()
+        for c in counts:
+            sources.update(c["sources"])
+        result = StepResult(step.index, step.kind, step.folder.name, step.fingerprint, stats, time.monotonic() - t0, False, step.config_json)
+        manifest = run_manifest(plan, [*results, result], started, time.monotonic() - t_start, self.executor.kind, self.run_id)
+        manifest["export_fingerprint"] = step.fingerprint
+        manifest["splits"] = split_rows
+        manifest["sources"] = dict(sorted(sources.items()))
+        source_step = plan.steps[step.index - 1]
+        manifest["curate_dataset"] = self._dataset_block("release", names, total, source_step) | {"format_of_data": out.format}
+        shutil.rmtree(staged / "_stats", ignore_errors=True)
+        (staged / "_staging.json").unlink(missing_ok=True)
+        if out.card:
+            card = dataset_card(manifest, split_rows, sources, redact_config(plan.config.model_dump(mode="json")), out)  # type: ignore[arg-type]
+            write_bytes_atomic(card.encode(), staged / "README.md")
+        write_json_atomic(manifest, staged / "_manifest.json")
+        self.reporter.step_finished(result)
+        return result
+
+    def _publish_shards(self, results: list[StepResult], target: Path) -> None:
+        """A single command's output: the last step's kept shards, every step's rejected set and
+        a manifest that lists them, swapped in as one transaction."""
+        plan = self.plan
+        recover(target)
+        staged = staging_dir(target)
+        remove_tree(staged)
+        last = plan.steps[-1]
+        data_files = []
+        rejected_files = []
+        try:
+            staged.mkdir(parents=True)
+            for name in self._shards(last):
+                _link_or_copy(last.folder / f"{name}.parquet", staged / f"{name}.parquet")
+                data_files.append(f"{name}.parquet")
+            for step in plan.steps:
+                for p in sorted((step.folder / "rejected").glob("*.parquet")):
+                    rel = f"rejected/{step.folder.name}-{p.name}"
+                    _link_or_copy(p, staged / rel)
+                    rejected_files.append(rel)
+            kept = sum(count_rows(staged / f) for f in data_files)
+            rejected = sum(count_rows(staged / f) for f in rejected_files)
+            want_kept = results[-1].stats.docs_kept
+            want_rejected = sum(r.stats.docs_rejected for r in results)
+            if (kept, rejected) != (want_kept, want_rejected):
+                raise StageError(
+                    f"output check failed: the files hold {kept} kept and {rejected} rejected rows, the manifests "
+                    f"{want_kept} and {want_rejected}; nothing was published",
+                    hint="rerun without --resume; if it persists, report it",
+                )
+            manifest = run_manifest(plan, results, "", 0.0, self.executor.kind, self.run_id)
+            manifest["curate_dataset"] = self._dataset_block("shards", data_files, kept, last) | {"rejected_files": rejected_files}
+            write_json_atomic(manifest, staged / "_manifest.json")
+        except OSError as err:
+            remove_tree(staged)
+            clear = space_error(err, target)
+            if clear is None:
+                raise
+            raise clear from None
+        swap_in(staged, target)
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
+def check_conservation(results: list[StepResult]) -> None:
+    """Every document accounted for, per step and end to end, before anything is published."""
+    problems = []
+    for r in results:
+        if not r.stats.balanced():
+            s = r.stats
+            problems.append(f"{r.folder}: {s.docs_in} in + {s.docs_added} added != {s.docs_kept} kept + {s.docs_rejected} rejected")
+    for a, b in zip(results, results[1:], strict=False):
+        if b.stats.docs_in != a.stats.docs_kept:
+            problems.append(f"{b.folder} read {b.stats.docs_in} documents, but {a.folder} kept {a.stats.docs_kept}")
+    if problems:
+        raise StageError(
+            "conservation check failed, nothing was published: " + "; ".join(problems),
+            hint="rerun without --resume to recompute every step; if it persists, report it with the workdir's manifests",
+        )
+
+
+def _run_id(plan: Plan) -> str:
+    """A new id per run, kept by --resume (so a retried run stages the same side state)."""
+    path = plan.workdir / "_run_id"
+    if plan.resume and path.is_file():
+        return path.read_text().strip()
+    run_id = uuid.uuid4().hex
+    write_bytes_atomic(run_id.encode(), path)
+    return run_id
+
+
+def _export_one(f: Any, name: str, folder: str, schema: Any, out: Any, seed: int, fingerprint: str) -> int:
+    rows = write_file(f, name, folder, schema, out, seed)
+    base.save_stats(Path(folder) / "_stats", name.replace("/", "__"), fingerprint, StageStats(rows, rows, shards=1))
+    return rows
+
+
+def run_manifest(
+    plan: Plan, results: list[StepResult], started: str, wall: float, engine: str = "local", run_id: str = ""
+) -> dict[str, Any]:
+    """The run's manifest: config and its hash, versions, lineage, per-step counts and timings."""
+    first = results[0].stats if results else StageStats()
+    last = results[-1].stats if results else StageStats()
+    return {
+        "config_hash": plan.run_fingerprint,
+        "seed": plan.config.seed,
+        "run_id": run_id or stable_digest([plan.run_fingerprint, started]),
+        "started_at": started,
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "wall_seconds": round(wall, 3),
+        "engine": {"kind": engine, "workers": plan.config.engine.workers},
+        "versions": versions(),
+        "lineage": plan.lineage,
+        "totals": {
+            "docs_in": first.docs_in,
+            "docs_out": last.docs_kept,
+            "docs_rejected": sum(r.stats.docs_rejected for r in results),
+            "docs_added": sum(r.stats.docs_added for r in results),
+        },
+        "steps": [r.to_json() for r in results],
+        "config": redact_config(plan.config.model_dump(mode="json")),
+    }
+
+
+def run_stage_frames(
+    stage: Any, shards: list[Any], workdir: Path, *, seed: int = 0, run_id: str | None = None, commit: bool = True,
+    counters: Counter[str] | None = None,
+) -> tuple[Any, Any]:
+    """One stage over in-memory shards through the runner's own units of work, in this process.
+
+    What tests use instead of emulating an engine: the shards are written as a step's data, the
+    stage runs as a map chain or as keys -> resolve -> apply (the same resolve path as every
+    executor), and the side state is committed as at the end of a run (``commit``). Returns
+    (every row, kept and rejected, with ``_reject`` = the reason or null; the decisions of a
+    global stage, else an empty frame). ``counters``, if given, receives the stage's counters.
+    """
+    import polars as pl
+
+    from curate.stages.base import REJECT, GlobalStage
+
+    workdir = Path(workdir)
+    remove_tree(workdir)
+    source, folder = workdir / "00_source", workdir / "01_stage"
+    names = [f"part-{i:05d}-0000" for i in range(len(shards))]
+    for name, frame in zip(names, shards, strict=True):
+        write_parquet_atomic_frame(frame, source / f"{name}.parquet")
+    folder.mkdir(parents=True)
+    link = ChainLink(stage, 1, folder, source, stable_digest([stage.kind, stage.config_fingerprint()]), seed, run_id)
+    executor = SerialExecutor()
+    decisions = pl.DataFrame()
+    if isinstance(stage, GlobalStage):
+        stats = executor.map(base.keys_task, [(s, i, link) for i, s in enumerate(names)], lambda r: None)
+        stats.append(base.resolve_global(link, names, executor.map))
+        stats += executor.map(base.apply_task, [(s, link) for s in names], lambda r: None)
+        files = sorted((folder / "_decisions").glob("part-*.parquet"))
+        empty = pl.DataFrame(schema={"id": pl.String, REJECT: pl.String, **stage.decision_schema()})
+        decisions = pl.concat([pl.read_parquet(f) for f in files]).sort("id") if files else empty
+    else:
+        stats = [r[0] for r in executor.map_shards(base.map_chain_task, [(s, [link]) for s in names], lambda r: None, [link])]
+    if counters is not None:
+        for st in stats:
+            counters.update(st.counters)
+    frames = [pl.read_parquet(folder / f"{s}.parquet") for s in names]
+    frames += [pl.read_parquet(p).drop("reject_stage", "reject_detail").rename({"reject_reason": REJECT}) for p in sorted((folder / "rejected").glob("*.parquet"))]
+    rows = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
+    for column in (REJECT, *sorted(stage.reject_columns)):
+        if column not in rows.columns and rows.width:
+            rows = rows.with_columns(pl.lit(None, dtype=pl.String).alias(column))
+    if commit:
+        side_state.commit_all([folder])
+    return (rows.sort("id") if rows.width else rows), decisions
+
+
+def write_parquet_atomic_frame(frame: Any, path: Path) -> None:
+    from curate.io.shards import write_parquet_atomic
+
+    write_parquet_atomic(frame, path)
