@@ -529,7 +529,9 @@ def _screen_lines(
         detail = f"line of {int(lengths[i]):,} bytes, over the limit of {limits.max_line_bytes:,}"
         out.append((i, BadRecord(first_line + i, "line_too_long", detail + _json_hint(raw[:64], first_line + i), _lossy(raw))))
     buf = np.frombuffer(chunk, dtype=np.uint8)
-    opens = np.flatnonzero((buf | 0x20) == 0x7B)
+    folded = buf | 0x20  # '[' -> '{'; compared in place (one temporary, not two)
+    np.equal(folded, 0x7B, out=folded.view(np.bool_))
+    opens = np.flatnonzero(folded.view(np.bool_))
     if len(opens) > limits.max_depth:
         per_line = np.searchsorted(opens, ends) - np.searchsorted(opens, starts)
         for i in np.flatnonzero(nonblank & ~too_long & (per_line > limits.max_depth)).tolist():
