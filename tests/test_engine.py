@@ -13,9 +13,9 @@ from polars.testing import assert_frame_equal
 from conftest import make_records, read_dir, read_rejected, write_config, write_jsonl
 from curate.config import load_config
 from curate.engines.executor import PoolExecutor
-from curate.runner import run_plan
 from curate.errors import StageError
 from curate.pipeline import build_plan
+from curate.runner import run_plan
 
 
 def base_config(tmp_path: Path, n: int = 300, **extra: Any) -> dict[str, Any]:

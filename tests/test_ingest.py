@@ -141,8 +141,8 @@ def test_large_file_split_into_ranges_keeps_order_and_line_numbers(tmp_path: Pat
     tasks = plan_read_tasks(cfg)
     assert len(tasks) > 5
     from curate.config import RunConfig
-    from curate.runner import run_plan
     from curate.pipeline import build_plan
+    from curate.runner import run_plan
 
     run = RunConfig(input=cfg, workdir=str(tmp_path / "w"), engine={"workers": 1})
     run_plan(build_plan(run))

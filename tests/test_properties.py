@@ -13,8 +13,8 @@ from polars.testing import assert_frame_equal
 
 from conftest import read_dir, read_rejected
 from curate.config import parse_config
-from curate.runner import run_plan
 from curate.pipeline import build_plan
+from curate.runner import run_plan
 from curate.stages import REGISTRY
 from curate.stages.base import GlobalStage, MapStage, StageContext
 

@@ -61,7 +61,7 @@ def count_rows(path: Path) -> int:
     if name.endswith(".parquet"):
         return pq.read_metadata(path).num_rows
     if name.endswith(".gz"):
-        opener = gzip.open(path, "rb")
+        opener = gzip.open(path, "rb")  # noqa: SIM115
     elif name.endswith(".zst"):
         import zstandard
 

@@ -12,9 +12,9 @@ import pytest
 from conftest import make_records, read_dir, read_rejected, write_config, write_jsonl
 from curate.config import load_config
 from curate.engines.executor import PoolExecutor
-from curate.runner import Runner, run_plan
 from curate.errors import InputError
 from curate.pipeline import build_plan
+from curate.runner import Runner, run_plan
 
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.ray

@@ -15,8 +15,8 @@ from pydantic import ValidationError
 
 from curate.dedup.minhash import reference_shingles
 from curate.errors import InputError
-from curate.stages.base import REJECT, StageContext
 from curate.runner import run_stage_frames
+from curate.stages.base import REJECT, StageContext
 from curate.stages.minhash_dedup import MinhashDedup, MinhashDedupConfig
 
 

@@ -8,6 +8,7 @@ holder.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -52,10 +53,8 @@ class FolderLock:
     def release(self) -> None:
         if self._fd is not None:
             fd, self._fd = self._fd, None
-            try:
+            with contextlib.suppress(OSError):
                 os.ftruncate(fd, 0)
-            except OSError:
-                pass
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
 
