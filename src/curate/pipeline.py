@@ -8,8 +8,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import orjson
-import pyarrow.parquet as pq
+import polars as pl
 
 from curate.config import RunConfig, stable_digest
 from curate.errors import ConfigError, MissingInputError
@@ -21,6 +20,7 @@ from curate.io.discovery import (
     plan_read_tasks,
 )
 from curate.io.shards import read_json
+from curate.schema_check import Schema, check_stage_columns, probe_input_schema, schema_after
 from curate.stages import build_stage
 from curate.stages.base import CORE_COLUMNS, GlobalStage, MapStage, Stage, StageConfig
 
@@ -85,40 +85,6 @@ def step_folder(workdir: Path, index: int, kind: str) -> Path:
     return workdir / f"{index:02d}_{kind}"
 
 
-def _probe_columns(plan_tasks: list[ReadTask]) -> set[str] | None:
-    """Columns the inputs carry, read from headers only; None when a format cannot tell cheaply."""
-    cols: set[str] = set()
-    seen: set[str] = set()
-    for t in plan_tasks:
-        f = t.files[0]
-        if f.path in seen:
-            continue
-        seen.add(f.path)
-        if len(seen) > 50:
-            break
-        if f.format in ("parquet", "curated"):
-            try:
-                cols |= set(pq.read_schema(f.path).names)
-            except Exception:  # a damaged file: ingest rejects it with its reason, naming the file
-                return None
-        elif f.format == "txt":
-            cols |= {"text", "path"}
-        elif f.format == "jsonl" and f.compression is None:
-            with open(f.path, "rb") as fh:
-                for raw in fh:
-                    if raw.strip():
-                        try:
-                            obj = orjson.loads(raw)
-                        except orjson.JSONDecodeError:
-                            break
-                        if isinstance(obj, dict):
-                            cols |= set(obj)
-                        break
-        else:
-            return None
-    return cols
-
-
 def _check_packages(index: int, stage: Stage) -> None:
     for module, extra in stage.requires_packages:
         if importlib.util.find_spec(module) is None:
@@ -128,27 +94,28 @@ def _check_packages(index: int, stage: Stage) -> None:
             )
 
 
-def _add_scoring_for_filters(stage_cfgs: list[StageConfig], available: set[str] | None) -> list[StageConfig]:
+def _add_scoring_for_filters(stage_cfgs: list[StageConfig], available: set[str] | None) -> list[tuple[StageConfig, int]]:
     """Put a quality_score stage in front of a filter whose rules read signals nobody computes.
 
     So `curate filter --preset gopher_quality` works on unscored input: the plan adds exactly
-    the heuristic families the rules need.
+    the heuristic families the rules need. Each stage comes with its index in the user's list
+    (an added stage takes its filter's), so errors name the stage the user wrote.
     """
     from curate.stages.filter import Filter
     from curate.stages.quality_score import QualityScoreConfig
 
     known = set(available) if available is not None else set(CORE_COLUMNS)
-    out: list[StageConfig] = []
-    for stage_cfg in stage_cfgs:
+    out: list[tuple[StageConfig, int]] = []
+    for user_index, stage_cfg in enumerate(stage_cfgs):
         stage = build_stage(stage_cfg)
         if isinstance(stage, Filter):
             missing = stage.required_columns() - known
             families = {f for f in stage.needed_signal_families()} if missing else set()
             if families:
                 scoring = QualityScoreConfig(heuristics=sorted(families))  # type: ignore[arg-type]
-                out.append(scoring)
+                out.append((scoring, user_index))
                 known |= build_stage(scoring).added_columns()
-        out.append(stage_cfg)
+        out.append((stage_cfg, user_index))
         known |= stage.added_columns()
     return out
 
@@ -192,14 +159,13 @@ def build_plan(
     steps: list[Step] = []
     read_tasks: list[ReadTask] = []
     defaults: list[str] = []
-    available: set[str] | None = set(CORE_COLUMNS)
+    schema: Schema | None = {c: pl.String() for c in CORE_COLUMNS}
     lineage = _lineage(cfg)
     offset = max((p["depth"] for p in lineage), default=0)
     if cfg.input is not None:
         read_tasks = plan_read_tasks(cfg.input)
         defaults = [default_source_name(s.paths[0]) for s in cfg.input.sources]
-        probed = _probe_columns(read_tasks)
-        available = None if probed is None else available | probed
+        schema = probe_input_schema(read_tasks, cfg.input.sources)
         fp = stable_digest(
             ["ingest", cfg.input.model_dump(mode="json", exclude={"sources"}),
              [s.model_dump(mode="json", exclude={"paths"}) for s in cfg.input.sources],
@@ -217,30 +183,21 @@ def build_plan(
         fp = (read_json(manifest) or {}).get("fingerprint", "")
         steps.append(Step(0, "ingest", ingest, fp))
     prev = steps[0].fingerprint
-    stage_cfgs = _add_scoring_for_filters(list(cfg.stages), available)
-    for i, stage_cfg in enumerate(stage_cfgs):
+    stage_cfgs = _add_scoring_for_filters(list(cfg.stages), None if schema is None else set(schema))
+    for i, (stage_cfg, user_index) in enumerate(stage_cfgs):
         stage = build_stage(stage_cfg)
-        _check_packages(i, stage)
+        _check_packages(user_index, stage)
         files: list[tuple[str, str]] = []
         for key, path in stage_cfg.input_paths():
             if not Path(path).is_file():
                 raise MissingInputError(
-                    f"stages[{i}].{stage.kind}.{key}: file not found: {path}",
+                    f"stages[{user_index}].{stage.kind}.{key}: file not found: {path}",
                     hint="relative paths are resolved against the config file's folder",
                 )
             files.append((key, file_digest(Path(path), workdir)))
-        if available is not None:
-            check = getattr(stage, "check_columns", None)
-            if check is not None:
-                check(available)
-            missing = stage.required_columns() - available
-            if missing:
-                raise ConfigError(
-                    f"stages[{i}] ({stage.kind}) needs column(s) {', '.join(sorted(missing))}, "
-                    f"which no earlier step produces; known columns: {', '.join(sorted(available))}",
-                    hint="add the stage that produces them earlier in `stages`",
-                )
-            available |= stage.added_columns()
+        if schema is not None:  # every column a stage or rule reads, with its type where known
+            check_stage_columns(user_index, stage, schema)
+            schema = schema_after(stage, schema)
         # the content of every file the stage reads (models, lists) is part of its identity
         fp = stable_digest([prev, stage.kind, stage.config_fingerprint(), cfg.seed, i + 1, files])
         steps.append(

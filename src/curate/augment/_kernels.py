@@ -10,6 +10,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from curate.jit import compiled
+
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _C1 = np.uint64(0xBF58476D1CE4E5B9)
 _C2 = np.uint64(0x94D049BB133111EB)
@@ -85,7 +87,7 @@ def _copy(data: np.ndarray, a: int, b: int, out: np.ndarray, o: int) -> int:
     return o
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled
 def apply_op(
     data: np.ndarray,
     offsets: np.ndarray,

@@ -16,7 +16,7 @@ from curate.config import InputConfig, SourceConfig
 from curate.errors import CurateError, StageError
 from curate.ingest import finalize_chunk
 from curate.io.discovery import CURATED, ReadTask
-from curate.io.readers import read_task
+from curate.io.readers import ReadLimits, read_task
 from curate.io.shards import list_parts, read_json, write_json_atomic, write_parquet_atomic
 from curate.manifest import StageStats, StepResult
 from curate.stages.base import REJECT, REJECT_DETAIL, GlobalStage, MapStage, Stage, StageContext
@@ -125,7 +125,7 @@ def ingest_task(
         stats.cpu_seconds = time.process_time() - t0
         save_stats(folder, name, fingerprint, stats)
         return stats
-    for c, chunk in enumerate(read_task(task, src.text_field, cfg.rows_per_shard)):
+    for c, chunk in enumerate(read_task(task, src.text_field, cfg.rows_per_shard, ReadLimits.for_max_chars(cfg.max_chars))):
         kept, rejected = finalize_chunk(chunk, src, cfg, default_source)
         shard = f"part-{task.index:05d}-{c:04d}"
         written = 0

@@ -28,6 +28,7 @@ import numba
 import numpy as np
 import polars as pl
 
+from curate.jit import compiled
 from curate.quality.signals import (  # noqa: F401  (re-exported: the catalogue lives in signals.py)
     _C4_CITATION,
     _TERMINAL,
@@ -57,7 +58,7 @@ def _table_size(m: int) -> int:
     return size
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled
 def _dup_elements(offsets: np.ndarray, hashes: np.ndarray, lengths: np.ndarray) -> tuple:
     """Per segment: how many elements repeat an earlier one, and their total length."""
     n = offsets.shape[0] - 1
@@ -89,7 +90,7 @@ def _dup_elements(offsets: np.ndarray, hashes: np.ndarray, lengths: np.ndarray) 
     return dup_n, dup_c
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled
 def _ngram_repetition(offsets: np.ndarray, tok_hash: np.ndarray, tok_len: np.ndarray) -> tuple:
     """Gopher's n-gram repetition counts per document, from token hashes and lengths.
 

@@ -5,31 +5,15 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import numba
 import numpy as np
 import polars as pl
 
 from curate.hashing import _string_buffers
+from curate.jit import compiled
 from curate.quality.fasttext_model import load_fasttext, prepare_texts
 
 
-def _compiled(fn: Any) -> Any:
-    """``njit(cache=True)``, or without the on-disk cache where numba has nowhere to write it.
-
-    numba caches next to the module, else under ``$HOME`` (or ``NUMBA_CACHE_DIR``); when none of
-    them is writable (a read-only install run by a user without a home) ``cache=True`` raises at
-    import. The kernel is then compiled in each process instead. No shared temporary folder is
-    used: numba's cache files are pickles, and loading ones another user planted runs their code.
-    """
-    try:
-        return numba.njit(cache=True, nogil=True)(fn)
-    except RuntimeError as err:
-        if "no locator available" not in str(err):
-            raise
-        return numba.njit(nogil=True)(fn)
-
-
-@_compiled
+@compiled
 def _naive_bayes(
     data: np.ndarray,
     offsets: np.ndarray,

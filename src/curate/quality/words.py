@@ -18,6 +18,7 @@ import numpy as np
 import polars as pl
 
 from curate.hashing import _string_buffers
+from curate.jit import compiled
 
 STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
 """Gopher's stop words (Rae et al. 2021, A.1.1); matched case-sensitively, as in datatrove."""
@@ -174,7 +175,7 @@ def _label_char(table: np.ndarray, c: int) -> bool:
     return (c < 0x80 and (_flag(table, c) & (ALPHA | DIGIT)) != 0) or (0xA1 <= c <= 0xFFFF)
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled
 def _is_url(cps: np.ndarray, s: int, e: int, table: np.ndarray) -> bool:
     """spaCy's URL_MATCH, without a scheme: [user@]label.(label.)*tld[:port][/?#...]."""
     k = s
@@ -213,7 +214,7 @@ def _is_url(cps: np.ndarray, s: int, e: int, table: np.ndarray) -> bool:
     return k == e or cps[k] == 0x2F or cps[k] == 0x3F or cps[k] == 0x23
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled
 def _tokenize(
     data: np.ndarray,
     offsets: np.ndarray,
@@ -487,7 +488,7 @@ def _tokenize(
     return n_docs
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled
 def _features(
     data: np.ndarray,
     ts: np.ndarray,
@@ -536,7 +537,7 @@ def _features(
     return nchars, hashes, words, word_chars, alphas, stops
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled
 def _sentences(data: np.ndarray, ts: np.ndarray, te: np.ndarray, offsets: np.ndarray, table: np.ndarray) -> np.ndarray:
     """Sentences per text as spaCy's ``sentencizer`` finds them: a new sentence starts at the
     first non-punctuation token after a sentence-final token ('.', '!', '?' and other
