@@ -143,3 +143,13 @@ def test_dedup_index_rerun_of_the_same_release_gives_the_same_release(cli, tmp_p
     info = cli("index", "info", index)
     assert info.exit_code == 0, info.output
     assert "documents: 40" in info.output
+
+
+def test_flag_bounds_are_the_config_model_s(cli, tmp_path: Path) -> None:
+    """--threshold accepts what the model accepts (> 0), and refuses what it refuses, with its message."""
+    src = write_jsonl(tmp_path / "d.jsonl", make_records(20, seed=3))
+    ok = cli("dedup", src, "-o", tmp_path / "a", "--threshold", "0.005", "-w", "1", "-q")
+    assert ok.exit_code == 0, ok.output
+    bad = cli("dedup", src, "-o", tmp_path / "b", "--threshold", "0", "-w", "1", "-q")
+    assert bad.exit_code == 2
+    assert "minhash_dedup.threshold: Input should be greater than 0" in bad.stderr

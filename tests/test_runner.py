@@ -265,3 +265,28 @@ def test_index_rerun_and_failed_run_leave_the_index_consistent(tmp_path: Path, m
     with pytest.raises(RuntimeError):
         run_cfg(tmp_path, cfg)
     assert (index / "_index.json").read_bytes() == before  # the failed run committed nothing
+
+
+def test_a_stage_whose_kind_disagrees_with_its_config_is_refused_when_defined() -> None:
+    from typing import ClassVar, Literal
+
+    from curate.stages.base import MapStage, StageConfig
+
+    class ShoutConfig(StageConfig):
+        kind: Literal["shout"] = "shout"
+
+    with pytest.raises(TypeError, match="kind 'whisper' differs from its config's kind literal 'shout'"):
+
+        class Whisper(MapStage):
+            kind: ClassVar[str] = "whisper"
+            Config: ClassVar[type[StageConfig]] = ShoutConfig
+
+
+def test_a_fused_chain_reports_each_stage_s_own_time(tmp_path: Path) -> None:
+    cfg = project(tmp_path, stages=[{"kind": "quality_score", "heuristics": ["gopher"]}, {"kind": "filter", "rules": {"long": "gopher_word_count >= 30"}}])
+    report = run_cfg(tmp_path, cfg)
+    score, filt = report.steps[1], report.steps[2]
+    assert score.wall_seconds > 0 and filt.wall_seconds > 0
+    assert score.wall_seconds != filt.wall_seconds
+    manifest = json.loads((tmp_path / "work" / "01_quality_score" / "_manifest.json").read_text())
+    assert manifest["counts"]["cpu_seconds"] > 0

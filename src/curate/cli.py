@@ -37,6 +37,22 @@ Workers = Annotated[int | None, typer.Option("--workers", "-w", min=1, help="Wor
 Resume = Annotated[bool, typer.Option("--resume", help="Reuse shards and steps completed by an earlier, interrupted run.")]
 
 
+def _default(model: str, field: str) -> str:
+    """A config model field's default, for help texts: flags never restate (and so never drift from) it."""
+    import importlib
+
+    module, _, name = model.rpartition(".")
+    cls = getattr(importlib.import_module(module), name)
+    info = cls.model_fields[field]
+    value = info.get_default(call_default_factory=True)
+    return f"(default: {value})"
+
+
+def _given(**values: Any) -> dict[str, Any]:
+    """Only the flags the user gave: every other value comes from the config model's default."""
+    return {k: v for k, v in values.items() if v is not None}
+
+
 def handle_errors(fn: F) -> F:
     """User errors become `error:`/`hint:` lines on stderr and an exit code; bugs keep tracebacks."""
 
@@ -231,8 +247,8 @@ def ingest(
     text_field: Annotated[str, typer.Option("--text-field", help="Field holding the text.")] = "text",
     id_field: Annotated[str | None, typer.Option("--id-field", help="Field holding a unique id (default: `id` if present, else derived).")] = None,
     source: Annotated[str | None, typer.Option("--source", help="Value of the `source` column.")] = None,
-    max_chars: Annotated[int, typer.Option("--max-chars", min=1, help="Reject longer texts.")] = 1_000_000,
-    rows_per_shard: Annotated[int, typer.Option("--rows-per-shard", min=1, help="Rows per output shard at most.")] = 50_000,
+    max_chars: Annotated[int | None, typer.Option("--max-chars", help="Reject longer texts " + _default("curate.config.InputConfig", "max_chars"))] = None,
+    rows_per_shard: Annotated[int | None, typer.Option("--rows-per-shard", help="Rows per output shard at most " + _default("curate.config.InputConfig", "rows_per_shard"))] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Stop at the first malformed record (exit 1).")] = False,
     workers: Workers = None,
     resume: Resume = False,
@@ -250,7 +266,7 @@ def ingest(
         output,
         [],
         source={"format": fmt, "text_field": text_field, "id_field": id_field, "source": source},
-        input_options={"max_chars": max_chars, "rows_per_shard": rows_per_shard, "strict": strict},
+        input_options=_given(max_chars=max_chars, rows_per_shard=rows_per_shard, strict=strict),
         workers=workers,
         resume=resume,
         overwrite=overwrite,
@@ -266,10 +282,10 @@ def export(
     output: Annotated[Path, typer.Option("--output", "-o", help="Dataset folder to write.")],
     fmt: Annotated[str, typer.Option("--format", help="parquet or jsonl.")] = "parquet",
     compression: Annotated[str, typer.Option("--compression", help="zstd, snappy, gzip or none.")] = "zstd",
-    rows_per_shard: Annotated[int | None, typer.Option("--rows-per-shard", min=1, help="Rows per output file.")] = None,
-    bytes_per_shard: Annotated[int, typer.Option("--bytes-per-shard", min=1, help="Target bytes per output file.")] = 256 * 1024 * 1024,
-    validation: Annotated[float, typer.Option("--validation", min=0.0, max=0.99, help="Fraction for the validation split.")] = 0.0,
-    test: Annotated[float, typer.Option("--test", min=0.0, max=0.99, help="Fraction for the test split.")] = 0.0,
+    rows_per_shard: Annotated[int | None, typer.Option("--rows-per-shard", help="Rows per output file (default: by --bytes-per-shard).")] = None,
+    bytes_per_shard: Annotated[int | None, typer.Option("--bytes-per-shard", help="Target bytes per output file " + _default("curate.config.OutputConfig", "bytes_per_shard"))] = None,
+    validation: Annotated[float | None, typer.Option("--validation", help="Fraction for the validation split " + _default("curate.config.SplitConfig", "validation"))] = None,
+    test: Annotated[float | None, typer.Option("--test", help="Fraction for the test split " + _default("curate.config.SplitConfig", "test"))] = None,
     columns: Annotated[str | None, typer.Option("--columns", help="Comma-separated columns to export, in order.")] = None,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the split.")] = 0,
     workers: Workers = None,
@@ -284,15 +300,17 @@ def export(
     from curate.config import OutputConfig, format_validation_error
 
     try:
-        out_cfg = OutputConfig(
-            path=str(output),
-            format=fmt,  # type: ignore[arg-type]
-            compression=compression,  # type: ignore[arg-type]
-            rows_per_shard=rows_per_shard,
-            bytes_per_shard=bytes_per_shard,
-            split={"validation": validation, "test": test},  # type: ignore[arg-type]
-            columns=[c.strip() for c in columns.split(",") if c.strip()] if columns else None,
-            overwrite=overwrite,
+        out_cfg = OutputConfig.model_validate(
+            _given(
+                path=str(output),
+                format=fmt,
+                compression=compression,
+                rows_per_shard=rows_per_shard,
+                bytes_per_shard=bytes_per_shard,
+                split=_given(validation=validation, test=test),
+                columns=[c.strip() for c in columns.split(",") if c.strip()] if columns else None,
+                overwrite=overwrite,
+            )
         )
     except ValidationError as err:
         raise ConfigError("; ".join(format_validation_error(err, OutputConfig, prefix="--"))) from None
@@ -315,6 +333,7 @@ Inputs = Annotated[list[str], typer.Argument(help="Shards from an earlier step, 
 Output = Annotated[Path, typer.Option("--output", "-o", help="Folder for kept shards; removed records go to OUT/rejected/.")]
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace a non-empty output folder.")]
 Seed = Annotated[int, typer.Option("--seed", min=0, help="Seed for every random choice.")]
+_MH = "curate.stages.minhash_dedup.MinhashDedupConfig"
 
 
 def _stage_config(kind: str, values: dict[str, Any]) -> Any:
@@ -339,9 +358,9 @@ def augment(
     output: Output,
     op: Annotated[list[str], typer.Option("--op", help="Operator (repeatable): typo, typo_substitute, typo_insert, typo_delete, typo_transpose, ocr, casing, whitespace, punctuation, word_dropout, word_swap, sentence_shuffle.")] = [],  # noqa: B006
     rate: Annotated[list[float], typer.Option("--rate", help="Rate of each --op (one value for all, or one per --op).")] = [],  # noqa: B006
-    fraction: Annotated[float, typer.Option("--fraction", min=0.0, max=1.0, help="Fraction of documents used as sources.")] = 0.1,
-    max_synthetic_fraction: Annotated[float, typer.Option("--max-synthetic-fraction", min=0.0, max=1.0, help="Cap on synthetic rows in the output.")] = 0.2,
-    pairs: Annotated[str, typer.Option("--pairs", help="none, correction (noisy, clean) or preference (degraded responses).")] = "none",
+    fraction: Annotated[float | None, typer.Option("--fraction", help="Fraction of documents used as sources " + _default("curate.stages.augment.AugmentConfig", "fraction"))] = None,
+    max_synthetic_fraction: Annotated[float | None, typer.Option("--max-synthetic-fraction", help="Cap on synthetic rows in the output " + _default("curate.stages.augment.AugmentConfig", "max_synthetic_fraction"))] = None,
+    pairs: Annotated[str | None, typer.Option("--pairs", help="none, correction (noisy, clean) or preference (degraded responses) " + _default("curate.stages.augment.AugmentConfig", "pairs"))] = None,
     seed: Seed = 0,
     workers: Workers = None,
     resume: Resume = False,
@@ -356,7 +375,7 @@ def augment(
     ops = [{"op": name, "rate": rates[0] if len(rates) == 1 else rates[i]} for i, name in enumerate(op)]
     cfg = _stage_config(
         "augment",
-        {"ops": ops, "fraction": fraction, "max_synthetic_fraction": max_synthetic_fraction, "pairs": pairs},
+        _given(ops=ops, fraction=fraction, max_synthetic_fraction=max_synthetic_fraction, pairs=pairs),
     )
     report = run_to_folder(inputs, output, [cfg], workers=workers, seed=seed, resume=resume, overwrite=overwrite, quiet=quiet)
     _summary(report, quiet)
@@ -367,15 +386,15 @@ def augment(
 def dedup(
     inputs: Inputs,
     output: Output,
-    threshold: Annotated[float, typer.Option("--threshold", min=0.01, max=0.99, help="Jaccard similarity at which two texts are near duplicates.")] = 0.8,
-    num_perm: Annotated[int, typer.Option("--num-perm", min=8, max=1024, help="MinHash permutations.")] = 128,
-    ngram: Annotated[int, typer.Option("--ngram", min=1, max=64, help="Shingle length (words, or characters with --shingle char).")] = 5,
-    shingle: Annotated[str, typer.Option("--shingle", help="word or char.")] = "word",
+    threshold: Annotated[float | None, typer.Option("--threshold", help="Jaccard similarity at which two texts are near duplicates " + _default(_MH, "threshold"))] = None,
+    num_perm: Annotated[int | None, typer.Option("--num-perm", help="MinHash permutations " + _default(_MH, "num_perm"))] = None,
+    ngram: Annotated[int | None, typer.Option("--ngram", help="Shingle length (words, or characters with --shingle char) " + _default(_MH, "ngram"))] = None,
+    shingle: Annotated[str | None, typer.Option("--shingle", help="word or char " + _default(_MH, "shingle"))] = None,
     index: Annotated[str | None, typer.Option("--index", help="Folder of an index of kept documents, for incremental runs.")] = None,
-    keep: Annotated[str, typer.Option("--keep", help="Which copy survives: first (smallest id), longest, highest:COLUMN.")] = "first",
+    keep: Annotated[str | None, typer.Option("--keep", help="Which copy survives: first (smallest id), longest, highest:COLUMN " + _default(_MH, "keep"))] = None,
     exact: Annotated[bool, typer.Option("--exact/--no-exact", help="Remove exact copies first (cheap).")] = True,
     near: Annotated[bool, typer.Option("--near/--no-near", help="Remove near duplicates with MinHash LSH.")] = True,
-    verify: Annotated[bool, typer.Option("--verify/--no-verify", help="Check LSH candidates by signature agreement (fewer false positives).")] = True,
+    verify: Annotated[bool | None, typer.Option("--verify/--no-verify", help="Check LSH candidates by signature agreement (fewer false positives) " + _default(_MH, "verify"))] = None,
     seed: Seed = 0,
     workers: Workers = None,
     resume: Resume = False,
@@ -386,9 +405,9 @@ def dedup(
     """Remove exact copies and near duplicates (MinHash LSH); removed records name their survivor."""
     stage_cfgs = []
     if exact:
-        stage_cfgs.append(_stage_config("exact_dedup", {"keep": keep}))
+        stage_cfgs.append(_stage_config("exact_dedup", _given(keep=keep)))
     if near:
-        values: dict[str, Any] = {"threshold": threshold, "num_perm": num_perm, "ngram": ngram, "shingle": shingle, "keep": keep, "verify": verify}
+        values: dict[str, Any] = _given(threshold=threshold, num_perm=num_perm, ngram=ngram, shingle=shingle, keep=keep, verify=verify)
         if index:
             values["index"] = str(Path(index).resolve())
         stage_cfgs.append(_stage_config("minhash_dedup", values))

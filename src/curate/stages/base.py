@@ -87,6 +87,19 @@ class Stage:
     adds_rows: ClassVar[bool] = False
     """True for stages that append new rows (augment); new rows are counted as ``docs_added``."""
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A stage's ``kind`` must be its config's ``kind`` literal: the registry, the config
+        parser and the step folders all rely on it, so a mismatch is refused when the class is defined."""
+        super().__init_subclass__(**kwargs)
+        kind = cls.__dict__.get("kind")
+        config = cls.__dict__.get("Config")
+        if kind is None or config is None:
+            return
+        field = config.model_fields.get("kind")
+        literal = field.default if field is not None else None
+        if literal != kind:
+            raise TypeError(f"stage {cls.__name__}: kind {kind!r} differs from its config's kind literal {literal!r}")
+
     def __init__(self, cfg: StageConfig) -> None:
         self.cfg = cfg
 
