@@ -107,3 +107,22 @@ def test_round_trip_through_hugging_face_datasets(cli, tmp_path: Path, monkeypat
     assert set(loaded) == {"train", "validation"}
     texts = sorted(list(loaded["train"]["text"]) + list(loaded["validation"]["text"]))
     assert texts == sorted(r["text"] for r in make_records(60))
+
+
+def test_the_card_s_jsonl_snippet_loads_files_whose_column_is_null_in_one(cli, tmp_path: Path, monkeypatch) -> None:
+    """JSON has no types: a column null throughout one file must still load, with the card's own code."""
+    import re
+
+    records = [{"text": f"document number {i}", "origin_id": None if i < 10 else f"o{i}"} for i in range(20)]
+    src = write_jsonl(tmp_path / "in.jsonl", records)
+    out = tmp_path / "out"
+    result = cli("export", src, "-o", out, "--format", "jsonl", "--compression", "none", "--rows-per-shard", "10", "-q")
+    assert result.exit_code == 0, result.output
+    card = (out / "README.md").read_text()
+    code = re.search(r"```python\n(.*?)```", card, re.S).group(1)
+    monkeypatch.chdir(out)
+    scope: dict = {}
+    exec(code, scope)  # noqa: S102 - the card's own snippet, as a user would paste it
+    assert scope["train"].num_rows == 20
+    assert sorted(x for x in scope["train"]["origin_id"].to_pylist() if x) == sorted(f"o{i}" for i in range(10, 20))
+    assert scope["dataset"]["train"].num_rows == 20

@@ -184,8 +184,24 @@ def _compressed(raw: Any, compression: str) -> Iterator[Any]:
         yield raw
 
 
+def type_literal(t: pa.DataType) -> str:
+    """Python source that builds the Arrow type ``t`` (for the dataset card's loading snippet)."""
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return f"pa.list_({type_literal(t.value_type)})"
+    if pa.types.is_struct(t):
+        return "pa.struct([" + ", ".join(f"({f.name!r}, {type_literal(f.type)})" for f in t) + "])"
+    names = {"string": "string", "large_string": "large_string", "double": "float64", "float": "float32", "bool": "bool_"}
+    alias = str(t)
+    return f"pa.{names.get(alias, alias)}()"
+
+
+def schema_literal(schema: pa.Schema) -> str:
+    return "pa.schema([" + ", ".join(f"({f.name!r}, {type_literal(f.type)})" for f in schema) + "])"
+
+
 def dataset_card(
-    manifest: dict[str, Any], split_rows: dict[str, int], sources: Counter[str], config: dict[str, Any], out: OutputConfig
+    manifest: dict[str, Any], split_rows: dict[str, int], sources: Counter[str], config: dict[str, Any], out: OutputConfig,
+    schema: pa.Schema | None = None,
 ) -> str:
     """README.md beside the data: what is in it, where it came from, what was removed and why."""
     lines = ["# Dataset card", "", f"Built by curate {manifest['versions']['curate']} on {manifest['finished_at']} (config hash `{manifest['config_hash']}`, seed {manifest['seed']}).", ""]
@@ -200,8 +216,14 @@ def dataset_card(
         reasons = ", ".join(f"{k}: {v:,}" for k, v in c["rejected_by_reason"].items()) or "-"
         lines.append(f"| {step['stage']} | {c['docs_in']:,} | {c['docs_kept']:,} | {c['docs_rejected']:,} | {reasons} |")
     lines += ["", "Removed records are kept, with `reject_stage`, `reject_reason` and `reject_detail`, in each step's `rejected/` folder of the run's workdir.", ""]
-    lines += ["## Loading", "", "```python", "import pyarrow.dataset as ds", "train = ds.dataset('train', format=FORMAT).to_table()", "", "from datasets import load_dataset", "dataset = load_dataset(LOADER, data_dir='.')  # one split per folder", "```", ""]
-    fmt = "parquet" if out.format == "parquet" else "json"
-    lines = [ln.replace("FORMAT", repr(fmt)).replace("LOADER", repr(fmt)) for ln in lines]
+    if out.format == "parquet":
+        lines += ["## Loading", "", "```python", "import pyarrow.dataset as ds", "train = ds.dataset('train', format='parquet').to_table()", "", "from datasets import load_dataset", "dataset = load_dataset('parquet', data_dir='.')  # one split per folder", "```", ""]
+    else:
+        # JSON carries no types: a column that is null throughout one file would be read as
+        # another type there, so readers are given the schema
+        lines += ["## Loading", "", "```python", "import pyarrow as pa", "import pyarrow.dataset as ds", ""]
+        lines += [f"schema = {schema_literal(schema)}" if schema is not None else "schema = None"]
+        lines += ["train = ds.dataset('train', format='json', schema=schema).to_table()", "", "from datasets import Features, load_dataset"]
+        lines += ["dataset = load_dataset('json', data_dir='.', features=Features.from_arrow_schema(schema))  # one split per folder", "```", ""]
     lines += ["## Configuration", "", "```yaml", yaml.safe_dump(config, sort_keys=False).rstrip(), "```", ""]
     return "\n".join(lines)

@@ -396,12 +396,13 @@ class Runner:
         manifest["export_fingerprint"] = step.fingerprint
         manifest["splits"] = split_rows
         manifest["sources"] = dict(sorted(sources.items()))
+        manifest["schema"] = {f.name: str(f.type) for f in schema}
         source_step = plan.steps[step.index - 1]
         manifest["curate_dataset"] = self._dataset_block("release", names, total, source_step) | {"format_of_data": out.format}
         shutil.rmtree(staged / "_stats", ignore_errors=True)
         (staged / "_staging.json").unlink(missing_ok=True)
         if out.card:
-            card = dataset_card(manifest, split_rows, sources, redact_config(plan.config.model_dump(mode="json")), out)  # type: ignore[arg-type]
+            card = dataset_card(manifest, split_rows, sources, redact_config(plan.config.model_dump(mode="json")), out, schema)  # type: ignore[arg-type]
             write_bytes_atomic(card.encode(), staged / "README.md")
         write_json_atomic(manifest, staged / "_manifest.json")
         self.reporter.step_finished(result)
