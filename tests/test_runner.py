@@ -290,3 +290,16 @@ def test_a_fused_chain_reports_each_stage_s_own_time(tmp_path: Path) -> None:
     assert score.wall_seconds != filt.wall_seconds
     manifest = json.loads((tmp_path / "work" / "01_quality_score" / "_manifest.json").read_text())
     assert manifest["counts"]["cpu_seconds"] > 0
+
+
+def test_a_damaged_shard_found_on_resume_is_a_clear_error(cli: Any, tmp_path: Path) -> None:
+    cfg = project(tmp_path, output=None)
+    cfg["stages"] = cfg["stages"][:1]
+    path = write_config(tmp_path, cfg)
+    assert cli("run", path, "--until", "ingest", "-q").exit_code == 0
+    shard = sorted((tmp_path / "work" / "00_ingest").glob("part-*.parquet"))[0]
+    shard.write_bytes(shard.read_bytes()[:40])
+    result = cli("run", path, "--resume", "-q")
+    assert result.exit_code == 1
+    assert f"{shard}: a shard of an earlier step is damaged" in result.stderr
+    assert "Traceback" not in result.output

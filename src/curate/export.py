@@ -26,7 +26,7 @@ import yaml
 from curate.config import OutputConfig
 from curate.errors import ConfigError
 from curate.hashing import derive_seed, hash_strings, unit_interval
-from curate.io.shards import parquet_options
+from curate.io.shards import parquet_options, read_shard
 
 SPLITS = ("train", "validation", "test")
 ROW_GROUP = 64 * 1024
@@ -47,7 +47,7 @@ def active_splits(out: OutputConfig) -> list[str]:
 
 def count_shard(path: str, out: OutputConfig, seed: int) -> dict[str, Any]:
     """Rows per split and per source in one input shard (reads only two small columns)."""
-    frame = pl.read_parquet(path, columns=["id", "source"])
+    frame = read_shard(path, columns=["id", "source"])
     codes = split_codes(frame["id"], out, seed)
     per_split = np.bincount(codes, minlength=3)
     sources = frame["source"].fill_null("(none)").value_counts()
@@ -145,7 +145,7 @@ def _pieces(f: ExportFile, schema: pa.Schema, out: OutputConfig, seed: int) -> I
     """This file's rows, one input shard at a time (memory: one shard, not one output file)."""
     split_code = SPLITS.index(f.split)
     for part, start, count in f.segments:
-        frame = pl.read_parquet(part)
+        frame = read_shard(part)
         frame = frame.filter(pl.Series(split_codes(frame["id"], out, seed) == split_code))
         yield _cast(frame.slice(start, count).to_arrow(), schema)
 

@@ -17,7 +17,13 @@ from curate.errors import CurateError, StageError
 from curate.ingest import finalize_chunk
 from curate.io.discovery import CURATED, ReadTask
 from curate.io.readers import ReadLimits, read_task
-from curate.io.shards import list_parts, read_json, write_json_atomic, write_parquet_atomic
+from curate.io.shards import (
+    list_parts,
+    read_json,
+    read_shard,
+    write_json_atomic,
+    write_parquet_atomic,
+)
 from curate.manifest import StageStats, StepResult
 from curate.stages.base import REJECT, REJECT_DETAIL, GlobalStage, MapStage, Stage, StageContext
 
@@ -197,7 +203,7 @@ def map_chain_task(shard: str, links: list[ChainLink]) -> list[StageStats]:
             continue
         t0 = time.process_time()
         if batch is None:
-            batch = pl.read_parquet(link.source / f"{shard}.parquet")
+            batch = read_shard(link.source / f"{shard}.parquet")
         stage = ready_stage(link.stage, link.fingerprint)
         ctx = link.context()
         out = _guard(link, shard, lambda s=stage, b=batch, c=ctx: s.process(b, c))
@@ -217,7 +223,7 @@ def keys_task(shard: str, shard_index: int, link: ChainLink) -> StageStats:
     prior = done_stats(keys_dir, shard, link.fingerprint)
     if prior is not None:
         return prior
-    batch = pl.read_parquet(link.source / f"{shard}.parquet")
+    batch = read_shard(link.source / f"{shard}.parquet")
     stage = ready_stage(link.stage, link.fingerprint)
     assert isinstance(stage, GlobalStage)
     ctx = link.context()
@@ -236,7 +242,7 @@ def apply_task(shard: str, link: ChainLink) -> StageStats:
     if prior is not None:
         return prior
     t0 = time.process_time()
-    batch = pl.read_parquet(link.source / f"{shard}.parquet")
+    batch = read_shard(link.source / f"{shard}.parquet")
     stage = ready_stage(link.stage, link.fingerprint)
     assert isinstance(stage, GlobalStage)
     decisions_file = link.folder / "_decisions" / f"{shard}.parquet"

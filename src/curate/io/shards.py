@@ -71,7 +71,20 @@ def list_parts(folder: str | Path) -> list[Path]:
 
 
 def read_shard(path: str | Path, columns: list[str] | None = None) -> pl.DataFrame:
-    return pl.read_parquet(path, columns=columns)
+    """A shard curate wrote earlier (a step's output); a damaged or missing one is a clear error."""
+    try:
+        return pl.read_parquet(path, columns=columns)
+    except FileNotFoundError:
+        from curate.errors import StageError
+
+        raise StageError(f"{path}: a shard of an earlier step is missing", hint="rerun without --resume to recompute it") from None
+    except (OSError, pl.exceptions.PolarsError) as err:
+        from curate.errors import StageError
+
+        raise StageError(
+            f"{path}: a shard of an earlier step is damaged ({type(err).__name__}: {str(err).splitlines()[0][:200]})",
+            hint="rerun without --resume to recompute it",
+        ) from None
 
 
 def remove_tree(path: str | Path) -> None:
