@@ -1,0 +1,49 @@
+"""The README's shell examples run as written (on small data built here)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+from conftest import make_records, read_dir, write_jsonl
+
+README = Path(__file__).parents[1] / "README.md"
+
+
+def bash_blocks() -> list[list[str]]:
+    blocks = re.findall(r"```bash\n(.*?)```", README.read_text(), re.S)
+    return [[ln.split("#")[0].strip() for ln in b.splitlines() if ln.strip().startswith("curate ")] for b in blocks]
+
+
+def block_with(word: str) -> list[str]:
+    return next(b for b in bash_blocks() if any(word in line for line in b))
+
+
+def run_lines(cli: Any, lines: list[str], replace: dict[str, str] | None = None) -> None:
+    for line in lines:
+        for old, new in (replace or {}).items():
+            line = line.replace(old, new)
+        args = shlex.split(line)[1:]
+        result = cli(*args, "-q") if args[0] not in ("index",) else cli(*args)
+        assert result.exit_code == 0, (line, result.output)
+
+
+def test_the_chained_commands_example(cli: Any, tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_jsonl(tmp_path / "raw" / "a.jsonl.zst", [{"content": r["text"]} for r in make_records(60, seed=1, dup_every=5)])
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "note.jsonl").write_text('{"content": "a note in the docs folder"}\n')
+    run_lines(cli, block_with("curate dedup ingested/"))
+    published = json.loads((tmp_path / "dataset" / "_manifest.json").read_text())
+    assert sum(published["splits"].values()) == read_dir(tmp_path / "deduped").height > 0
+    assert published["lineage"][0]["path"] == str(tmp_path / "deduped")
+
+
+def test_the_weekly_refresh_example(cli: Any, tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_jsonl(tmp_path / "this-week" / "d.jsonl", make_records(40, seed=2, dup_every=4))
+    run_lines(cli, block_with("curate index info"), {"/data/minhash-index": str(tmp_path / "idx")})
+    assert (tmp_path / "idx" / "_index.json").is_file()
