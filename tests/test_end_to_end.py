@@ -96,3 +96,30 @@ def test_the_shipped_example_pipeline_runs(tmp_path: Path) -> None:
     assert manifest["totals"]["docs_out"] < ingest["docs_kept"]
     assert set(manifest["sources"]) == {"manual", "reference", "notes"}
     assert "exact_duplicate" in result.stdout
+
+
+def test_sigkill_during_an_index_extending_run_leaves_the_index_as_it_was(tmp_path: Path) -> None:
+    write_jsonl(tmp_path / "a.jsonl", make_records(300, seed=1, dup_every=7))
+    write_jsonl(tmp_path / "b.jsonl", make_records(3000, seed=2, dup_every=7))
+    index = tmp_path / "idx"
+    first = subprocess.run([*CURATE, "dedup", "a.jsonl", "-o", "ra", "--index", "idx", "-w", "1", "-q"], cwd=tmp_path, capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    before = {p.name: p.read_bytes() for p in index.iterdir() if p.is_file() and p.name != "_lock"}
+    cmd = [*CURATE, "ingest", "b.jsonl", "-o", "ib", "--rows-per-shard", "20", "-q"]
+    assert subprocess.run(cmd, cwd=tmp_path, capture_output=True).returncode == 0
+    proc = subprocess.Popen([*CURATE, "dedup", "ib", "-o", "rb", "--index", "idx", "-w", "1", "-q"], cwd=tmp_path, stderr=subprocess.PIPE)
+    staged = tmp_path / ".rb.curate-work" / "02_minhash_dedup" / "_side" / "minhash_index.json"
+    deadline = time.monotonic() + 120
+    while not staged.is_file():
+        assert proc.poll() is None, "the run ended before it staged its index entries"
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    after = {p.name: p.read_bytes() for p in index.iterdir() if p.is_file() and p.name != "_lock"}
+    assert after == before  # killed after staging, before the commit: the index is untouched
+    resumed = subprocess.run([*CURATE, "dedup", "ib", "-o", "rb", "--index", "idx", "-w", "1", "--resume", "-q"], cwd=tmp_path, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    info = subprocess.run([*CURATE, "index", "info", "idx", "--json"], cwd=tmp_path, capture_output=True, text=True)
+    releases = __import__("json").loads(info.stdout)["releases"]
+    assert len(releases) == 2
