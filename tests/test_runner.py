@@ -303,3 +303,16 @@ def test_a_damaged_shard_found_on_resume_is_a_clear_error(cli: Any, tmp_path: Pa
     assert result.exit_code == 1
     assert f"{shard}: a shard of an earlier step is damaged" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_a_plain_folder_walk_skips_rejected_sets_and_sidecars(tmp_path: Path) -> None:
+    """A folder without a curate manifest (an interrupted step folder, say) is user files, but its
+    rejected/ set, `_keys/` and hidden files are never input."""
+    from curate.config import InputConfig
+    from curate.io.discovery import plan_read_tasks
+
+    for rel in ["part-0.parquet", "rejected/part-0.parquet", "_keys/part-0.parquet", ".tmp/part-0.parquet", "sub/part-1.parquet"]:
+        (tmp_path / "d" / rel).parent.mkdir(parents=True, exist_ok=True)
+        pl.DataFrame({"text": ["x"]}).write_parquet(tmp_path / "d" / rel)
+    tasks = plan_read_tasks(InputConfig(sources=[{"paths": [str(tmp_path / "d")]}]))
+    assert sorted(f.relpath for t in tasks for f in t.files) == ["part-0.parquet", "sub/part-1.parquet"]

@@ -123,6 +123,12 @@ def _curated_files(folder: str, block: dict, where: str, i: int) -> list[InputFi
     return files
 
 
+def _hidden(rel: Path) -> bool:
+    """Files a folder walk skips: names starting with `.` or `_` (sidecars, temporaries) at any
+    depth, and anything under a `rejected/` folder (a rejected set is never input)."""
+    return any(part.startswith((".", "_")) or part == "rejected" for part in rel.parts)
+
+
 def expand_source(src: SourceConfig, where: str) -> list[InputFile]:
     """Every file a source names, sorted and without repeats; a path matching nothing is an error.
 
@@ -141,10 +147,11 @@ def expand_source(src: SourceConfig, where: str) -> list[InputFile]:
         if glob.has_magic(pattern):
             matches = sorted(m for m in glob.glob(pattern, recursive=True) if os.path.isfile(m))
         elif os.path.isdir(pattern):
+            root = Path(pattern)
             matches = sorted(
                 str(p)
-                for p in Path(pattern).rglob("*")
-                if p.is_file() and not p.name.startswith((".", "_"))
+                for p in root.rglob("*")
+                if p.is_file() and not _hidden(p.relative_to(root))
                 and detect_format(str(p), src.format)[0] is not None
             )
         elif os.path.isfile(pattern):
