@@ -316,3 +316,14 @@ def test_a_plain_folder_walk_skips_rejected_sets_and_sidecars(tmp_path: Path) ->
         pl.DataFrame({"text": ["x"]}).write_parquet(tmp_path / "d" / rel)
     tasks = plan_read_tasks(InputConfig(sources=[{"paths": [str(tmp_path / "d")]}]))
     assert sorted(f.relpath for t in tasks for f in t.files) == ["part-0.parquet", "sub/part-1.parquet"]
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [("output", "raw/out", "is inside the input folder"), ("workdir", "raw/work", "workdir: .* is inside the input folder")])
+def test_outputs_and_workdirs_inside_an_input_folder_are_refused(tmp_path: Path, key: str, value: str, message: str) -> None:
+    cfg = project(tmp_path)
+    if key == "output":
+        cfg["output"]["path"] = str(tmp_path / value)
+    else:
+        cfg["workdir"] = str(tmp_path / value)
+    with pytest.raises(ConfigError, match=message):
+        build_plan(load_config(write_config(tmp_path, cfg)))

@@ -318,6 +318,8 @@ def load_config(path: str | Path) -> RunConfig:
         raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text") from None
+    if raw is None:
+        raise ConfigError(f"{path}: the config file is empty", hint="see configs/example.yaml, or `curate stages` for every key")
     cfg = parse_config(raw, origin=str(path))
     return resolve_paths(cfg, path.parent)
 

@@ -243,7 +243,14 @@ def _inside(child: Path, parent: Path) -> bool:
 def check_overlaps(workdir: Path, outputs: list[tuple[str, Path]], read_tasks: list[ReadTask], cfg: RunConfig) -> None:
     """An output that holds an input or the workdir would be replaced with them at publish: refuse."""
     inputs = {Path(f.path) for t in read_tasks for f in t.files}
+    input_folders = [Path(p) for s in (cfg.input.sources if cfg.input else []) for p in s.paths if os.path.isdir(p)]
     index_paths = [Path(p) for s in cfg.stages for k, p in _folder_paths(s)]
+    for folder in input_folders:
+        if _inside(workdir, folder) and not any(part.startswith((".", "_")) for part in workdir.resolve().relative_to(folder.resolve()).parts):
+            raise ConfigError(
+                f"workdir: {workdir} is inside the input folder {folder}; its shards would be read as input",
+                hint="put the workdir outside the input folders (or in a hidden folder such as .curate/)",
+            )
     for key, out in outputs:
         if _inside(workdir, out):
             raise ConfigError(f"{key}: the workdir {workdir} is inside the output {out}", hint="put the workdir beside the output, not in it")
@@ -254,6 +261,12 @@ def check_overlaps(workdir: Path, outputs: list[tuple[str, Path]], read_tasks: l
                 raise ConfigError(
                     f"{key}: the output {out} holds the input {f}; publishing would replace it",
                     hint="write the output to another folder",
+                )
+        for folder in input_folders:
+            if _inside(out, folder):
+                raise ConfigError(
+                    f"{key}: the output {out} is inside the input folder {folder}; the next run would read it as input",
+                    hint="write the output outside the input folders",
                 )
         for p in index_paths:
             if _inside(p, out) or _inside(out, p):
