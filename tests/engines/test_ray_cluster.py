@@ -24,9 +24,12 @@ from typing import Any
 import polars as pl
 import pytest
 
+from curate.engines.ray_auth import auth_mode, explain_auth_error, find_token, host_port
+from curate.errors import ConfigError
+
 pytest.importorskip("ray")
 psutil = pytest.importorskip("psutil")
-pytestmark = [pytest.mark.ray, pytest.mark.cluster]
+pytestmark = pytest.mark.ray
 REPO = Path(__file__).parents[2]
 BIN = Path(sys.executable).parent
 CURATE = [sys.executable, "-m", "curate"]
@@ -139,6 +142,7 @@ def node_ids(temp_dir: Path) -> set[str]:
     return found
 
 
+@pytest.mark.cluster
 def test_two_node_token_cluster_runs_the_example_like_the_local_engine(tmp_path: Path, spawn: Any) -> None:
     home = tmp_path / "home"
     (tmp_path / "empty-home").mkdir()
@@ -169,3 +173,39 @@ def test_two_node_token_cluster_runs_the_example_like_the_local_engine(tmp_path:
     assert files == sorted(p.relative_to(tmp_path / "ray" / "out") for p in (tmp_path / "ray" / "out").rglob("*.parquet"))
     for rel in files:
         assert (tmp_path / "local" / "out" / rel).read_bytes() == (tmp_path / "ray" / "out" / rel).read_bytes(), rel
+
+
+def test_token_sources_in_rays_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert find_token({}) is None
+    (tmp_path / ".ray").mkdir()
+    (tmp_path / ".ray" / "auth_token").write_text("home-token\n")
+    (tmp_path / "tok").write_text(" path-token\n")
+    assert find_token({}) == (str(tmp_path / ".ray" / "auth_token"), "home-token")
+    assert find_token({"RAY_AUTH_TOKEN_PATH": str(tmp_path / "tok")})[1] == "path-token"
+    assert find_token({"RAY_AUTH_TOKEN": "env-token", "RAY_AUTH_TOKEN_PATH": str(tmp_path / "tok")}) == ("RAY_AUTH_TOKEN", "env-token")
+    assert find_token({"RAY_AUTH_TOKEN": ""})[1] == "home-token"  # empty is unset, as in Ray
+    with pytest.raises(ConfigError, match="RAY_AUTH_TOKEN_PATH=~/tok"):
+        find_token({"RAY_AUTH_TOKEN_PATH": "~/tok"})  # Ray does not expand ~ (and aborts on it)
+    assert auth_mode({"RAY_AUTH_MODE": "Token"}) == "token"
+    with pytest.raises(ConfigError, match="allowed values are token and disabled"):
+        auth_mode({"RAY_AUTH_MODE": "on"})
+    assert [host_port(a) for a in ("10.0.0.1:6379", "[::1]:6379", "auto", "ray://h:10001", None)] == [("10.0.0.1", 6379), ("::1", 6379), None, None, None]
+
+
+def test_a_rejection_buried_in_rays_connection_error_is_explained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for var in AUTH_VARS:
+        monkeypatch.delenv(var, raising=False)
+    try:
+        try:
+            raise RuntimeError("Failed to connect to GCS. Last connection error: ... RPC error: InvalidAuthToken: Authentication token is missing or incorrect")
+        except RuntimeError as cause:
+            raise ConnectionError("Failed to connect to Ray cluster at 10.0.0.1:6379") from cause
+    except ConnectionError as err:
+        explained = explain_auth_error(err, "10.0.0.1:6379")
+        monkeypatch.setenv("RAY_AUTH_TOKEN", "stale")
+        wrong = explain_auth_error(err, "10.0.0.1:6379")
+    assert isinstance(explained, ConfigError) and "no Ray token on this machine" in explained.message
+    assert isinstance(wrong, ConfigError) and "rejected the token from RAY_AUTH_TOKEN" in wrong.message
+    assert explain_auth_error(ConnectionError("Failed to connect to Ray cluster at 10.0.0.1:6379")) is None
