@@ -115,7 +115,7 @@ def prepare_driver_auth(address: str | None) -> None:
     Turns token mode on when ``RAY_AUTH_MODE`` is unset and a token is at hand, and raises a
     :class:`ConfigError` naming what to set when the token sources are broken, or when the
     cluster (asked once, without retries) rejects this process's token or lack of one. Without
-    an ``HOST:PORT`` address (a local instance, ``auto``), Ray's own rules apply and only the token
+    a ``HOST:PORT`` address (a local instance, ``auto``), Ray's own rules apply and only the token
     sources are checked.
     """
     mode = auth_mode()
