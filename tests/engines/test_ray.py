@@ -128,3 +128,16 @@ def test_ray_progress_and_dedup_match_the_local_engine(ray_session: Any, tmp_pat
         reports[kind] = (reporter.started, reporter.docs, result.steps[1].stats.counters, result.steps[1].stats.rejected)
     assert reports["ray"] == reports["local"]
     assert reports["ray"][3]["near_duplicate"] > 0
+
+
+def test_an_address_where_nothing_listens_fails_in_seconds(tmp_path: Path) -> None:
+    import socket
+
+    from curate.engines.ray_auth import check_reachable
+    from curate.errors import ConfigError
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(ConfigError, match=f"nothing answers at 127.0.0.1:{port}"):
+        check_reachable(f"127.0.0.1:{port}", wait_s=1.0)

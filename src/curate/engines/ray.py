@@ -81,6 +81,14 @@ class RayExecutor:
     def _connect(self) -> Any:
         ray = _ray()
         if not ray.is_initialized():
+            from curate.engines.ray_auth import (
+                check_reachable,
+                explain_auth_error,
+                prepare_driver_auth,
+            )
+
+            check_reachable(self.address)
+            prepare_driver_auth(self.address)  # token auth: mode, token, a quick check against the cluster
             try:
                 if self.address:
                     ray.init(address=self.address, log_to_driver=False, logging_level=logging.WARNING, runtime_env=_RUNTIME_ENV)
@@ -93,7 +101,7 @@ class RayExecutor:
                         runtime_env=_RUNTIME_ENV,
                     )
             except (ConnectionError, RuntimeError, ValueError) as err:
-                raise ConfigError(
+                raise explain_auth_error(err, self.address) or ConfigError(
                     f"engine.address: cannot connect to Ray at {self.address or 'a new local instance'}: {err}",
                     hint="start a cluster with `ray start --head`, or set RAY_ADDRESS / engine.address",
                 ) from None

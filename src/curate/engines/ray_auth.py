@@ -232,3 +232,25 @@ def _stderr_kept(replay: Callable[[], bool]) -> Iterator[None]:
             if replay():
                 caught.seek(0)
                 os.write(2, caught.read())
+
+
+def check_reachable(address: str | None, wait_s: float = 10.0) -> None:
+    """Fail in seconds, not after Ray's many minutes of retries, when nothing listens at a
+    ``HOST:PORT`` address (a head still starting gets ``wait_s`` to open its port)."""
+    import time
+
+    target = host_port(address)
+    if target is None:
+        return
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            socket.create_connection(target, timeout=_PROBE_CONNECT_S).close()
+            return
+        except OSError as err:
+            if time.monotonic() >= deadline:
+                raise ConfigError(
+                    f"engine.address: nothing answers at {address} ({err.strerror or err})",
+                    hint="start the head with `ray start --head --port PORT`, or check the address (RAY_ADDRESS, --address)",
+                ) from None
+            time.sleep(0.5)
