@@ -72,3 +72,62 @@ def damage_row_group(path: Path, group: int) -> Path:
     meta = pq.ParquetFile(path).metadata
     offset = meta.row_group(group).column(0).data_page_offset
     return flip_bytes(path, offset, 16)
+
+
+# ---------------------------------------------------------------- more hostile files (fault suite)
+
+
+def records_bytes(records: list[object]) -> bytes:
+    """JSON Lines of arbitrary values (objects or not), one per line."""
+    return b"".join(json.dumps(r).encode() + b"\n" for r in records)
+
+
+def many_columns(n_columns: int) -> bytes:
+    """One JSON Lines record with ``n_columns`` metadata fields besides ``text``."""
+    record = {"text": "a record with very many fields"}
+    record.update({f"c{i:05d}": i for i in range(n_columns)})
+    return json.dumps(record).encode() + b"\n"
+
+
+def wide_csv(n_columns: int, n_rows: int = 2) -> bytes:
+    header = ",".join(["text", *(f"c{i}" for i in range(n_columns - 1))])
+    body = "".join(",".join([f"row {r}", *("1" for _ in range(n_columns - 1))]) + "\n" for r in range(n_rows))
+    return (header + "\n" + body).encode()
+
+
+def crlf(data: bytes) -> bytes:
+    return data.replace(b"\n", b"\r\n")
+
+
+def parquet_table(path: Path, columns: dict[str, list[object]]) -> Path:
+    """A Parquet file of the given columns (types inferred by pyarrow)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table(columns), path)
+    return path
+
+
+def symlink_loop(folder: Path, name: str = "d.jsonl") -> Path:
+    """``name`` -> ``name.b`` -> ``name``: opening it fails with ELOOP."""
+    folder.mkdir(parents=True, exist_ok=True)
+    a, b = folder / name, folder / f"{name}.b"
+    a.symlink_to(b.name)
+    b.symlink_to(a.name)
+    return a
+
+
+def fifo(path: Path) -> Path:
+    """A named pipe with no writer: a reader that opens it blocks forever."""
+    import os
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(path)
+    return path
+
+
+def yaml_alias_bomb(levels: int = 9, fan: int = 9) -> str:
+    """YAML whose aliases expand to ``fan ** levels`` strings (a "billion laughs" config)."""
+    lines = ['a0: &a0 ["lol"]']
+    for i in range(1, levels + 1):
+        lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * fan) + "]")
+    lines.append(f"input: {{paths: [data.jsonl], text_field: *a{levels}}}")
+    return "\n".join(lines) + "\n"

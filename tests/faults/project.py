@@ -1,0 +1,93 @@
+"""The small pipeline the kill, resume-after-change, disk-full and signal tests run through the CLI."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+WORDS = (
+    "data curation pipeline model training text quality filter shard parquet token corpus "
+    "language dedup near exact signal score export ingest record source value table query "
+    "server index engine worker memory stream batch column schema manifest seed hash"
+).split()
+
+
+def records(n: int, seed: int, dup_every: int = 9) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    out: list[dict[str, Any]] = []
+    for i in range(n):
+        if i and i % dup_every == 0:
+            out.append({"text": out[rng.randrange(len(out))]["text"], "n": i})
+        else:
+            words = [rng.choice(WORDS) for _ in range(rng.randint(5, 60))]
+            out.append({"text": " ".join(words).capitalize() + ".", "n": i})
+    return out
+
+
+def write_inputs(root: Path, files: int = 3, per_file: int = 400) -> list[Path]:
+    paths = []
+    for k in range(files):
+        path = root / "in" / f"part-{k}.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lines = [json.dumps(r) for r in records(per_file, seed=k)]
+        lines.insert(7, "{bad")
+        path.write_text("\n".join(lines) + "\n")
+        paths.append(path)
+    return paths
+
+
+def config(root: Path, **changes: Any) -> dict[str, Any]:
+    cfg: dict[str, Any] = {
+        "input": {"paths": ["in/*.jsonl"], "rows_per_shard": 20, "bytes_per_shard": 30_000},
+        "workdir": "work",
+        "output": {"path": "out", "rows_per_shard": 100, "split": {"validation": 0.1}, "overwrite": True},
+        "engine": {"workers": 2},
+        "seed": 3,
+        "stages": [
+            {"kind": "exact_dedup"},
+            {"kind": "quality_score", "heuristics": ["gopher"]},
+            {"kind": "filter", "rules": {"enough_words": "gopher_word_count >= 12"}},
+        ],
+    }
+    cfg.update(changes)
+    return cfg
+
+
+def write_config(root: Path, cfg: dict[str, Any], name: str = "c.yaml") -> Path:
+    path = root / name
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+def make(root: Path, **changes: Any) -> Path:
+    write_inputs(root)
+    return write_config(root, config(root, **changes))
+
+
+def count(folder: Path, pattern: str) -> int:
+    return len(list(folder.glob(pattern))) if folder.is_dir() else 0
+
+
+def exists(path: Path) -> bool:
+    return path.exists()
+
+
+def published(out: Path) -> dict[str, bytes]:
+    """The published data files of an exported output, by relative path."""
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*.parquet")) if p.is_file()}
+
+
+def balance(root: Path, planted: int, workdir: Path | None = None) -> tuple[bool, str]:
+    """Every planted input line ends kept (output) or rejected (a step's rejected/ set)."""
+    import pyarrow.parquet as pq
+
+    out = root / "out"
+    kept = sum(pq.read_metadata(p).num_rows for p in out.rglob("*.parquet"))
+    rejected = sum(pq.read_metadata(p).num_rows for p in (workdir or root / "work").glob("[0-9][0-9]_*/rejected/*.parquet"))
+    totals = json.loads((out / "_manifest.json").read_text())["totals"]
+    ok = kept + rejected == planted and totals["docs_out"] == kept and totals["docs_in"] == planted
+    return ok, f"planted {planted}, kept {kept}, rejected {rejected}, totals {totals}"
