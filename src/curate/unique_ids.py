@@ -23,7 +23,6 @@ import numpy as np
 import polars as pl
 
 from curate.errors import InputError
-from curate.hashing import hash_strings
 from curate.io.shards import write_parquet_atomic
 from curate.manifest import StageStats
 
@@ -52,7 +51,9 @@ def _reject_later_copies(folder: Path, shards: list[str], strict: bool, where: C
     ids = [pl.read_parquet(folder / f"{s}.parquet", columns=["id"])["id"] for s in shards]
     if not ids:
         return
-    hashes = np.concatenate([hash_strings(col, _SEED) for col in ids]) if ids else np.empty(0, np.uint64)
+    # polars' hash is not stable across versions, which is fine here: it is never persisted, only
+    # used to find candidate repeats within this pass, which exact strings then confirm
+    hashes = np.concatenate([col.hash(seed=_SEED).to_numpy() for col in ids])
     ordered = np.sort(hashes)
     repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
     if repeated.size == 0:
