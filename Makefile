@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint docs bench bench-dedup bench-quality bench-augment bench-ray clean
+.PHONY: setup run test test-faults lint docs bench bench-dedup bench-quality bench-augment bench-ray clean
 
 # setup.py builds the compiled dedup kernels: editing their C source reinstalls (seconds).
 $(STAMP): pyproject.toml setup.py requirements/lock.txt src/curate/dedup/_native.c
@@ -18,8 +18,13 @@ setup: $(STAMP)
 run: setup
 	$(BIN)/curate run configs/example.yaml
 
+# `make test-faults` runs the whole fault and fuzz suite; `make test` its fast subset (faults_full deselected;
+# naming tests/faults loads its conftest in the xdist controller, which prints the suite's summary line).
 test: setup
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n 2 -q -m "not faults_full" tests tests/faults
+
+test-faults: setup
+	$(BIN)/python -m pytest tests/faults -n 2 -q -p no:cacheprovider
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks

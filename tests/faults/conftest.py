@@ -9,6 +9,7 @@ process that owns the terminal prints one line with the figures of this run:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -217,7 +218,5 @@ def start(args: Sequence[Any], cwd: Path, env: dict[str, str] | None = None) -> 
 
 
 def kill_group(proc: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, sig)
-    except ProcessLookupError:
-        pass

@@ -28,7 +28,10 @@ def records(n: int, seed: int, dup_every: int = 9) -> list[dict[str, Any]]:
     return out
 
 
-def write_inputs(root: Path, files: int = 3, per_file: int = 400) -> list[Path]:
+def write_inputs(root: Path, files: int = 3, per_file: int = 400, small: bool = False) -> list[Path]:
+    """``files`` JSON Lines files of ``per_file`` records and one bad line each (small: 2 of 150)."""
+    if small:
+        files, per_file = 2, 150
     paths = []
     for k in range(files):
         path = root / "in" / f"part-{k}.jsonl"
@@ -40,7 +43,13 @@ def write_inputs(root: Path, files: int = 3, per_file: int = 400) -> list[Path]:
     return paths
 
 
-def config(root: Path, **changes: Any) -> dict[str, Any]:
+SMALL_PLANTED = 2 * 151
+PLANTED = 3 * 401
+
+
+def config(root: Path, small: bool = False, **changes: Any) -> dict[str, Any]:
+    """The big project: 12 ingest tasks, ~67 shards, dedup + scoring + filter, 2 workers. The small
+    one (fast subset): 8 shards, dedup + a filter on a metadata column (no numba), 1 worker."""
     cfg: dict[str, Any] = {
         "input": {"paths": ["in/*.jsonl"], "rows_per_shard": 20, "bytes_per_shard": 30_000},
         "workdir": "work",
@@ -50,9 +59,14 @@ def config(root: Path, **changes: Any) -> dict[str, Any]:
         "stages": [
             {"kind": "exact_dedup"},
             {"kind": "quality_score", "heuristics": ["gopher"]},
-            {"kind": "filter", "rules": {"enough_words": "gopher_word_count >= 12"}},
+            {"kind": "filter", "rules": {"enough": "gopher_word_count >= 12"}},
         ],
     }
+    if small:
+        cfg["input"].update(rows_per_shard=40, bytes_per_shard=10_000)
+        cfg["output"]["rows_per_shard"] = 60
+        cfg["engine"]["workers"] = 1
+        cfg["stages"] = [{"kind": "exact_dedup"}, {"kind": "filter", "rules": {"enough": "n >= 12"}}]
     cfg.update(changes)
     return cfg
 
@@ -63,9 +77,9 @@ def write_config(root: Path, cfg: dict[str, Any], name: str = "c.yaml") -> Path:
     return path
 
 
-def make(root: Path, **changes: Any) -> Path:
-    write_inputs(root)
-    return write_config(root, config(root, **changes))
+def make(root: Path, small: bool = False, **changes: Any) -> Path:
+    write_inputs(root, small=small)
+    return write_config(root, config(root, small, **changes))
 
 
 def count(folder: Path, pattern: str) -> int:
@@ -81,11 +95,11 @@ def published(out: Path) -> dict[str, bytes]:
     return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*.parquet")) if p.is_file()}
 
 
-def balance(root: Path, planted: int, workdir: Path | None = None) -> tuple[bool, str]:
+def balance(root: Path, planted: int, workdir: Path | None = None, out: Path | None = None) -> tuple[bool, str]:
     """Every planted input line ends kept (output) or rejected (a step's rejected/ set)."""
     import pyarrow.parquet as pq
 
-    out = root / "out"
+    out = out or root / "out"
     kept = sum(pq.read_metadata(p).num_rows for p in out.rglob("*.parquet"))
     rejected = sum(pq.read_metadata(p).num_rows for p in (workdir or root / "work").glob("[0-9][0-9]_*/rejected/*.parquet"))
     totals = json.loads((out / "_manifest.json").read_text())["totals"]

@@ -18,14 +18,22 @@ import shutil
 import subprocess
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 import pytest
 
 from faults import bad_inputs as bad
-from faults.conftest import has_traceback, manifest, nobody_can_run, output_counts, record, run_cli, shared_tmp
+from faults.conftest import (
+    has_traceback,
+    manifest,
+    nobody_can_run,
+    output_counts,
+    record,
+    run_cli,
+    shared_tmp,
+)
 
 FULL = pytest.mark.faults_full
 
