@@ -27,7 +27,11 @@ def raw_corpus(root: Path) -> Path:
 
 
 def data_bytes(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*.parquet")) if "rejected" not in p.parts}
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*.parquet"))
+        if not any(part in ("rejected", "_rejected") for part in p.relative_to(folder).parts)
+    }
 
 
 def decisions(frame: pl.DataFrame) -> list[tuple[str, str]]:

@@ -114,6 +114,11 @@ class OutputConfig(_Strict):
     )
     overwrite: bool = Field(False, description="Replace a non-empty output folder.")
     card: bool = Field(True, description="Write a dataset card (README.md) beside the data.")
+    rejected: bool = Field(
+        True,
+        description="Publish every step's rejected records in `_rejected/` beside the data (loaders skip "
+        "`_` folders), so the release accounts for every input document on its own.",
+    )
 
 
 class EngineConfig(_Strict):

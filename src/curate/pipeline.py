@@ -16,7 +16,6 @@ from curate.io.discovery import (
     ReadTask,
     curated_manifest,
     default_source_name,
-    input_fingerprint,
     plan_read_tasks,
 )
 from curate.io.shards import read_json
@@ -130,6 +129,15 @@ def _select(name: str | None, steps: list[Step], default: int, option: str) -> i
     raise ConfigError(f"{option} {name!r}: no such step; steps are: {allowed}")
 
 
+def _read_tasks_identity(read_tasks: list[ReadTask]) -> list:
+    """The read tasks in order, each with its files' identity: input order decides shard order,
+    which decides which copy of an id survives and the bytes of the export."""
+    return [
+        [t.index, t.source_index, t.start, t.end, [(f.path, f.size, f.mtime_ns) for f in t.files]]
+        for t in read_tasks
+    ]
+
+
 def _lineage(cfg: RunConfig) -> list[dict]:
     """The curate-written folders among the inputs (their manifests' identity and depth)."""
     parents = []
@@ -169,7 +177,7 @@ def build_plan(
         fp = stable_digest(
             ["ingest", cfg.input.model_dump(mode="json", exclude={"sources"}),
              [s.model_dump(mode="json", exclude={"paths"}) for s in cfg.input.sources],
-             input_fingerprint(read_tasks), [p["fingerprint"] for p in lineage]]
+             _read_tasks_identity(read_tasks), [p["fingerprint"] for p in lineage]]
         )
         steps.append(Step(0, "ingest", step_folder(workdir, 0, "ingest"), fp, None, cfg.input.model_dump(mode="json"), offset))
     else:
@@ -211,6 +219,8 @@ def build_plan(
             Step(len(steps), "export", step_folder(workdir, len(steps), "export"), fp, None, out.model_dump(mode="json"), steps[-1].stage_index)
         )
     first = _select(from_step, steps, 0, "--from")
+    if cfg.input is None and len(steps) > 1:
+        first = max(first, 1)  # the workdir's ingested shards are the input: never rerun or removed
     last = _select(until_step, steps, steps[-1].index, "--until")
     if first > last:
         raise ConfigError(f"--from {from_step!r} comes after --until {until_step!r}")
@@ -245,6 +255,19 @@ def check_overlaps(workdir: Path, outputs: list[tuple[str, Path]], read_tasks: l
     inputs = {Path(f.path) for t in read_tasks for f in t.files}
     input_folders = [Path(p) for s in (cfg.input.sources if cfg.input else []) for p in s.paths if os.path.isdir(p)]
     index_paths = [Path(p) for s in cfg.stages for k, p in _folder_paths(s)]
+    for f in sorted(inputs):
+        if _inside(f, workdir):
+            raise ConfigError(
+                f"input: {f} is inside the workdir {workdir}, which the run rewrites",
+                hint="copy it out, or give the step folder of another workdir",
+            )
+    for p in index_paths:
+        for folder in input_folders:
+            if _inside(p, folder):
+                raise ConfigError(
+                    f"index: {p} is inside the input folder {folder}; its parts would be read as input",
+                    hint="keep the index outside the input folders",
+                )
     for folder in input_folders:
         if _inside(workdir, folder) and not any(part.startswith((".", "_")) for part in workdir.resolve().relative_to(folder.resolve()).parts):
             raise ConfigError(
@@ -304,7 +327,8 @@ def file_digest(path: Path, workdir: Path) -> str:
 def _check_output(path: Path, overwrite: bool, resume: bool) -> None:
     if path.is_file():
         raise ConfigError(f"output.path: {path} is a file, expected a folder")
-    if path.is_dir() and any(path.iterdir()) and not (overwrite or resume):
+    ours = (path / "_manifest.json").is_file()
+    if path.is_dir() and any(path.iterdir()) and not (overwrite or (resume and ours)):
         raise ConfigError(
             f"output.path: {path} is not empty",
             hint="choose an empty folder, or set `output.overwrite: true` (or pass --overwrite)",

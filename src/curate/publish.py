@@ -20,6 +20,12 @@ import pyarrow.parquet as pq
 from curate.errors import CurateError
 
 
+def publish_target(path: Path) -> Path:
+    """Where an output really lives: a symlinked output (to another disk, say) is published at
+    the link's target, so staging shares its filesystem and the link keeps pointing at it."""
+    return path.resolve() if path.is_symlink() else path
+
+
 def staging_dir(target: Path) -> Path:
     return target.parent / f".{target.name}.curate-staging"
 

@@ -14,6 +14,7 @@ next step reads exactly those.
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import shutil
@@ -51,7 +52,7 @@ from curate.io.shards import (
 )
 from curate.manifest import StageStats, StepResult, versions
 from curate.pipeline import Plan, Step
-from curate.publish import count_rows, recover, space_error, staging_dir, swap_in
+from curate.publish import count_rows, publish_target, recover, space_error, staging_dir, swap_in
 from curate.report import NullReporter, Reporter
 from curate.secrets import redact_config
 from curate.unique_ids import check_unique_ids
@@ -111,6 +112,8 @@ class Runner:
         t_start = time.monotonic()
         started = datetime.now(UTC).isoformat(timespec="seconds")
         self.run_id = _run_id(plan)
+        for target in self._targets():
+            recover(target)  # a swap cut short by a crash: the previous output goes back first
         self._prepare_workdir()
         results: list[StepResult] = []
         for s in plan.steps:
@@ -147,13 +150,34 @@ class Runner:
             )
         if plan.shards_output is not None and plan.last == plan.steps[-1].index:
             self._publish_shards(results, plan.shards_output)
-        committed = side_state.commit_all([s.folder for s in plan.steps if s.stage is not None])
+        committed = self._commit_side_state()
         wall = time.monotonic() - t_start
         manifest = run_manifest(plan, results, started, wall, self.executor.kind, self.run_id)
         if committed:
             manifest["side_state"] = committed
         write_json_atomic(manifest, plan.workdir / "_run.json")
         return RunReport(results, wall, manifest)
+
+    def _targets(self) -> list[Path]:
+        plan = self.plan
+        targets = [publish_target(Path(plan.config.output.path))] if plan.config.output is not None else []
+        if plan.shards_output is not None:
+            targets.append(publish_target(plan.shards_output))
+        return targets
+
+    def _commit_side_state(self) -> list[str]:
+        """Commit staged side state once the whole plan has completed (never after --until): the
+        writes of every step whose complete manifest matches this plan, so a step completed by an
+        earlier attempt of the same plan is committed too, and one of another plan never."""
+        plan = self.plan
+        if plan.last != plan.steps[-1].index:
+            return []
+        folders = []
+        for s in plan.steps:
+            data = read_json(s.folder / "_manifest.json") or {}
+            if s.stage is not None and data.get("complete") and data.get("fingerprint") == s.fingerprint:
+                folders.append(s.folder)
+        return side_state.commit_all(folders)
 
     def _prepare_workdir(self) -> None:
         """Fresh runs clear the steps they will run; a resumed run keeps only what it can trust.
@@ -328,7 +352,7 @@ class Runner:
         plan = self.plan
         out = plan.config.output
         assert out is not None
-        target = Path(out.path)
+        target = publish_target(Path(out.path))
         recover(target)
         published = read_json(target / "_manifest.json")
         if plan.resume and published and published.get("export_fingerprint") == step.fingerprint:
@@ -388,6 +412,7 @@ class Runner:
                 raise StageError(f"export: {name} holds {found} rows, expected {expected}; nothing was published")
         total = sum(split_rows.values())
         stats = StageStats(total, total, shards=len(files))
+        rejected_files = self._stage_rejected(staged, results) if out.rejected else []
         sources: Counter[str] = Counter()
         for c in counts:
             sources.update(c["sources"])
@@ -398,7 +423,12 @@ class Runner:
         manifest["sources"] = dict(sorted(sources.items()))
         manifest["schema"] = {f.name: str(f.type) for f in schema}
         source_step = plan.steps[step.index - 1]
-        manifest["curate_dataset"] = self._dataset_block("release", names, total, source_step) | {"format_of_data": out.format}
+        manifest["arrow_schema"] = base64.b64encode(schema.serialize().to_pybytes()).decode()
+        manifest["curate_dataset"] = self._dataset_block("release", names, total, source_step) | {
+            "format_of_data": out.format,
+            "columns": schema.names,
+            "rejected_files": rejected_files,
+        }
         shutil.rmtree(staged / "_stats", ignore_errors=True)
         (staged / "_staging.json").unlink(missing_ok=True)
         if out.card:
@@ -408,10 +438,26 @@ class Runner:
         self.reporter.step_finished(result)
         return result
 
+    def _stage_rejected(self, staged: Path, results: list[StepResult]) -> list[str]:
+        """Every step's rejected records into the staged release's ``_rejected/`` (linked), checked
+        against the manifests' counts."""
+        names = []
+        for step in self.plan.steps:
+            for p in sorted((step.folder / "rejected").glob("*.parquet")):
+                rel = f"_rejected/{step.folder.name}-{p.name}"
+                _link_or_copy(p, staged / rel)
+                names.append(rel)
+        found = sum(count_rows(staged / n) for n in names)
+        want = sum(r.stats.docs_rejected for r in results)
+        if found != want:
+            raise StageError(f"export: the rejected sets hold {found} rows, the manifests {want}; nothing was published")
+        return names
+
     def _publish_shards(self, results: list[StepResult], target: Path) -> None:
         """A single command's output: the last step's kept shards, every step's rejected set and
         a manifest that lists them, swapped in as one transaction."""
         plan = self.plan
+        target = publish_target(target)
         recover(target)
         staged = staging_dir(target)
         remove_tree(staged)
@@ -536,6 +582,7 @@ def run_stage_frames(
 
     workdir = Path(workdir)
     remove_tree(workdir)
+    run_id = run_id or uuid.uuid4().hex  # each call is a new run unless it retries one
     source, folder = workdir / "00_source", workdir / "01_stage"
     names = [f"part-{i:05d}-0000" for i in range(len(shards))]
     for name, frame in zip(names, shards, strict=True):

@@ -32,12 +32,18 @@ class SideWrite:
     counters: dict[str, int] = field(default_factory=dict)
 
 
-def stage_side_writes(folder: Path, writes: dict[str, SideWrite], run_id: str | None) -> None:
-    """Write each pending SideWrite beside the step (data first, then its descriptor)."""
+def stage_side_writes(folder: Path, writes: dict[str, SideWrite], run_id: str | None, fingerprint: str = "") -> None:
+    """Write each pending SideWrite beside the step (data first, then its descriptor).
+
+    ``commit_key`` (run id and step fingerprint) identifies this content: a retried or resumed
+    attempt of the same step stages the same key (committed once), while a resumed run whose
+    step was recomputed after a change stages a new one.
+    """
     for name, w in writes.items():
         write_parquet_atomic(w.frame, folder / f"{name}.parquet")
         write_json_atomic(
-            {"kind": w.kind, "target": w.target, "params": w.params, "run_id": run_id, "rows": w.frame.height},
+            {"kind": w.kind, "target": w.target, "params": w.params, "run_id": run_id, "rows": w.frame.height,
+             "commit_key": f"{run_id}:{fingerprint}"},
             folder / f"{name}.json",
         )
 

@@ -88,7 +88,8 @@ def commit_part(staged: Path, desc: dict[str, Any]) -> int:
         manifest = read_manifest(path) or {"format": INDEX_VERSION, "params": desc["params"], "parts": []}
         check_params(path, manifest, desc["params"])
         parts = list(manifest.get("parts", []))
-        if run_id is not None and any(p.get("run_id") == run_id for p in parts):
+        key = desc.get("commit_key") or run_id
+        if key is not None and any((p.get("commit_key") or p.get("run_id")) == key for p in parts):
             return 0
         frame = pl.read_parquet(staged)
         if parts and frame.height:  # another run committed since this one read the index
@@ -98,7 +99,7 @@ def commit_part(staged: Path, desc: dict[str, Any]) -> int:
         tmp = path / f".{name}.tmp-{os.getpid()}"
         frame.write_parquet(tmp)
         os.replace(tmp, path / name)
-        parts.append({"file": name, "rows": frame.height, "run_id": run_id, "added_at": datetime.now(UTC).isoformat(timespec="seconds")})
+        parts.append({"file": name, "rows": frame.height, "run_id": run_id, "commit_key": key, "added_at": datetime.now(UTC).isoformat(timespec="seconds")})
         manifest = {"format": INDEX_VERSION, "params": desc["params"], "parts": parts}
         tmp_manifest = path / f".{MANIFEST}.tmp-{os.getpid()}"
         tmp_manifest.write_text(json.dumps(manifest, indent=1), encoding="utf-8")

@@ -15,10 +15,11 @@ import polars as pl
 from curate.config import InputConfig, SourceConfig
 from curate.errors import CurateError, StageError
 from curate.ingest import finalize_chunk
-from curate.io.discovery import CURATED, ReadTask
+from curate.io.discovery import CURATED, CURATED_JSONL, InputFile, ReadTask
 from curate.io.readers import ReadLimits, read_task
 from curate.io.shards import (
     list_parts,
+    parquet_options,
     read_json,
     read_shard,
     write_json_atomic,
@@ -126,7 +127,7 @@ def ingest_task(
     ):
         stale.unlink()
     stats = StageStats()
-    if task.files[0].format == CURATED:
+    if task.files[0].format in (CURATED, CURATED_JSONL):
         stats = _adopt_shard(task, folder)
         stats.cpu_seconds = time.process_time() - t0
         save_stats(folder, name, fingerprint, stats)
@@ -156,12 +157,15 @@ def _adopt_shard(task: ReadTask, folder: Path) -> StageStats:
     target = folder / f"part-{task.index:05d}-0000.parquet"
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     tmp.unlink(missing_ok=True)
-    try:
-        os.link(src.path, tmp)
-    except OSError:
-        import shutil
+    if src.format == CURATED_JSONL:
+        _shard_from_release_jsonl(src, tmp)
+    else:
+        try:
+            os.link(src.path, tmp)
+        except OSError:
+            import shutil
 
-        shutil.copyfile(src.path, tmp)
+            shutil.copyfile(src.path, tmp)
     try:
         rows = pq.read_metadata(tmp).num_rows
     except Exception as err:  # a damaged shard of an earlier run: say which
@@ -169,6 +173,27 @@ def _adopt_shard(task: ReadTask, folder: Path) -> StageStats:
         raise StageError(f"{src.path}: not a readable Parquet shard ({err})", hint="rerun the command that wrote it") from None
     os.replace(tmp, target)
     return StageStats(rows, rows, 0, Counter(), Counter(), 1, src.size)
+
+
+def _shard_from_release_jsonl(src: InputFile, out: Path) -> None:
+    """One JSON Lines file of a curate release as a Parquet shard, typed by the schema the
+    release's manifest records (JSON alone cannot tell a null column's type)."""
+    import base64
+
+    import pyarrow as pa
+    import pyarrow.json as pajson
+    import pyarrow.parquet as pq
+
+    root = Path(src.path[: len(src.path) - len(src.relpath)])
+    manifest = read_json(root / "_manifest.json") or {}
+    try:
+        schema = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(manifest["arrow_schema"])))
+        options = pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
+        with pa.input_stream(src.path, compression="detect") as stream:
+            table = pajson.read_json(stream, parse_options=options, read_options=pajson.ReadOptions(block_size=1 << 26))
+    except (KeyError, ValueError, pa.ArrowException, OSError) as err:
+        raise StageError(f"{src.path}: cannot read this file of a curate release ({err})", hint="rerun the export that wrote it") from None
+    pq.write_table(table.select(schema.names), out, **parquet_options(schema))
 
 
 @dataclass(frozen=True)
@@ -288,7 +313,7 @@ def resolve_global(link: ChainLink, shards: list[str], run_many: MapFn | None = 
     if ctx.side_state:
         from curate.side_state import stage_side_writes
 
-        stage_side_writes(link.folder / "_side", ctx.side_state, link.run_id)
+        stage_side_writes(link.folder / "_side", ctx.side_state, link.run_id, link.fingerprint)
     write_json_atomic({"fingerprint": link.fingerprint, "counters": dict(ctx.counters)}, dec_dir / "_SUCCESS.json")
     return StageStats(counters=Counter(ctx.counters))
 

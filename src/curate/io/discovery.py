@@ -25,6 +25,9 @@ _COMPRESSIONS = {".gz": "gzip", ".zst": "zstd", ".zstd": "zstd"}
 MANIFEST = "_manifest.json"
 CURATED = "curated"
 """Format of a data shard of a folder curate wrote: adopted as it is (no re-ingest)."""
+CURATED_JSONL = "curated_jsonl"
+"""A JSON Lines file of a release curate wrote: converted to a shard with the release's schema,
+never re-validated."""
 _SPLIT_BLOCK = 1 << 24
 
 
@@ -109,6 +112,8 @@ def curated_manifest(folder: str | Path) -> dict | None:
 def _curated_files(folder: str, block: dict, where: str, i: int) -> list[InputFile]:
     """The kept data files a curated folder's manifest lists (never its rejected set or sidecars)."""
     files = []
+    columns = block.get("columns")
+    complete = columns is None or {"id", "text", "source"} <= set(columns)
     for rel in block["data_files"]:
         full = os.path.abspath(os.path.join(folder, rel))
         if not os.path.isfile(full):
@@ -118,7 +123,9 @@ def _curated_files(folder: str, block: dict, where: str, i: int) -> list[InputFi
             )
         fmt, compression = detect_format(full, "auto")
         st = os.stat(full)
-        kind = CURATED if fmt == "parquet" else (fmt or "jsonl")
+        # kept shards are adopted as they are (a JSON Lines release is read with the schema its
+        # manifest records); a release without the core columns is ordinary input, ingested
+        kind = (CURATED if fmt == "parquet" else CURATED_JSONL) if complete else (fmt or "jsonl")
         files.append(InputFile(full, rel, kind, compression, st.st_size, st.st_mtime_ns))
     return files
 
@@ -223,7 +230,7 @@ def plan_read_tasks(cfg: InputConfig) -> list[ReadTask]:
                     tasks.append(ReadTask(len(tasks), si, tuple(txt_group)))
                     txt_group, txt_bytes = [], 0
                 continue
-            if f.format == CURATED:
+            if f.format in (CURATED, CURATED_JSONL):
                 tasks.append(ReadTask(len(tasks), si, (f,)))
                 continue
             if f.format == "jsonl" and f.compression is None:

@@ -301,7 +301,11 @@ class MinhashDedup(GlobalStage):
             join_candidates(edges, parent)
             stats += band_stats
         root = roots(parent)
-        sizes = np.bincount(root, minlength=m + n)
+        # an index entry tied to the same document arriving again is that document, not another
+        # member: it is not counted, so a rerun gives the clusters (and bytes) of the first run
+        weight = np.ones(m + n, dtype=np.int64)
+        weight[held[:, 0]] = 0
+        sizes = np.bincount(root, weights=weight, minlength=m + n).astype(np.int64)
         dense = np.arange(m, m + n, dtype=np.int64)
         clustered = dense[sizes[root[m:]] >= 2]
 

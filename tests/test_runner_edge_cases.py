@@ -1,4 +1,4 @@
-"""Review findings on the runner / publish / lineage / index change (each test shows one bug; xfail until fixed)."""
+"""Edge cases of the runner, publish, lineage and index found in review: each was a bug, each is now a specification."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from conftest import make_records, read_dir, read_rejected, write_config, write_jsonl
+from conftest import make_records, read_dir, write_config, write_jsonl
 from curate.config import load_config
 from curate.engines.executor import SerialExecutor
 from curate.errors import ConfigError, CurateError
@@ -24,17 +24,16 @@ def run_cfg(tmp_path: Path, cfg: dict[str, Any], *, resume: bool = False, name: 
 
 
 def data_bytes(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*.parquet")) if "rejected" not in p.parts}
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*.parquet"))
+        if not any(part in ("rejected", "_rejected") for part in p.relative_to(folder).parts)
+    }
 
 
 # ---------------------------------------------------------------- MinHash index
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="minhash_dedup.combine counts a document's own index entry (tied through `held`) in its cluster: "
-    "a rerun of the same refresh gives every indexed document dup_cluster=<own id>, dup_cluster_size+1",
-)
 def test_rerunning_the_same_refresh_gives_the_same_release_bytes(cli: Any, tmp_path: Path) -> None:
     src = write_jsonl(tmp_path / "d.jsonl", make_records(40, seed=9, dup_every=5))
     index = tmp_path / "index"
@@ -47,11 +46,6 @@ def test_rerunning_the_same_refresh_gives_the_same_release_bytes(cli: Any, tmp_p
     assert data_bytes(tmp_path / "a") == data_bytes(tmp_path / "b")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="runner._run_id keeps the run id on --resume even when the plan changed; the recomputed minhash "
-    "step stages new entries under the already-committed run id, and commit_part skips them (+0 rows)",
-)
 def test_resume_after_new_input_files_extends_the_index(tmp_path: Path) -> None:
     from curate.dedup.index import info
 
@@ -71,11 +65,6 @@ def test_resume_after_new_input_files_extends_the_index(tmp_path: Path) -> None:
     assert info(tmp_path / "idx")["documents"] == 40  # the resumed run's new documents are in the index
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="runner._run commits the side state of every planned step folder, also steps this run did not run "
-    "(outside --from/--until): a failed run's staged index entries are committed by a later --until run",
-)
 def test_a_failed_run_s_index_entries_are_not_committed_by_a_later_partial_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write_jsonl(tmp_path / "raw" / "a.jsonl", make_records(30, seed=1, dup_every=4))
     cfg = {
@@ -98,11 +87,6 @@ def test_a_failed_run_s_index_entries_are_not_committed_by_a_later_partial_run(t
     assert not (tmp_path / "idx" / "_index.json").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pipeline.check_overlaps refuses outputs and workdirs inside input folders but not the index: "
-    "its part files are read as input documents by the next run",
-)
 def test_an_index_inside_an_input_folder_is_refused(tmp_path: Path) -> None:
     write_jsonl(tmp_path / "data" / "a.jsonl", make_records(30, seed=1))
     cfg = {
@@ -123,11 +107,6 @@ def test_an_index_inside_an_input_folder_is_refused(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- resume and fingerprints
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pipeline.build_plan: the ingest fingerprint uses input_fingerprint (a sorted set of files) and drops "
-    "`paths`, so reordering inputs keeps the fingerprint; --resume reuses task shards in the old order",
-)
 def test_resume_after_reordering_the_inputs_equals_a_fresh_run(tmp_path: Path) -> None:
     a = write_jsonl(tmp_path / "raw" / "a.jsonl", [{"id": "x", "text": "from a"}, {"id": "y", "text": "only a"}])
     b = write_jsonl(tmp_path / "raw" / "b.jsonl", [{"id": "x", "text": "from b"}, {"id": "z", "text": "only b"}])
@@ -144,11 +123,6 @@ def test_resume_after_reordering_the_inputs_equals_a_fresh_run(tmp_path: Path) -
     assert resumed.equals(fresh)  # resumed: x is "from a"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a config without `input:` run without --resume: runner._prepare_workdir removes 00_ingest (the run's "
-    "only input) and runner._run_ingest then fails on `assert cfg is not None`",
-)
 def test_a_config_without_input_keeps_the_ingested_shards(tmp_path: Path) -> None:
     write_jsonl(tmp_path / "raw" / "a.jsonl", make_records(30, seed=1))
     run_cfg(tmp_path, {"input": {"paths": [str(tmp_path / "raw")]}, "workdir": str(tmp_path / "work"), "engine": {"workers": 1}})
@@ -158,11 +132,6 @@ def test_a_config_without_input_keeps_the_ingested_shards(tmp_path: Path) -> Non
     assert read_dir(tmp_path / "work" / "00_ingest").height == 30
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an input that is a step folder of the run's own workdir is deleted by runner._prepare_workdir "
-    "(pipeline.check_overlaps does not refuse inputs inside the workdir); the run then dies with FileNotFoundError",
-)
 def test_a_step_folder_of_the_same_workdir_as_input_is_not_deleted(tmp_path: Path) -> None:
     write_jsonl(tmp_path / "raw" / "a.jsonl", make_records(30, seed=1, dup_every=4))
     work = tmp_path / "work"
@@ -182,25 +151,15 @@ def test_a_step_folder_of_the_same_workdir_as_input_is_not_deleted(tmp_path: Pat
 # ---------------------------------------------------------------- chained commands
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli.export removes its workdir after success, and with it the only copy of the records ingest "
-    "rejected (the release has no rejected/ set): the manifest counts them, nothing holds them",
-)
 def test_the_export_command_keeps_the_records_it_rejects(cli: Any, tmp_path: Path) -> None:
     write_jsonl(tmp_path / "raw.jsonl", make_records(10, seed=1), raw_lines={3: b"{bad"})
     result = cli("export", tmp_path / "raw.jsonl", "-o", tmp_path / "out", "-q")
     assert result.exit_code == 0, result.output
     manifest = json.loads((tmp_path / "out" / "_manifest.json").read_text())
     assert manifest["totals"]["docs_rejected"] == 1
-    assert read_rejected(tmp_path).height == 1  # somewhere under the project: there is none
+    assert pl.read_parquet(tmp_path / "out" / "_rejected").height == 1  # published with the release
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="io/discovery._curated_files gives a JSON Lines release's files format `jsonl`, so they are re-ingested "
-    "(max_chars, re-validation) instead of adopted: a document the chain kept is rejected as too long",
-)
 def test_a_jsonl_release_given_to_the_next_command_keeps_every_document(cli: Any, tmp_path: Path) -> None:
     write_jsonl(tmp_path / "g.jsonl", [*make_records(5, seed=1), {"text": "word " * 300_000, "n": 99}])
     assert cli("ingest", tmp_path / "g.jsonl", "-o", tmp_path / "a", "--max-chars", "2000000", "-q").exit_code == 0
@@ -210,11 +169,6 @@ def test_a_jsonl_release_given_to_the_next_command_keeps_every_document(cli: Any
     assert read_dir(tmp_path / "again").height == 6  # 5: the long one was rejected (and its record deleted)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a release exported with --columns lacking id/source is adopted as shards as it is "
-    "(engines/base._adopt_shard): the next command dies with a polars ColumnNotFoundError traceback",
-)
 def test_a_release_exported_with_selected_columns_can_be_read_by_the_next_command(cli: Any, tmp_path: Path) -> None:
     write_jsonl(tmp_path / "raw.jsonl", make_records(10, seed=1))
     assert cli("export", tmp_path / "raw.jsonl", "-o", tmp_path / "rel", "--columns", "text", "-q").exit_code == 0
@@ -230,12 +184,6 @@ def test_a_release_exported_with_selected_columns_can_be_read_by_the_next_comman
 # ---------------------------------------------------------------- publish
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="publish.swap_in renames the symlink itself: the first publish replaces the link with a folder on the "
-    "link's filesystem and leaves .out.curate-old as a link that rmtree cannot remove; every later publish "
-    "then fails (rename of a folder onto a link: ENOTDIR)",
-)
 def test_an_output_that_is_a_symlink_to_another_disk_is_published_again(tmp_path: Path) -> None:
     write_jsonl(tmp_path / "raw" / "a.jsonl", make_records(30, seed=1))
     (tmp_path / "disk2" / "dataset").mkdir(parents=True)
@@ -248,11 +196,6 @@ def test_an_output_that_is_a_symlink_to_another_disk_is_published_again(tmp_path
     assert read_dir(tmp_path / "out").height == 30
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="publish.recover runs only when a run reaches its export/publish step: after a crash between the "
-    "two renames of swap_in, a next run that fails (or stops with --until) leaves the output missing",
-)
 def test_the_next_run_restores_an_output_left_by_an_interrupted_swap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write_jsonl(tmp_path / "raw" / "a.jsonl", make_records(30, seed=1))
     cfg = {"input": {"paths": [str(tmp_path / "raw")]}, "workdir": str(tmp_path / "work"), "engine": {"workers": 1},
