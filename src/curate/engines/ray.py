@@ -136,7 +136,7 @@ class RayExecutor:
                     r = ray.get(ref)
                     results[index[ref]] = r
                     on_done(r)
-        except ray.exceptions.RayTaskError as err:
+        except ray.exceptions.RayError as err:  # a task's own error, a dead worker, a lost object
             for ref in pending:
                 ray.cancel(ref, force=True)
             raise _user_error(err) from err
