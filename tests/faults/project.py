@@ -96,12 +96,28 @@ def published(out: Path) -> dict[str, bytes]:
 
 
 def balance(root: Path, planted: int, workdir: Path | None = None, out: Path | None = None) -> tuple[bool, str]:
-    """Every planted input line ends kept (output) or rejected (a step's rejected/ set)."""
+    """Every planted input line ends kept or rejected, as the output's manifest lists them.
+
+    A release lists its kept files (``curate_dataset.data_files``) and its rejected sets
+    (``rejected_files``, in ``_rejected/``); an output without rejected files listed is checked
+    against the rejected sets of the workdir's steps instead.
+    """
     import pyarrow.parquet as pq
 
     out = out or root / "out"
-    kept = sum(pq.read_metadata(p).num_rows for p in out.rglob("*.parquet"))
-    rejected = sum(pq.read_metadata(p).num_rows for p in (workdir or root / "work").glob("[0-9][0-9]_*/rejected/*.parquet"))
-    totals = json.loads((out / "_manifest.json").read_text())["totals"]
-    ok = kept + rejected == planted and totals["docs_out"] == kept and totals["docs_in"] == planted
-    return ok, f"planted {planted}, kept {kept}, rejected {rejected}, totals {totals}"
+    manifest = json.loads((out / "_manifest.json").read_text())
+    block = manifest["curate_dataset"]
+    kept = sum(pq.read_metadata(out / f).num_rows for f in block["data_files"])
+    if block.get("rejected_files"):
+        rejected = sum(pq.read_metadata(out / f).num_rows for f in block["rejected_files"])
+    else:
+        rejected = sum(pq.read_metadata(p).num_rows for p in (workdir or root / "work").glob("[0-9][0-9]_*/rejected/*.parquet"))
+    on_disk = sum(pq.read_metadata(p).num_rows for p in out.rglob("*.parquet"))
+    totals = manifest["totals"]
+    ok = (
+        kept + rejected == planted
+        and totals["docs_out"] == kept
+        and totals["docs_in"] == planted
+        and (on_disk == kept + rejected if block.get("rejected_files") else on_disk == kept)
+    )
+    return ok, f"planted {planted}, kept {kept}, rejected {rejected}, in the output's files {on_disk}, totals {totals}"

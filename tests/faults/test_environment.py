@@ -128,6 +128,7 @@ def test_disk_full(tmp_path: Path, where: str, leave: int) -> None:
             shutil.rmtree(disk / "work")  # the new run must write its steps again
         filler = fill(disk, leave)
         full = run_cli(["run", path, "-q"], root, timeout=600)
+        record("other", name=f"disk_full_{where}_{leave}", traceback=has_traceback(full))
         assert full.returncode == 1, full.stderr
         assert not has_traceback(full), full.stderr
         message = one_error(full)
@@ -148,7 +149,6 @@ def test_disk_full(tmp_path: Path, where: str, leave: int) -> None:
     assert again.returncode == 0, again.stderr
     assert after == project.published(fresh / "out"), "the resumed output differs from a fresh run"
     assert ok, detail
-    record("other", name=f"disk_full_{where}_{leave}", traceback=False)
 
 
 # ---------------------------------------------------------------- one run per workdir
@@ -206,12 +206,12 @@ def test_read_only_folder_as_root(tmp_path: Path, where: str) -> None:
         path = project.write_config(tmp_path, cfg)
         _ro_mount(disk)
         result = run_cli(["run", path, "-q"], tmp_path, timeout=300)
+        record("other", name=f"read_only_{where}_root", traceback=has_traceback(result))
         assert result.returncode in (1, 2), result.stderr
         assert not has_traceback(result), result.stderr
         message = one_error(result)
         assert str(disk) in message, message
         assert (disk / "out" / "keep.txt").read_text() == "previous"
-    record("other", name=f"read_only_{where}_root", traceback=False)
 
 
 @pytest.mark.faults_full
@@ -240,6 +240,7 @@ def test_unwritable_folder_as_nobody(where: str) -> None:
         path.chmod(0o644)
         args = ["ingest", "in", "-o", locked / "o", "-q", "-w", "1"] if where == "ingest_output" else ["run", path, "-q", "-w", "1"]
         result = run_cli(args, root, timeout=300, as_nobody=True)
+        record("other", name=f"unwritable_{where}_nobody", traceback=has_traceback(result))
         assert result.returncode in (1, 2), result.stderr
         assert not has_traceback(result), result.stderr
         message = one_error(result)
