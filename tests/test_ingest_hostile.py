@@ -53,18 +53,18 @@ def test_json_nested_100000_deep_is_rejected_not_a_crash(cli, tmp_path: Path) ->
     path = bad.write(tmp_path / "d.jsonl", data)
     kept, rejected = ingest(cli, tmp_path, path)
     assert sorted(kept["n"].to_list()) == [0, 1, 2, 3]
-    assert one(rejected) == ("json_too_deep", "d.jsonl:3: JSON nested 100,001 levels deep, over the limit of 1,000")
+    assert one(rejected) == ("json_too_deep", "d.jsonl:3: JSON nested 100,001 levels deep, over the limit of 48")
     assert rejected["raw"][0].startswith('{"text": "x", "meta": [[[')
 
 
 def test_depth_limit_is_exact_and_brackets_in_strings_do_not_nest(tmp_path: Path) -> None:
-    at_limit = b'{"text": "x", "m": ' + bad.deeply_nested(999, b"{") + b"}\n"
-    over = b'{"text": "y", "m": ' + bad.deeply_nested(1000, b"{") + b"}\n"
+    at_limit = b'{"text": "x", "m": ' + bad.deeply_nested(47, b"{") + b"}\n"
+    over = b'{"text": "y", "m": ' + bad.deeply_nested(48, b"{") + b"}\n"
     in_string = b'{"text": "' + b"[{" * 5000 + b'", "q": "\\"[[[[\\\\"}\n'
     path = bad.write(tmp_path / "d.jsonl", at_limit + over + in_string)
     n, bads, _ = read(path)
     assert n == 2
-    assert bads == [(2, "json_too_deep", "JSON nested 1,001 levels deep, over the limit of 1,000", None)]
+    assert bads == [(2, "json_too_deep", "JSON nested 49 levels deep, over the limit of 48", None)]
 
 
 def test_json_depth_scan() -> None:

@@ -367,9 +367,9 @@ class Runner:
         staged = staging_dir(target)
         if (read_json(staged / "_staging.json") or {}).get("fingerprint") != step.fingerprint or not plan.resume:
             remove_tree(staged)
-        staged.mkdir(parents=True, exist_ok=True)
-        write_json_atomic({"fingerprint": step.fingerprint}, staged / "_staging.json")
         try:
+            staged.mkdir(parents=True, exist_ok=True)
+            write_json_atomic({"fingerprint": step.fingerprint}, staged / "_staging.json")
             return self._export_into(step, results, started, t_start, parts, staged, t0), _Pending(staged, target)
         except OSError as err:
             clear = space_error(err, target, sum(os.path.getsize(p) for p in parts))

@@ -61,16 +61,24 @@ def _file_schema(path: str, fmt: str, compression: str | None) -> Schema | None:
     if fmt == "txt":
         return {"text": pl.String(), "path": pl.String()}
     if fmt == "jsonl" and compression is None:
-        with open(path, "rb") as fh:
-            for raw in fh:
-                if raw.strip():
-                    try:
-                        obj = orjson.loads(raw)
-                    except orjson.JSONDecodeError:
-                        return {}
-                    return {str(k): _json_type(v) for k, v in obj.items()} if isinstance(obj, dict) else {}
-        return {}
+        try:
+            return _first_record_schema(path)
+        except OSError:  # unreadable: ingest rejects it as unreadable_file, naming it
+            return None
     return None  # CSV/TSV, compressed JSON Lines: no cheap way to tell
+
+
+def _first_record_schema(path: str) -> Schema:
+    """Fields of the first non-blank record of a plain JSON Lines file (types of its values)."""
+    with open(path, "rb") as fh:
+        for raw in fh:
+            if raw.strip():
+                try:
+                    obj = orjson.loads(raw)
+                except orjson.JSONDecodeError:  # ingest rejects it; deep nesting lands here too
+                    return {}
+                return {str(k): _json_type(v) for k, v in obj.items()} if isinstance(obj, dict) else {}
+    return {}
 
 
 def _after_ingest(raw: Schema, fmt: str, source: Any | None) -> Schema:

@@ -130,6 +130,22 @@ def _curated_files(folder: str, block: dict, where: str, i: int) -> list[InputFi
     return files
 
 
+def _walk(root: Path, where: str) -> list[Path]:
+    """Every file under ``root``; a subfolder that cannot be read is an error, never a silent gap."""
+
+    def fail(err: OSError) -> None:
+        raise MissingInputError(
+            f"{where}: cannot read the folder {err.filename}: {err.strerror}",
+            hint="fix its permissions, or name the readable folders in `paths`",
+        )
+
+    files = []
+    for folder, dirs, names in os.walk(root, onerror=fail):
+        dirs[:] = [d for d in dirs if not d.startswith((".", "_")) and d != "rejected"]
+        files += [Path(folder) / n for n in names if os.path.isfile(os.path.join(folder, n))]
+    return files
+
+
 def _hidden(rel: Path) -> bool:
     """Files a folder walk skips: names starting with `.` or `_` (sidecars, temporaries) at any
     depth, and anything under a `rejected/` folder (a rejected set is never input)."""
@@ -157,9 +173,8 @@ def expand_source(src: SourceConfig, where: str) -> list[InputFile]:
             root = Path(pattern)
             matches = sorted(
                 str(p)
-                for p in root.rglob("*")
-                if p.is_file() and not _hidden(p.relative_to(root))
-                and detect_format(str(p), src.format)[0] is not None
+                for p in _walk(root, f"{where}.paths[{i}]")
+                if not _hidden(p.relative_to(root)) and detect_format(str(p), src.format)[0] is not None
             )
         elif os.path.isfile(pattern):
             matches = [pattern]

@@ -9,6 +9,7 @@ holder.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -46,9 +47,14 @@ class FolderLock:
                 hint=f"wait for it to finish, or give this run another {self.what}",
             ) from None
         info = {"pid": os.getpid(), "host": socket.gethostname(), "started_at": datetime.now(UTC).isoformat(timespec="seconds")}
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(info).encode(), 0)
         self._fd = fd
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(info).encode(), 0)
+        except OSError as err:  # a full disk: the lock holds, only the holder's name is missing
+            if err.errno != errno.ENOSPC:
+                self.release()
+                raise CurateError(f"{self.what} {self.folder}: cannot write its lock file ({err.strerror})") from None
 
     def release(self) -> None:
         if self._fd is not None:

@@ -7,7 +7,7 @@ and line; every other check happens once, vectorised, in ``curate.ingest``.
 Hostile and damaged input never crashes a run and is never dropped silently:
 
 - JSON Lines are screened before pyarrow's parser sees them (it overflows its stack on deeply
-  nested input). A line nested deeper than ``ReadLimits.max_depth`` (default 1,000 levels of
+  nested input). A line nested deeper than ``ReadLimits.max_depth`` (default 48 levels of
   ``{``/``[``; brackets inside strings do not count) is rejected as ``json_too_deep``; a line
   longer than ``ReadLimits.max_line_bytes`` is rejected as ``line_too_long`` and never held in
   memory whole (its first MiB is kept as ``raw``). The default line cap is
@@ -51,7 +51,11 @@ from curate.errors import InputError
 from curate.io.discovery import InputFile, ReadTask
 
 CHUNK_BYTES = 32 * 1024 * 1024
-MAX_DEPTH = 1000
+MAX_DEPTH = 48
+"""JSON nesting a record may have. pyarrow's JSON reader crashes from ~20,000 levels, and Arrow's
+nested types (the columns a nested field becomes) stop at 64 levels ("Recursion level in
+ArrowSchema struct exceeded"), so a record deeper than this is rejected as ``json_too_deep``
+before any parser sees it."""
 RAW_LIMIT = 1 << 20
 _WS = np.zeros(256, dtype=bool)
 _WS[[9, 10, 13, 32]] = True
