@@ -95,12 +95,9 @@ def leftovers(folder: Path) -> list[str]:
 DISK_FULL = [
     # (where, bytes left free before the run), in the fast subset
     pytest.param("output", 8192, id="output-nearly-full"),
-    pytest.param("output", 0, id="output-full", marks=[FULL, pytest.mark.xfail(strict=True, reason=(
-        "output device full from the start: the error names the workdir, not the full device "
-        "('no space left on the device of <workdir> (82,000 MB free)'): an ENOSPC without a file name is put on the workdir"))]),
+    pytest.param("output", 0, id="output-full", marks=FULL),
     pytest.param("workdir", 60_000, id="workdir-nearly-full", marks=FULL),
-    pytest.param("workdir", 0, id="workdir-full", marks=[FULL, pytest.mark.xfail(strict=True, reason=(
-        "workdir device full: OSError ENOSPC traceback from FolderLock.acquire (os.pwrite of the holder into _lock, io/lock.py), exit 1"))]),
+    pytest.param("workdir", 0, id="workdir-full", marks=FULL),
 ]
 
 
