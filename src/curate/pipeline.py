@@ -19,6 +19,7 @@ from curate.io.discovery import (
     plan_read_tasks,
 )
 from curate.io.shards import read_json
+from curate.path_checks import check_overlaps
 from curate.schema_check import Schema, check_stage_columns, probe_input_schema, schema_after
 from curate.stages import build_stage
 from curate.stages.base import CORE_COLUMNS, GlobalStage, MapStage, Stage, StageConfig
@@ -243,62 +244,6 @@ def build_plan(
         outputs.append(("--output", shards_output))
     check_overlaps(workdir, outputs, read_tasks, cfg)
     return Plan(cfg, workdir, steps, read_tasks, defaults, cfg.fingerprint(), resume, first, last, lineage, shards_output)
-
-
-def _inside(child: Path, parent: Path) -> bool:
-    child, parent = child.resolve(), parent.resolve()
-    return child == parent or parent in child.parents
-
-
-def check_overlaps(workdir: Path, outputs: list[tuple[str, Path]], read_tasks: list[ReadTask], cfg: RunConfig) -> None:
-    """An output that holds an input or the workdir would be replaced with them at publish: refuse."""
-    inputs = {Path(f.path) for t in read_tasks for f in t.files}
-    input_folders = [Path(p) for s in (cfg.input.sources if cfg.input else []) for p in s.paths if os.path.isdir(p)]
-    index_paths = [Path(p) for s in cfg.stages for k, p in _folder_paths(s)]
-    for f in sorted(inputs):
-        if _inside(f, workdir):
-            raise ConfigError(
-                f"input: {f} is inside the workdir {workdir}, which the run rewrites",
-                hint="copy it out, or give the step folder of another workdir",
-            )
-    for p in index_paths:
-        for folder in input_folders:
-            if _inside(p, folder):
-                raise ConfigError(
-                    f"index: {p} is inside the input folder {folder}; its parts would be read as input",
-                    hint="keep the index outside the input folders",
-                )
-    for folder in input_folders:
-        if _inside(workdir, folder) and not any(part.startswith((".", "_")) for part in workdir.resolve().relative_to(folder.resolve()).parts):
-            raise ConfigError(
-                f"workdir: {workdir} is inside the input folder {folder}; its shards would be read as input",
-                hint="put the workdir outside the input folders (or in a hidden folder such as .curate/)",
-            )
-    for key, out in outputs:
-        if _inside(workdir, out):
-            raise ConfigError(f"{key}: the workdir {workdir} is inside the output {out}", hint="put the workdir beside the output, not in it")
-        if _inside(out, workdir):
-            raise ConfigError(f"{key}: the output {out} is inside the workdir {workdir}", hint="choose an output folder outside the workdir")
-        for f in sorted(inputs):
-            if _inside(f, out):
-                raise ConfigError(
-                    f"{key}: the output {out} holds the input {f}; publishing would replace it",
-                    hint="write the output to another folder",
-                )
-        for folder in input_folders:
-            if _inside(out, folder):
-                raise ConfigError(
-                    f"{key}: the output {out} is inside the input folder {folder}; the next run would read it as input",
-                    hint="write the output outside the input folders",
-                )
-        for p in index_paths:
-            if _inside(p, out) or _inside(out, p):
-                raise ConfigError(f"{key}: the output {out} overlaps the index {p}", hint="keep indexes outside outputs")
-
-
-def _folder_paths(stage_cfg: StageConfig) -> list[tuple[str, str]]:
-    index = getattr(stage_cfg, "index", None)
-    return [("index", index)] if isinstance(index, str) else []
 
 
 def file_digest(path: Path, workdir: Path) -> str:
