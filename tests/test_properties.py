@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from polars.testing import assert_frame_equal
 from conftest import read_dir, read_rejected
 from curate.config import parse_config
 from curate.pipeline import build_plan
-from curate.runner import run_plan
+from curate.runner import run_plan, run_stage_frames
 from curate.stages import REGISTRY
 from curate.stages.base import GlobalStage, MapStage, StageContext
 
@@ -151,8 +152,9 @@ def test_map_stages_are_batch_invariant(texts: list[str], cut: int) -> None:
 
 
 def _resolve(stage: Any, shards: list[pl.DataFrame]) -> pl.DataFrame:
-    keys = pl.concat([stage.keys(s, StageContext(1, 1, stage.kind)).with_columns(pl.lit(i, pl.Int32).alias("_shard")) for i, s in enumerate(shards)], how="vertical_relaxed")
-    return stage.resolve(keys.lazy(), StageContext(1, 1, stage.kind))
+    """The decisions of a global stage over these shards, through the runner's own units."""
+    with tempfile.TemporaryDirectory() as tmp:
+        return run_stage_frames(stage, shards, Path(tmp), seed=1, commit=False)[1]
 
 
 @settings(max_examples=30, deadline=None)

@@ -566,7 +566,7 @@ def run_manifest(
 
 def run_stage_frames(
     stage: Any, shards: list[Any], workdir: Path, *, seed: int = 0, run_id: str | None = None, commit: bool = True,
-    counters: Counter[str] | None = None,
+    counters: Counter[str] | None = None, stage_index: int = 1,
 ) -> tuple[Any, Any]:
     """One stage over in-memory shards through the runner's own units of work, in this process.
 
@@ -588,7 +588,7 @@ def run_stage_frames(
     for name, frame in zip(names, shards, strict=True):
         write_parquet_atomic_frame(frame, source / f"{name}.parquet")
     folder.mkdir(parents=True)
-    link = ChainLink(stage, 1, folder, source, stable_digest([stage.kind, stage.config_fingerprint()]), seed, run_id)
+    link = ChainLink(stage, 1, folder, source, stable_digest([stage.kind, stage.config_fingerprint()]), seed, run_id, stage_index)
     executor = SerialExecutor()
     decisions = pl.DataFrame()
     if isinstance(stage, GlobalStage):

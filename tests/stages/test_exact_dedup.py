@@ -7,16 +7,14 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from curate.stages.base import REJECT, StageContext
+from curate.runner import run_stage_frames
+from curate.stages.base import REJECT
 from curate.stages.exact_dedup import ExactDedup, ExactDedupConfig
 
 
 def removed(cfg: ExactDedupConfig, shards: list[pl.DataFrame], workdir: Path) -> dict[str, str]:
-    """Emulate the engine (keys per shard, one resolve); removed id -> duplicate_of."""
-    stage = ExactDedup(cfg)
-    for i, shard in enumerate(shards):
-        stage.keys(shard, StageContext()).write_parquet(workdir / f"keys-{i}.parquet")
-    decisions = stage.resolve(pl.scan_parquet(workdir / "keys-*.parquet"), StageContext())
+    """The stage through the runner's own units (keys per shard, one resolve); removed id -> duplicate_of."""
+    _, decisions = run_stage_frames(ExactDedup(cfg), shards, workdir)
     assert (decisions[REJECT] == "exact_duplicate").all()
     return dict(zip(decisions["id"], decisions["duplicate_of"], strict=True))
 
