@@ -179,11 +179,16 @@ def test_every_document_is_accounted_for_end_to_end(tmp_path: Path) -> None:
     assert len(set(kept) | set(rejected)) == len(kept) + len(rejected)
 
 
-def test_the_serial_executor_gives_the_pool_s_bytes(tmp_path: Path) -> None:
-    run_plan(build_plan(load_config(write_config(tmp_path / "a", project(tmp_path / "a")))), SerialExecutor())
-    cfg = project(tmp_path / "b")
-    run_plan(build_plan(load_config(write_config(tmp_path / "b", cfg))), PoolExecutor(2))
-    assert data_bytes(tmp_path / "a" / "out") == data_bytes(tmp_path / "b" / "out")
+def test_the_serial_executor_runs_the_full_example_pipeline_to_the_pool_s_bytes(tmp_path: Path) -> None:
+    """configs/full.yaml (every stage kind) in this process and in a pool of two workers."""
+    config = Path(__file__).parents[1] / "configs" / "full.yaml"
+    for name, executor in (("serial", SerialExecutor()), ("pool", PoolExecutor(2))):
+        cfg = load_config(config)
+        cfg = cfg.model_copy(update={"workdir": str(tmp_path / name / "work"), "output": cfg.output.model_copy(update={"path": str(tmp_path / name / "out")})})
+        run_plan(build_plan(cfg), executor)
+    assert data_bytes(tmp_path / "serial" / "out") == data_bytes(tmp_path / "pool" / "out")
+    assert len(data_bytes(tmp_path / "serial" / "out")) >= 2
+    assert decisions(read_rejected(tmp_path / "serial" / "work")) == decisions(read_rejected(tmp_path / "pool" / "work"))
 
 
 def test_a_model_file_is_part_of_the_step_fingerprint(tmp_path: Path) -> None:

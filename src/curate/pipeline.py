@@ -6,6 +6,7 @@ import contextlib
 import importlib.util
 import os
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 
 import polars as pl
@@ -22,7 +23,16 @@ from curate.io.shards import read_json
 from curate.path_checks import check_overlaps
 from curate.schema_check import Schema, check_stage_columns, probe_input_schema, schema_after
 from curate.stages import build_stage
-from curate.stages.base import CORE_COLUMNS, GlobalStage, MapStage, Stage, StageConfig
+from curate.stages.base import CORE_COLUMNS, GlobalStage, Stage, StageConfig
+
+
+class StepRole(Enum):
+    """What kind of unit of work a step is made of: the runner dispatches on this, not on names."""
+
+    INGEST = "ingest"
+    MAP = "map"
+    GLOBAL = "global"
+    EXPORT = "export"
 
 
 @dataclass
@@ -38,14 +48,14 @@ class Step:
     stage_index: int = 0
     """Position in the lineage: a command reading another command's output continues its
     numbering, so per-stage random streams match one `curate run` of the whole chain."""
+    edge: StepRole | None = None
+    """INGEST or EXPORT for the plan's two ends; None for a stage (its role follows its class)."""
 
     @property
-    def is_global(self) -> bool:
-        return isinstance(self.stage, GlobalStage)
-
-    @property
-    def is_map(self) -> bool:
-        return isinstance(self.stage, MapStage)
+    def role(self) -> StepRole:
+        if self.edge is not None:
+            return self.edge
+        return StepRole.GLOBAL if isinstance(self.stage, GlobalStage) else StepRole.MAP
 
 
 @dataclass
@@ -180,7 +190,7 @@ def build_plan(
              [s.model_dump(mode="json", exclude={"paths"}) for s in cfg.input.sources],
              _read_tasks_identity(read_tasks), [p["fingerprint"] for p in lineage]]
         )
-        steps.append(Step(0, "ingest", step_folder(workdir, 0, "ingest"), fp, None, cfg.input.model_dump(mode="json"), offset))
+        steps.append(Step(0, "ingest", step_folder(workdir, 0, "ingest"), fp, None, cfg.input.model_dump(mode="json"), offset, StepRole.INGEST))
     else:
         ingest = step_folder(workdir, 0, "ingest")
         manifest = ingest / "_manifest.json"
@@ -190,7 +200,7 @@ def build_plan(
                 hint=f"add an `input:` section, or run ingest into {workdir} first",
             )
         fp = (read_json(manifest) or {}).get("fingerprint", "")
-        steps.append(Step(0, "ingest", ingest, fp))
+        steps.append(Step(0, "ingest", ingest, fp, edge=StepRole.INGEST))
     prev = steps[0].fingerprint
     stage_cfgs = _add_scoring_for_filters(list(cfg.stages), None if schema is None else set(schema))
     for i, (stage_cfg, user_index) in enumerate(stage_cfgs):
@@ -217,7 +227,7 @@ def build_plan(
         out = cfg.output
         fp = stable_digest([prev, "export", out.model_dump(mode="json", exclude={"path", "overwrite"}), cfg.seed])
         steps.append(
-            Step(len(steps), "export", step_folder(workdir, len(steps), "export"), fp, None, out.model_dump(mode="json"), steps[-1].stage_index)
+            Step(len(steps), "export", step_folder(workdir, len(steps), "export"), fp, None, out.model_dump(mode="json"), steps[-1].stage_index, StepRole.EXPORT)
         )
     first = _select(from_step, steps, 0, "--from")
     if cfg.input is None and len(steps) > 1:

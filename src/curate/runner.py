@@ -51,7 +51,7 @@ from curate.io.shards import (
     write_json_atomic,
 )
 from curate.manifest import StageStats, StepResult, versions
-from curate.pipeline import Plan, Step
+from curate.pipeline import Plan, Step, StepRole
 from curate.publish import count_rows, publish_target, recover, space_error, staging_dir, swap_in
 from curate.report import NullReporter, Reporter
 from curate.secrets import redact_config
@@ -124,19 +124,19 @@ class Runner:
         i = 0
         while i < len(active):
             step = active[i]
-            if step.kind == "ingest":
+            if step.role is StepRole.INGEST:
                 results.append(self._run_ingest(step))
                 i += 1
-            elif step.kind == "export":
+            elif step.role is StepRole.EXPORT:
                 result, pending = self._run_export(step, results, started, t_start)
                 results.append(result)
                 i += 1
-            elif step.is_global:
+            elif step.role is StepRole.GLOBAL:
                 results.append(self._run_global(step))
                 i += 1
             else:
                 chain = [step]
-                while i + len(chain) < len(active) and active[i + len(chain)].is_map:
+                while i + len(chain) < len(active) and active[i + len(chain)].role is StepRole.MAP:
                     chain.append(active[i + len(chain)])
                 results.extend(self._run_chain(chain))
                 i += len(chain)
@@ -208,7 +208,7 @@ class Runner:
 
     def _previous_result(self, step: Step) -> StepResult:
         data = read_json(step.folder / "_manifest.json") or {}
-        if step.kind != "ingest" and data.get("fingerprint") != step.fingerprint:
+        if step.role is not StepRole.INGEST and data.get("fingerprint") != step.fingerprint:
             raise ConfigError(
                 f"--from: step {step.folder.name} in {self.plan.workdir} was run with another config or input",
                 hint="run without --from (with --resume, completed steps are reused when they match)",

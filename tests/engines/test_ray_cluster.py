@@ -164,7 +164,7 @@ def test_two_node_token_cluster_runs_the_example_like_the_local_engine(tmp_path:
         assert len(node_ids(cluster["temp_dir"])) == 2, "the work did not reach both nodes"
 
     assert json.loads((tmp_path / "ray" / "out" / "_manifest.json").read_text())["engine"]["kind"] == "ray"
-    splits = sorted(p.name for p in (tmp_path / "local" / "out").iterdir() if p.is_dir())
+    splits = sorted(p.name for p in (tmp_path / "local" / "out").iterdir() if p.is_dir() and not p.name.startswith("_"))
     assert splits == ["train", "validation"]
     for split in splits:
         ids = [pl.read_parquet(tmp_path / kind / "out" / split)["id"].to_list() for kind in ("local", "ray")]
