@@ -168,8 +168,8 @@ def shared_tmp(prefix: str) -> Path:
 # ---------------------------------------------------------------- processes
 
 
-def group_pids(pgid: int) -> list[int]:
-    """Live processes of a process group (zombies excluded)."""
+def _live_processes() -> list[tuple[int, int, int]]:
+    """(pid, parent pid, process group) of every live process (zombies excluded), from /proc."""
     out = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -179,25 +179,19 @@ def group_pids(pgid: int) -> list[int]:
         except OSError:
             continue
         fields = stat[stat.rindex(")") + 2 :].split()
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            out.append(int(entry.name))
+        if fields[0] != "Z":
+            out.append((int(entry.name), int(fields[1]), int(fields[2])))
     return out
+
+
+def group_pids(pgid: int) -> list[int]:
+    """Live processes of a process group."""
+    return [pid for pid, _, group in _live_processes() if group == pgid]
 
 
 def children_of(pid: int) -> list[int]:
     """Live processes whose parent is ``pid``."""
-    out = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if fields[0] != "Z" and int(fields[1]) == pid:
-            out.append(int(entry.name))
-    return out
+    return [child for child, parent, _ in _live_processes() if parent == pid]
 
 
 def wait_gone(pids: Callable[[], list[int]], seconds: float) -> list[int]:
