@@ -566,7 +566,7 @@ def run_manifest(
 
 def run_stage_frames(
     stage: Any, shards: list[Any], workdir: Path, *, seed: int = 0, run_id: str | None = None, commit: bool = True,
-    counters: Counter[str] | None = None, stage_index: int = 1,
+    counters: Counter[str] | None = None, stage_index: int = 1, sort: bool = True,
 ) -> tuple[Any, Any]:
     """One stage over in-memory shards through the runner's own units of work, in this process.
 
@@ -574,7 +574,8 @@ def run_stage_frames(
     stage runs as a map chain or as keys -> resolve -> apply (the same resolve path as every
     executor), and the side state is committed as at the end of a run (``commit``). Returns
     (every row, kept and rejected, with ``_reject`` = the reason or null; the decisions of a
-    global stage, else an empty frame). ``counters``, if given, receives the stage's counters.
+    global stage, else an empty frame). ``counters``, if given, receives the stage's counters;
+    ``sort=False`` keeps the kept rows in shard order (then the rejected ones) instead of by id.
     """
     import polars as pl
 
@@ -611,7 +612,7 @@ def run_stage_frames(
             rows = rows.with_columns(pl.lit(None, dtype=pl.String).alias(column))
     if commit:
         side_state.commit_all([folder])
-    return (rows.sort("id") if rows.width else rows), decisions
+    return (rows.sort("id") if rows.width and sort else rows), decisions
 
 
 def write_parquet_atomic_frame(frame: Any, path: Path) -> None:

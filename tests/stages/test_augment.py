@@ -19,8 +19,9 @@ from pydantic import ValidationError
 
 from curate.config import parse_config
 from curate.errors import ConfigError, StageError
+from curate.runner import run_stage_frames
 from curate.stages.augment import Augment, AugmentConfig
-from curate.stages.base import StageContext
+from curate.stages.base import REJECT, StageContext
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "augment"))
 from chat_server import ChatServer  # noqa: E402
@@ -46,17 +47,15 @@ def frame(n: int, synthetic_every: int = 0) -> pl.DataFrame:
 def run_stage(
     stage: Augment, shards: list[pl.DataFrame], stage_index: int = 1
 ) -> tuple[pl.DataFrame, StageContext]:
-    """keys per shard -> one resolve -> apply per shard, as the engines do."""
+    """keys per shard -> one resolve -> apply per shard, through the runner's own units (rows in shard order)."""
+    import tempfile
+
     ctx = StageContext(SEED, stage_index, "augment")
-    keys = [
-        stage.keys(s, ctx).with_columns(pl.lit(i, dtype=pl.Int32).alias("_shard"))
-        for i, s in enumerate(shards)
-    ]
-    decisions = stage.resolve(pl.concat(keys).lazy(), ctx) if keys else pl.DataFrame()
-    outs = [
-        stage.apply(s, decisions.filter(pl.col("id").is_in(s["id"].implode())), ctx) for s in shards
-    ]
-    return pl.concat(outs, how="vertical"), ctx
+    with tempfile.TemporaryDirectory() as tmp:
+        rows, _ = run_stage_frames(stage, shards, Path(tmp), seed=SEED, stage_index=stage_index, counters=ctx.counters, sort=False)
+    if REJECT in rows.columns and rows[REJECT].null_count() == rows.height:
+        rows = rows.drop(REJECT)
+    return rows, ctx
 
 
 def stage(**kw: object) -> Augment:
