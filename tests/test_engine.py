@@ -38,7 +38,14 @@ def run(tmp_path: Path, cfg: dict[str, Any], workers: int, resume: bool = False,
     return run_plan(plan, PoolExecutor(workers))
 
 
-@pytest.mark.parametrize("stage", [{"kind": "exact_dedup"}, {"kind": "minhash_dedup", "threshold": 0.7}])
+@pytest.mark.parametrize(
+    "stage",
+    [
+        {"kind": "exact_dedup"},
+        {"kind": "minhash_dedup", "threshold": 0.7},
+        {"kind": "minhash_dedup", "threshold": 0.7, "verify_by": "signature"},
+    ],
+)
 def test_two_workers_give_the_same_bytes_as_one(tmp_path: Path, stage: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     """With two workers the MinHash resolve pieces (as many as there can be here) run in the pool: the
     decisions must not change."""

@@ -2,9 +2,9 @@
 
 Anything persisted or compared across runs (ids, splits, sampling) must use a hash that
 never changes between library versions; ``pl.Expr.hash`` does not promise that. Values equal
-``xxhash.xxh64_intdigest(utf8_bytes, seed)``. The loop is per document over zero-copy slices
-of the Arrow data buffer (about 1 microsecond per document, no per-character work); the compiled
-dedup kernels (``curate.dedup._native``) carry their own XXH64 for hashing inside their loops.
+``xxhash.xxh64_intdigest(utf8_bytes, seed)`` (pinned in tests/test_hashing.py). The loop runs in
+the compiled kernels (``curate.dedup._native``, their own XXH64) over the zero-copy Arrow
+buffers, with the GIL released: no per-document Python.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 import xxhash
+
+from curate.dedup import _native
 
 
 def _string_buffers(values: pl.Series | pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
@@ -36,15 +38,27 @@ def hash_strings(values: pl.Series | pa.Array | pa.ChunkedArray, seed: int = 0) 
     """XXH64 of each string's UTF-8 bytes (nulls hash like the empty string)."""
     offsets, data = _string_buffers(values)
     n = len(offsets) - 1
-    if n <= 0:
-        return np.zeros(0, dtype=np.uint64)
-    seed &= 0xFFFFFFFFFFFFFFFF
-    digest = xxhash.xxh64_intdigest
-    view = memoryview(data)
-    bounds = offsets.tolist()
-    return np.fromiter(
-        (digest(view[bounds[i] : bounds[i + 1]], seed) for i in range(n)), dtype=np.uint64, count=n
-    )
+    out = np.empty(max(n, 0), dtype=np.uint64)
+    if n > 0:
+        _native.hash_strings(np.ascontiguousarray(offsets, dtype=np.int64), data, seed & 0xFFFFFFFFFFFFFFFF, out)
+    return out
+
+
+def hash_collapsed(
+    values: pl.Series | pa.Array | pa.ChunkedArray, flags: np.ndarray, seeds: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Two XXH64s of each string with its whitespace collapsed, without building the new strings:
+    equal to ``hash_strings`` of ``re.sub(r"\\s+", " ", s).strip()`` (whitespace as Python's ``re``
+    defines ``\\s``: ``flags & 2`` per code point, from ``curate.dedup.minhash.char_tables``)."""
+    offsets, data = _string_buffers(values)
+    n = max(len(offsets) - 1, 0)
+    out1, out2 = np.empty(n, dtype=np.uint64), np.empty(n, dtype=np.uint64)
+    if n:
+        mask = 0xFFFFFFFFFFFFFFFF
+        _native.hash_collapsed(
+            np.ascontiguousarray(offsets, dtype=np.int64), data, flags, seeds[0] & mask, seeds[1] & mask, out1, out2
+        )
+    return out1, out2
 
 
 def unit_interval(hashes: np.ndarray) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import polars as pl
 import pytest
 from datasketch.lsh import _optimal_param
 from hypothesis import given, settings
@@ -12,9 +13,11 @@ from curate.dedup.lsh import (
     band_hashes,
     bucket_candidates,
     collision_probability,
+    jaccard_edges,
     join_candidates,
     optimal_params,
 )
+from curate.dedup.minhash import reference_shingles, shingle_set_jaccard, sketches
 from curate.dedup.unionfind import new_parent, roots
 
 
@@ -88,3 +91,71 @@ def test_components_do_not_depend_on_the_order_of_bands(hashes: list[int], max_c
             join_candidates(p, parent, sig, np.arange(n), threshold=0.5)
         answers.append(roots(parent).tolist())
     assert answers[0] == answers[1]
+
+
+# ------------------------------------------------------------------ exact Jaccard verification
+
+_VOCAB = st.lists(st.sampled_from(["alpha", "beta", "gamma", "delta", "eps", "zeta", "eta"]), min_size=0, max_size=30)
+
+
+def _reference_jaccard(a: str, b: str) -> float:
+    sa, sb = set(reference_shingles(a)), set(reference_shingles(b))
+    if not sa and not sb:
+        return 1.0
+    return len(sa & sb) / len(sa | sb)
+
+
+def _records(texts: list[str], set_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    _, _, column = sketches(pl.Series(texts, dtype=pl.String), set_size=set_size)
+    values = [np.frombuffer(v, dtype=np.uint32) for v in column.to_pylist()]
+    off = np.concatenate([[0], np.cumsum([len(v) for v in values])]).astype(np.int64)
+    return np.concatenate(values), off
+
+
+@settings(max_examples=300, deadline=None)
+@given(_VOCAB, _VOCAB, st.sampled_from([0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9]))
+def test_jaccard_verification_accepts_exactly_the_pairs_at_or_above_the_threshold(a: list[str], b: list[str], threshold: float) -> None:
+    """Never a pair below the threshold, never a miss above it: the decision is the Python
+    reference Jaccard of the shingle strings, compared with ``>=``."""
+    ta, tb = " ".join(a), " ".join(b)
+    sets, off = _records([ta, tb])
+    edges, stats = jaccard_edges(np.array([[0, 1]], dtype=np.int32), new_parent(2), sets, off, np.arange(2), threshold)
+    want = _reference_jaccard(ta, tb) >= threshold
+    assert (len(edges) == 1) == want
+    assert stats.tolist() == [1, 0 if want else 1]
+
+
+@settings(max_examples=100, deadline=None)
+@given(_VOCAB, _VOCAB)
+def test_shingle_sets_give_the_reference_jaccard(a: list[str], b: list[str]) -> None:
+    ta, tb = " ".join(a), " ".join(b)
+    sets, off = _records([ta, tb])
+    ref = _reference_jaccard(ta, tb)
+    got = shingle_set_jaccard(sets[off[0] : off[1]].tobytes(), sets[off[1] : off[2]].tobytes())
+    assert got == ref
+
+
+def test_truncated_sets_estimate_by_bottom_k() -> None:
+    """Past ``set_size`` distinct shingles a document keeps the smallest hashes: the estimate is
+    the bottom-k one, within a few standard errors of the truth."""
+    rng = np.random.default_rng(3)
+    base = [f"w{x}" for x in rng.choice(10**6, 3000, replace=False)]
+    other = base[:2400] + [f"v{x}" for x in rng.choice(10**6, 600, replace=False)]
+    ta, tb = " ".join(base), " ".join(other)
+    truth = _reference_jaccard(ta, tb)
+    sets, off = _records([ta, tb], set_size=256)
+    assert off[1] - off[0] == 257 and sets[0] == 2996  # header: all distinct shingles
+    got = shingle_set_jaccard(sets[off[0] : off[1]].tobytes(), sets[off[1] : off[2]].tobytes())
+    se = (truth * (1 - truth) / 256) ** 0.5
+    assert abs(got - truth) < 4 * se
+    exact_sets, exact_off = _records([ta, tb], set_size=4096)
+    exact = shingle_set_jaccard(exact_sets[exact_off[0] : exact_off[1]].tobytes(), exact_sets[exact_off[1] :].tobytes())
+    assert exact == truth
+
+
+def test_records_are_ascending_distinct_with_a_header() -> None:
+    sets, off = _records(["a b c d e f g a b c d e f g", "", "x"])
+    first = sets[off[0] + 1 : off[1]]
+    assert sets[off[0]] == len(first) == 7 and (np.diff(first.astype(np.int64)) > 0).all()
+    assert sets[off[1]] == 0 and off[2] - off[1] == 1  # no shingle: a bare header
+    assert sets[off[2]] == 1

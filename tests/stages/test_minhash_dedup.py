@@ -97,6 +97,40 @@ def test_pairs_at_jaccard_09_found_and_03_not(tmp_path: Path) -> None:
     ]
 
 
+def test_boundary_pairs_are_decided_by_their_exact_jaccard(tmp_path: Path) -> None:
+    """Pairs a hair either side of 0.8 (0.78-0.82): verification by the shingle sets keeps every
+    pair below and removes every pair at or above; many bands of few rows make every such pair a
+    candidate, so only verification decides."""
+    rng = np.random.default_rng(77)
+    texts: list[str | None] = []
+    above: set[str] = set()
+    for i, target in enumerate([0.78, 0.79, 0.795, 0.8, 0.805, 0.81, 0.82] * 4):
+        a, b = pair_at(rng, target, length=int(rng.integers(150, 400)))
+        if jaccard(a, b) >= 0.8:
+            above.add(f"d{2 * i + 1:04d}")
+        texts += [a, b]
+    assert 0 < len(above) < len(texts) // 2
+    cfg = MinhashDedupConfig(bands=32, rows=4)
+    rows, _ = run_stage(MinhashDedup(cfg), [frame(texts)], tmp_path)
+    assert removed(rows) == above
+
+
+def test_signature_verification_is_an_estimate_near_the_threshold(tmp_path: Path) -> None:
+    """The MinHash estimate (``verify_by: signature``) errs on some boundary pairs; this is what
+    the default exact verification fixes."""
+    rng = np.random.default_rng(78)
+    texts: list[str | None] = []
+    truth: set[str] = set()
+    for i, target in enumerate([0.77, 0.79, 0.81, 0.83] * 10):
+        a, b = pair_at(rng, target)
+        if jaccard(a, b) >= 0.8:
+            truth.add(f"d{2 * i + 1:04d}")
+        texts += [a, b]
+    cfg = MinhashDedupConfig(bands=32, rows=4, verify_by="signature")
+    rows, _ = run_stage(MinhashDedup(cfg), [frame(texts)], tmp_path)
+    assert removed(rows) != truth
+
+
 def test_cluster_is_transitive(tmp_path: Path) -> None:
     rng = np.random.default_rng(5)
     w = words(rng, 240)

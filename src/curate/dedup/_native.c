@@ -412,7 +412,64 @@ typedef struct {
     int num_perm;
     uint32_t *out;
     int32_t *nshingles;
+    /* shingle sets (set_cap > 0): per document a header (its number of distinct shingle hashes)
+     * then the smallest min(that, set_cap) of them, ascending; set_off[d] is where document d's
+     * record starts, in uint32 units; the buffer grows as needed (malloc'd here) */
+    Py_ssize_t set_cap;
+    uint32_t *set_buf;
+    size_t set_len, set_room;
+    int64_t *set_off;
 } SigJob;
+
+/* Ascending uint32 sort in place: insertion sort for short runs, else LSD radix (4 x 8 bits)
+ * through `tmp` (n items). A document's shingle hashes are random 32-bit values, so radix passes
+ * beat comparison sorts from ~64 items on. */
+static void sort_u32(uint32_t *v, size_t n, uint32_t *tmp) {
+    if (n < 64) {
+        for (size_t i = 1; i < n; i++) {
+            uint32_t x = v[i];
+            size_t j = i;
+            while (j > 0 && v[j - 1] > x) {
+                v[j] = v[j - 1];
+                j--;
+            }
+            v[j] = x;
+        }
+        return;
+    }
+    uint32_t *src = v, *dst = tmp;
+    for (int shift = 0; shift < 32; shift += 8) {
+        size_t count[257] = {0};
+        for (size_t i = 0; i < n; i++) count[((src[i] >> shift) & 0xFF) + 1]++;
+        for (int k = 0; k < 256; k++) count[k + 1] += count[k];
+        for (size_t i = 0; i < n; i++) dst[count[(src[i] >> shift) & 0xFF]++] = src[i];
+        uint32_t *t = src;
+        src = dst;
+        dst = t;
+    }
+    /* four passes: the sorted values are back in v */
+}
+
+/* Append document d's shingle-set record (see SigJob). `hs` is clobbered. Returns -1 when out of memory. */
+static int append_set(SigJob *job, Py_ssize_t d, uint32_t *hs, size_t ns, uint32_t *tmp) {
+    sort_u32(hs, ns, tmp);
+    size_t u = 0;
+    for (size_t s = 0; s < ns; s++)
+        if (u == 0 || hs[s] != hs[u - 1]) hs[u++] = hs[s];
+    size_t keep = u < (size_t)job->set_cap ? u : (size_t)job->set_cap;
+    if (job->set_len + keep + 1 > job->set_room) {
+        size_t room = 2 * job->set_room + keep + 1;
+        uint32_t *grown = realloc(job->set_buf, room * sizeof(uint32_t));
+        if (!grown) return -1;
+        job->set_buf = grown;
+        job->set_room = room;
+    }
+    job->set_buf[job->set_len++] = u > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)u;
+    memcpy(job->set_buf + job->set_len, hs, keep * sizeof(uint32_t));
+    job->set_len += keep;
+    job->set_off[d + 1] = (int64_t)job->set_len;
+    return 0;
+}
 
 /* uint32 wrap-around is the "mod 2**32" of the affine32 scheme; the branch-free min vectorises. */
 static inline void permute_min(uint32_t h, const uint32_t *restrict a, const uint32_t *restrict b,
@@ -442,7 +499,7 @@ static inline void permute_min_all(const uint32_t *restrict hs, size_t ns, const
 }
 
 MULTIVERSION
-static int signature_kernel(const SigJob *job, const Tables *t) {
+static int signature_kernel(SigJob *job, const Tables *t) {
     int64_t max_len = 0;
     for (Py_ssize_t d = 0; d < job->n_docs; d++) {
         int64_t len = job->offsets[d + 1] - job->offsets[d];
@@ -455,10 +512,13 @@ static int signature_kernel(const SigJob *job, const Tables *t) {
     int64_t *ustart = malloc(sizeof(int64_t) * (max_len + 1)), *uend = malloc(sizeof(int64_t) * (max_len + 1));
     uint64_t *uhash = malloc(sizeof(uint64_t) * (max_len + 1)), *word = malloc(sizeof(uint64_t) * words);
     uint32_t *shingle = malloc(sizeof(uint32_t) * (max_len + 1)); /* a document's shingle hashes */
-    if (!scratch || !joined || !ustart || !uend || !uhash || !word || !shingle) {
-        free(scratch), free(joined), free(ustart), free(uend), free(uhash), free(word), free(shingle);
+    uint32_t *sort_tmp = job->set_cap ? malloc(sizeof(uint32_t) * (max_len + 1)) : NULL;
+    if (!scratch || !joined || !ustart || !uend || !uhash || !word || !shingle || (job->set_cap && !sort_tmp)) {
+        free(scratch), free(joined), free(ustart), free(uend), free(uhash), free(word), free(shingle), free(sort_tmp);
         return -1;
     }
+    if (job->set_cap) job->set_off[0] = 0;
+    int rc = 0;
     const int np = job->num_perm, simd = simd_agrees(t);
     for (Py_ssize_t d = 0; d < job->n_docs; d++) {
         uint32_t *row = job->out + (size_t)d * np;
@@ -473,6 +533,10 @@ static int signature_kernel(const SigJob *job, const Tables *t) {
         }
         if (nu == 0) {
             job->nshingles[d] = 0;
+            if (job->set_cap && append_set(job, d, shingle, 0, sort_tmp) < 0) {
+                rc = -1;
+                break;
+            }
             continue;
         }
         size_t width = (size_t)job->ngram < nu ? (size_t)job->ngram : nu;
@@ -509,19 +573,24 @@ static int signature_kernel(const SigJob *job, const Tables *t) {
             }
         }
         permute_min_all(shingle, ns, job->a, job->b, row, np);
+        if (job->set_cap && append_set(job, d, shingle, ns, sort_tmp) < 0) {
+            rc = -1;
+            break;
+        }
     }
-    free(scratch), free(joined), free(ustart), free(uend), free(uhash), free(word), free(shingle);
-    return 0;
+    free(scratch), free(joined), free(ustart), free(uend), free(uhash), free(word), free(shingle), free(sort_tmp);
+    return rc;
 }
 
 static PyObject *py_signatures(PyObject *self, PyObject *args) {
     PyObject *o_off, *o_data, *o_flags, *o_lower, *o_a, *o_b, *o_out, *o_nsh;
     int ngram, char_mode, datasketch;
-    if (!PyArg_ParseTuple(args, "OOippOOOOOO", &o_off, &o_data, &ngram, &char_mode, &datasketch, &o_flags,
-                          &o_lower, &o_a, &o_b, &o_out, &o_nsh))
+    Py_ssize_t set_cap = 0;
+    if (!PyArg_ParseTuple(args, "OOippOOOOOO|n", &o_off, &o_data, &ngram, &char_mode, &datasketch, &o_flags,
+                          &o_lower, &o_a, &o_b, &o_out, &o_nsh, &set_cap))
         return NULL;
     Held held = {.n = 0};
-    SigJob job;
+    SigJob job = {0};
     Tables t;
     Py_ssize_t n_off, n_data, n_perm;
     job.offsets = take(&held, o_off, 8, 0, 1, &n_off, "offsets");
@@ -562,13 +631,39 @@ static PyObject *py_signatures(PyObject *self, PyObject *args) {
         }
     }
     for (int c = 0; c < 128; c++) t.ascii_word[c] = (t.flags[c] & 1) ? (uint8_t)t.lower[c] : 0;
+    if (set_cap < 0 || set_cap > 0x7FFFFFFF) {
+        PyErr_SetString(PyExc_ValueError, "set_cap must be in [0, 2**31)");
+        goto fail;
+    }
+    job.set_cap = set_cap;
+    if (set_cap) {
+        job.set_off = malloc(sizeof(int64_t) * (size_t)(job.n_docs + 1));
+        job.set_room = (size_t)job.n_docs * 64 + 16;
+        job.set_buf = malloc(job.set_room * sizeof(uint32_t));
+        if (!job.set_off || !job.set_buf) {
+            free(job.set_off), free(job.set_buf);
+            release_all(&held);
+            return PyErr_NoMemory();
+        }
+    }
     int rc;
     Py_BEGIN_ALLOW_THREADS
     rc = signature_kernel(&job, &t);
     Py_END_ALLOW_THREADS
     release_all(&held);
-    if (rc < 0) return PyErr_NoMemory();
-    Py_RETURN_NONE;
+    if (rc < 0) {
+        free(job.set_off), free(job.set_buf);
+        return PyErr_NoMemory();
+    }
+    if (!set_cap) Py_RETURN_NONE;
+    PyObject *sets = PyBytes_FromStringAndSize((const char *)job.set_buf, (Py_ssize_t)(job.set_len * sizeof(uint32_t)));
+    PyObject *offs = PyBytes_FromStringAndSize((const char *)job.set_off, (Py_ssize_t)((job.n_docs + 1) * sizeof(int64_t)));
+    free(job.set_off), free(job.set_buf);
+    if (!sets || !offs) {
+        Py_XDECREF(sets), Py_XDECREF(offs);
+        return NULL;
+    }
+    return Py_BuildValue("(NN)", sets, offs);
 fail:
     release_all(&held);
     return NULL;
@@ -956,6 +1051,229 @@ fail:
     return NULL;
 }
 
+/* Jaccard similarity of two shingle-set records (see SigJob), given their stored values
+ * (ascending) and counts; a[-1] and b[-1] are the headers (distinct shingles in all). Exact when
+ * neither is truncated (header == stored count), else the bottom-k estimate over the k smallest
+ * values of their union, k the smaller truncated record's size: a value among those k is in a
+ * truncated set exactly when it is in its record. Two empty sets: 1 (documents without a shingle
+ * meet only exact copies of their raw text); one empty: 0. */
+static double jaccard_records(const uint32_t *a, size_t la, const uint32_t *b, size_t lb) {
+    uint32_t na = a[-1], nb = b[-1];
+    if (na == 0 && nb == 0) return 1.0;
+    if (na == 0 || nb == 0) return 0.0;
+    int trunc_a = na > la, trunc_b = nb > lb;
+    size_t i = 0, j = 0, both = 0, taken = 0;
+    if (!trunc_a && !trunc_b) {
+        while (i < la && j < lb) {
+            if (a[i] < b[j]) i++;
+            else if (a[i] > b[j]) j++;
+            else both++, i++, j++;
+        }
+        return (double)both / (double)(la + lb - both);
+    }
+    size_t k = trunc_a && trunc_b ? (la < lb ? la : lb) : trunc_a ? la : lb;
+    while (taken < k && (i < la || j < lb)) {
+        if (j >= lb || (i < la && a[i] < b[j])) i++;
+        else if (i >= la || a[i] > b[j]) j++;
+        else both++, i++, j++;
+        taken++;
+    }
+    return taken ? (double)both / (double)taken : 0.0;
+}
+
+/* Like join_candidates, each pair verified by the Jaccard similarity of its shingle sets
+ * (jaccard_records) against `threshold` instead of by signature agreement. `sets` holds the
+ * records (uint32), `set_off[r]` the start of record r (n_records + 1 offsets), row_of maps dense
+ * ids to records. */
+static PyObject *py_join_jaccard(PyObject *self, PyObject *args) {
+    PyObject *o_pairs, *o_parent, *o_sets, *o_off, *o_row_of, *o_stats, *o_edges = Py_None;
+    double threshold;
+    if (!PyArg_ParseTuple(args, "OOOOOdO|O", &o_pairs, &o_parent, &o_sets, &o_off, &o_row_of, &threshold, &o_stats,
+                          &o_edges))
+        return NULL;
+    Held held = {.n = 0};
+    Py_ssize_t np2, n, n_sets, n_off, n_row;
+    const void *pairs = take(&held, o_pairs, 0, 0, 0, &np2, "pairs");
+    if (!pairs) goto fail;
+    int wide = held.views[held.n - 1].itemsize == 8;
+    int64_t *parent = take(&held, o_parent, 8, 1, 0, &n, "parent");
+    if (!parent) goto fail;
+    const uint32_t *sets = take(&held, o_sets, 4, 0, 0, &n_sets, "sets");
+    if (!sets) goto fail;
+    const int64_t *set_off = take(&held, o_off, 8, 0, 1, &n_off, "set_off");
+    if (!set_off) goto fail;
+    const int64_t *row_of = take(&held, o_row_of, 8, 0, n, &n_row, "row_of");
+    if (!row_of) goto fail;
+    int64_t *stats = take(&held, o_stats, 8, 1, 2, NULL, "stats");
+    if (!stats) goto fail;
+    void *edges = NULL;
+    if (o_edges != Py_None) {
+        edges = take(&held, o_edges, wide ? 8 : 4, 1, np2, NULL, "edges");
+        if (!edges) goto fail;
+    }
+    if (check_ids(pairs, wide, np2, n, "pairs") < 0) goto fail;
+    if (check_ids(row_of, 1, n, n_off - 1, "row_of") < 0) goto fail;
+    for (Py_ssize_t r = 0; r + 1 < n_off; r++) {
+        int64_t lo = set_off[r], hi = set_off[r + 1];
+        if (lo < 0 || hi <= lo || hi > n_sets || (int64_t)sets[lo] < hi - lo - 1) {
+            PyErr_SetString(PyExc_ValueError, "set_off: records must lie inside sets, each a header >= its value count");
+            goto fail;
+        }
+    }
+    Py_ssize_t joined = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < np2 / 2; i++) {
+        int64_t x = load_index(pairs, wide, 2 * i), y = load_index(pairs, wide, 2 * i + 1);
+        if (uf_find(parent, x) == uf_find(parent, y)) continue;
+        stats[0]++;
+        int64_t rx = row_of[x], ry = row_of[y];
+        const uint32_t *a = sets + set_off[rx] + 1, *b = sets + set_off[ry] + 1;
+        size_t la = (size_t)(set_off[rx + 1] - set_off[rx] - 1), lb = (size_t)(set_off[ry + 1] - set_off[ry] - 1);
+        if (!(jaccard_records(a, la, b, lb) >= threshold)) {
+            stats[1]++;
+            continue;
+        }
+        uf_union(parent, x, y);
+        if (edges) {
+            if (wide) {
+                ((int64_t *)edges)[2 * joined] = x;
+                ((int64_t *)edges)[2 * joined + 1] = y;
+            } else {
+                ((int32_t *)edges)[2 * joined] = (int32_t)x;
+                ((int32_t *)edges)[2 * joined + 1] = (int32_t)y;
+            }
+        }
+        joined++;
+    }
+    Py_END_ALLOW_THREADS
+    release_all(&held);
+    return PyLong_FromSsize_t(joined);
+fail:
+    release_all(&held);
+    return NULL;
+}
+
+/* Jaccard of records r and s of `sets` (for tests and the Python wrapper). */
+static PyObject *py_set_jaccard(PyObject *self, PyObject *args) {
+    PyObject *o_sets, *o_off;
+    Py_ssize_t r, q;
+    if (!PyArg_ParseTuple(args, "OOnn", &o_sets, &o_off, &r, &q)) return NULL;
+    Held held = {.n = 0};
+    Py_ssize_t n_sets, n_off;
+    const uint32_t *sets = take(&held, o_sets, 4, 0, 0, &n_sets, "sets");
+    const int64_t *off = sets ? take(&held, o_off, 8, 0, 1, &n_off, "set_off") : NULL;
+    if (!off) {
+        release_all(&held);
+        return NULL;
+    }
+    if (r < 0 || q < 0 || r + 1 >= n_off || q + 1 >= n_off || off[r + 1] > n_sets || off[q + 1] > n_sets ||
+        off[r + 1] <= off[r] || off[q + 1] <= off[q]) {
+        release_all(&held);
+        PyErr_SetString(PyExc_IndexError, "record outside the sets");
+        return NULL;
+    }
+    double j = jaccard_records(sets + off[r] + 1, (size_t)(off[r + 1] - off[r] - 1), sets + off[q] + 1,
+                               (size_t)(off[q + 1] - off[q] - 1));
+    release_all(&held);
+    return PyFloat_FromDouble(j);
+}
+
+/* ------------------------------------------------------------------ string hashes */
+
+/* XXH64 of every string of an Arrow string column (int64 offsets, bytes): out[i] =
+ * xxhash.xxh64_intdigest(data[offsets[i]:offsets[i + 1]], seed). */
+static PyObject *py_hash_strings(PyObject *self, PyObject *args) {
+    PyObject *o_off, *o_data, *o_out;
+    unsigned long long seed;
+    if (!PyArg_ParseTuple(args, "OOKO", &o_off, &o_data, &seed, &o_out)) return NULL;
+    Held held = {.n = 0};
+    Py_ssize_t n_off, n_data;
+    const int64_t *off = take(&held, o_off, 8, 0, 1, &n_off, "offsets");
+    if (!off) goto fail;
+    const uint8_t *data = take(&held, o_data, 1, 0, 0, &n_data, "data");
+    if (!data) goto fail;
+    uint64_t *out = take(&held, o_out, 8, 1, n_off - 1, NULL, "out");
+    if (!out) goto fail;
+    for (Py_ssize_t i = 0; i + 1 < n_off; i++) {
+        if (off[i] < 0 || off[i + 1] < off[i] || off[i + 1] > n_data) {
+            PyErr_SetString(PyExc_ValueError, "offsets do not fit the data buffer");
+            goto fail;
+        }
+    }
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i + 1 < n_off; i++) out[i] = xxh64(data + off[i], (size_t)(off[i + 1] - off[i]), seed);
+    Py_END_ALLOW_THREADS
+    release_all(&held);
+    Py_RETURN_NONE;
+fail:
+    release_all(&held);
+    return NULL;
+}
+
+/* Two XXH64s (seeds seed1, seed2) of every string with its whitespace collapsed: each run of
+ * whitespace (flags & 2, per code point) becomes one space and leading and trailing whitespace
+ * is dropped, as re.sub(r"\s+", " ", s).strip() does. Other bytes are hashed as they are. */
+static PyObject *py_hash_collapsed(PyObject *self, PyObject *args) {
+    PyObject *o_off, *o_data, *o_flags, *o_out1, *o_out2;
+    unsigned long long seed1, seed2;
+    if (!PyArg_ParseTuple(args, "OOOKKOO", &o_off, &o_data, &o_flags, &seed1, &seed2, &o_out1, &o_out2)) return NULL;
+    Held held = {.n = 0};
+    Py_ssize_t n_off, n_data;
+    const int64_t *off = take(&held, o_off, 8, 0, 1, &n_off, "offsets");
+    if (!off) goto fail;
+    const uint8_t *data = take(&held, o_data, 1, 0, 0, &n_data, "data");
+    if (!data) goto fail;
+    const uint8_t *flags = take(&held, o_flags, 1, 0, 0x110000, NULL, "flags");
+    if (!flags) goto fail;
+    uint64_t *out1 = take(&held, o_out1, 8, 1, n_off - 1, NULL, "out1");
+    if (!out1) goto fail;
+    uint64_t *out2 = take(&held, o_out2, 8, 1, n_off - 1, NULL, "out2");
+    if (!out2) goto fail;
+    int64_t max_len = 0;
+    for (Py_ssize_t i = 0; i + 1 < n_off; i++) {
+        if (off[i] < 0 || off[i + 1] < off[i] || off[i + 1] > n_data) {
+            PyErr_SetString(PyExc_ValueError, "offsets do not fit the data buffer");
+            goto fail;
+        }
+        if (off[i + 1] - off[i] > max_len) max_len = off[i + 1] - off[i];
+    }
+    uint8_t *buf = malloc((size_t)max_len + 1);
+    if (!buf) {
+        release_all(&held);
+        return PyErr_NoMemory();
+    }
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t d = 0; d + 1 < n_off; d++) {
+        const uint8_t *p = data + off[d];
+        size_t n = (size_t)(off[d + 1] - off[d]), i = 0, j = 0;
+        int space = 0; /* a whitespace run is pending (written before the next non-space) */
+        while (i < n) {
+            size_t start = i;
+            uint32_t c = p[i];
+            uint32_t cp = c < 0x80 ? (i++, c) : decode_utf8(p, n, &i);
+            if (flags[cp] & 2) {
+                space = j > 0;
+                continue;
+            }
+            if (space) {
+                buf[j++] = 0x20;
+                space = 0;
+            }
+            memcpy(buf + j, p + start, i - start);
+            j += i - start;
+        }
+        out1[d] = xxh64(buf, j, seed1);
+        out2[d] = xxh64(buf, j, seed2);
+    }
+    Py_END_ALLOW_THREADS
+    free(buf);
+    release_all(&held);
+    Py_RETURN_NONE;
+fail:
+    release_all(&held);
+    return NULL;
+}
+
 static PyObject *py_union_pairs(PyObject *self, PyObject *args) {
     PyObject *o_parent, *o_left, *o_right;
     if (!PyArg_ParseTuple(args, "OOO", &o_parent, &o_left, &o_right)) return NULL;
@@ -1009,7 +1327,8 @@ fail:
 
 static PyMethodDef methods[] = {
     {"signatures", py_signatures, METH_VARARGS,
-     "signatures(offsets, data, ngram, char_mode, datasketch, flags, lower, a, b, out, nshingles)"},
+     "signatures(offsets, data, ngram, char_mode, datasketch, flags, lower, a, b, out, nshingles, set_cap=0)"
+     " -> None, or (sets, set_offsets) as bytes of uint32 / int64 when set_cap > 0"},
     {"xxh32", py_xxh32, METH_VARARGS, "xxh32(data, seed=0) -> int"},
     {"xxh64", py_xxh64, METH_VARARGS, "xxh64(data, seed=0) -> int"},
     {"band_hashes", py_band_hashes, METH_VARARGS, "band_hashes(sig, nshingles, num_perm, bands, rows, out)"},
@@ -1018,6 +1337,11 @@ static PyMethodDef methods[] = {
      "bucket_candidates(hashes, order, verify, max_checks, n_fixed, out) -> (pairs, paired)"},
     {"join_candidates", py_join_candidates, METH_VARARGS,
      "join_candidates(pairs, parent, sig, num_perm, row_of, verify, min_agree, stats, edges=None) -> joined"},
+    {"join_jaccard", py_join_jaccard, METH_VARARGS,
+     "join_jaccard(pairs, parent, sets, set_off, row_of, threshold, stats, edges=None) -> joined"},
+    {"set_jaccard", py_set_jaccard, METH_VARARGS, "set_jaccard(sets, set_off, r, q) -> float"},
+    {"hash_strings", py_hash_strings, METH_VARARGS, "hash_strings(offsets, data, seed, out)"},
+    {"hash_collapsed", py_hash_collapsed, METH_VARARGS, "hash_collapsed(offsets, data, flags, seed1, seed2, out1, out2)"},
     {"union_pairs", py_union_pairs, METH_VARARGS, "union_pairs(parent, left, right) -> joined"},
     {"flatten", py_flatten, METH_VARARGS, "flatten(parent)"},
     {NULL, NULL, 0, NULL},

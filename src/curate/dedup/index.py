@@ -1,6 +1,6 @@
 """The incremental MinHash index: kept documents of earlier releases, on disk.
 
-A folder of ``part-NNNNN.parquet`` files (``id``, band hashes, 16-bit signature, ``_text_hash``
+A folder of ``part-NNNNN.parquet`` files (``id``, band hashes, shingle set or 16-bit signature, ``_text_hash``
 and ``_release``, the run id that added the entry) and ``_index.json`` (format, parameters and
 the parts), which is replaced last and is therefore the commit point. Only the runner changes
 an index, when a run that extends it has completed (``curate.side_state``); a run killed
@@ -22,19 +22,22 @@ from curate.errors import InputError
 from curate.io.lock import FolderLock
 from curate.side_state import committer
 
-INDEX_VERSION = 4
+INDEX_VERSION = 5
 """2: signatures stored as binary; 3: the low 16 bits of each value; 4: every entry carries
-``_text_hash`` (so a rerun recognises documents it already holds) and ``_release``."""
+``_text_hash`` (so a rerun recognises documents it already holds) and ``_release``; 5: entries
+carry what verification compares: the shingle set (``_set``, with ``verify_by: jaccard``, the
+default) or the signature (``_sig``)."""
 
 MANIFEST = "_index.json"
 KIND = "minhash_index"
 
 
-def empty_entries(bands: int) -> pl.DataFrame:
+def empty_entries(bands: int, check: str = "_set") -> pl.DataFrame:
+    """No entries, with the columns of an index whose verification column is ``check``."""
     schema: dict[str, Any] = {"id": pl.String}
     for i in range(bands):
         schema[f"_band_{i}"] = pl.UInt64
-    schema["_sig"] = pl.Binary
+    schema[check] = pl.Binary
     schema["_text_hash"] = pl.UInt64
     schema["_release"] = pl.String
     return pl.DataFrame(schema=schema)
@@ -71,11 +74,11 @@ def load_entries(path: Path, params: dict[str, Any], columns: list[str]) -> tupl
     """``columns`` of every entry, and the part files (to scan for the other columns)."""
     manifest = read_manifest(path)
     if manifest is None:
-        return empty_entries(int(params["bands"])).select(columns), []
+        return empty_entries(int(params["bands"]), params.get("check", "_set")).select(columns), []
     check_params(path, manifest, params)
     files = [str(Path(path) / p["file"]) for p in manifest.get("parts", [])]
     if not files:
-        return empty_entries(int(params["bands"])).select(columns), []
+        return empty_entries(int(params["bands"]), params.get("check", "_set")).select(columns), []
     return pl.read_parquet(files, columns=columns), files
 
 

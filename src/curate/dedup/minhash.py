@@ -149,6 +149,53 @@ def signatures(
     return out, counts
 
 
+def sketches(
+    texts: pl.Series | pa.Array | pa.ChunkedArray,
+    num_perm: int = 128,
+    ngram: int = 5,
+    seed: int = 1,
+    shingle: ShingleMode = "word",
+    hash: HashMode = "fast",
+    set_size: int = 1024,
+) -> tuple[np.ndarray, np.ndarray, pa.LargeBinaryArray]:
+    """:func:`signatures` plus each document's shingle set, in the same compiled pass.
+
+    The set is a binary value of little-endian uint32: a header (the number of distinct shingle
+    hashes) and then the smallest ``min(header, set_size)`` of them, ascending. The hashes are the
+    32-bit shingle hashes the permutations take (see the hash modes above), so two documents'
+    sets give their Jaccard similarity exactly (up to 32-bit collisions: at most |A| x |B| / 2**32
+    a pair, ~1e-5 for two 200-shingle documents) when neither holds more than ``set_size``
+    distinct shingles, and a bottom-k estimate (k = ``set_size``) otherwise.
+    """
+    offsets, data = _string_buffers(texts)
+    n = max(len(offsets) - 1, 0)
+    out = np.empty((n, num_perm), dtype=np.uint32)
+    counts = np.zeros(n, dtype=np.int32)
+    if n == 0:
+        return out, counts, pa.array([], pa.large_binary())
+    if set_size < 1:
+        raise ValueError("set_size must be >= 1")
+    flags, lower = char_tables()
+    a, b = permutations(num_perm, seed)
+    sets, set_off = _native.signatures(
+        np.ascontiguousarray(offsets, dtype=np.int64), np.ascontiguousarray(data, dtype=np.uint8),
+        int(ngram), shingle == "char", hash == "datasketch", flags, lower, a, b, out, counts, int(set_size),
+    )
+    byte_offsets = np.frombuffer(set_off, dtype=np.int64) * 4
+    column = pa.LargeBinaryArray.from_buffers(
+        pa.large_binary(), n, [None, pa.py_buffer(byte_offsets), pa.py_buffer(sets)]
+    )
+    return out, counts, column
+
+
+def shingle_set_jaccard(a: bytes, b: bytes) -> float:
+    """The Jaccard similarity two shingle-set values of :func:`sketches` give (what verification
+    compares with the threshold): exact for untruncated sets, else the bottom-k estimate."""
+    sets = np.frombuffer(a + b, dtype=np.uint32)
+    off = np.array([0, len(a) // 4, (len(a) + len(b)) // 4], dtype=np.int64)
+    return float(_native.set_jaccard(sets, off, 0, 1))
+
+
 def reference_shingles(text: str | None, ngram: int = 5, shingle: ShingleMode = "word") -> list[str]:
     """The shingle strings of one text, in plain Python: the documented normalisation, for tests."""
     if not text:

@@ -8,8 +8,9 @@ from typing import ClassVar, Literal
 import polars as pl
 from pydantic import Field
 
+from curate.dedup.minhash import char_tables
 from curate.dedup.survivor import KeepRule, check_keep, keep_columns, survivor_rank
-from curate.hashing import hash_strings
+from curate.hashing import hash_collapsed, hash_strings
 from curate.stages.base import REJECT, GlobalStage, StageConfig, StageContext
 
 
@@ -24,8 +25,10 @@ class ExactDedupConfig(StageConfig):
     keep: KeepRule = "first"
 
 
-def normalised_text(cfg: ExactDedupConfig) -> pl.Expr:
-    """The text as compared: the configured normalisations, all vectorised."""
+def _before_whitespace(cfg: ExactDedupConfig) -> pl.Expr:
+    """The configured normalisations but the whitespace collapse, which ``keys`` does inside the
+    hashing kernel (whitespace as Python's ``re`` defines ``\\s``), so no second copy of the
+    text is built."""
     expr = pl.col("text")
     if cfg.lowercase:
         expr = expr.str.to_lowercase()
@@ -33,8 +36,6 @@ def normalised_text(cfg: ExactDedupConfig) -> pl.Expr:
         expr = expr.str.replace_all(r"[\p{P}\p{S}]+", "")
     if cfg.normalize_digits:
         expr = expr.str.replace_all(r"\d", "0")
-    if cfg.collapse_whitespace:
-        expr = expr.str.replace_all(r"\s+", " ").str.strip_chars()
     return expr
 
 
@@ -69,12 +70,14 @@ class ExactDedup(GlobalStage):
         return {"duplicate_of": pl.String()}
 
     def keys(self, batch: pl.DataFrame, ctx: StageContext) -> pl.DataFrame:
-        norm = batch.select(normalised_text(self.cfg).alias("t")).to_series()
-        cols: dict[str, object] = {
-            "id": batch["id"],
-            "_h1": pl.Series(hash_strings(norm, 0x5EED0001)),
-            "_h2": pl.Series(hash_strings(norm, 0x5EED0002)),
-        }
+        cfg = self.cfg
+        plain = not (cfg.lowercase or cfg.strip_punctuation or cfg.normalize_digits)
+        text = batch["text"] if plain else batch.select(_before_whitespace(cfg).alias("t")).to_series()
+        if cfg.collapse_whitespace:
+            h1, h2 = hash_collapsed(text, char_tables()[0], (0x5EED0001, 0x5EED0002))
+        else:
+            h1, h2 = hash_strings(text, 0x5EED0001), hash_strings(text, 0x5EED0002)
+        cols: dict[str, object] = {"id": batch["id"], "_h1": pl.Series(h1), "_h2": pl.Series(h2)}
         cols["_rank"] = survivor_rank(batch, self.cfg.keep)
         return pl.DataFrame(cols)
 

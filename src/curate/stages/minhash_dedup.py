@@ -15,11 +15,12 @@ from curate.dedup.index import INDEX_VERSION, KIND, empty_entries, load_entries
 from curate.dedup.lsh import (
     band_hashes,
     bucket_candidates,
+    jaccard_edges,
     join_candidates,
     optimal_params,
     verified_edges,
 )
-from curate.dedup.minhash import signatures
+from curate.dedup.minhash import signatures, sketches
 from curate.dedup.survivor import KeepRule, check_keep, keep_columns, survivor_rank
 from curate.dedup.unionfind import new_parent, roots
 from curate.hashing import hash_strings
@@ -67,7 +68,21 @@ class MinhashDedupConfig(StageConfig):
         1, ge=0, lt=2**32, description="Seed of the permutations (datasketch's `seed`); keep it fixed across runs sharing an index."
     )
     verify: bool = Field(
-        True, description="Join a candidate pair only if its signatures agree on >= threshold of positions."
+        True, description="Join a candidate pair only if it passes verification (`verify_by`)."
+    )
+    verify_by: Literal["jaccard", "signature"] = Field(
+        "jaccard",
+        description="'jaccard': the Jaccard similarity of the two shingle sets must reach `threshold` "
+        "(exact up to `set_size` distinct shingles a document, a bottom-k estimate beyond); "
+        "'signature': >= threshold of the signature values must agree (a MinHash estimate, "
+        "standard error ~0.035 at 0.8 with 128 permutations).",
+    )
+    set_size: int = Field(
+        1024,
+        ge=16,
+        le=1_000_000,
+        description="Distinct shingle hashes kept per document for `verify_by: jaccard` (4 bytes "
+        "each): documents with more are compared by a bottom-k estimate of this size.",
     )
     max_checks: int = Field(
         64, ge=1, le=100_000, description="Verified comparisons per document and band (bounds huge buckets)."
@@ -111,11 +126,21 @@ class MinhashDedup(GlobalStage):
 
     Reads ``text`` (and the score column for ``keep: highest:COL``). ``keys`` emits per document
     its band hashes (``_band_<i>``, uint64), a rank for the survivor rule and, when verifying or
-    indexing, the signature (``_sig``: the low 16 bits of its ``num_perm`` values, as binary). The global phase numbers
-    documents densely in survivor order (rank, then id), lists each band's candidate pairs in an
-    independent piece (sort the band hashes; equal ones pair up; verify each pair by signature
-    agreement), then joins the agreeing pairs with union-find and roots every component at its
-    smallest dense id, which is therefore the survivor, whatever the shard layout or engine.
+    indexing, what verification compares: by default (``verify_by: jaccard``) the document's
+    shingle set (``_set``: its distinct 32-bit shingle hashes, ascending, the smallest
+    ``set_size`` of them), else the signature (``_sig``: the low 16 bits of its ``num_perm``
+    values). The global phase numbers documents densely in survivor order (rank, then id), lists
+    each band's candidate pairs in an independent piece (sort the band hashes; equal ones pair
+    up), verifies each pair and joins the accepted ones with union-find, rooting every component
+    at its smallest dense id, which is therefore the survivor, whatever the shard layout or engine.
+
+    Why the shingle sets: a candidate pair is accepted only if the Jaccard similarity of its
+    two shingle sets reaches ``threshold`` (exact for documents of up to ``set_size`` distinct
+    shingles; a bottom-k estimate, standard error sqrt(J(1-J)/set_size), beyond). Agreement of
+    128 signature values is itself an estimate with a standard error of ~0.035 at J = 0.8, which
+    on text full of near-copies close to the threshold turns boundary pairs into both false
+    positives and false negatives. Every accepted edge is then a true pair, so removals are
+    precise and recall is the LSH's (the band choice favours recall when verifying).
 
     Writes: ``_reject = near_duplicate``, ``duplicate_of`` and ``dup_cluster`` (the survivor's id)
     on removed rows; ``dup_cluster`` and ``dup_cluster_size`` on kept rows (size 1, no cluster, for
@@ -127,15 +152,15 @@ class MinhashDedup(GlobalStage):
     union-find parent (8 B) and the edges the pieces hand on (8 B an edge; with ``verify``, a
     spanning forest: fewer edges than documents per band). Each piece (a group of bands, in a
     worker) holds its band columns, the dense order and a sort order (~24 B a document) and, with
-    ``verify``, the signatures of the documents its pairs name (2 x num_perm B each) and its own
+    ``verify``, the shingle sets (4 B a distinct shingle, at most ``set_size``) or signatures
+    (2 x num_perm B) of the documents its pairs name, and its own
     union-find parent (at most ``_MAX_VERIFY_PIECES`` such pieces, so the signatures are read at
-    most four times). No signature is ever held on the driver. Measured on 1 M documents with
-    the driver and the pieces in one process (pieces in turn): ~310 B/doc with verify, ~170
-    without, so 10 M documents need ~3 GiB. See benchmarks/dedup/RESULTS-dedup.md and
-    docs/scale-out.md.
+    most four times). No set or signature is ever held on the driver. Measured on 1 M documents
+    with the driver and the pieces in one process (pieces in turn), with signature verification:
+    ~310 B/doc, ~170 without. See benchmarks/dedup/RESULTS-dedup.md and docs/scale-out.md.
 
     Counters (in the manifest): ``candidate_pairs`` (bucket members paired, all bands),
-    ``pairs_verified`` and ``pairs_rejected_by_verification`` (signature comparisons the pieces
+    ``pairs_verified`` and ``pairs_rejected_by_verification`` (set or signature comparisons the pieces
     made; a piece skips pairs its own earlier edges joined, so these depend on how bands are
     grouped into pieces, which depends on corpus size, never on engine or worker count; the
     decisions depend on neither), ``clusters_found``, ``docs_without_shingles``.
@@ -184,15 +209,25 @@ class MinhashDedup(GlobalStage):
 
     # ------------------------------------------------------------------ keys (per shard)
 
-    def _needs_signature(self) -> bool:
-        return self.cfg.verify or self.cfg.index is not None
+    def _check_column(self) -> str | None:
+        """The key column verification compares (and the index keeps): the shingle set
+        (``_set``), the signature (``_sig``), or none (no verification, no index)."""
+        cfg = self.cfg
+        if not cfg.verify and cfg.index is None:
+            return None
+        return "_set" if cfg.verify and cfg.verify_by == "jaccard" else "_sig"
 
     def keys(self, batch: pl.DataFrame, ctx: StageContext) -> pl.DataFrame:
         cfg = self.cfg
         bands, rows = cfg.band_rows()
-        sig, nsh = signatures(
-            batch["text"], cfg.num_perm, cfg.ngram, cfg.seed, cfg.shingle, cfg.hash
-        )
+        check = self._check_column()
+        sets = None
+        if check == "_set":
+            sig, nsh, sets = sketches(
+                batch["text"], cfg.num_perm, cfg.ngram, cfg.seed, cfg.shingle, cfg.hash, cfg.set_size
+            )
+        else:
+            sig, nsh = signatures(batch["text"], cfg.num_perm, cfg.ngram, cfg.seed, cfg.shingle, cfg.hash)
         bh = band_hashes(sig, nsh, bands, rows)
         empty = nsh == 0
         if empty.any():
@@ -203,7 +238,9 @@ class MinhashDedup(GlobalStage):
         cols: dict[str, Any] = {"id": batch["id"], "_rank": self._rank(batch)}
         for i in range(bands):
             cols[f"_band_{i}"] = pl.Series(bh[:, i], dtype=pl.UInt64)
-        if self._needs_signature():
+        if check == "_set":
+            cols["_set"] = pl.Series("_set", sets, dtype=pl.Binary)
+        elif check == "_sig":
             cols["_sig"] = signature_column(sig)
         if cfg.index is not None:
             cols["_text_hash"] = pl.Series(hash_strings(batch["text"].fill_null(""), 0x7E47), dtype=pl.UInt64)
@@ -217,7 +254,7 @@ class MinhashDedup(GlobalStage):
 
     # The global phase splits into pieces of one or more bands: a piece reads its band columns
     # (and the dense order), sorts each and lists the candidate pairs its buckets hold, verifies
-    # them by signature agreement and hands on a spanning forest of the agreeing pairs; combine
+    # them (shingle sets or signatures) and hands on a spanning forest of the agreeing pairs; combine
     # unions the forests. The components are those of the graph of all agreeing pairs, whichever
     # pairs a piece skipped as already joined, so the decisions are the same whether the pieces
     # run here in order, in a process pool, or on a Ray cluster.
@@ -228,7 +265,7 @@ class MinhashDedup(GlobalStage):
         if cfg.index:
             old, index_files = load_entries(Path(cfg.index), self._index_params(), ["id", "_text_hash"])
         else:
-            old, index_files = empty_entries(bands).select("id", "_text_hash"), []
+            old, index_files = empty_entries(bands, self._check_column() or "_sig").select("id", "_text_hash"), []
         m = old.height
         base = keys.select("id", "_rank", *(["_text_hash"] if cfg.index else [])).collect()
         n = base.height
@@ -255,7 +292,7 @@ class MinhashDedup(GlobalStage):
         """Per band of group ``piece``: (edges, bucket members paired, [verified, rejected]).
 
         With ``verify`` the piece checks its own candidate pairs against the signatures (it
-        reads only those its pairs name) and hands on a spanning forest of the agreeing ones,
+        with the sets or signatures of only the documents its pairs name) and hands on a spanning forest of the agreeing ones,
         which joins exactly the same components; the driver never holds a signature. Without
         it, the edges are the candidate pairs themselves.
         """
@@ -276,9 +313,15 @@ class MinhashDedup(GlobalStage):
         del old, new
         if not self.cfg.verify:
             return [(pairs, paired, np.zeros(2, dtype=np.int64)) for pairs, paired in per_band]
-        sig, row_of = _candidate_signatures(index_rows, keys, m, n, row_of_dense, per_band, self.cfg.num_perm)
         parent = new_parent(m + n)  # this piece's own forest: skips pairs its earlier edges joined
         out = []
+        if self._check_column() == "_set":
+            sets, set_off, row_of = _candidate_sets(index_rows, keys, m, n, row_of_dense, per_band)
+            for pairs, paired in per_band:
+                edges, stats = jaccard_edges(pairs, parent, sets, set_off, row_of, self.cfg.threshold)
+                out.append((edges, paired, stats))
+            return out
+        sig, row_of = _candidate_signatures(index_rows, keys, m, n, row_of_dense, per_band, self.cfg.num_perm)
         for pairs, paired in per_band:
             edges, stats = verified_edges(pairs, parent, sig, row_of, self.cfg.threshold)
             out.append((edges, paired, stats))
@@ -336,7 +379,7 @@ class MinhashDedup(GlobalStage):
             ctx.count("pairs_rejected_by_verification", int(stats[1]))
         if cfg.index is not None:
             kept_rows = row_of_dense[dense[(root[m:] == dense) & ~already[m:]]] - m
-            entries = _gather_entries(keys, np.sort(kept_rows), bands, ctx.run_id)
+            entries = _gather_entries(keys, np.sort(kept_rows), bands, ctx.run_id, self._check_column() or "_sig")
             fresh = entries.join(old.select("id"), on="id", how="anti", maintain_order="left").unique("id", keep="first", maintain_order=True)
             ctx.count("index_docs_before", m)
             ctx.count("index_docs_appended", fresh.height)
@@ -348,7 +391,7 @@ class MinhashDedup(GlobalStage):
     def _index_params(self) -> dict[str, Any]:
         cfg = self.cfg
         bands, rows = cfg.band_rows()
-        return {
+        params = {
             "version": INDEX_VERSION,
             "num_perm": cfg.num_perm,
             "bands": bands,
@@ -357,7 +400,11 @@ class MinhashDedup(GlobalStage):
             "ngram": cfg.ngram,
             "shingle": cfg.shingle,
             "hash": cfg.hash,
+            "check": self._check_column() or "_sig",
         }
+        if params["check"] == "_set":
+            params["set_size"] = cfg.set_size
+        return params
 
     # ------------------------------------------------------------------ apply (per shard)
 
@@ -402,12 +449,7 @@ def _candidate_signatures(
     of ``_SIG_SLICE_ROWS`` key rows, skipping slices that hold none, so the transient copies stay
     a few MiB whatever the corpus size.
     """
-    named = np.zeros(m + n, dtype=bool)  # by dense id
-    for pairs, _ in per_band:
-        named[pairs.ravel()] = True
-    wanted = np.zeros(m + n, dtype=bool)  # by key row: index entries first, then new rows
-    wanted[row_of_dense[named]] = True
-    del named
+    wanted = _wanted_rows(m, n, row_of_dense, per_band)
     count = int(wanted.sum())
     sig = np.empty((max(count, 1), num_perm), dtype=SIG_DTYPE)
     position = np.cumsum(wanted, dtype=np.int64) - 1
@@ -426,6 +468,59 @@ def _candidate_signatures(
     if k != count:
         raise RuntimeError(f"minhash_dedup: read {k} candidate signatures, expected {count}")
     return sig, position[row_of_dense]
+
+
+def _wanted_rows(m: int, n: int, row_of_dense: np.ndarray, per_band: list[tuple[np.ndarray, int]]) -> np.ndarray:
+    """By key row (index entries first, then new rows): whether some candidate pair names it."""
+    named = np.zeros(m + n, dtype=bool)  # by dense id
+    for pairs, _ in per_band:
+        named[pairs.ravel()] = True
+    wanted = np.zeros(m + n, dtype=bool)
+    wanted[row_of_dense[named]] = True
+    return wanted
+
+
+def _candidate_sets(
+    index_rows: pl.LazyFrame | None, keys: pl.LazyFrame, m: int, n: int, row_of_dense: np.ndarray,
+    per_band: list[tuple[np.ndarray, int]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The shingle sets of the documents some candidate pair names, as one uint32 array of
+    records with their offsets, and each dense id's record (read in slices, as the signatures)."""
+    wanted = _wanted_rows(m, n, row_of_dense, per_band)
+    position = np.cumsum(wanted, dtype=np.int64) - 1
+    np.maximum(position, 0, out=position)
+    parts: list[np.ndarray] = []
+    lengths: list[np.ndarray] = []
+    for frame, first, rows in ((index_rows, 0, m), (keys, m, n)):
+        for start in range(0, rows, _SIG_SLICE_ROWS):
+            local = wanted[first + start : first + min(start + _SIG_SLICE_ROWS, rows)]
+            if frame is None or not local.any():
+                continue
+            column = frame.select("_set").slice(start, _SIG_SLICE_ROWS).collect()["_set"]
+            picked = column.filter(pl.Series(local[: column.len()])).rechunk().to_arrow()
+            if isinstance(picked, pa.ChunkedArray):
+                picked = picked.combine_chunks()
+            picked = picked.cast(pa.large_binary())
+            if picked.null_count:
+                raise ValueError("a shingle-set column holds nulls")
+            offsets = np.frombuffer(picked.buffers()[1], dtype=np.int64)[picked.offset : picked.offset + len(picked) + 1]
+            data = picked.buffers()[2]
+            raw = np.frombuffer(data, dtype=np.uint8)[int(offsets[0]) : int(offsets[-1])] if data is not None else np.zeros(0, np.uint8)
+            if (np.diff(offsets) % 4).any() or (np.diff(offsets) < 4).any():
+                raise ValueError("shingle sets must be whole uint32 records with a header")
+            parts.append(raw.view(np.uint32))
+            lengths.append(np.diff(offsets) // 4)
+    count = int(wanted.sum())
+    set_off = np.zeros(count + 1, dtype=np.int64)
+    if lengths:
+        all_lengths = np.concatenate(lengths)
+        if all_lengths.size != count:
+            raise RuntimeError(f"minhash_dedup: read {all_lengths.size} candidate sets, expected {count}")
+        np.cumsum(all_lengths, out=set_off[1:])
+    sets = np.concatenate(parts) if parts else np.zeros(1, dtype=np.uint32)
+    if count == 0:  # a record nothing reads, so row_of stays valid
+        sets, set_off = np.zeros(1, dtype=np.uint32), np.array([0, 1], dtype=np.int64)
+    return sets, set_off, position[row_of_dense]
 
 
 SIG_DTYPE = np.uint16
@@ -467,12 +562,13 @@ def _matrix(column: pl.Series, num_perm: int) -> np.ndarray:
     return data.view(SIG_DTYPE).reshape(n, num_perm)
 
 
-def _gather_entries(keys: pl.LazyFrame, rows: np.ndarray, bands: int, run_id: str | None) -> pl.DataFrame:
-    """Index entries (id, band hashes, signature, text hash, release) of key rows ``rows`` (sorted)."""
-    cols = ["id", *[f"_band_{i}" for i in range(bands)], "_sig", "_text_hash"]
+def _gather_entries(keys: pl.LazyFrame, rows: np.ndarray, bands: int, run_id: str | None, check: str) -> pl.DataFrame:
+    """Index entries (id, band hashes, shingle set or signature, text hash, release) of key rows
+    ``rows`` (sorted)."""
+    cols = ["id", *[f"_band_{i}" for i in range(bands)], check, "_text_hash"]
     frames = []
     for start in range(0, int(rows[-1]) + 1 if rows.size else 0, _CHUNK_ROWS):
         chunk = keys.select(cols).slice(start, _CHUNK_ROWS).collect()
         frames.append(chunk[rows[(rows >= start) & (rows < start + _CHUNK_ROWS)] - start])
-    entries = pl.concat(frames) if frames else empty_entries(bands).drop("_release")
+    entries = pl.concat(frames) if frames else empty_entries(bands, check).drop("_release")
     return entries.with_columns(pl.lit(run_id, dtype=pl.String).alias("_release"))
