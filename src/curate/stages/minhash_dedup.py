@@ -291,10 +291,10 @@ class MinhashDedup(GlobalStage):
     def resolve_piece(self, keys: pl.LazyFrame, shared: Any, piece: int) -> list[tuple[np.ndarray, int, np.ndarray]]:
         """Per band of group ``piece``: (edges, bucket members paired, [verified, rejected]).
 
-        With ``verify`` the piece checks its own candidate pairs against the signatures (it
-        with the sets or signatures of only the documents its pairs name) and hands on a spanning forest of the agreeing ones,
-        which joins exactly the same components; the driver never holds a signature. Without
-        it, the edges are the candidate pairs themselves.
+        With ``verify`` the piece checks its own candidate pairs (it reads the shingle sets or
+        signatures of only the documents its pairs name) and hands on a spanning forest of the
+        accepted ones, which joins exactly the same components; the driver never holds a set or
+        signature. Without it, the edges are the candidate pairs themselves.
         """
         m, n = shared["m"], shared["n"]
         cols = [f"_band_{b}" for b in shared["groups"][piece]]
