@@ -8,9 +8,13 @@ import unicodedata
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import make_records, read_dir, read_rejected, write_jsonl
+from curate.ingest import unicode_normalized
 
 
 def ingest(cli, tmp_path: Path, *inputs: object, extra: tuple[str, ...] = ()) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -192,3 +196,14 @@ def test_csv_row_with_wrong_column_count_is_rejected(cli, tmp_path: Path) -> Non
     kept, rejected = ingest(cli, tmp_path, path)
     assert sorted(kept["text"].to_list()) == ["good one", "good two"]
     assert rejected["reject_reason"].to_list() == ["malformed_row"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.one_of(st.none(), st.text(alphabet=st.sampled_from(list("ae\u0301\u00e9\u212b\u0041\u030a\uac00\u1100\u1161 ")), max_size=12)), max_size=15),
+    st.sampled_from(["NFC", "NFKC", "NFD", "NFKD"]),
+)
+def test_normalising_only_the_rows_that_need_it_equals_normalising_all(texts: list[str | None], form: str) -> None:
+    text = pa.array(texts, pa.large_string())
+    got = unicode_normalized(text, form).to_pylist()
+    assert got == [None if t is None else unicodedata.normalize(form, t) for t in texts]
