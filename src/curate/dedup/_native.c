@@ -1237,11 +1237,15 @@ static PyObject *py_hash_collapsed(PyObject *self, PyObject *args) {
         }
         if (off[i + 1] - off[i] > max_len) max_len = off[i + 1] - off[i];
     }
-    uint8_t *buf = malloc((size_t)max_len + 1);
+    uint8_t *buf = malloc((size_t)max_len + 2);
     if (!buf) {
         release_all(&held);
         return PyErr_NoMemory();
     }
+    /* per byte: 0 an ASCII byte that is not whitespace, 1 ASCII whitespace,
+     * 2 the first byte of a longer UTF-8 sequence (or a stray byte): decoded and looked up */
+    uint8_t cls[256];
+    for (int c = 0; c < 256; c++) cls[c] = c >= 0x80 ? 2 : (flags[c] & 2) ? 1 : 0;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t d = 0; d + 1 < n_off; d++) {
         const uint8_t *p = data + off[d];
@@ -1249,8 +1253,19 @@ static PyObject *py_hash_collapsed(PyObject *self, PyObject *args) {
         int space = 0; /* a whitespace run is pending (written before the next non-space) */
         while (i < n) {
             size_t start = i;
-            uint32_t c = p[i];
-            uint32_t cp = c < 0x80 ? (i++, c) : decode_utf8(p, n, &i);
+            uint8_t c = p[i];
+            unsigned k = cls[c];
+            if (k < 2) { /* ASCII, branch-free: a word/space pattern defeats branch prediction */
+                unsigned keep = k ^ 1u;
+                buf[j] = 0x20;
+                j += keep & (unsigned)space;
+                buf[j] = c;
+                j += keep;
+                space = (int)(k & (j != 0));
+                i++;
+                continue;
+            }
+            uint32_t cp = decode_utf8(p, n, &i);
             if (flags[cp] & 2) {
                 space = j > 0;
                 continue;
