@@ -106,9 +106,13 @@ class StepResult:
     wall_seconds: float
     skipped: bool = False
     config: dict[str, Any] = field(default_factory=dict)
+    materialized: bool | None = None
+    """Whether the step's folder holds its kept rows as data files (False: a link inside a fused
+    chain, recomputed from the nearest step that does when something must read it); None for
+    export, whose files are the release."""
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "index": self.index,
             "stage": self.kind,
             "folder": self.folder,
@@ -119,3 +123,6 @@ class StepResult:
             "wall_seconds": round(self.wall_seconds, 3),
             "resumed_from_previous_run": self.skipped,
         }
+        if self.materialized is not None:
+            data["materialized"] = self.materialized
+        return data

@@ -87,8 +87,18 @@ class Plan:
             extra = ""
             if s.kind == "export" and self.config.output is not None:
                 extra = f" -> {self.config.output.path} ({self.config.output.format})"
+            elif active and (end := self.chain_end(s)) is not s:
+                extra = f" (fused: kept rows written once, by {end.folder.name})"
             lines.append(f"{mark}{s.folder.name}{extra}" + ("" if active else " (not run)"))
         return lines
+
+    def chain_end(self, step: Step) -> Step:
+        """The step that writes ``step``'s kept rows in this run: the last of the consecutive map
+        steps it belongs to (within ``--until``), or itself. The runner decides the same way."""
+        end = step
+        while end.role is StepRole.MAP and end.index < self.last and self.steps[end.index + 1].role is StepRole.MAP:
+            end = self.steps[end.index + 1]
+        return end
 
 
 def step_folder(workdir: Path, index: int, kind: str) -> Path:

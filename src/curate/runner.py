@@ -10,6 +10,12 @@ Resume cannot be wrong: every step folder carries the fingerprint of everything 
 depends on (``_step.json``, written before any work); a folder whose fingerprint differs is
 removed and recomputed, never reused. Each step lists its data shards in its manifest and the
 next step reads exactly those.
+
+Text is written once per fused chain: consecutive map stages run as one task per shard, and only
+the chain's last step writes kept rows; the steps before it write their rejected rows, stats and
+manifest, and their manifest says ``materialized: false``. Whatever must read such a step (a
+step after ``--from``, ``--until`` or a removed stage, export, a command's output) gets it
+recomputed from the nearest step that holds data files (``_materialize``); stages never know.
 """
 
 from __future__ import annotations
@@ -86,6 +92,8 @@ class Runner:
         self.executor = executor or SerialExecutor()
         self.reporter = reporter or NullReporter()
         self.run_id = ""
+        self._results: dict[int, StepResult] = {}
+        """Each step's result once known (resumed or run), so a rematerialised step says so."""
 
     # ------------------------------------------------------------ the run
 
@@ -134,10 +142,8 @@ class Runner:
             elif step.role is StepRole.GLOBAL:
                 results.append(self._run_global(step))
                 i += 1
-            else:
-                chain = [step]
-                while i + len(chain) < len(active) and active[i + len(chain)].role is StepRole.MAP:
-                    chain.append(active[i + len(chain)])
+            else:  # consecutive map steps: one fused chain, whose end writes the kept rows
+                chain = plan.steps[step.index : plan.chain_end(step).index + 1]
                 results.extend(self._run_chain(chain))
                 i += len(chain)
         check_conservation(results)
@@ -214,7 +220,10 @@ class Runner:
                 hint="run without --from (with --resume, completed steps are reused when they match)",
             )
         stats = StageStats.from_json(data.get("counts", {}))
-        return StepResult(step.index, step.kind, step.folder.name, data.get("fingerprint", ""), stats, 0.0, True, step.config_json)
+        result = StepResult(step.index, step.kind, step.folder.name, data.get("fingerprint", ""), stats, 0.0, True, step.config_json)
+        result.materialized = _holds_data(data)
+        self._results[step.index] = result
+        return result
 
     def _completed(self, step: Step) -> StepResult | None:
         if not self.plan.resume:
@@ -222,23 +231,45 @@ class Runner:
         data = read_json(step.folder / "_manifest.json")
         if data and data.get("fingerprint") == step.fingerprint and data.get("complete"):
             result = StepResult(step.index, step.kind, step.folder.name, step.fingerprint, StageStats.from_json(data["counts"]), 0.0, True, step.config_json)
+            result.materialized = _holds_data(data)
+            self._results[step.index] = result
             self.reporter.step_started(step.folder.name, 0)
             self.reporter.step_finished(result)
             return result
         return None
 
-    def _finish(self, step: Step, stats: StageStats, seconds: float, input_fp: str) -> StepResult:
-        """Write the step's manifest last: its counts, and the data shards the next step reads."""
+    def _finish(
+        self, step: Step, stats: StageStats, seconds: float, input_fp: str, data_files: list[str] | None = None,
+        chain: tuple[Step, Step] | None = None,
+    ) -> StepResult:
+        """Write the step's manifest last: its counts, and the data shards the next step reads.
+
+        ``chain`` = (source, end) marks a link inside a fused chain that holds no kept rows: its
+        manifest says where they are recomputed from, and any stray kept file is removed.
+        """
         result = StepResult(step.index, step.kind, step.folder.name, step.fingerprint, stats, seconds, False, step.config_json)
-        data_files = [f"{name}.parquet" for name in shard_names(step.folder)]
+        result.materialized = chain is None
+        if chain is None:
+            files = data_files if data_files is not None else [f"{name}.parquet" for name in shard_names(step.folder)]
+            block = self._dataset_block("step", files, stats.docs_kept, step) | {"materialized": True}
+        else:
+            for stray in shard_names(step.folder):  # kept rows of an earlier attempt that ended here
+                (step.folder / f"{stray}.parquet").unlink(missing_ok=True)
+            source, end = chain
+            block = self._dataset_block("step", [], stats.docs_kept, step) | {
+                "materialized": False,
+                "recompute_from": source.folder.name,
+                "chain_end": end.folder.name,
+            }
         data = result.to_json() | {
             "input_fingerprint": input_fp,
             "versions": versions(),
             "complete": True,
             "run_id": self.run_id,
-            "curate_dataset": self._dataset_block("step", data_files, stats.docs_kept, step),
+            "curate_dataset": block,
         }
         write_json_atomic(data, step.folder / "_manifest.json")
+        self._results[step.index] = result
         self.reporter.step_finished(result)
         return result
 
@@ -259,8 +290,11 @@ class Runner:
         return self.plan.steps[step.index - 1].fingerprint if step.index > 0 else ""
 
     def _shards(self, step: Step) -> list[str]:
-        """The data shards a step produced, as its manifest lists them."""
+        """The data shards a step produced, as its manifest lists them (it must hold them:
+        ``_materialize`` first where it may not)."""
         data = read_json(step.folder / "_manifest.json") or {}
+        if not _holds_data(data):
+            raise StageError(f"internal: {step.folder.name} holds no data files; it must be rematerialised before it is read")
         listed = (data.get("curate_dataset") or {}).get("data_files")
         if listed is None:
             return shard_names(step.folder)
@@ -297,46 +331,110 @@ class Runner:
         stats = stats + check_unique_ids(step.folder, shard_names(step.folder), cfg.strict, where)
         return self._finish(step, stats, time.monotonic() - t0, "")
 
-    def _link(self, step: Step) -> ChainLink:
+    def _link(self, step: Step, source: Path, *, writes_kept: bool, replay: bool) -> ChainLink:
         assert step.stage is not None
-        source = self.plan.steps[step.index - 1].folder
         return ChainLink(
-            step.stage, step.index, step.folder, source, step.fingerprint, self.plan.config.seed, self.run_id, step.stage_index  # type: ignore[arg-type]
+            step.stage, step.index, step.folder, source, step.fingerprint, self.plan.config.seed, self.run_id, step.stage_index,  # type: ignore[arg-type]
+            writes_kept, replay,
         )
 
+    def _holds_data(self, step: Step) -> bool:
+        return _holds_data(read_json(step.folder / "_manifest.json") or {})
+
+    def _data_source(self, step: Step) -> Step:
+        """The nearest step before ``step`` that holds its kept rows as data files (ingest, a
+        global stage, the end of a chain, or a step written by ``--until``); the map steps
+        between are complete and are recomputed in memory from it."""
+        i = step.index - 1
+        while i > 0 and not self._holds_data(self.plan.steps[i]):
+            between = self.plan.steps[i]
+            data = read_json(between.folder / "_manifest.json") or {}
+            if between.role is not StepRole.MAP or data.get("fingerprint") != between.fingerprint or not data.get("complete"):
+                raise StageError(
+                    f"{between.folder.name} holds no data files and cannot be recomputed (it has not completed with this config)",
+                    hint="rerun without --from (with --resume, completed steps are reused when they match)",
+                )
+            i -= 1
+        return self.plan.steps[i]
+
+    def _chain_links(self, source: Step, end: Step, pending: list[Step]) -> list[ChainLink]:
+        """Links for every map step after ``source`` up to ``end``: the pending ones write their
+        rejected rows and stats, the others are replayed in memory; only ``end`` writes kept rows."""
+        steps = self.plan.steps[source.index + 1 : end.index + 1]
+        return [
+            self._link(s, self.plan.steps[s.index - 1].folder if i else source.folder, writes_kept=s is end, replay=s not in pending)
+            for i, s in enumerate(steps)
+        ]
+
     def _run_chain(self, chain: list[Step]) -> list[StepResult]:
-        pending = [s for s in chain if self._completed(s) is None]
-        results = {s.index: self._completed(s) for s in chain if s not in pending}
-        if pending:
-            t0 = time.monotonic()
-            shards = self._shards(self.plan.steps[pending[0].index - 1])
-            links = [self._link(s) for s in pending]
-            for s in pending:
-                self._start(s)
-            name = " + ".join(s.folder.name for s in pending)
-            self.reporter.step_started(name, len(shards))
-            per_shard = self.executor.map_shards(
-                base.map_chain_task,
-                [(shard, links) for shard in shards],
-                lambda r: self.reporter.step_progress(1, r[0].docs_in),
-                links,
-            )
-            wall = time.monotonic() - t0
-            totals = [sum((r[k] for r in per_shard), StageStats()) for k in range(len(pending))]
-            cpu = sum(t.cpu_seconds for t in totals) or 1.0
-            for s, stats in zip(pending, totals, strict=True):
-                # each stage's own share of the fused chain's wall time, by its CPU time
-                seconds = wall * stats.cpu_seconds / cpu if len(pending) > 1 else wall
-                results[s.index] = self._finish(s, stats, seconds, self._input_fp(s))
+        done = {s.index: self._completed(s) for s in chain}
+        pending = [s for s in chain if done[s.index] is None]
+        end = chain[-1]
+        if not pending:
+            self._materialize(end)  # resumed, and the chain now ends at a step that held no data
+            return [done[s.index] for s in chain]  # type: ignore[misc]
+        t0 = time.monotonic()
+        source = self._data_source(pending[0])
+        shards = self._shards(source)
+        links = self._chain_links(source, end, pending)
+        for s in pending:
+            self._start(s)
+        first = len(links) - len(pending)  # the pending links are the chain's tail
+        name = " + ".join(s.folder.name for s in pending)
+        self.reporter.step_started(name, len(shards))
+        per_shard = self.executor.map_shards(
+            base.map_chain_task,
+            [(shard, links) for shard in shards],
+            lambda r: self.reporter.step_progress(1, r[first].docs_in),
+            links,
+        )
+        wall = time.monotonic() - t0
+        totals = [sum((r[first + k] for r in per_shard), StageStats()) for k in range(len(pending))]
+        cpu = sum(t.cpu_seconds for t in totals) or 1.0
+        results = dict(done)
+        for s, stats in zip(pending, totals, strict=True):
+            # each stage's own share of the fused chain's wall time, by its CPU time
+            seconds = wall * stats.cpu_seconds / cpu if len(pending) > 1 else wall
+            if s is end:
+                results[s.index] = self._finish(s, stats, seconds, self._input_fp(s), [f"{n}.parquet" for n in shards])
+            else:
+                results[s.index] = self._finish(s, stats, seconds, self._input_fp(s), chain=(source, end))
         return [results[s.index] for s in chain]  # type: ignore[misc]
+
+    def _materialize(self, step: Step) -> None:
+        """Give a completed step that holds no data files its kept rows: recomputed per shard from
+        the nearest step that holds data (every link between replayed in memory, their counts
+        checked against the saved ones), written as the step's data files, then its manifest
+        says so. Its rejected rows, stats and counts stay as they are. Resumable per shard."""
+        if step.role is not StepRole.MAP or self._holds_data(step):
+            return
+        t0 = time.monotonic()
+        source = self._data_source(step)
+        shards = self._shards(source)
+        links = self._chain_links(source, step, [])
+        self.reporter.step_started(f"{step.folder.name} (rematerialise)", len(shards))
+        self.executor.map_shards(base.map_chain_task, [(shard, links) for shard in shards], lambda r: self.reporter.step_progress(1), links)
+        data = read_json(step.folder / "_manifest.json") or {}
+        block = {k: v for k, v in data["curate_dataset"].items() if k not in ("recompute_from", "chain_end")}
+        data["curate_dataset"] = block | {"data_files": [f"{n}.parquet" for n in shards], "materialized": True, "run_id": self.run_id}
+        data["materialized"] = True
+        write_json_atomic(data, step.folder / "_manifest.json")
+        if step.index in self._results:
+            self._results[step.index].materialized = True
+        stats = StageStats.from_json(data.get("counts", {}))
+        self.reporter.step_finished(
+            StepResult(step.index, f"{step.kind} (rematerialised)", step.folder.name, step.fingerprint, stats, time.monotonic() - t0, False)
+        )
 
     def _run_global(self, step: Step) -> StepResult:
         done = self._completed(step)
         if done:
             return done
         t0 = time.monotonic()
-        link = self._link(step)
-        shards = self._shards(self.plan.steps[step.index - 1])
+        previous = self.plan.steps[step.index - 1]
+        self._materialize(previous)
+        link = self._link(step, previous.folder, writes_kept=True, replay=False)
+        shards = self._shards(previous)
         self._start(step)
         self.reporter.step_started(f"{step.folder.name} keys", len(shards))
         key_stats = self.executor.map(
@@ -361,8 +459,9 @@ class Runner:
             self.reporter.step_finished(result)
             return result, None
         t0 = time.monotonic()
-        self._start(step)
         source_step = plan.steps[step.index - 1]
+        self._materialize(source_step)
+        self._start(step)
         parts = [str(source_step.folder / f"{s}.parquet") for s in self._shards(source_step)]
         staged = staging_dir(target)
         if (read_json(staged / "_staging.json") or {}).get("fingerprint") != step.fingerprint or not plan.resume:
@@ -457,11 +556,12 @@ class Runner:
         """A single command's output: the last step's kept shards, every step's rejected set and
         a manifest that lists them, swapped in as one transaction."""
         plan = self.plan
+        last = plan.steps[-1]
+        self._materialize(last)  # the last step always ends its chain; after a resume it may not have
         target = publish_target(target)
         recover(target)
         staged = staging_dir(target)
         remove_tree(staged)
-        last = plan.steps[-1]
         data_files = []
         rejected_files = []
         try:
@@ -494,6 +594,11 @@ class Runner:
                 raise
             raise clear from None
         swap_in(staged, target)
+
+
+def _holds_data(manifest: dict[str, Any]) -> bool:
+    """Whether a step's manifest lists kept data files (every step but a link inside a fused chain)."""
+    return (manifest.get("curate_dataset") or {}).get("materialized", True) is not False
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:

@@ -103,14 +103,16 @@ def routed_stats(batch_rows: int, kept: pl.DataFrame, rejected: pl.DataFrame, ct
 def write_routed(folder: Path, name: str, kept: pl.DataFrame, rejected: pl.DataFrame) -> int:
     """Write a unit's kept and rejected rows; a rejected file left by an earlier attempt of the
     same unit that rejected rows which this one keeps is removed (never counted twice)."""
+    return write_rejected(folder, name, rejected) + write_parquet_atomic(kept, folder / f"{name}.parquet")
+
+
+def write_rejected(folder: Path, name: str, rejected: pl.DataFrame) -> int:
+    """Write a unit's rejected rows only (a link of a fused chain whose kept rows live downstream)."""
     rejected_path = folder / "rejected" / f"{name}.parquet"
-    written = 0
     if rejected.height:
-        written += write_parquet_atomic(rejected, rejected_path)
-    else:
-        rejected_path.unlink(missing_ok=True)
-    written += write_parquet_atomic(kept, folder / f"{name}.parquet")
-    return written
+        return write_parquet_atomic(rejected, rejected_path)
+    rejected_path.unlink(missing_ok=True)
+    return 0
 
 
 # ---------------------------------------------------------------- units of work
@@ -198,7 +200,15 @@ def _shard_from_release_jsonl(src: InputFile, out: Path) -> None:
 
 @dataclass(frozen=True)
 class ChainLink:
-    """One map stage inside a fused chain: where it reads and writes and its identity."""
+    """One map stage inside a fused chain: where it reads and writes, its identity, and what it writes.
+
+    A chain task reads its shard from the first link's ``source`` (the nearest step that holds
+    its kept rows as data files) and runs every link in memory. Each link that is not a
+    ``replay`` writes its rejected rows and its stats sidecar; only a link with ``writes_kept``
+    (the chain's last) writes its kept rows. A ``replay`` link is a step completed earlier:
+    recomputed in memory to feed the next link (stages are deterministic, and its counts are
+    checked against the ones it saved), never rewritten.
+    """
 
     stage: MapStage
     index: int
@@ -210,34 +220,63 @@ class ChainLink:
     stage_index: int | None = None
     """Position in the lineage (a chained command continues its parent's numbering), which
     seeds per-stage random streams; ``index`` is the step's position in this run."""
+    writes_kept: bool = True
+    replay: bool = False
 
     def context(self) -> StageContext:
         position = self.index if self.stage_index is None else self.stage_index
         return StageContext(self.seed, position, self.stage.kind, run_id=self.run_id)
 
 
+def _same_counts(a: StageStats, b: StageStats) -> bool:
+    return (a.docs_in, a.docs_kept, a.docs_added, a.rejected, a.counters) == (b.docs_in, b.docs_kept, b.docs_added, b.rejected, b.counters)
+
+
 def map_chain_task(shard: str, links: list[ChainLink]) -> list[StageStats]:
-    """Run consecutive map stages on one shard, writing every stage's output (resumable per link)."""
+    """Run consecutive map stages on one shard; one result per link.
+
+    Text is written once: only the last link writes kept rows (if it ``writes_kept``); every
+    other link writes its rejected rows and its stats sidecar, which make resume exact. A shard
+    whose links are all done (sidecars saved, and the last link's kept file written) is not
+    read at all; otherwise it is recomputed from the chain's source, and a link done earlier is
+    recomputed in memory without rewriting anything: its counts must equal the saved ones.
+    """
+    saved = [done_stats(link.folder, shard, link.fingerprint) for link in links]
+    last = links[-1]
+    kept_file = last.folder / f"{shard}.parquet"
+    if all(prior is not None for prior, link in zip(saved, links, strict=True) if not link.replay) and (
+        not last.writes_kept or kept_file.is_file()
+    ):
+        return [prior or StageStats() for prior in saved]
     results: list[StageStats] = []
-    batch: pl.DataFrame | None = None
-    for link in links:
-        prior = done_stats(link.folder, shard, link.fingerprint)
-        if prior is not None:
-            results.append(prior)
-            batch = None
-            continue
+    batch = read_shard(links[0].source / f"{shard}.parquet")
+    for link, prior in zip(links, saved, strict=True):
         t0 = time.process_time()
-        if batch is None:
-            batch = read_shard(link.source / f"{shard}.parquet")
         stage = ready_stage(link.stage, link.fingerprint)
         ctx = link.context()
         out = _guard(link, shard, lambda s=stage, b=batch, c=ctx: s.process(b, c))
         kept, rejected = route(out, batch.columns, link.stage.kind, link.stage.reject_columns)
         stats = routed_stats(batch.height, kept, rejected, ctx, link.stage.adds_rows)
-        stats.bytes_written = write_routed(link.folder, shard, kept, rejected)
-        stats.cpu_seconds = time.process_time() - t0
-        save_stats(link.folder, shard, link.fingerprint, stats)
-        results.append(stats)
+        if prior is not None or link.replay:
+            # done earlier: its rejected rows and counts are on disk; only the kept rows may be missing
+            if prior is not None and not _same_counts(prior, stats):
+                raise StageError(
+                    f"stages[{link.index - 1}] ({link.stage.kind}) gave other counts on {shard} when recomputed "
+                    f"({stats.docs_kept} kept, {stats.docs_rejected} rejected; saved: {prior.docs_kept} and {prior.docs_rejected}): "
+                    "the stage is not deterministic",
+                    hint="rerun without --resume; if it persists, report it with the stage's config",
+                )
+            if link.writes_kept and not kept_file.is_file():
+                write_parquet_atomic(kept, kept_file)
+            results.append(prior or stats)
+        else:
+            if link.writes_kept:
+                stats.bytes_written = write_routed(link.folder, shard, kept, rejected)
+            else:
+                stats.bytes_written = write_rejected(link.folder, shard, rejected)
+            stats.cpu_seconds = time.process_time() - t0
+            save_stats(link.folder, shard, link.fingerprint, stats)
+            results.append(stats)
         batch = kept
     return results
 

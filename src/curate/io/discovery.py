@@ -111,6 +111,16 @@ def curated_manifest(folder: str | Path) -> dict | None:
 
 def _curated_files(folder: str, block: dict, where: str, i: int) -> list[InputFile]:
     """The kept data files a curated folder's manifest lists (never its rejected set or sidecars)."""
+    if block.get("materialized") is False:
+        # a link inside a fused chain: its kept rows were never written (text is written once per chain)
+        where_from, end = block.get("recompute_from", "an earlier step"), block.get("chain_end", "a later step")
+        step = Path(folder).name
+        raise MissingInputError(
+            f"{where}.paths[{i}]: {folder} is a step inside a fused chain and holds no kept data files "
+            f"(its rows are recomputed from {where_from}; the chain's data is in {end})",
+            hint=f"read {Path(folder).parent / end} instead, or write this step's rows with "
+            f"`curate run CONFIG --until {step} --resume` on that workdir",
+        )
     files = []
     columns = block.get("columns")
     complete = columns is None or {"id", "text", "source"} <= set(columns)

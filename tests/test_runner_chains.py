@@ -1,0 +1,274 @@
+"""Fused map chains write a document's text once: only the chain's last step holds kept data files.
+
+The steps inside a chain write their rejected rows, stats and manifest (counts that add up) but
+no kept rows; anything that must read one of them gets it recomputed from the nearest step that
+holds data, and a resumed or partial run gives the bytes of a clean one.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import make_records, read_dir, read_rejected, write_config, write_jsonl
+from curate.config import load_config
+from curate.engines.executor import SerialExecutor
+from curate.errors import StageError
+from curate.pipeline import build_plan
+from curate.runner import run_plan
+
+CHAIN = [
+    {"kind": "filter", "rules": {"not_first": "n >= 6"}},
+    {"kind": "filter", "rules": {"not_every_seventh": "n % 7 != 3"}},
+    {"kind": "filter", "rules": {"not_every_eleventh": "n % 11 != 5"}},
+]
+"""Three map stages, fused into one chain (filters on a metadata column: the chain is what is
+tested here, not scoring)."""
+INNER = ["01_filter", "02_filter"]
+END = "03_filter"
+
+
+def project(root: Path, **extra: Any) -> dict[str, Any]:
+    write_jsonl(root / "raw" / "a.jsonl", make_records(160, seed=1, dup_every=6), raw_lines={4: b"{bad"})
+    write_jsonl(root / "raw" / "b.jsonl", make_records(90, seed=2))
+    cfg: dict[str, Any] = {
+        "input": {"paths": [str(root / "raw")], "rows_per_shard": 30},
+        "workdir": str(root / "work"),
+        "output": {"path": str(root / "out"), "split": {"validation": 0.1}, "rows_per_shard": 40, "overwrite": True},
+        "engine": {"workers": 1},
+        "seed": 7,
+        "stages": CHAIN,
+    }
+    cfg.update(extra)
+    return cfg
+
+
+def run_cfg(root: Path, cfg: dict[str, Any], executor: Any = None, **kw: Any) -> Any:
+    return run_plan(build_plan(load_config(write_config(root, cfg)), **kw), executor or SerialExecutor())
+
+
+def manifest(folder: Path) -> dict[str, Any]:
+    return json.loads((folder / "_manifest.json").read_text())
+
+
+def kept_files(folder: Path) -> list[Path]:
+    return sorted(folder.glob("part-*.parquet"))
+
+
+def parquet_bytes(folder: Path) -> dict[str, bytes]:
+    """Every Parquet file under a folder (data and rejected sets), by relative path."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*.parquet")) if not p.name.startswith(".")}
+
+
+def workdir_rejected(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root / "work")): p.read_bytes() for p in sorted((root / "work").glob("*/rejected/*.parquet"))}
+
+
+@pytest.fixture
+def clean(tmp_path: Path) -> Path:
+    """An uninterrupted run of the chain: what every other run must equal, byte for byte."""
+    root = tmp_path / "clean"
+    run_cfg(root, project(root))
+    return root
+
+
+def test_a_chain_writes_kept_rows_only_at_its_end(clean: Path) -> None:
+    work = clean / "work"
+    report = json.loads((work / "_run.json").read_text())
+    for name in INNER:
+        assert not kept_files(work / name), f"{name} wrote kept rows"
+        m = manifest(work / name)
+        c = m["counts"]
+        assert c["docs_in"] + c["docs_added"] == c["docs_kept"] + c["docs_rejected"]
+        assert m["materialized"] is False
+        assert m["curate_dataset"]["materialized"] is False and m["curate_dataset"]["data_files"] == []
+        assert m["curate_dataset"]["recompute_from"] == "00_ingest" and m["curate_dataset"]["chain_end"] == END
+        assert len(list((work / name / "_stats").glob("*.json"))) == len(kept_files(work / "00_ingest"))
+    assert read_rejected(work / "02_filter").height == manifest(work / "02_filter")["counts"]["docs_rejected"] > 0
+    end = manifest(work / END)
+    assert end["curate_dataset"]["materialized"] is True
+    assert [f.name for f in kept_files(work / END)] == end["curate_dataset"]["data_files"]
+    assert read_dir(work / END).height == end["counts"]["docs_kept"]
+    assert [s.get("materialized") for s in report["steps"]] == [True, False, False, True, None]
+    # nothing lost: every ingested document is in the release or in one rejected set
+    totals = report["totals"]
+    assert totals["docs_in"] + totals["docs_added"] == read_dir(clean / "out").height + read_rejected(work).height
+
+
+@pytest.mark.parametrize("fail_after", [0, 3])
+def test_a_run_killed_between_links_resumes_to_the_bytes_of_a_clean_run(
+    tmp_path: Path, clean: Path, monkeypatch: pytest.MonkeyPatch, fail_after: int
+) -> None:
+    """The chain's end dies writing its kept rows of shard N: the earlier links of that shard have
+    saved their rejected rows and stats; the resumed run recomputes them in memory, rewrites nothing."""
+    from curate.engines import base
+
+    root = tmp_path / "killed"
+    cfg = project(root)
+    real, calls = base.write_routed, []
+
+    def dies(folder: Path, name: str, *args: Any) -> int:
+        calls.append(name)
+        if len(calls) > fail_after:
+            raise KeyboardInterrupt  # what a SIGKILL leaves: the earlier links' files, not the end's
+        return real(folder, name, *args)
+
+    with monkeypatch.context() as m:
+        m.setattr(base, "write_routed", dies)
+        with pytest.raises(KeyboardInterrupt):
+            run_cfg(root, cfg)
+    stats = root / "work" / "01_filter" / "_stats"
+    assert len(list(stats.glob("*.json"))) == fail_after + 1  # the first link got one shard further
+    saved = {p.name: p.read_bytes() for p in stats.glob("*.json")}
+    run_cfg(root, cfg, resume=True)
+    assert {p.name: p.read_bytes() for p in stats.glob("*.json") if p.name in saved} == saved  # not rewritten
+    assert parquet_bytes(root / "out") == parquet_bytes(clean / "out")
+    assert workdir_rejected(root) == workdir_rejected(clean)
+    assert parquet_bytes(root / "work" / END) == parquet_bytes(clean / "work" / END)
+    for name in INNER:
+        assert not kept_files(root / "work" / name)
+        assert manifest(root / "work" / name)["counts"] | {"cpu_seconds": 0} == manifest(clean / "work" / name)["counts"] | {"cpu_seconds": 0}
+
+
+def test_a_link_whose_recomputed_counts_differ_from_its_saved_ones_stops_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from curate.engines import base
+
+    cfg = project(tmp_path)
+
+    def dies(*args: Any) -> int:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(base, "write_routed", dies)
+        with pytest.raises(KeyboardInterrupt):
+            run_cfg(tmp_path, cfg)
+    sidecar = next((tmp_path / "work" / "02_filter" / "_stats").glob("*.json"))
+    data = json.loads(sidecar.read_text())
+    data["stats"]["docs_kept"] += 1  # as if the filter had kept another row last time
+    sidecar.write_text(json.dumps(data))
+    with pytest.raises(StageError, match=r"\(filter\) gave other counts .* not deterministic"):
+        run_cfg(tmp_path, cfg, resume=True)
+
+
+def test_from_a_step_inside_a_chain_recomputes_its_source_in_memory(tmp_path: Path, clean: Path) -> None:
+    root = tmp_path / "from"
+    cfg = project(root)
+    run_cfg(root, cfg)
+    report = run_cfg(root, cfg, from_step="02_filter")
+    assert [s.skipped for s in report.steps] == [True, True, False, False, False]
+    assert not kept_files(root / "work" / "01_filter")  # replayed, never written
+    assert parquet_bytes(root / "out") == parquet_bytes(clean / "out")
+    assert workdir_rejected(root) == workdir_rejected(clean)
+
+
+def test_until_a_step_inside_the_chain_writes_its_rows_and_the_rest_reads_them(tmp_path: Path, clean: Path) -> None:
+    root = tmp_path / "until"
+    cfg = project(root)
+    part = run_cfg(root, cfg, until_step="02_filter")
+    assert [s.folder for s in part.steps] == ["00_ingest", *INNER]
+    assert not kept_files(root / "work" / "01_filter")
+    assert manifest(root / "work" / "02_filter")["curate_dataset"]["materialized"] is True
+    assert read_dir(root / "work" / "02_filter").height == part.steps[-1].stats.docs_kept
+    rest = run_cfg(root, cfg, resume=True)
+    assert [s.skipped for s in rest.steps] == [True, True, True, False, False]
+    assert parquet_bytes(root / "out") == parquet_bytes(clean / "out")
+    assert workdir_rejected(root) == workdir_rejected(clean)
+
+
+def test_until_a_completed_inner_step_rematerialises_it(tmp_path: Path, clean: Path) -> None:
+    """After a whole run, `--until 02_filter --resume` writes the filter's kept rows (recomputed from
+    ingest) and changes nothing else; its manifest then lists them."""
+    root = tmp_path / "again"
+    cfg = project(root)
+    run_cfg(root, cfg)
+    rejected = workdir_rejected(root)
+    report = run_cfg(root, cfg, resume=True, until_step="02_filter")
+    assert all(s.skipped for s in report.steps) and report.steps[-1].materialized is True
+    filt = manifest(root / "work" / "02_filter")
+    assert filt["curate_dataset"]["materialized"] is True
+    assert [f.name for f in kept_files(root / "work" / "02_filter")] == filt["curate_dataset"]["data_files"]
+    assert read_dir(root / "work" / "02_filter").height == filt["counts"]["docs_kept"]
+    assert workdir_rejected(root) == rejected
+    assert not kept_files(root / "work" / "01_filter")
+
+
+def test_resume_after_removing_the_chain_s_last_stage_equals_a_fresh_run(tmp_path: Path) -> None:
+    """The filter, complete inside the chain, becomes its end: rematerialised, not recomputed."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    cfg = project(a)
+    run_cfg(a, cfg)
+    cfg["stages"] = CHAIN[:2]
+    resumed = run_cfg(a, cfg, resume=True)
+    assert [s.skipped for s in resumed.steps] == [True, True, True, False]
+    fresh_cfg = project(b)
+    fresh_cfg["stages"] = CHAIN[:2]
+    fresh = run_cfg(b, fresh_cfg)
+    assert parquet_bytes(a / "out") == parquet_bytes(b / "out")
+    assert resumed.manifest["totals"] == fresh.manifest["totals"]
+    assert workdir_rejected(a) == workdir_rejected(b)
+
+
+def test_a_command_given_a_step_inside_a_chain_fails_clearly_and_its_end_works(cli: Any, tmp_path: Path, clean: Path) -> None:
+    inner = clean / "work" / "01_filter"
+    result = cli("export", inner, "-o", tmp_path / "x", "-q")
+    assert result.exit_code == 2
+    assert "holds no kept data files" in result.stderr and END in result.stderr and "--until 01_filter" in result.stderr
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "x").exists()
+    ok = cli("export", clean / "work" / END, "-o", tmp_path / "y", "-q")
+    assert ok.exit_code == 0, ok.output
+    assert sorted(read_dir(tmp_path / "y")["id"]) == sorted(read_dir(clean / "work" / END)["id"])
+    # after `--until 01_filter --resume` the same folder is readable
+    assert cli("run", clean / "config.yaml", "--until", "01_filter", "--resume", "-q").exit_code == 0
+    again = cli("export", inner, "-o", tmp_path / "z", "-q")
+    assert again.exit_code == 0, again.output
+    assert read_dir(tmp_path / "z").height == manifest(inner)["counts"]["docs_kept"]
+
+
+def test_chained_commands_publish_the_last_step_s_rows(cli: Any, tmp_path: Path) -> None:
+    """`curate filter` adds the scoring it needs: a chain of two, whose output holds the filter's rows."""
+    write_jsonl(tmp_path / "d.jsonl", make_records(80, seed=3))
+    result = cli("filter", tmp_path / "d.jsonl", "-o", tmp_path / "f", "--rule", "enough=gopher_word_count >= 12", "-w", "1", "-q")
+    assert result.exit_code == 0, result.output
+    m = manifest(tmp_path / "f")
+    kept = read_dir(tmp_path / "f")
+    assert kept.height == m["totals"]["docs_out"] > 0
+    assert kept.height + read_rejected(tmp_path / "f").height == 80
+    assert "gopher_word_count" in kept.columns
+    nxt = cli("export", tmp_path / "f", "-o", tmp_path / "e", "-q")
+    assert nxt.exit_code == 0, nxt.output
+    assert read_dir(tmp_path / "e").height == kept.height
+
+
+def test_the_ray_engine_keeps_the_same_ids_and_writes_text_once(tmp_path: Path, clean: Path) -> None:
+    ray = pytest.importorskip("ray")
+    from curate.engines.ray import RayExecutor
+
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=2, include_dashboard=False, object_store_memory=256 * 1024 * 1024, log_to_driver=False)
+    try:
+        root = tmp_path / "ray"
+        run_cfg(root, project(root), RayExecutor(2))
+    finally:
+        if started:
+            ray.shutdown()
+    assert read_dir(root / "out")["id"].to_list() == read_dir(clean / "out")["id"].to_list()
+    assert parquet_bytes(root / "out") == parquet_bytes(clean / "out")
+    keep = ["id", "reject_stage", "reject_reason"]
+    assert read_rejected(root / "work").select(keep).sort(keep).equals(read_rejected(clean / "work").select(keep).sort(keep))
+    for name in INNER:
+        assert not kept_files(root / "work" / name)
+
+
+def test_a_global_stage_after_a_chain_reads_the_chain_s_end(tmp_path: Path) -> None:
+    root = tmp_path / "g"
+    cfg = project(root, stages=[*CHAIN[:2], {"kind": "exact_dedup"}])
+    report = run_cfg(root, cfg)
+    assert not kept_files(root / "work" / "01_filter")
+    assert kept_files(root / "work" / "02_filter") and kept_files(root / "work" / "03_exact_dedup")
+    assert report.steps[3].stats.docs_in == report.steps[2].stats.docs_kept
+    assert read_dir(root / "out").height == report.steps[3].stats.docs_kept
