@@ -95,7 +95,6 @@ def test_batch_invariance(texts: list[str | None], cut: int) -> None:
 
 def test_fasttext_scorer_and_langid_columns(tmp_path: Path) -> None:
     pytest.importorskip("fasttext")
-    pytest.importorskip("py3langid")
     from curate.quality.fasttext_model import train_classifier
 
     rng = random.Random(0)
@@ -107,7 +106,7 @@ def test_fasttext_scorer_and_langid_columns(tmp_path: Path) -> None:
         heuristics=["c4"], fasttext=[{"name": "hq", "path": str(model), "label": "__label__hq"}], langid=True
     )
     stage = QualityScore(cfg)
-    assert stage.requires_packages == (("fasttext", "quality"), ("py3langid", "quality"))
+    assert stage.requires_packages == (("fasttext", "quality"),)  # language ID: the shipped fastText model
     shipped = pickle.loads(pickle.dumps(stage))  # models are loaded on the worker, never pickled
     shipped.setup()
     out = shipped.process(DOCS, StageContext())
@@ -115,6 +114,73 @@ def test_fasttext_scorer_and_langid_columns(tmp_path: Path) -> None:
     assert out["fasttext_hq"][0] > 0.5 and out["fasttext_hq"][3] is None
     assert out["lang"][0] == "en" and out["lang"][3] is None
     assert stage.added_columns() == set(signal_columns(["c4"])) | {"fasttext_hq", "lang", "lang_score"}
+
+
+def test_default_langid_is_the_shipped_fasttext_model_loaded_once() -> None:
+    from curate.quality.models import LID_176_FTZ
+
+    cfg = QualityScoreConfig(heuristics=[], langid=True)
+    assert cfg.langid_backend == "fasttext" and cfg.langid_model is None
+    stage = QualityScore(cfg)
+    assert stage.requires_packages == (("fasttext", "quality"),)
+    # the shipped file is read like any model: the planner checks it and hashes it into the fingerprint
+    assert cfg.input_paths() == [("langid_model", str(LID_176_FTZ))]
+    assert stage.model_paths() == [str(LID_176_FTZ)]
+    worker = pickle.loads(pickle.dumps(stage))
+    worker.setup()
+    model = worker._langid
+    assert model.backend == "fasttext" and Path(model.model_path) == LID_176_FTZ
+    out = worker.process(DOCS, StageContext())
+    out = worker.process(out, StageContext())
+    assert worker._langid is model  # set up once per worker, not per batch
+    assert out.columns == [*DOCS.columns, "lang", "lang_score"]
+    langs = out["lang"].to_list()
+    assert (langs[0], langs[2], langs[3], langs[4]) == ("en", None, None, "de")  # "" and null: null
+    assert 0.5 < out["lang_score"][0] <= 1.0 and out["lang_score"][2] is None
+
+
+def test_py3langid_backend_on_request() -> None:
+    pytest.importorskip("py3langid")
+    cfg = QualityScoreConfig(heuristics=[], langid=True, langid_backend="py3langid")
+    stage = QualityScore(cfg)
+    assert stage.requires_packages == (("py3langid", "quality"),)
+    assert cfg.input_paths() == [] and stage.model_paths() == []
+    out = stage.process(DOCS, StageContext())
+    assert stage._langid.backend == "py3langid"
+    assert out["lang"][0] == "en" and out["lang"][3] is None
+    with pytest.raises(ValidationError, match="needs langid_backend: fasttext"):
+        QualityScoreConfig(langid_backend="py3langid", langid=True, langid_model="m/lid.176.bin")
+    with pytest.raises(ValidationError, match="needs langid: true"):
+        QualityScoreConfig(langid_backend="py3langid")
+    with pytest.raises(ValidationError):
+        QualityScoreConfig(langid=True, langid_backend="cld3")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("backend", ["fasttext", "py3langid"])
+@settings(max_examples=20, deadline=None)
+@given(st.lists(TEXT, min_size=0, max_size=12), st.integers(0, 12), st.integers(1, 5))
+def test_batch_invariance_with_langid(backend: str, texts: list[str | None], cut: int, batch_size: int) -> None:
+    frame = pl.DataFrame(
+        {"id": [str(i) for i in range(len(texts))], "text": texts}, schema={"id": pl.String, "text": pl.String}
+    )
+    stage = _langid_stage(backend, batch_size)
+    cut = min(cut, frame.height)
+    whole = stage.process(frame, StageContext())
+    parts = pl.concat(
+        [stage.process(frame.head(cut), StageContext()), stage.process(frame.tail(frame.height - cut), StageContext())]
+    )
+    assert_frame_equal(whole, parts)
+
+
+_STAGES: dict[tuple[str, int], QualityScore] = {}
+
+
+def _langid_stage(backend: str, batch_size: int) -> QualityScore:
+    key = (backend, batch_size)
+    if key not in _STAGES:
+        cfg = QualityScoreConfig(heuristics=["c4"], langid=True, langid_backend=backend, batch_size=batch_size)  # type: ignore[arg-type]
+        _STAGES[key] = QualityScore(cfg)
+    return _STAGES[key]
 
 
 def test_model_paths_for_plan_time_checks() -> None:

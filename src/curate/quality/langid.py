@@ -1,13 +1,15 @@
-"""Language identification: a user-given fastText LID model, or the bundled py3langid detector."""
+"""Language identification: fastText's lid.176.ftz shipped with curate (the default), a
+user-given fastText LID model, or py3langid's bundled model run by a compiled batch kernel."""
 
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import polars as pl
 
+from curate.errors import ConfigError
 from curate.hashing import _string_buffers
 from curate.jit import compiled
 from curate.quality.fasttext_model import load_fasttext, prepare_texts
@@ -79,22 +81,45 @@ def _naive_bayes(
     return best, prob
 
 
-class LanguageIdentifier:
-    """Adds ``lang`` (ISO 639 code) and ``lang_score`` (probability of that language).
+Backend = Literal["fasttext", "py3langid"]
+BACKENDS: tuple[Backend, ...] = ("fasttext", "py3langid")
 
-    With ``model_path`` a fastText language-ID model (lid.176.bin/.ftz, GlotLID) is used, in
-    batches (faster and more accurate); without one, py3langid's bundled model, so language
-    ID works with no download (run by a compiled batch kernel that gives py3langid's own
-    answers, about 4x faster than its per-text ``classify``). Whitespace runs are collapsed
-    first. Null or blank text gives null.
+
+class LanguageIdentifier:
+    """Adds ``lang`` (ISO 639 code, ``__label__`` stripped) and ``lang_score`` (its probability).
+
+    ``backend="fasttext"`` (the default): a fastText language-ID model, in batches; the
+    ``lid.176.ftz`` file shipped with curate (176 languages, read from the package, never
+    downloaded) unless ``model_path`` names another (lid.176.bin, GlotLID).
+    ``backend="py3langid"``: py3langid's bundled model (97 languages), run by a compiled batch
+    kernel that gives py3langid's own answers (about 4x faster than its per-text ``classify``;
+    on full-length documents about as fast as fastText, see benchmarks/quality/RESULTS-quality.md).
+    Whitespace runs are collapsed first (one line per document, as fastText needs). Null or
+    blank text gives null.
     """
 
-    def __init__(self, model_path: str | os.PathLike[str] | None = None) -> None:
-        self.model_path = model_path
+    def __init__(
+        self, model_path: str | os.PathLike[str] | None = None, backend: Backend = "fasttext"
+    ) -> None:
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown language-ID backend {backend!r} (one of {', '.join(BACKENDS)})")
+        if backend == "py3langid" and model_path is not None:
+            raise ValueError("a model path needs the fasttext backend (py3langid has its own model)")
+        self.backend = backend
         self._ft: Any = None
-        if model_path is not None:
-            self._ft = load_fasttext(model_path)
+        if backend == "fasttext":
+            from curate.quality.models import LID_176_FTZ
+
+            if model_path is None and not LID_176_FTZ.is_file():
+                raise ConfigError(
+                    f"curate's shipped language-ID model is missing: {LID_176_FTZ}",
+                    hint="reinstall curate (its wheel carries lid.176.ftz as package data), "
+                    "or give langid_model",
+                )
+            self.model_path = model_path if model_path is not None else LID_176_FTZ
+            self._ft = load_fasttext(self.model_path)
         else:
+            self.model_path = None
             from py3langid.langid import MODEL_FILE
             from py3langid.langid import LanguageIdentifier as PyLangId
 
@@ -122,7 +147,7 @@ class LanguageIdentifier:
                 for i, labs, ps in zip(idx, labels, probs, strict=True):
                     if len(labs):
                         langs[i] = str(labs[0]).removeprefix("__label__")
-                        scores[i] = min(float(ps[0]), 1.0)
+                        scores[i] = min(max(float(ps[0]), 0.0), 1.0)
         elif todo:
             # py3langid's own classify() walks each text byte by byte in Python (~1 ms per
             # document); the same model runs here in one compiled pass over the batch.

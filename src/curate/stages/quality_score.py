@@ -41,10 +41,16 @@ class QualityScoreConfig(StageConfig):
         default_factory=list, description="fastText classifiers, each adding `fasttext_<name>`."
     )
     langid: bool = Field(False, description="Add `lang` and `lang_score` (language identification).")
+    langid_backend: Literal["fasttext", "py3langid"] = Field(
+        "fasttext",
+        description="Language-ID model: `fasttext` runs fastText's lid.176.ftz shipped with curate "
+        "(176 languages, CC BY-SA 3.0; no download), or the model in `langid_model`; `py3langid` "
+        "runs py3langid's bundled model (97 languages) in a compiled kernel.",
+    )
     langid_model: str | None = Field(
         None,
-        description="fastText language-ID model (lid.176.bin/.ftz); without it the bundled "
-        "py3langid detector is used. Setting it turns `langid` on.",
+        description="fastText language-ID model (lid.176.bin/.ftz, GlotLID) used instead of the "
+        "shipped lid.176.ftz (fasttext backend only). Setting it turns `langid` on.",
     )
     batch_size: int = Field(
         4096, ge=1, le=1_000_000, description="Texts per fastText/langid prediction call."
@@ -61,6 +67,14 @@ class QualityScoreConfig(StageConfig):
 
     @model_validator(mode="after")
     def _something(self) -> QualityScoreConfig:
+        if self.langid_backend == "py3langid":
+            if self.langid_model is not None:
+                raise ValueError(
+                    "langid_model is a fastText model: it needs langid_backend: fasttext "
+                    "(py3langid has its own model)"
+                )
+            if not self.langid:
+                raise ValueError("langid_backend: py3langid needs langid: true")
         if not self.heuristics and not self.fasttext and not self.use_langid():
             raise ValueError("nothing to compute: give heuristics, fasttext or langid")
         return self
@@ -76,10 +90,24 @@ class QualityScoreConfig(StageConfig):
             }
         )
 
-    def input_paths(self) -> list[tuple[str, str]]:
-        paths = [(f"fasttext[{i}].path", s.path) for i, s in enumerate(self.fasttext)]
+    def langid_model_path(self) -> str | None:
+        """The fastText LID model file language ID reads: ``langid_model``, else the shipped
+        lid.176.ftz; None with py3langid or language ID off."""
+        if not self.use_langid() or self.langid_backend != "fasttext":
+            return None
         if self.langid_model:
-            paths.append(("langid_model", self.langid_model))
+            return self.langid_model
+        from curate.quality.models import LID_176_FTZ  # a path only: no heavy import
+
+        return str(LID_176_FTZ)
+
+    def input_paths(self) -> list[tuple[str, str]]:
+        """Model files read, the shipped LID model included: their content is part of the step's
+        fingerprint."""
+        paths = [(f"fasttext[{i}].path", s.path) for i, s in enumerate(self.fasttext)]
+        lid = self.langid_model_path()
+        if lid is not None:
+            paths.append(("langid_model", lid))
         return paths
 
 
@@ -87,9 +115,10 @@ class QualityScore(MapStage):
     """Adds quality signal columns; never rejects.
 
     Reads ``text``. Writes the configured heuristic signals (Float64, ``<family>_<signal>``),
-    ``fasttext_<name>`` (Float64 probability) per classifier, and ``lang``/``lang_score``.
+    ``fasttext_<name>`` (Float64 probability) per classifier, and ``lang``/``lang_score``
+    (fastText's lid.176.ftz shipped with curate by default, or py3langid's model).
     Memory while computing a batch: about 40 bytes per word token (~8x the text size) plus
-    its lines; the models once per worker (py3langid's tables ~60 MB).
+    its lines; the models once per worker (lid.176.ftz ~3 MB; py3langid's ~140 MB).
     """
 
     kind: ClassVar[str] = "quality_score"
@@ -109,9 +138,9 @@ class QualityScore(MapStage):
     def required_packages(self) -> tuple[tuple[str, str], ...]:
         """(import name, pip extra) pairs this config needs; depends on the config, unlike the ClassVar."""
         pkgs: list[tuple[str, str]] = []
-        if self.cfg.fasttext or self.cfg.langid_model:
+        if self.cfg.fasttext or self.cfg.langid_model_path() is not None:
             pkgs.append(("fasttext", "quality"))
-        if self.cfg.use_langid() and not self.cfg.langid_model:
+        if self.cfg.use_langid() and self.cfg.langid_backend == "py3langid":
             pkgs.append(("py3langid", "quality"))
         return tuple(pkgs)
 
@@ -123,11 +152,8 @@ class QualityScore(MapStage):
         return {c: (pl.String() if c == "lang" else pl.Float64()) for c in self.output_columns()}
 
     def model_paths(self) -> list[str]:
-        """Model files this config reads, so the planner can check they exist before running."""
-        paths = [s.path for s in self.cfg.fasttext]
-        if self.cfg.langid_model:
-            paths.append(self.cfg.langid_model)
-        return paths
+        """Model files this config reads (the shipped LID model included)."""
+        return [path for _, path in self.cfg.input_paths()]
 
     def output_columns(self) -> list[str]:
         """Added columns in the order they are written."""
@@ -138,13 +164,13 @@ class QualityScore(MapStage):
         return cols
 
     def setup(self) -> None:
-        """Load every model once per worker (fastText and language ID)."""
+        """Load every model once per worker (fastText and language ID), from local files only."""
         from curate.quality.fasttext_model import FastTextScorerModel
         from curate.quality.langid import LanguageIdentifier
 
         self._scorers = [FastTextScorerModel(s.path, s.label) for s in self.cfg.fasttext]
         if self.cfg.use_langid():
-            self._langid = LanguageIdentifier(self.cfg.langid_model)
+            self._langid = LanguageIdentifier(self.cfg.langid_model, self.cfg.langid_backend)
         self._ready = True
 
     def __getstate__(self) -> dict[str, Any]:
