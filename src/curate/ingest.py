@@ -89,19 +89,20 @@ def unicode_normalized(text: pa.Array, form: str) -> pa.Array:
     ``utf8_normalize``, which costs ~10x more per row than the check (most real text is NFC)."""
     import unicodedata
 
-    ascii_ = pc.fill_null(pc.string_is_ascii(text), True).to_numpy(zero_copy_only=False)
+    ascii_ = pl.Series(pc.string_is_ascii(text)).fill_null(True).to_numpy()
     others = np.flatnonzero(~ascii_)
     if not others.size:
         return text
     check = unicodedata.is_normalized
-    values = text.take(pa.array(others)).to_pylist()
+    # polars for the conversions: pyarrow's pa.array() imports pandas (~0.5 s a process)
+    values = pl.Series(text).gather(others).to_list()
     needs = [i for i, v in zip(others.tolist(), values, strict=True) if v is not None and not check(form, v)]
     if not needs:
         return text
     mask = np.zeros(len(text), dtype=bool)
     mask[needs] = True
-    fixed = pc.utf8_normalize(text.take(pa.array(needs)), form)
-    return pc.replace_with_mask(text, pa.array(mask), fixed)
+    fixed = pc.utf8_normalize(text.take(pl.Series(needs, dtype=pl.Int64).to_arrow()), form)
+    return pc.replace_with_mask(text, pl.Series(mask).to_arrow(), fixed)
 
 
 def _source_name(src: SourceConfig, default: str) -> str:
@@ -147,11 +148,12 @@ def finalize_chunk(
     else:  # a table format without the column: say which columns it has (a CSV without a header row)
         names = ", ".join(repr(c) for c in table.column_names[:10]) or "none"
         missing = f"no {text_field!r} column (the file's columns: {names})"
-    mark(np.asarray(text.is_null().to_numpy(zero_copy_only=False)), "missing_text", missing)
+    # polars for the conversion: pyarrow's to_numpy of booleans imports pandas (~0.5 s a process)
+    mark(pl.Series(text.is_null()).to_numpy(), "missing_text", missing)
     if pa.types.is_binary(text.type) or pa.types.is_large_binary(text.type):
         ok = utf8_valid(text)
         mark(~ok, "invalid_utf8", "text is not valid UTF-8")
-        text = pc.if_else(pa.array(ok), text, pa.scalar(None, text.type)).cast(pa.string())
+        text = pc.if_else(pl.Series(ok).to_arrow(), text, pa.scalar(None, text.type)).cast(pa.string())
     elif pa.types.is_dictionary(text.type):
         text = text.cast(pa.string())
     elif not (pa.types.is_string(text.type) or pa.types.is_large_string(text.type) or pa.types.is_null(text.type)):

@@ -1,0 +1,34 @@
+"""Start-up cost a user pays on every command: nothing heavy is imported that the work does not need."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+
+SCRIPT = """
+import sys
+sys.argv = ["curate", *sys.argv[1:]]
+from curate.cli import main
+try:
+    main()
+except SystemExit as exit:
+    assert not exit.code, exit.code
+print("pandas" in sys.modules)
+"""
+
+
+def test_ingest_and_dedup_never_import_pandas(tmp_path: Path) -> None:
+    """pyarrow imports pandas behind ``pa.array``, ``pa.scalar``, ``Schema.empty_table`` and a
+    boolean ``to_numpy``: ~0.5 s of a command's start-up, in every worker process."""
+    texts = ["Ünïcödé café " * 20, "plain ascii text here " * 20, "e\u0301 decomposed " * 20, "plain ascii text here " * 20]
+    src = tmp_path / "in.parquet"
+    pl.DataFrame({"text": texts}).write_parquet(src)
+    run = subprocess.run(
+        [sys.executable, "-c", SCRIPT, "dedup", str(src), "-o", str(tmp_path / "out"), "-q", "-w", "1"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip().splitlines()[-1] == "False"
