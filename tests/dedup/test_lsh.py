@@ -105,7 +105,7 @@ def _reference_jaccard(a: str, b: str) -> float:
     return len(sa & sb) / len(sa | sb)
 
 
-def _records(texts: list[str], set_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+def _records(texts: list[str], set_size: int = 4096) -> tuple[np.ndarray, np.ndarray]:
     _, _, column = sketches(pl.Series(texts, dtype=pl.String), set_size=set_size)
     values = [np.frombuffer(v, dtype=np.uint32) for v in column.to_pylist()]
     off = np.concatenate([[0], np.cumsum([len(v) for v in values])]).astype(np.int64)

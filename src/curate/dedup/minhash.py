@@ -156,7 +156,7 @@ def sketches(
     seed: int = 1,
     shingle: ShingleMode = "word",
     hash: HashMode = "fast",
-    set_size: int = 1024,
+    set_size: int = 4096,
 ) -> tuple[np.ndarray, np.ndarray, pa.LargeBinaryArray]:
     """:func:`signatures` plus each document's shingle set, in the same compiled pass.
 

@@ -78,7 +78,7 @@ class MinhashDedupConfig(StageConfig):
         "standard error ~0.035 at 0.8 with 128 permutations).",
     )
     set_size: int = Field(
-        1024,
+        4096,
         ge=16,
         le=1_000_000,
         description="Distinct shingle hashes kept per document for `verify_by: jaccard` (4 bytes "
