@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-faults lint docs bench bench-dedup bench-quality bench-augment bench-ray clean
+.PHONY: setup run test test-faults lint docs bench bench-dedup bench-dedup-command bench-quality bench-augment bench-ray clean
 
 # setup.py builds the compiled dedup kernels: editing their C source reinstalls (seconds).
 $(STAMP): pyproject.toml setup.py requirements/lock.txt src/curate/dedup/_native.c
@@ -46,6 +46,14 @@ bench-dedup: setup $(DATATROVE_VENV)/bin/python
 	$(BIN)/python -m pip install --quiet -c requirements/lock.txt -e '.[bench]'
 	test -f $(DEDUP_CORPUS)/truth_removed.parquet || $(BIN)/python benchmarks/dedup/build_corpus.py --docs 100000 --chunk-chars 1200 -o $(DEDUP_CORPUS) $(if $(SOURCE),--source $(SOURCE),)
 	$(BIN)/python benchmarks/dedup/run.py $(DEDUP_CORPUS) --methods floor,curate1,curate,rensa,datasketch,datatrove --datatrove-python $(DATATROVE_VENV)/bin/python
+
+# `curate dedup` against a rensa script, whole commands, on the boundary-heavy corpus (issue 12):
+# add `DEDUP_COMMAND_OUT=benchmarks/dedup/RESULTS-dedup.md` to append the tables there.
+BOUNDARY_CORPUS ?= benchmarks/_work/dedup-boundary-100k
+bench-dedup-command: setup
+	$(BIN)/python -m pip install --quiet -c requirements/lock.txt -e '.[bench]'
+	test -f $(BOUNDARY_CORPUS)/truth_removed.parquet || $(BIN)/python benchmarks/dedup/build_boundary_corpus.py --docs 100000 --seed 0 -o $(BOUNDARY_CORPUS)
+	$(BIN)/python benchmarks/dedup/bench_command.py $(BOUNDARY_CORPUS) --runs 3 $(if $(DEDUP_COMMAND_OUT),--out $(DEDUP_COMMAND_OUT),)
 
 bench-quality: setup $(DATATROVE_VENV)/bin/python
 	$(BIN)/python benchmarks/quality/throughput.py --docs 100000 --datatrove-python $(DATATROVE_VENV)/bin/python --dt-docs 2000 $(if $(CORPUS),--corpus $(CORPUS),)

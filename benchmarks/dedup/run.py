@@ -126,9 +126,14 @@ def run_datasketch(corpus: Path) -> list[str]:
 
 
 def run_rensa(corpus: Path) -> list[str]:
+    return rensa_removed(read(corpus))
+
+
+def rensa_removed(df: pl.DataFrame) -> list[str]:
+    """Ids rensa removes from ``df`` (id, text): the smallest id of a group survives."""
     from rensa import RMinHash, RMinHashLSH
 
-    df = read(corpus).sort("id")
+    df = df.sort("id")
     lsh = RMinHashLSH(threshold=THRESHOLD, num_perm=NUM_PERM, num_bands=16)
     kept: dict[int, RMinHash] = {}
     gone = []

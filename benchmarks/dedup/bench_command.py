@@ -1,0 +1,191 @@
+"""Whole-command near-duplicate removal as users time it: `curate dedup` against a rensa 0.5 script.
+
+Each round runs both commands as subprocesses, one after the other, alternating which goes first:
+
+  curate  `.venv/bin/curate dedup INPUTS -o OUT -q` (exact + MinHash, defaults; a fresh OUT each run)
+  rensa   `python benchmarks/dedup/rensa_dedup.py INPUTS -o OUT/removed.parquet` (the Parquet read,
+          RMinHash per document, RMinHashLSH 16 bands, candidate verification, the write)
+
+For each: wall seconds, CPU seconds of the process tree (user + system of every reaped
+descendant, from ``getrusage(RUSAGE_CHILDREN)``), peak RSS summed over the process tree (sampled
+every 50 ms, ``benchmarks/_measure.py``), docs/s, and precision / recall / F1 of the removed ids
+against ``truth_removed.parquet`` (curate: every row under OUT/rejected/, all reasons; its kept
+rows, OUT's data files, must be the rest). Also the per-step wall and CPU seconds curate records
+in OUT/_manifest.json.
+
+INPUTS is CORPUS_DIR/corpus.parquet (``build_boundary_corpus.py``) or, failing that, the files of
+CORPUS_DIR/shards/ (``build_corpus.py``); both commands read the same files.
+
+    python benchmarks/dedup/bench_command.py /tmp/dedup-boundary --runs 3 [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+from run import score
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _measure import emit, measure  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+METHODS = ("curate", "rensa")
+
+
+def inputs(corpus: Path) -> list[Path]:
+    one = corpus / "corpus.parquet"
+    if one.exists():
+        return [one]
+    shards = sorted((corpus / "shards").glob("*.parquet"))
+    if not shards:
+        raise SystemExit(f"{corpus}: neither corpus.parquet nor shards/*.parquet")
+    return shards
+
+
+def ids_of(files: list[Path]) -> list[str]:
+    # one file at a time: curate's rejected files of different steps carry different columns
+    return [i for f in files for i in pl.read_parquet(f, columns=["id"])["id"].to_list()]
+
+
+def command(method: str, files: list[Path], out: Path, curate: str) -> list[str]:
+    if method == "curate":
+        return [curate, "dedup", *map(str, files), "-o", str(out), "-q"]
+    out.mkdir(parents=True)
+    script = Path(__file__).with_name("rensa_dedup.py")
+    return [sys.executable, str(script), *map(str, files), "-o", str(out / "removed.parquet")]
+
+
+def curate_result(out: Path, all_ids: set[str]) -> tuple[set[str], list[tuple[str, float, float]]]:
+    """Removed ids (every rejected row) and (step, wall s, CPU s) from the manifest."""
+    manifest = json.loads((out / "_manifest.json").read_text())
+    removed = ids_of(sorted((out / "rejected").glob("*.parquet")))
+    data = manifest.get("curate_dataset", {}).get("data_files") or [p.name for p in out.glob("*.parquet")]
+    kept = ids_of([out / f for f in data])
+    if len(removed) + len(kept) != len(all_ids) or set(removed) | set(kept) != all_ids:
+        print(f"warning: kept {len(kept):,} + removed {len(removed):,} rows are not the "
+              f"{len(all_ids):,} input ids", file=sys.stderr)
+    steps = [(s["stage"], s.get("wall_seconds", 0.0), s.get("counts", {}).get("cpu_seconds", 0.0))
+             for s in manifest.get("steps", [])]
+    return set(removed), steps
+
+
+def code_version() -> str:
+    def git(*a: str) -> str:
+        return subprocess.run(["git", *a], cwd=REPO, capture_output=True, text=True, check=False).stdout
+
+    head = git("rev-parse", "--short", "HEAD").strip()
+    status = git("status", "--porcelain", "--untracked-files=all", "src", "setup.py", "pyproject.toml")
+    dirty = [line[3:] for line in status.splitlines() if line.strip()]
+    if not dirty:
+        return f"commit `{head}`"
+    return f"commit `{head}` plus uncommitted changes to {', '.join(f'`{d}`' for d in dirty)}"
+
+
+def med(xs: list[float]) -> float:
+    return statistics.median(xs)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("corpus", type=Path)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--curate", default=str(Path(sys.executable).parent / "curate"),
+                    help="the curate console script (default: beside this Python)")
+    ap.add_argument("--workdir", type=Path, default=Path("/tmp/dedup-command-work"))
+    ap.add_argument("--out", type=Path, help="append the tables to this file")
+    args = ap.parse_args()
+    files = inputs(args.corpus)
+    all_ids = set(ids_of(files))
+    docs = len(all_ids)
+    truth = set(pl.read_parquet(args.corpus / "truth_removed.parquet")["id"].to_list())
+    mb = sum(pl.read_parquet(f, columns=["text"])["text"].str.len_bytes().sum() for f in files) / 1e6
+    version = code_version()
+    started = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    load0 = os.getloadavg()[:2]
+
+    res: dict[str, list[dict]] = {m: [] for m in METHODS}
+    for r in range(args.runs):
+        for method in METHODS if r % 2 == 0 else METHODS[::-1]:
+            out = args.workdir / f"{method}-out"
+            shutil.rmtree(out, ignore_errors=True)
+            cmd = command(method, files, out, args.curate)
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            wall, tree, _ = measure(cmd, REPO)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+            if method == "curate":
+                removed, steps = curate_result(out, all_ids)
+            else:
+                removed, steps = set(ids_of([out / "removed.parquet"])), []
+            p, rc, f = score(removed, truth)
+            res[method].append({"wall": wall, "cpu": cpu, "rss": tree / 2**20, "removed": len(removed),
+                                "p": p, "r": rc, "f": f, "steps": steps})
+            print(f"run {r + 1} {method}: {wall:.2f} s wall, {cpu:.2f} CPU s, {tree / 2**20:.0f} MiB, "
+                  f"removed {len(removed):,}, F1 {f:.3f}", file=sys.stderr)
+            shutil.rmtree(out, ignore_errors=True)
+
+    def runs(xs: list[float], fmt: str = "{:.2f}") -> str:
+        return " / ".join(fmt.format(x) for x in xs)
+
+    def distinct(xs: list, fmt: str) -> str:
+        vals = list(dict.fromkeys(fmt.format(x) for x in xs))
+        return " / ".join(vals)
+
+    n = args.runs
+    load = " / ".join(f"{x:.1f}" for x in (*load0, *os.getloadavg()[:2]))
+    lines = [
+        f"`{args.corpus}`: {docs:,} documents, {mb:.0f} MB of text, {len(truth):,} truly removable; "
+        f"{version}; {started}; {n} rounds, order alternating (round 1: curate first); "
+        f"1- and 5-minute load average before / after: {load}.",
+        "",
+        "| command | wall s (" + " / ".join(str(i + 1) for i in range(n)) + ") | median wall s | docs/s (median) "
+        "| CPU s, process tree (median) | peak RSS MiB, process tree (min-max) | removed | precision | recall | F1 |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    names = {"curate": "`curate dedup` (exact + MinHash, 2 workers)", "rensa": "rensa 0.5 script (`rensa_dedup.py`)"}
+    for m in METHODS:
+        rs = res[m]
+        walls = [x["wall"] for x in rs]
+        rss = [x["rss"] for x in rs]
+        lines.append(
+            f"| {names[m]} | {runs(walls)} | {med(walls):.2f} | {docs / med(walls):,.0f} | "
+            f"{med([x['cpu'] for x in rs]):.2f} | {min(rss):,.0f}-{max(rss):,.0f} | "
+            f"{distinct([x['removed'] for x in rs], '{:,}')} | {distinct([x['p'] for x in rs], '{:.3f}')} | "
+            f"{distinct([x['r'] for x in rs], '{:.3f}')} | {distinct([x['f'] for x in rs], '{:.3f}')} |"
+        )
+    lines += ["", "| ratio, rensa / curate | " + " | ".join(f"run {i + 1}" for i in range(n)) + " | median |",
+              "| --- |" + " ---: |" * (n + 1)]
+    for key, label in (("wall", "wall time"), ("cpu", "CPU time"), ("rss", "peak RSS")):
+        ratios = [b[key] / a[key] for a, b in zip(res["curate"], res["rensa"], strict=True)]
+        lines.append(f"| {label} | " + " | ".join(f"{x:.2f}x" for x in ratios) + f" | {med(ratios):.2f}x |")
+    stages = [s for s, _, _ in res["curate"][0]["steps"]]
+    if stages:
+        lines += ["", "curate's own step times (`OUT/_manifest.json`, `steps[].wall_seconds`, CPU s in brackets: "
+                  "`steps[].counts.cpu_seconds`):", "",
+                  "| step | " + " | ".join(f"run {i + 1}" for i in range(n)) + " | median wall s |",
+                  "| --- |" + " ---: |" * (n + 1)]
+        for k, name in enumerate(stages):
+            w = [x["steps"][k][1] for x in res["curate"]]
+            c = [x["steps"][k][2] for x in res["curate"]]
+            lines.append(f"| {name} | " + " | ".join(f"{a:.2f} ({b:.2f})" for a, b in zip(w, c, strict=True))
+                         + f" | {med(w):.2f} |")
+        tot = [sum(s[1] for s in x["steps"]) for x in res["curate"]]
+        lines.append("| sum of steps | " + " | ".join(f"{t:.2f}" for t in tot) + f" | {med(tot):.2f} |")
+        walls = [x["wall"] for x in res["curate"]]
+        lines.append("| whole command | " + " | ".join(f"{t:.2f}" for t in walls) + f" | {med(walls):.2f} |")
+    emit(lines, args.out)
+
+
+if __name__ == "__main__":
+    main()
