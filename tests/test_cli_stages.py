@@ -126,6 +126,17 @@ def test_dedup_command_removes_exact_and_near_copies(cli, tmp_path: Path) -> Non
     assert rejected["duplicate_of"].null_count() == 0
 
 
+def test_dedup_verify_by_reaches_the_stage_and_a_bad_value_names_the_allowed_ones(cli, tmp_path: Path) -> None:
+    src = write_jsonl(tmp_path / "d.jsonl", [{"text": "one two three four five six"}] * 2)
+    ok = cli("dedup", src, "-o", tmp_path / "a", "--no-exact", "--verify-by", "signature", "-w", "1", "-q")
+    assert ok.exit_code == 0, ok.output
+    manifest = json.loads(next((tmp_path / "a").glob("_manifest.json")).read_text())
+    assert "signature" in json.dumps(manifest)
+    bad = cli("dedup", src, "-o", tmp_path / "b", "--verify-by", "exactish", "-w", "1", "-q")
+    assert bad.exit_code == 2
+    assert "verify_by" in bad.stderr and "jaccard" in bad.stderr and "signature" in bad.stderr
+
+
 def test_dedup_index_rerun_of_the_same_release_gives_the_same_release(cli, tmp_path: Path) -> None:
     """A retried refresh: documents the index already holds (same id, same text) are kept and
     counted as already_indexed, never removed as duplicates of themselves."""

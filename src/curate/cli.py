@@ -394,7 +394,8 @@ def dedup(
     keep: Annotated[str | None, typer.Option("--keep", help="Which copy survives: first (smallest id), longest, highest:COLUMN " + _default(_MH, "keep"))] = None,
     exact: Annotated[bool, typer.Option("--exact/--no-exact", help="Remove exact copies first (cheap).")] = True,
     near: Annotated[bool, typer.Option("--near/--no-near", help="Remove near duplicates with MinHash LSH.")] = True,
-    verify: Annotated[bool | None, typer.Option("--verify/--no-verify", help="Check LSH candidates by signature agreement (fewer false positives) " + _default(_MH, "verify"))] = None,
+    verify: Annotated[bool | None, typer.Option("--verify/--no-verify", help="Check LSH candidates before joining them (see --verify-by) " + _default(_MH, "verify"))] = None,
+    verify_by: Annotated[str | None, typer.Option("--verify-by", help="jaccard (the shingle sets' Jaccard, exact) or signature (agreement of signature values, an estimate) " + _default(_MH, "verify_by"))] = None,
     seed: Seed = 0,
     workers: Workers = None,
     resume: Resume = False,
@@ -407,7 +408,7 @@ def dedup(
     if exact:
         stage_cfgs.append(_stage_config("exact_dedup", _given(keep=keep)))
     if near:
-        values: dict[str, Any] = _given(threshold=threshold, num_perm=num_perm, ngram=ngram, shingle=shingle, keep=keep, verify=verify)
+        values: dict[str, Any] = _given(threshold=threshold, num_perm=num_perm, ngram=ngram, shingle=shingle, keep=keep, verify=verify, verify_by=verify_by)
         if index:
             values["index"] = str(Path(index).resolve())
         stage_cfgs.append(_stage_config("minhash_dedup", values))
