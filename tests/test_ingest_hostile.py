@@ -349,7 +349,7 @@ def test_language_id_runs_where_numba_cannot_cache() -> None:
         "import numba.core.caching as c; c.CacheImpl._locator_classes = []\n"
         "import polars as pl\n"
         "from curate.quality.langid import LanguageIdentifier\n"
-        "print(LanguageIdentifier().identify(pl.Series(['This is a sentence written in English about the sea.']))"
+        "print(LanguageIdentifier(backend='py3langid').identify(pl.Series(['This is a sentence written in English about the sea.']))"
         "['lang'].to_list())\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
