@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from conftest import make_records, read_dir, read_rejected, write_jsonl
 
@@ -76,6 +77,14 @@ def test_score_adds_signal_columns(cli, tmp_path: Path) -> None:
     frame = read_dir(out)
     assert "gopher_word_count" in frame.columns and "lang" in frame.columns
     assert set(frame["lang"]) == {"en"}
+
+
+@pytest.mark.parametrize("backend", ["fasttext", "py3langid"])
+def test_score_langid_backend_flag(cli, tmp_path: Path, backend: str) -> None:
+    out = tmp_path / "s"
+    result = cli("score", _docs(tmp_path), "-o", out, "--heuristics", "", "--langid", "--langid-backend", backend, "-w", "1", "-q")
+    assert result.exit_code == 0, result.output
+    assert set(read_dir(out)["lang"]) == {"en"}
 
 
 def test_train_classifier_then_score_with_it(cli, tmp_path: Path) -> None:

@@ -425,8 +425,9 @@ def score(
     output: Output,
     heuristics: Annotated[str, typer.Option("--heuristics", help="Comma-separated families: gopher_quality, gopher_repetition, c4_quality, fineweb_quality (or gopher, c4, fineweb); '' for none.")] = "gopher,c4,fineweb",
     fasttext: Annotated[list[str], typer.Option("--fasttext", help="A fastText scorer NAME=PATH[:LABEL] (repeatable); adds column fasttext_NAME.")] = [],  # noqa: B006
-    langid: Annotated[bool, typer.Option("--langid", help="Add `lang` and `lang_score` (bundled detector).")] = False,
+    langid: Annotated[bool, typer.Option("--langid", help="Add `lang` and `lang_score` (the shipped fastText lid.176.ftz, or --langid-backend).")] = False,
     langid_model: Annotated[str | None, typer.Option("--langid-model", help="fastText language-ID model (lid.176.bin/.ftz).")] = None,
+    langid_backend: Annotated[str | None, typer.Option("--langid-backend", help="fasttext or py3langid " + _default("curate.stages.quality_score.QualityScoreConfig", "langid_backend"))] = None,
     workers: Workers = None,
     resume: Resume = False,
     overwrite: Overwrite = False,
@@ -446,6 +447,7 @@ def score(
         "fasttext": scorers,
         "langid": langid,
         "langid_model": str(Path(langid_model).resolve()) if langid_model else None,
+        **_given(langid_backend=langid_backend),
     }
     report = run_to_folder(inputs, output, [_stage_config("quality_score", values)], workers=workers, resume=resume, overwrite=overwrite, quiet=quiet)
     _summary(report, quiet)
