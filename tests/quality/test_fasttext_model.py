@@ -77,7 +77,7 @@ def test_scorer_errors_are_config_errors(tmp_path: Path) -> None:
 
 
 def test_prepare_texts_and_roc_auc() -> None:
-    assert prepare_texts(pl.Series(["a\nb  c ", None])) == ["a b c", ""]
+    assert prepare_texts(pl.Series(["a\nb  c ", None, "x\r\ny"])) == ["a b  c ", "", "x\r y"]
     assert roc_auc(np.array([1, 1, 0, 0]), np.array([0.9, 0.8, 0.1, 0.2])) == 1.0
     assert roc_auc(np.array([1, 0]), np.array([0.5, 0.5])) == 0.5
     assert np.isnan(roc_auc(np.array([1, 1]), np.array([0.1, 0.2])))

@@ -23,8 +23,10 @@ NEGATIVE_LABEL = "__label__cc"
 
 
 def prepare_texts(text: pl.Series, lowercase: bool = False) -> list[str]:
-    """One line per document: fastText reads a newline as the end of an example."""
-    expr = pl.col("t").fill_null("").str.replace_all(r"\s+", " ").str.strip_chars()
+    """One line per document: fastText reads a newline as the end of an example, so newlines
+    become spaces (as datatrove's language filter does); other whitespace is fastText's own
+    separator already. A literal replace: ~8x cheaper than collapsing whitespace by regex."""
+    expr = pl.col("t").fill_null("").str.replace_all("\n", " ", literal=True)
     if lowercase:
         expr = expr.str.to_lowercase()
     return text.to_frame("t").select(expr).to_series().to_list()

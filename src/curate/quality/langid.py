@@ -139,7 +139,7 @@ class LanguageIdentifier:
         lines = prepare_texts(text)
         langs: list[str | None] = [None] * len(lines)
         scores = np.full(len(lines), np.nan)
-        todo = [i for i, t in enumerate(lines) if t]
+        todo = [i for i, t in enumerate(lines) if t and not t.isspace()]  # blank: null
         if self._ft is not None:
             for start in range(0, len(todo), batch_size):
                 idx = todo[start : start + batch_size]
