@@ -272,3 +272,82 @@ def test_a_global_stage_after_a_chain_reads_the_chain_s_end(tmp_path: Path) -> N
     assert kept_files(root / "work" / "02_filter") and kept_files(root / "work" / "03_exact_dedup")
     assert report.steps[3].stats.docs_in == report.steps[2].stats.docs_kept
     assert read_dir(root / "out").height == report.steps[3].stats.docs_kept
+
+
+# ---------------------------------------------------------------- a global stage heads the chain after it
+
+HEADED = [{"kind": "exact_dedup"}, *CHAIN[:2]]
+"""exact_dedup's apply fused with the two filters after it: only 03_filter writes kept rows."""
+
+
+def test_a_global_stage_s_apply_heads_the_chain_after_it(tmp_path: Path) -> None:
+    root = tmp_path / "fused"
+    report = run_cfg(root, project(root, stages=HEADED))
+    work = root / "work"
+    for name in ("01_exact_dedup", "02_filter"):
+        assert not kept_files(work / name)
+        m = manifest(work / name)
+        assert m["curate_dataset"]["materialized"] is False and m["curate_dataset"]["chain_end"] == "03_filter"
+    assert list((work / "01_exact_dedup" / "_decisions").glob("*.parquet"))
+    assert read_rejected(work / "01_exact_dedup").height == report.steps[1].stats.docs_rejected > 0
+    assert [s.materialized for s in report.steps] == [True, False, False, True, None]
+    # the same steps, each written (--until one step at a time), give the same bytes
+    step = tmp_path / "stepwise"
+    cfg = project(step, stages=HEADED)
+    for until in ("exact_dedup", "02_filter"):
+        run_cfg(step, cfg, resume=True, until_step=until)
+    run_cfg(step, cfg, resume=True)
+    assert kept_files(step / "work" / "01_exact_dedup") and kept_files(step / "work" / "02_filter")
+    assert parquet_bytes(step / "out") == parquet_bytes(root / "out")
+    assert workdir_rejected(step) == workdir_rejected(root)
+    assert parquet_bytes(step / "work" / "03_filter") == parquet_bytes(work / "03_filter")
+
+
+def test_a_run_killed_inside_a_headed_chain_resumes_to_the_bytes_of_a_clean_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from curate.engines import base
+
+    clean, root = tmp_path / "clean", tmp_path / "killed"
+    run_cfg(clean, project(clean, stages=HEADED))
+    cfg = project(root, stages=HEADED)
+    real, calls = base.write_routed, []
+
+    def dies(folder: Path, name: str, *args: Any) -> int:
+        calls.append(name)
+        if len(calls) > 2:
+            raise KeyboardInterrupt
+        return real(folder, name, *args)
+
+    with monkeypatch.context() as m:
+        m.setattr(base, "write_routed", dies)
+        with pytest.raises(KeyboardInterrupt):
+            run_cfg(root, cfg)
+    assert len(list((root / "work" / "01_exact_dedup" / "_stats").glob("*.json"))) == 3
+    run_cfg(root, cfg, resume=True)
+    assert parquet_bytes(root / "out") == parquet_bytes(clean / "out")
+    assert workdir_rejected(root) == workdir_rejected(clean)
+    assert manifest(root / "work" / "01_exact_dedup")["counts"]["rejected_by_reason"] == manifest(clean / "work" / "01_exact_dedup")["counts"]["rejected_by_reason"]
+
+
+def test_from_a_map_step_after_a_fused_global_stage_replays_its_decisions(tmp_path: Path) -> None:
+    clean, root = tmp_path / "clean", tmp_path / "from"
+    run_cfg(clean, project(clean, stages=HEADED))
+    cfg = project(root, stages=HEADED)
+    run_cfg(root, cfg)
+    report = run_cfg(root, cfg, from_step="03_filter")
+    assert [s.skipped for s in report.steps] == [True, True, True, False, False]
+    assert not kept_files(root / "work" / "01_exact_dedup") and not kept_files(root / "work" / "02_filter")
+    assert parquet_bytes(root / "out") == parquet_bytes(clean / "out")
+
+
+def test_resume_after_removing_the_map_steps_after_a_global_stage_equals_a_fresh_run(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    cfg = project(a, stages=HEADED)
+    run_cfg(a, cfg)
+    cfg["stages"] = HEADED[:1]
+    resumed = run_cfg(a, cfg, resume=True)
+    assert [s.skipped for s in resumed.steps] == [True, True, False]
+    assert manifest(a / "work" / "01_exact_dedup")["curate_dataset"]["materialized"] is True
+    fresh = run_cfg(b, project(b, stages=HEADED[:1]))
+    assert parquet_bytes(a / "out") == parquet_bytes(b / "out")
+    assert resumed.manifest["totals"] == fresh.manifest["totals"]
+    assert workdir_rejected(a) == workdir_rejected(b)

@@ -93,10 +93,13 @@ class Plan:
         return lines
 
     def chain_end(self, step: Step) -> Step:
-        """The step that writes ``step``'s kept rows in this run: the last of the consecutive map
-        steps it belongs to (within ``--until``), or itself. The runner decides the same way."""
+        """The step that writes the kept rows of a chain that starts at ``step``: a map step or a
+        global stage (whose apply heads the chain), and the map steps right after it, within
+        ``--until``. The runner runs each chain as one task per shard."""
         end = step
-        while end.role is StepRole.MAP and end.index < self.last and self.steps[end.index + 1].role is StepRole.MAP:
+        if step.role not in (StepRole.MAP, StepRole.GLOBAL):
+            return end
+        while end.index < self.last and self.steps[end.index + 1].role is StepRole.MAP:
             end = self.steps[end.index + 1]
         return end
 

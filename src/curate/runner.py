@@ -139,12 +139,9 @@ class Runner:
                 result, pending = self._run_export(step, results, started, t_start)
                 results.append(result)
                 i += 1
-            elif step.role is StepRole.GLOBAL:
-                results.append(self._run_global(step))
-                i += 1
-            else:  # consecutive map steps: one fused chain, whose end writes the kept rows
+            else:  # a global stage's apply and the map steps after it, or map steps: one fused chain
                 chain = plan.steps[step.index : plan.chain_end(step).index + 1]
-                results.extend(self._run_chain(chain))
+                results.extend(self._run_global(chain) if step.role is StepRole.GLOBAL else self._run_chain(chain))
                 i += len(chain)
         check_conservation(results)
         if pending is not None:
@@ -342,14 +339,14 @@ class Runner:
         return _holds_data(read_json(step.folder / "_manifest.json") or {})
 
     def _data_source(self, step: Step) -> Step:
-        """The nearest step before ``step`` that holds its kept rows as data files (ingest, a
-        global stage, the end of a chain, or a step written by ``--until``); the map steps
-        between are complete and are recomputed in memory from it."""
+        """The nearest step before ``step`` that holds its kept rows as data files (ingest, the
+        end of a chain, or a step written by ``--until``); the steps between are complete and are
+        recomputed in memory from it (a global stage's apply from its saved decisions)."""
         i = step.index - 1
         while i > 0 and not self._holds_data(self.plan.steps[i]):
             between = self.plan.steps[i]
             data = read_json(between.folder / "_manifest.json") or {}
-            if between.role is not StepRole.MAP or data.get("fingerprint") != between.fingerprint or not data.get("complete"):
+            if between.role not in (StepRole.MAP, StepRole.GLOBAL) or data.get("fingerprint") != between.fingerprint or not data.get("complete"):
                 raise StageError(
                     f"{between.folder.name} holds no data files and cannot be recomputed (it has not completed with this config)",
                     hint="rerun without --from (with --resume, completed steps are reused when they match)",
@@ -366,7 +363,9 @@ class Runner:
             for i, s in enumerate(steps)
         ]
 
-    def _run_chain(self, chain: list[Step]) -> list[StepResult]:
+    def _run_chain(self, chain: list[Step], head: tuple[StageStats, float] | None = None) -> list[StepResult]:
+        """Run a fused chain's pending steps, one task per shard. ``head``: a global stage heads the
+        chain and has run its keys and resolve: their counters and wall time join its apply's."""
         done = {s.index: self._completed(s) for s in chain}
         pending = [s for s in chain if done[s.index] is None]
         end = chain[-1]
@@ -395,6 +394,8 @@ class Runner:
         for s, stats in zip(pending, totals, strict=True):
             # each stage's own share of the fused chain's wall time, by its CPU time
             seconds = wall * stats.cpu_seconds / cpu if len(pending) > 1 else wall
+            if head is not None and s is chain[0]:
+                stats, seconds = stats + head[0], seconds + head[1]
             if s is end:
                 results[s.index] = self._finish(s, stats, seconds, self._input_fp(s), [f"{n}.parquet" for n in shards])
             else:
@@ -406,7 +407,7 @@ class Runner:
         the nearest step that holds data (every link between replayed in memory, their counts
         checked against the saved ones), written as the step's data files, then its manifest
         says so. Its rejected rows, stats and counts stay as they are. Resumable per shard."""
-        if step.role is not StepRole.MAP or self._holds_data(step):
+        if step.role not in (StepRole.MAP, StepRole.GLOBAL) or self._holds_data(step):
             return
         t0 = time.monotonic()
         source = self._data_source(step)
@@ -426,10 +427,16 @@ class Runner:
             StepResult(step.index, f"{step.kind} (rematerialised)", step.folder.name, step.fingerprint, stats, time.monotonic() - t0, False)
         )
 
-    def _run_global(self, step: Step) -> StepResult:
+    def _run_global(self, chain: list[Step]) -> list[StepResult]:
+        """A global stage: keys per shard, one resolve, then apply per shard, fused with the map
+        steps after it (``chain[1:]``) so that its kept rows are written only at the chain's end."""
+        step = chain[0]
         done = self._completed(step)
         if done:
-            return done
+            if len(chain) == 1:
+                self._materialize(step)  # resumed, and the chain now ends here
+                return [done]
+            return [done, *self._run_chain(chain[1:])]
         t0 = time.monotonic()
         previous = self.plan.steps[step.index - 1]
         self._materialize(previous)
@@ -441,10 +448,12 @@ class Runner:
             base.keys_task, [(s, i, link) for i, s in enumerate(shards)], lambda r: self.reporter.step_progress(1)
         )
         resolve_stats = base.resolve_global(link, shards, self.executor.map)
+        if len(chain) > 1:
+            return self._run_chain(chain, (sum(key_stats, StageStats()) + resolve_stats, time.monotonic() - t0))
         self.reporter.step_started(f"{step.folder.name} apply", len(shards))
         applied = self.executor.map(base.apply_task, [(s, link) for s in shards], lambda r: self.reporter.step_progress(1, r.docs_in))
         stats = sum(applied, StageStats()) + sum(key_stats, StageStats()) + resolve_stats
-        return self._finish(step, stats, time.monotonic() - t0, self._input_fp(step))
+        return [self._finish(step, stats, time.monotonic() - t0, self._input_fp(step), [f"{n}.parquet" for n in shards])]
 
     def _run_export(self, step: Step, results: list[StepResult], started: str, t_start: float) -> tuple[StepResult, _Pending | None]:
         plan = self.plan

@@ -200,17 +200,19 @@ def _shard_from_release_jsonl(src: InputFile, out: Path) -> None:
 
 @dataclass(frozen=True)
 class ChainLink:
-    """One map stage inside a fused chain: where it reads and writes, its identity, and what it writes.
+    """One stage inside a fused chain: where it reads and writes, its identity, and what it writes.
 
-    A chain task reads its shard from the first link's ``source`` (the nearest step that holds
-    its kept rows as data files) and runs every link in memory. Each link that is not a
+    A chain is consecutive map stages, possibly headed by a global stage's apply half (its
+    decisions already on disk). A chain task reads its shard from the first link's ``source``
+    (the nearest step that holds its kept rows as data files) and runs every link in memory.
+    Each link that is not a
     ``replay`` writes its rejected rows and its stats sidecar; only a link with ``writes_kept``
     (the chain's last) writes its kept rows. A ``replay`` link is a step completed earlier:
     recomputed in memory to feed the next link (stages are deterministic, and its counts are
     checked against the ones it saved), never rewritten.
     """
 
-    stage: MapStage
+    stage: MapStage | GlobalStage
     index: int
     folder: Path
     source: Path
@@ -233,7 +235,7 @@ def _same_counts(a: StageStats, b: StageStats) -> bool:
 
 
 def map_chain_task(shard: str, links: list[ChainLink]) -> list[StageStats]:
-    """Run consecutive map stages on one shard; one result per link.
+    """Run a fused chain on one shard (a global stage's apply, then map stages); one result per link.
 
     Text is written once: only the last link writes kept rows (if it ``writes_kept``); every
     other link writes its rejected rows and its stats sidecar, which make resume exact. A shard
@@ -252,11 +254,7 @@ def map_chain_task(shard: str, links: list[ChainLink]) -> list[StageStats]:
     batch = read_shard(links[0].source / f"{shard}.parquet")
     for link, prior in zip(links, saved, strict=True):
         t0 = time.process_time()
-        stage = ready_stage(link.stage, link.fingerprint)
-        ctx = link.context()
-        out = _guard(link, shard, lambda s=stage, b=batch, c=ctx: s.process(b, c))
-        kept, rejected = route(out, batch.columns, link.stage.kind, link.stage.reject_columns)
-        stats = routed_stats(batch.height, kept, rejected, ctx, link.stage.adds_rows)
+        kept, rejected, stats = _run_link(link, shard, batch)
         if prior is not None or link.replay:
             # done earlier: its rejected rows and counts are on disk; only the kept rows may be missing
             if prior is not None and not _same_counts(prior, stats):
@@ -281,6 +279,25 @@ def map_chain_task(shard: str, links: list[ChainLink]) -> list[StageStats]:
     return results
 
 
+def _run_link(link: ChainLink, shard: str, batch: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, StageStats]:
+    """One link on one batch, in memory: a map stage's ``process`` or a global stage's ``apply``
+    (with this shard's decisions), routed into kept and rejected rows."""
+    stage = ready_stage(link.stage, link.fingerprint)
+    ctx = link.context()
+    if isinstance(stage, GlobalStage):
+        decisions_file = link.folder / "_decisions" / f"{shard}.parquet"
+        if decisions_file.is_file():
+            decisions = pl.read_parquet(decisions_file)
+        else:
+            decisions = pl.DataFrame(schema={"id": pl.String, REJECT: pl.String, **stage.decision_schema()})
+        out = _guard(link, shard, lambda: stage.apply(batch, decisions, ctx))
+    else:
+        assert isinstance(stage, MapStage)
+        out = _guard(link, shard, lambda: stage.process(batch, ctx))
+    kept, rejected = route(out, batch.columns, stage.kind, stage.reject_columns)
+    return kept, rejected, routed_stats(batch.height, kept, rejected, ctx, stage.adds_rows)
+
+
 def keys_task(shard: str, shard_index: int, link: ChainLink) -> StageStats:
     """Global stage, map side: compact keys of one shard into `_keys/`."""
     keys_dir = link.folder / "_keys"
@@ -301,27 +318,8 @@ def keys_task(shard: str, shard_index: int, link: ChainLink) -> StageStats:
 
 
 def apply_task(shard: str, link: ChainLink) -> StageStats:
-    """Global stage, apply side: join this shard's decisions and route its rows."""
-    prior = done_stats(link.folder, shard, link.fingerprint)
-    if prior is not None:
-        return prior
-    t0 = time.process_time()
-    batch = read_shard(link.source / f"{shard}.parquet")
-    stage = ready_stage(link.stage, link.fingerprint)
-    assert isinstance(stage, GlobalStage)
-    decisions_file = link.folder / "_decisions" / f"{shard}.parquet"
-    if decisions_file.is_file():
-        decisions = pl.read_parquet(decisions_file)
-    else:
-        decisions = pl.DataFrame(schema={"id": pl.String, REJECT: pl.String, **stage.decision_schema()})
-    ctx = link.context()
-    out = _guard(link, shard, lambda: stage.apply(batch, decisions, ctx))
-    kept, rejected = route(out, batch.columns, stage.kind, stage.reject_columns)
-    stats = routed_stats(batch.height, kept, rejected, ctx, stage.adds_rows)
-    stats.bytes_written = write_routed(link.folder, shard, kept, rejected)
-    stats.cpu_seconds = time.process_time() - t0
-    save_stats(link.folder, shard, link.fingerprint, stats)
-    return stats
+    """Global stage, apply side: join this shard's decisions and route its rows (a chain of one)."""
+    return map_chain_task(shard, [link])[0]
 
 
 MapFn = Callable[[Callable[..., Any], Iterable[tuple], Callable[[Any], None]], list[Any]]
