@@ -81,6 +81,31 @@ def test_same_input_same_config_gives_byte_identical_files(tmp_path_factory, lin
         assert (a / "out" / rel).read_bytes() == (b / "out" / rel).read_bytes()
 
 
+CHAIN = [{"kind": "exact_dedup"}, {"kind": "filter", "rules": {"not_alpha": "text != 'alpha beta'"}}, {"kind": "filter", "rules": {"not_eps": "text != 'epsilon'"}}]
+"""A global stage's apply heading two filters: one fused chain, whose last step alone writes kept rows."""
+
+
+@SETTINGS
+@given(CORPUS)
+def test_a_fused_chain_gives_the_files_of_its_steps_run_one_at_a_time(tmp_path_factory, lines: list[bytes]) -> None:
+    tmp = tmp_path_factory.mktemp("f")
+    fused = run_pipeline(tmp, lines, "fused", stages=CHAIN)
+    stepwise = tmp / "stepwise"
+    for until in ("exact_dedup", "02_filter", None):  # every step writes its kept rows
+        cfg = parse_config(json.loads((fused / "work" / "_run.json").read_text())["config"])
+        cfg = cfg.model_copy(update={"workdir": str(stepwise / "work"), "output": cfg.output.model_copy(update={"path": str(stepwise / "out")})})
+        run_plan(build_plan(cfg, resume=True, until_step=until))
+    assert not list((fused / "work" / "01_exact_dedup").glob("part-*")) and not list((fused / "work" / "02_filter").glob("part-*"))
+    assert json.loads((stepwise / "work" / "02_filter" / "_manifest.json").read_text())["curate_dataset"]["materialized"] is True
+
+    def parquet(root: Path) -> dict[str, bytes]:
+        return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*.parquet")) if "_keys" not in p.parts}
+    assert parquet(fused / "out") == parquet(stepwise / "out")
+    assert {k: v for k, v in parquet(fused / "work").items() if "rejected" in k} == {k: v for k, v in parquet(stepwise / "work").items() if "rejected" in k}
+    nonblank = sum(1 for ln in lines if ln.strip())
+    assert read_dir(fused / "out").height + read_rejected(fused / "work").height == nonblank
+
+
 @SETTINGS
 @given(CORPUS, st.integers(1, 12))
 def test_records_do_not_depend_on_shard_size(tmp_path_factory, lines: list[bytes], rows: int) -> None:
