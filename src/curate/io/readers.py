@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import io
 import zlib
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -396,11 +396,35 @@ class _LongLine:
     length: int
 
 
+def _read_block(stream: io.BufferedIOBase | _Decompressed, lead: bytes, want: int) -> tuple[bytes | bytearray, int]:
+    """``lead`` followed by up to ``want`` bytes of the stream: (buffer, bytes read from the stream).
+
+    A plain file is read straight into one buffer that already holds ``lead`` (no copy of the
+    block to join it to the tail of the previous one); other streams are read and joined."""
+    readinto = getattr(stream, "readinto", None)
+    if want <= 0:
+        return lead, 0
+    if readinto is None:
+        block = stream.read(want)
+        return (lead + block if lead else block), len(block)
+    buf = bytearray(len(lead) + want)
+    buf[: len(lead)] = lead
+    got = 0
+    with memoryview(buf) as view:
+        while got < want:
+            n = readinto(view[len(lead) + got :])
+            if not n:
+                break
+            got += n
+    return buf, got
+
+
 def _line_chunks(
     stream: io.BufferedIOBase | _Decompressed, limit: int | None, max_line: int
-) -> Iterator[bytes | _LongLine]:
+) -> Iterator[bytes | memoryview | _LongLine]:
     """Blocks of about CHUNK_BYTES that end at a newline (the last one may not).
 
+    Blocks are bytes-like (zero-copy views of the buffer read into, where the stream allows).
     A line longer than ``max_line`` that does not fit in a block is never held whole: it comes
     out as a ``_LongLine`` and the stream is skipped to the next newline.
     """
@@ -409,10 +433,10 @@ def _line_chunks(
     skipping: _LongLine | None = None
     while True:
         want = CHUNK_BYTES if remaining is None else min(CHUNK_BYTES, remaining)
-        block = stream.read(want) if want > 0 else b""
+        data, got = _read_block(stream, tail, want)
         if remaining is not None:
-            remaining -= len(block)
-        if not block:
+            remaining -= got
+        if not got:
             if skipping is not None:
                 yield skipping
             elif tail:
@@ -422,22 +446,23 @@ def _line_chunks(
                 else:
                     yield tail
             return
-        if skipping is not None:
-            cut = block.find(b"\n")
+        end = len(tail) + got
+        start = 0
+        if skipping is not None:  # tail is empty while skipping
+            cut = data.find(b"\n", 0, end)
             if cut < 0:
-                skipping.length += len(block)
+                skipping.length += got
                 continue
             skipping.length += cut
             yield skipping
             skipping = None
-            block = block[cut + 1 :]
-        data = tail + block if tail else block
-        cut = data.rfind(b"\n")
+            start = cut + 1
+        cut = data.rfind(b"\n", start, end)
         if cut < 0:
-            tail = data
+            tail = bytes(memoryview(data)[start:end])
         else:
-            yield data[: cut + 1]
-            tail = data[cut + 1 :]
+            yield memoryview(data)[start : cut + 1]
+            tail = bytes(memoryview(data)[cut + 1 : end])
         if len(tail) > max_line:
             skipping = _LongLine(tail[:RAW_LIMIT], len(tail))
             tail = b""
@@ -458,8 +483,7 @@ def _read_jsonl(
                 )
                 line += 1
                 continue
-            yield from _parse_jsonl_chunk(f, chunk, line, text_field, rows_per_chunk, limits)
-            line += chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1)
+            line += yield from _parse_jsonl_chunk(f, chunk, line, text_field, rows_per_chunk, limits)
         damage = getattr(stream, "damage", None)
     if damage is not None:
         detail, raw = damage
@@ -480,21 +504,43 @@ def _json_hint(raw: bytes, line: int) -> str:
     return ""
 
 
-def _line_bounds(chunk: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+_SCAN_STEP = 1 << 20
+
+
+def _positions(buf: np.ndarray, byte: int, fold: bool = False) -> np.ndarray:
+    """Offsets of every ``byte`` in ``buf`` (with ``fold``, of ``byte`` or ``byte & ~0x20``:
+    ``{`` or ``[``), found a MiB at a time: the temporaries stay small and in cache instead of
+    one freshly mapped array the size of the block."""
+    tmp = np.empty(min(len(buf), _SCAN_STEP), dtype=np.uint8)
+    found = []
+    for lo in range(0, len(buf), _SCAN_STEP):
+        piece = buf[lo : lo + _SCAN_STEP]
+        scratch = tmp[: len(piece)]
+        hit = scratch.view(np.bool_)
+        if fold:
+            np.bitwise_or(piece, 0x20, out=scratch)
+            np.equal(scratch, byte, out=hit)
+        else:
+            np.equal(piece, byte, out=hit)
+        found.append(np.flatnonzero(hit) + lo)
+    return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
+
+
+def _line_bounds(chunk: bytes | memoryview) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Start, end and non-blank flag of every line in a chunk.
 
     Newlines are found vectorised; only lines that are empty or start with whitespace (rare
     in JSON Lines) are looked at one by one to see whether they hold anything.
     """
     buf = np.frombuffer(chunk, dtype=np.uint8)
-    nl = np.flatnonzero(buf == 10)
-    ends = nl if chunk.endswith(b"\n") else np.append(nl, len(buf))
+    nl = _positions(buf, 10)
+    ends = nl if len(buf) and buf[-1] == 10 else np.append(nl, len(buf))
     starts = np.concatenate(([0], nl + 1))[: len(ends)]
     nonblank = np.ones(len(ends), dtype=bool)
     if len(buf):
         first = buf[np.minimum(starts, len(buf) - 1)]
         for i in np.flatnonzero((ends == starts) | _WS[first]).tolist():
-            nonblank[i] = bool(chunk[starts[i] : ends[i]].strip())
+            nonblank[i] = bool(bytes(chunk[starts[i] : ends[i]]).strip())
     return starts, ends, nonblank
 
 
@@ -518,7 +564,7 @@ def json_depth(line: bytes | np.ndarray) -> int:
 
 
 def _screen_lines(
-    chunk: bytes, starts: np.ndarray, ends: np.ndarray, nonblank: np.ndarray, first_line: int, limits: ReadLimits
+    chunk: bytes | memoryview, starts: np.ndarray, ends: np.ndarray, nonblank: np.ndarray, first_line: int, limits: ReadLimits
 ) -> list[tuple[int, BadRecord]]:
     """Lines too long or nested too deep for the parsers, found before any parser sees them.
 
@@ -529,29 +575,30 @@ def _screen_lines(
     out: list[tuple[int, BadRecord]] = []
     too_long = nonblank & (lengths > limits.max_line_bytes)
     for i in np.flatnonzero(too_long).tolist():
-        raw = chunk[starts[i] : ends[i]]
+        raw = bytes(chunk[starts[i] : min(ends[i], starts[i] + RAW_LIMIT)])  # all that is kept of it
         detail = f"line of {int(lengths[i]):,} bytes, over the limit of {limits.max_line_bytes:,}"
         out.append((i, BadRecord(first_line + i, "line_too_long", detail + _json_hint(raw[:64], first_line + i), _lossy(raw))))
     buf = np.frombuffer(chunk, dtype=np.uint8)
-    folded = buf | 0x20  # '[' -> '{'; compared in place (one temporary, not two)
-    np.equal(folded, 0x7B, out=folded.view(np.bool_))
-    opens = np.flatnonzero(folded.view(np.bool_))
+    opens = _positions(buf, 0x7B, fold=True)  # '{' and '[' (0x5B | 0x20 == 0x7B)
     if len(opens) > limits.max_depth:
         per_line = np.searchsorted(opens, ends) - np.searchsorted(opens, starts)
         for i in np.flatnonzero(nonblank & ~too_long & (per_line > limits.max_depth)).tolist():
             depth = json_depth(buf[starts[i] : ends[i]])
             if depth > limits.max_depth:
                 detail = f"JSON nested {depth:,} levels deep, over the limit of {limits.max_depth:,}"
-                raw = chunk[starts[i] : ends[i]]
+                raw = bytes(chunk[starts[i] : ends[i]])
                 out.append((i, BadRecord(first_line + i, "json_too_deep", detail, _lossy(raw))))
     out.sort(key=lambda t: t[0])
     return out
 
 
 def _parse_jsonl_chunk(
-    f: InputFile, chunk: bytes, first_line: int, text_field: str, rows_per_chunk: int, limits: ReadLimits
-) -> Iterator[RawChunk]:
+    f: InputFile, chunk: bytes | memoryview, first_line: int, text_field: str, rows_per_chunk: int, limits: ReadLimits
+) -> Generator[RawChunk, None, int]:
+    """The records of one block of whole lines, in chunks of ``rows_per_chunk``; returns the
+    number of lines in the block (blank and rejected ones included)."""
     starts, ends, nonblank = _line_bounds(chunk)
+    n_lines = len(ends)
     screened = _screen_lines(chunk, starts, ends, nonblank, first_line, limits)
     if screened:  # blank the screened lines out (keeping their newlines, so line numbers hold)
         pieces, pos = [], 0
@@ -576,32 +623,48 @@ def _parse_jsonl_chunk(
             lines[off : off + rows_per_chunk],
             bad if off == 0 else [],
         )
+    return n_lines
 
 
-def _fast_jsonl(chunk: bytes, expected_rows: int) -> pa.Table | None:
+def _valid_utf8(data: pa.Buffer) -> bool:
+    """Whether a buffer is valid UTF-8 (Arrow's validator: no copy, and no Python str built).
+
+    It rejects what Python's strict decoder rejects: overlong forms, surrogates, code points
+    over U+10FFFF, stray or missing continuation bytes."""
+    offsets = pa.py_buffer(np.array([0, data.size], dtype=np.int64))
+    try:
+        pa.LargeStringArray.from_buffers(1, offsets, data).validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
+def _fast_jsonl(chunk: bytes | memoryview, expected_rows: int) -> pa.Table | None:
     """pyarrow's multithreaded parser, used only when the whole chunk is valid UTF-8 and parses."""
     if not expected_rows:
         return pa.table({})
+    data = pa.py_buffer(chunk)  # zero-copy
+    if not _valid_utf8(data):  # pyarrow silently replaces invalid UTF-8; we must reject it
+        return None
     try:
-        chunk.decode("utf-8")  # pyarrow silently replaces invalid UTF-8; we must reject it
         table = pajson.read_json(
-            io.BytesIO(chunk),
+            pa.BufferReader(data),
             read_options=pajson.ReadOptions(block_size=max(1 << 20, min(len(chunk), 16 << 20))),
         )
-    except (UnicodeDecodeError, pa.ArrowInvalid):
+    except pa.ArrowInvalid:
         return None
     return table if table.num_rows == expected_rows else None
 
 
 def _slow_jsonl(
-    chunk: bytes, starts: np.ndarray, ends: np.ndarray, nonblank: np.ndarray, first_line: int, text_field: str
+    chunk: bytes | memoryview, starts: np.ndarray, ends: np.ndarray, nonblank: np.ndarray, first_line: int, text_field: str
 ) -> tuple[pa.Table, np.ndarray, list[BadRecord]]:
     """Line by line, for chunks holding a malformed record: find which lines are bad and why."""
     records: list[dict] = []
     lines: list[int] = []
     bad: list[BadRecord] = []
     for i in np.flatnonzero(nonblank).tolist():
-        raw = chunk[starts[i] : ends[i]]
+        raw = bytes(chunk[starts[i] : ends[i]])
         line = first_line + i
         try:
             obj = orjson.loads(raw)
