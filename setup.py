@@ -1,13 +1,12 @@
-"""Builds the one compiled extension (``curate.dedup._native``); everything else is in pyproject.toml."""
+"""Builds the compiled extensions (dedup and quality-signal kernels); everything else is in pyproject.toml."""
 
 from setuptools import Extension, setup
 
+_FLAGS = ["-O3", "-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter"]
+
 setup(
     ext_modules=[
-        Extension(
-            "curate.dedup._native",
-            ["src/curate/dedup/_native.c"],
-            extra_compile_args=["-O3", "-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter"],
-        )
+        Extension(f"curate.{name}._native", [f"src/curate/{name}/_native.c"], extra_compile_args=_FLAGS)
+        for name in ("dedup", "quality")
     ]
 )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections import Counter
 
 import numpy as np
@@ -9,7 +11,9 @@ import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from reference_quality_kernels import _dup_elements, _ngram_repetition
 
+from curate.quality import _native
 from curate.quality.heuristics import (
     SIGNALS,
     compute_signals,
@@ -201,3 +205,53 @@ def test_family_aliases() -> None:
     assert resolve_families(["fineweb", "c4_quality", "c4"]) == ["c4", "fineweb"]
     with pytest.raises(ValueError, match="unknown heuristic family"):
         resolve_families(["nope"])
+
+
+# ---------------------------------------------------------------- the C kernels against the numba code they replaced
+
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.lists(st.tuples(st.integers(-3, 3), st.integers(1, 9)), max_size=40), min_size=1, max_size=5))
+def test_repetition_kernels_equal_the_numba_kernels_they_replaced(docs: list[list[tuple[int, int]]]) -> None:
+    # few distinct hashes (negative ones too), so that elements and n-grams repeat
+    counts = np.array([len(d) for d in docs], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    hashes = np.array([h * 0x9E3779B97F4A7C15 % 2**64 for d in docs for h, _ in d], dtype=np.uint64)
+    lengths = np.array([n for d in docs for _, n in d], dtype=np.int64)
+    n = len(docs)
+    dn, dc = np.empty(n, np.int64), np.empty(n, np.int64)
+    _native.dup_elements(offsets, hashes.view(np.int64), lengths, dn, dc)
+    want_n, want_c = _dup_elements(offsets, hashes.view(np.int64), lengths)
+    assert dn.tolist() == want_n.tolist() and dc.tolist() == want_c.tolist()
+    top, dup = np.empty((3, n), np.int64), np.empty((6, n), np.int64)
+    _native.ngram_repetition(offsets, hashes, lengths, top, dup)
+    want_top, want_dup = _ngram_repetition(offsets, hashes, lengths)
+    assert top.tolist() == want_top.tolist() and dup.tolist() == want_dup.tolist()
+
+
+def test_repetition_kernels_check_their_buffers() -> None:
+    offsets = np.array([0, 2, 5], dtype=np.int64)
+    h, ln = np.zeros(5, np.int64), np.ones(5, np.int64)
+    with pytest.raises(IndexError, match="offsets"):
+        _native.dup_elements(offsets, h[:4], ln, np.empty(2, np.int64), np.empty(2, np.int64))
+    with pytest.raises(ValueError, match="dup_c"):
+        _native.dup_elements(offsets, h, ln, np.empty(2, np.int64), np.empty(1, np.int64))
+    with pytest.raises(ValueError, match="top"):
+        _native.ngram_repetition(offsets, h.view(np.uint64), ln, np.empty(5, np.int64), np.empty(12, np.int64))
+    with pytest.raises(TypeError, match="tok_len"):
+        _native.ngram_repetition(offsets, h.view(np.uint64), ln.astype(np.int32), np.empty(6, np.int64), np.empty(12, np.int64))
+
+
+def test_signals_compute_in_a_fresh_process_without_numba() -> None:
+    # the kernels are C built at install: nothing compiles at first use, read-only installs included
+    code = (
+        "import sys, polars as pl\n"
+        "from curate.quality.heuristics import SIGNALS, compute_signals\n"
+        "f = compute_signals(pl.Series(['The cat sat on the mat. It was happy to be there.']), list(SIGNALS))\n"
+        "assert f['gopher_word_count'][0] == 12, f\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('numba', 'llvmlite')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

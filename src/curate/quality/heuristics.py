@@ -6,7 +6,7 @@ with); every signal's docstring entry gives the published default threshold, whi
 ``filter`` presets use. Each batch is split once into lines (polars string kernels) and
 word tokens (one compiled pass over the UTF-8 bytes, ``curate.quality.words``); per-line
 features are summed per document with numpy, and the order-dependent repetition counts
-run in one compiled (numba) pass over token hashes. No per-document Python.
+run in one compiled pass over token hashes (C, ``_native.c``). No per-document Python.
 
 Known, deliberate differences from datatrove (measured in benchmarks/quality/RESULTS-quality.md):
 
@@ -24,11 +24,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numba
 import numpy as np
 import polars as pl
 
-from curate.jit import compiled
+from curate.quality import _native
 from curate.quality.signals import (  # noqa: F401  (re-exported: the catalogue lives in signals.py)
     _C4_CITATION,
     _TERMINAL,
@@ -40,136 +39,6 @@ from curate.quality.signals import (  # noqa: F401  (re-exported: the catalogue 
     signal_columns,
 )
 from curate.quality.words import Tokens, sentence_counts
-
-# ---------------------------------------------------------------- compiled kernels
-
-
-@numba.njit(inline="always")
-def _mix(a: np.uint64, b: np.uint64) -> np.uint64:
-    a = ((a << np.uint64(7)) | (a >> np.uint64(57))) ^ b
-    return a * np.uint64(0x9E3779B97F4A7C15) + np.uint64(0x632BE59BD9B4E019)
-
-
-@numba.njit(inline="always")
-def _table_size(m: int) -> int:
-    size = 16
-    while size < 2 * m:
-        size *= 2
-    return size
-
-
-@compiled
-def _dup_elements(offsets: np.ndarray, hashes: np.ndarray, lengths: np.ndarray) -> tuple:
-    """Per segment: how many elements repeat an earlier one, and their total length."""
-    n = offsets.shape[0] - 1
-    dup_n = np.zeros(n, dtype=np.int64)
-    dup_c = np.zeros(n, dtype=np.int64)
-    keys = np.empty(16, dtype=np.int64)
-    used = np.zeros(16, dtype=np.bool_)
-    for d in range(n):
-        lo, hi = offsets[d], offsets[d + 1]
-        if hi - lo < 2:
-            continue
-        size = _table_size(hi - lo)
-        if keys.shape[0] < size:
-            keys = np.empty(size, dtype=np.int64)
-            used = np.zeros(size, dtype=np.bool_)
-        used[:size] = False
-        mask = size - 1
-        for i in range(lo, hi):
-            h = hashes[i]
-            s = h & mask
-            while used[s] and keys[s] != h:
-                s = (s + 1) & (size - 1)
-            if used[s]:
-                dup_n[d] += 1
-                dup_c[d] += lengths[i]
-            else:
-                used[s] = True
-                keys[s] = h
-    return dup_n, dup_c
-
-
-@compiled
-def _ngram_repetition(offsets: np.ndarray, tok_hash: np.ndarray, tok_len: np.ndarray) -> tuple:
-    """Gopher's n-gram repetition counts per document, from token hashes and lengths.
-
-    ``top[k, d]``: characters of the most frequent (n=2,3,4)-gram (joined by spaces) times its
-    count, the earliest first on ties (Counter.most_common). ``dup[k, d]``: characters of
-    (n=5..10)-grams that repeat an earlier seen one, scanning left to right and jumping over a
-    repeated n-gram (so repeats do not overlap), as in Rae et al. and datatrove.
-    """
-    n_docs = offsets.shape[0] - 1
-    top = np.zeros((3, n_docs), dtype=np.int64)
-    dup = np.zeros((6, n_docs), dtype=np.int64)
-    cap = 16
-    keys = np.empty(cap, dtype=np.uint64)
-    used = np.zeros(cap, dtype=np.bool_)
-    counts = np.zeros(cap, dtype=np.int64)
-    first = np.zeros(cap, dtype=np.int64)
-    for d in range(n_docs):
-        lo, hi = offsets[d], offsets[d + 1]
-        m = hi - lo
-        if m < 2:
-            continue
-        size = _table_size(m)
-        if cap < size:
-            cap = size
-            keys = np.empty(cap, dtype=np.uint64)
-            used = np.zeros(cap, dtype=np.bool_)
-            counts = np.zeros(cap, dtype=np.int64)
-            first = np.zeros(cap, dtype=np.int64)
-        mask = size - 1
-        umask = np.uint64(mask)
-        cum = np.zeros(m + 1, dtype=np.int64)
-        for i in range(m):
-            cum[i + 1] = cum[i] + tok_len[lo + i]
-        gram = tok_hash[lo:hi].copy()  # gram[i]: hash of the n-gram starting at token i
-        for n in range(2, 11):
-            k = m - n + 1
-            if k <= 0:
-                break
-            for i in range(k):
-                gram[i] = _mix(gram[i], tok_hash[lo + i + n - 1])
-            used[:size] = False
-            if n <= 4:
-                best_c = 0
-                best_f = 0
-                for i in range(k):
-                    h = gram[i]
-                    s = np.int64(h & umask)
-                    while used[s] and keys[s] != h:
-                        s = (s + 1) & mask
-                    if used[s]:
-                        counts[s] += 1
-                    else:
-                        used[s] = True
-                        keys[s] = h
-                        counts[s] = 1
-                        first[s] = i
-                    c = counts[s]
-                    if c > best_c or (c == best_c and first[s] < best_f):
-                        best_c = c
-                        best_f = first[s]
-                top[n - 2, d] = (cum[best_f + n] - cum[best_f] + n - 1) * best_c
-            else:
-                i = 0
-                rep = 0
-                while i < k:
-                    h = gram[i]
-                    s = np.int64(h & umask)
-                    while used[s] and keys[s] != h:
-                        s = (s + 1) & mask
-                    if used[s]:
-                        rep += cum[i + n] - cum[i]
-                        i += n
-                    else:
-                        used[s] = True
-                        keys[s] = h
-                        i += 1
-                dup[n - 5, d] = rep
-    return top, dup
-
 
 # ---------------------------------------------------------------- batch computation
 
@@ -237,7 +106,8 @@ def _dup_stats(doc: np.ndarray, strings: pl.Series, n: int) -> tuple[np.ndarray,
     offsets = _offsets(np.bincount(doc, minlength=n))
     hashes = strings.hash(seed=0x51C).to_numpy().view(np.int64)
     lengths = strings.str.len_chars().to_numpy().astype(np.int64)
-    dn, dc = _dup_elements(offsets, hashes, lengths)
+    dn, dc = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
+    _native.dup_elements(offsets, hashes, lengths, dn, dc)
     return dn.astype(np.float64), dc.astype(np.float64)
 
 
@@ -306,7 +176,11 @@ def _gopher_repetition(b: _Batch) -> dict[str, np.ndarray]:
     out["gopher_dup_line_char_frac"] = _ratio(lc, text_len)
 
     toks = b.tokens()
-    top, dup = _ngram_repetition(toks.offsets, toks.hash.view(np.uint64), toks.nchars)
+    # top[k, d]: characters of the most frequent (k+2)-gram (joined by spaces) times its count,
+    # the earliest on ties (Counter.most_common); dup[k, d]: characters of (k+5)-grams repeating
+    # an earlier one, scanning left to right and jumping over a repeat (Rae et al., datatrove)
+    top, dup = np.empty((3, n), dtype=np.int64), np.empty((6, n), dtype=np.int64)
+    _native.ngram_repetition(toks.offsets, toks.hash.view(np.uint64), toks.nchars, top, dup)
     for k, g in enumerate((2, 3, 4)):
         out[f"gopher_top_{g}gram_char_frac"] = _ratio(top[k].astype(np.float64), text_len)
     for k, g in enumerate(range(5, 11)):

@@ -4,26 +4,25 @@ datatrove (the reference for the Gopher and FineWeb definitions) splits English 
 words with spaCy's blank English tokenizer, and the word-based thresholds are sensitive to
 how punctuation is split: a token made only of punctuation counts in the denominator of
 the alphabetic-word ratio but not as a word. This module reproduces that tokenizer's
-rules in one numba pass over the batch's UTF-8 bytes (no per-document Python): split on
-whitespace, peel prefix and suffix punctuation off each chunk, split infixes (hyphens
-between letters, ``/``, ``:``, ``=`` before a letter, ``-`` between digits, ellipses),
+rules in one compiled pass over the batch's UTF-8 bytes (C, ``_native.c``; no per-document
+Python): split on whitespace, peel prefix and suffix punctuation off each chunk, split infixes
+(hyphens between letters, ``/``, ``:``, ``=`` before a letter, ``-`` between digits, ellipses),
 keep URLs and e-mail addresses whole, split English contractions (``do n't``) and keep
 common abbreviations (``e.g.``, ``Inc.``) and emoticons (``):``) whole.
 """
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 import polars as pl
 
 from curate.hashing import _string_buffers
-from curate.jit import compiled
+from curate.quality import _native
 
 STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
 """Gopher's stop words (Rae et al. 2021, A.1.1); matched case-sensitively, as in datatrove."""
 
-# character classes (bit flags per code point)
+# character classes (bit flags per code point; _native.c defines the same bits)
 ALPHA, LOWER, UPPER, SPACE, DT_PUNCT, DIGIT = 1, 2, 4, 8, 16, 32
 SP_PUNCT, QUOTE, ICON, CURRENCY, PREFIX_X, HYPHEN = 64, 128, 256, 512, 1024, 2048
 UPUNCT, STERM = 4096, 8192  # Unicode punctuation (P*), sentence terminal
@@ -92,14 +91,6 @@ def char_table() -> np.ndarray:
     return _TABLE
 
 
-@numba.njit(inline="always")
-def _fnv(data: np.ndarray, a: int, b: int) -> np.int64:
-    h = np.uint64(0xCBF29CE484222325)
-    for i in range(a, b):
-        h = (h ^ np.uint64(data[i])) * np.uint64(0x100000001B3)
-    return np.int64(h >> np.uint64(1))
-
-
 def _hash_bytes(s: str) -> int:
     h = 0xCBF29CE484222325
     for byte in s.encode():
@@ -108,7 +99,8 @@ def _hash_bytes(s: str) -> int:
 
 
 def _hash_set(keys: list[int], values: list[int] | None = None) -> np.ndarray:
-    """An open-addressing table (2 x size int64: keys, values) for O(1) lookups in the kernel."""
+    """An open-addressing table (2 x size int64: keys, then values; -1 marks an empty key) for
+    O(1) lookups in the kernel; ``size`` is a power of two, at least 4x the keys."""
     size = 1 << max(6, (4 * len(keys) - 1).bit_length())
     table = np.zeros((2, size), dtype=np.int64)
     table[0, :] = -1
@@ -129,452 +121,12 @@ _STOP_TABLE = _hash_set([_hash_bytes(w) for w in STOP_WORDS], [1 << i for i in r
 _UNIT_HASHES = _hash_set(sorted({_hash_bytes(s) for s in _UNITS}))
 
 
-@numba.njit(inline="always")
-def _lookup(table: np.ndarray, v: np.int64) -> int:
-    """The value stored for key ``v``, or 0."""
-    mask = table.shape[1] - 1
-    slot = v & mask
-    while True:
-        k = table[0, slot]
-        if k == v:
-            return table[1, slot]
-        if k == -1:
-            return 0
-        slot = (slot + 1) & mask
-
-
-@numba.njit(inline="always")
-def _in_set(table: np.ndarray, v: np.int64) -> bool:
-    return _lookup(table, v) != 0
-
-
-@numba.njit(inline="always")
-def _flag(table: np.ndarray, cp: int) -> int:
-    return table[cp] if cp < table.shape[0] else ALPHA
-
-
-@numba.njit(inline="always")
-def _decode(data: np.ndarray, i: int) -> tuple[int, int]:
-    b0 = int(data[i])
-    if b0 < 0x80:
-        return b0, 1
-    if b0 < 0xE0:
-        return ((b0 & 0x1F) << 6) | (int(data[i + 1]) & 0x3F), 2
-    if b0 < 0xF0:
-        return ((b0 & 0x0F) << 12) | ((int(data[i + 1]) & 0x3F) << 6) | (int(data[i + 2]) & 0x3F), 3
-    return (
-        ((b0 & 0x07) << 18)
-        | ((int(data[i + 1]) & 0x3F) << 12)
-        | ((int(data[i + 2]) & 0x3F) << 6)
-        | (int(data[i + 3]) & 0x3F)
-    ), 4
-
-
-@numba.njit(inline="always")
-def _label_char(table: np.ndarray, c: int) -> bool:
-    return (c < 0x80 and (_flag(table, c) & (ALPHA | DIGIT)) != 0) or (0xA1 <= c <= 0xFFFF)
-
-
-@compiled
-def _is_url(cps: np.ndarray, s: int, e: int, table: np.ndarray) -> bool:
-    """spaCy's URL_MATCH, without a scheme: [user@]label.(label.)*tld[:port][/?#...]."""
-    k = s
-    for j in range(s, e):  # user info: up to the last '@' before any '/'
-        if cps[j] == 0x2F:
-            break
-        if cps[j] == 0x40:
-            k = j + 1
-    n_labels = 0
-    while True:
-        a = k
-        while k < e and (_label_char(table, cps[k]) or cps[k] == 0x5F or cps[k] == 0x2D):
-            k += 1
-        if k == a:
-            return False
-        if k < e and cps[k] == 0x2E:
-            if not _label_char(table, cps[a]) or not _label_char(table, cps[k - 1]):
-                return False
-            n_labels += 1
-            k += 1
-            continue
-        # the last part is the top-level domain: 2-63 lowercase letters
-        if n_labels == 0 or k - a < 2 or k - a > 63:
-            return False
-        for j in range(a, k):
-            if not _flag(table, cps[j]) & LOWER:
-                return False
-        break
-    if k < e and cps[k] == 0x3A:
-        j = k + 1
-        while j < e and _flag(table, cps[j]) & DIGIT:
-            j += 1
-        if not 2 <= j - k - 1 <= 5:
-            return False
-        k = j
-    return k == e or cps[k] == 0x2F or cps[k] == 0x3F or cps[k] == 0x23
-
-
-@compiled
-def _tokenize(
-    data: np.ndarray,
-    offsets: np.ndarray,
-    table: np.ndarray,
-    specials: np.ndarray,
-    units: np.ndarray,
-    splits: np.ndarray,
-    d0: int,
-    nt0: int,
-    ts: np.ndarray,
-    te: np.ndarray,
-    counts: np.ndarray,
-    scratch: np.ndarray,
-) -> int:
-    """Token byte ranges into ``ts``/``te`` for documents from ``d0`` on, while they surely fit.
-
-    Returns the first document not processed. Arrays are never reallocated here (numba is
-    much slower with arrays rebound inside loops); the caller grows them and calls again.
-    ``scratch`` is (6, longest document + 1).
-    """
-    n_docs = offsets.shape[0] - 1
-    cps = scratch[0]
-    pos = scratch[1]
-    pre_a = scratch[2]
-    pre_b = scratch[3]
-    suf_a = scratch[4]
-    suf_b = scratch[5]
-    nt = nt0
-    for d in range(d0, n_docs):
-        i = offsets[d]
-        end = offsets[d + 1]
-        if nt + (end - i) + 1 > ts.shape[0]:
-            return d
-        start_nt = nt
-        while i < end:
-            cp, nb = _decode(data, i)
-            if _flag(table, cp) & SPACE:
-                i += nb
-                continue
-            m = 0
-            j = i
-            simple = True  # only ASCII letters and digits: one token, no affix rules apply
-            while j < end:
-                cp, nb = _decode(data, j)
-                fl = _flag(table, cp)
-                if fl & SPACE:
-                    break
-                if cp >= 0x80 or not fl & (ALPHA | DIGIT):
-                    simple = False
-                cps[m] = cp
-                pos[m] = j
-                m += 1
-                j += nb
-            pos[m] = j
-            i = j
-            if simple and m > 1 and _flag(table, cps[m - 1]) & ALPHA:
-                for k in range(m - 1):  # a unit glued to a number (10km) takes the slow path
-                    if _flag(table, cps[k]) & DIGIT:
-                        simple = False
-                        break
-            if simple:
-                cut_bytes = _lookup(splits, _fnv(data, pos[0], pos[m])) if m <= 8 else 0
-                ts[nt] = pos[0]
-                if cut_bytes > 0:
-                    te[nt] = pos[0] + cut_bytes
-                    nt += 1
-                    ts[nt] = pos[0] + cut_bytes
-                te[nt] = pos[m]
-                nt += 1
-                continue
-            # ---- prefixes and suffixes
-            s, e = 0, m
-            npre, nsuf = 0, 0
-            while s < e:
-                if _in_set(specials, _fnv(data, pos[s], pos[e])):
-                    break
-                changed = False
-                c = cps[s]
-                fl = _flag(table, c)
-                plen = 0
-                if c == 0x2E and s + 1 < e and cps[s + 1] == 0x2E:
-                    plen = 2
-                    while s + plen < e and cps[s + plen] == 0x2E:
-                        plen += 1
-                elif fl & (SP_PUNCT | QUOTE | CURRENCY | ICON | PREFIX_X) or c == 0x2B and not (s + 1 < e and _flag(table, cps[s + 1]) & DIGIT):
-                    plen = 1
-                if plen > 0 and s + plen < e:
-                    pre_a[npre] = s
-                    pre_b[npre] = s + plen
-                    npre += 1
-                    s += plen
-                    changed = True
-                    if _in_set(specials, _fnv(data, pos[s], pos[e])):
-                        break
-                elif plen > 0:  # the whole rest is one prefix token
-                    pre_a[npre] = s
-                    pre_b[npre] = e
-                    npre += 1
-                    s = e
-                    break
-                # suffix
-                slen = 0
-                c = cps[e - 1]
-                fl = _flag(table, c)
-                prev = cps[e - 2] if e - 2 >= s else -1
-                pfl = _flag(table, prev) if prev >= 0 else 0
-                if c == 0x2E and prev == 0x2E:
-                    slen = 2
-                    while e - slen - 1 >= s and cps[e - slen - 1] == 0x2E:
-                        slen += 1
-                elif fl & (SP_PUNCT | QUOTE | ICON) or c == 0x2014 or c == 0x2013:
-                    slen = 1
-                elif (c == 0x73 or c == 0x53) and (prev == 0x27 or prev == 0x2019) and e - 2 > s:
-                    slen = 2
-                elif c == 0x2B and pfl & DIGIT or fl & CURRENCY and pfl & DIGIT or c == 0x2E and prev >= 0 and (
-                    pfl & (DIGIT | LOWER | SP_PUNCT | QUOTE)
-                    or prev == 0x25 or prev == 0xB2 or prev == 0x2D or prev == 0x2B
-                    or (e - 3 >= s and pfl & UPPER and _flag(table, cps[e - 3]) & UPPER)
-                ):
-                    slen = 1
-                elif fl & ALPHA and c < 0x80:
-                    # a unit glued to a number: 10km, 64K
-                    k = e - 1
-                    while k > s and cps[k - 1] < 0x80 and _flag(table, cps[k - 1]) & ALPHA:
-                        k -= 1
-                    if k > s and _flag(table, cps[k - 1]) & DIGIT and _in_set(
-                        units, _fnv(data, pos[k], pos[e])
-                    ):
-                        slen = e - k
-                elif c == 0x25 and pfl & DIGIT:
-                    slen = 1
-                if slen > 0 and e - slen > s:
-                    suf_a[nsuf] = e - slen
-                    suf_b[nsuf] = e
-                    nsuf += 1
-                    e -= slen
-                    changed = True
-                elif slen > 0 and not changed:
-                    suf_a[nsuf] = s
-                    suf_b[nsuf] = e
-                    nsuf += 1
-                    e = s
-                    break
-                if not changed:
-                    break
-            # ---- emit prefixes
-            for k in range(npre):
-                ts[nt] = pos[pre_a[k]]
-                te[nt] = pos[pre_b[k]]
-                nt += 1
-            # ---- the core, with infixes
-            if s < e:
-                core_special = _in_set(specials, _fnv(data, pos[s], pos[e]))
-                is_url = False
-                for k in range(s, e - 2):
-                    if cps[k] == 0x3A and cps[k + 1] == 0x2F and cps[k + 2] == 0x2F:
-                        is_url = True
-                        break
-                core_hash = _fnv(data, pos[s], pos[e])
-                cut_bytes = _lookup(splits, core_hash)
-                if cut_bytes > 0:
-                    ts[nt] = pos[s]
-                    te[nt] = pos[s] + cut_bytes
-                    ts[nt + 1] = pos[s] + cut_bytes
-                    te[nt + 1] = pos[e]
-                    nt += 2
-                elif core_special or is_url or _is_url(cps, s, e, table):
-                    ts[nt] = pos[s]
-                    te[nt] = pos[e]
-                    nt += 1
-                else:
-                    # English contractions: do|n't, we|'re, I|'m
-                    cut = -1
-                    if e - s >= 4 and (cps[e - 2] == 0x27 or cps[e - 2] == 0x2019) and (
-                        cps[e - 1] == 0x74 or cps[e - 1] == 0x54
-                    ) and (cps[e - 3] == 0x6E or cps[e - 3] == 0x4E) or e - s >= 4 and (cps[e - 3] == 0x27 or cps[e - 3] == 0x2019) and (
-                        (cps[e - 2] == 0x72 and cps[e - 1] == 0x65)
-                        or (cps[e - 2] == 0x76 and cps[e - 1] == 0x65)
-                        or (cps[e - 2] == 0x6C and cps[e - 1] == 0x6C)
-                    ):
-                        cut = e - 3
-                    elif e - s >= 3 and (cps[e - 2] == 0x27 or cps[e - 2] == 0x2019) and (
-                        cps[e - 1] == 0x64 or cps[e - 1] == 0x6D
-                    ):
-                        cut = e - 2
-                    if cut > s:
-                        for k in range(s, cut):
-                            if not _flag(table, cps[k]) & ALPHA:
-                                cut = -1
-                                break
-                    if cut > s:
-                        ts[nt] = pos[s]
-                        te[nt] = pos[cut]
-                        ts[nt + 1] = pos[cut]
-                        te[nt + 1] = pos[e]
-                        nt += 2
-                    else:
-                        piece = s
-                        k = s
-                        while k < e:
-                            c = cps[k]
-                            fl = _flag(table, c)
-                            ilen = 0
-                            if c == 0x2E and k + 1 < e and cps[k + 1] == 0x2E:
-                                ilen = 2
-                                while k + ilen < e and cps[k + ilen] == 0x2E:
-                                    ilen += 1
-                            elif c == 0x2026 or fl & ICON:
-                                ilen = 1
-                            elif k > s and k + 1 < e:
-                                pf = _flag(table, cps[k - 1])
-                                nf = _flag(table, cps[k + 1])
-                                if (c == 0x2B or c == 0x2D or c == 0x2A or c == 0x5E) and pf & DIGIT and (
-                                    nf & DIGIT or cps[k + 1] == 0x2D
-                                ) or c == 0x2E and pf & (LOWER | QUOTE) and nf & (UPPER | QUOTE) or c == 0x2C and pf & ALPHA and nf & ALPHA:
-                                    ilen = 1
-                                elif fl & HYPHEN and pf & (ALPHA | DIGIT):
-                                    h = 1
-                                    while h <= 3 and k + h < e:
-                                        if _flag(table, cps[k + h]) & ALPHA:
-                                            ilen = h
-                                            break
-                                        if not (cps[k + h] == 0x2D or cps[k + h] == 0x2014):
-                                            break
-                                        h += 1
-                                elif (
-                                    c == 0x3A or c == 0x3C or c == 0x3E or c == 0x3D or c == 0x2F
-                                ) and pf & (ALPHA | DIGIT) and nf & ALPHA:
-                                    ilen = 1
-                            if ilen > 0:
-                                if k > piece:
-                                    ts[nt] = pos[piece]
-                                    te[nt] = pos[k]
-                                    nt += 1
-                                ts[nt] = pos[k]
-                                te[nt] = pos[k + ilen]
-                                nt += 1
-                                k += ilen
-                                piece = k
-                            else:
-                                k += 1
-                        if piece < e:
-                            ts[nt] = pos[piece]
-                            te[nt] = pos[e]
-                            nt += 1
-            # ---- emit suffixes (collected from the end)
-            for k in range(nsuf - 1, -1, -1):
-                ts[nt] = pos[suf_a[k]]
-                te[nt] = pos[suf_b[k]]
-                nt += 1
-        # merge adjacent short tokens that spell an emoticon exception, e.g. "):"
-        w = start_nt
-        r = start_nt
-        while r < nt:
-            if (
-                r + 1 < nt
-                and te[r] == ts[r + 1]
-                and te[r + 1] - ts[r] <= 3
-                and _in_set(specials, _fnv(data, ts[r], te[r + 1]))
-            ):
-                ts[w] = ts[r]
-                te[w] = te[r + 1]
-                r += 2
-            else:
-                ts[w] = ts[r]
-                te[w] = te[r]
-                r += 1
-            w += 1
-        nt = w
-        counts[d] = nt - start_nt
-    return n_docs
-
-
-@compiled
-def _features(
-    data: np.ndarray,
-    ts: np.ndarray,
-    te: np.ndarray,
-    offsets: np.ndarray,
-    table: np.ndarray,
-    stop_table: np.ndarray,
-) -> tuple:
-    """Per token: characters and a hash; per document: words, word characters, tokens with a
-    letter, and a bit mask of the stop words present."""
-    n = ts.shape[0]
-    n_docs = offsets.shape[0] - 1
-    nchars = np.empty(n, dtype=np.int64)
-    hashes = np.empty(n, dtype=np.int64)
-    words = np.zeros(n_docs, dtype=np.int64)
-    word_chars = np.zeros(n_docs, dtype=np.int64)
-    alphas = np.zeros(n_docs, dtype=np.int64)
-    stops = np.zeros(n_docs, dtype=np.int64)
-    for d in range(n_docs):
-        for t in range(offsets[d], offsets[d + 1]):
-            i = ts[t]
-            c_n = 0
-            is_word = False
-            is_alpha = False
-            while i < te[t]:
-                cp, nb = _decode(data, i)
-                fl = _flag(table, cp)
-                if not fl & DT_PUNCT:
-                    is_word = True
-                if fl & ALPHA:
-                    is_alpha = True
-                c_n += 1
-                i += nb
-            h = _fnv(data, ts[t], te[t])
-            nchars[t] = c_n
-            hashes[t] = h
-            if is_word:
-                words[d] += 1
-                word_chars[d] += c_n
-            if is_alpha:
-                alphas[d] += 1
-            if c_n <= 4:
-                bit = _lookup(stop_table, h)
-                if bit:
-                    stops[d] |= bit
-    return nchars, hashes, words, word_chars, alphas, stops
-
-
-@compiled
-def _sentences(data: np.ndarray, ts: np.ndarray, te: np.ndarray, offsets: np.ndarray, table: np.ndarray) -> np.ndarray:
-    """Sentences per text as spaCy's ``sentencizer`` finds them: a new sentence starts at the
-    first non-punctuation token after a sentence-final token ('.', '!', '?' and other
-    terminals standing alone)."""
-    n = offsets.shape[0] - 1
-    out = np.zeros(n, dtype=np.int64)
-    for d in range(n):
-        if offsets[d + 1] == offsets[d]:
-            continue
-        count = 1
-        seen = False
-        for t in range(offsets[d], offsets[d + 1]):
-            cp, nb = _decode(data, ts[t])
-            single = ts[t] + nb == te[t]
-            if single and _flag(table, cp) & STERM:
-                seen = True
-                continue
-            if seen:
-                punct = True
-                i = ts[t]
-                while i < te[t]:
-                    cp, nb = _decode(data, i)
-                    if not _flag(table, cp) & UPUNCT:
-                        punct = False
-                        break
-                    i += nb
-                if not punct:
-                    count += 1
-                    seen = False
-        out[d] = count
-    return out
-
-
 def sentence_counts(text: pl.Series) -> np.ndarray:
     """Sentences per text, by spaCy's sentencizer rules over this module's tokens."""
     t = Tokens(text)
-    return _sentences(t.data, t.start, t.end, t.offsets, char_table())
+    out = np.empty(t.counts.shape[0], dtype=np.int64)
+    _native.sentences(t.data, t.start, t.end, t.offsets, char_table(), out)
+    return out
 
 
 class Tokens:
@@ -592,7 +144,6 @@ class Tokens:
         n_docs = offsets.shape[0] - 1
         lengths = np.diff(offsets)
         longest = int(lengths.max()) if n_docs else 0
-        scratch = np.empty((6, longest + 2), dtype=np.int64)
         cap = max(int(lengths.sum()) // 5, longest + 2, 16)  # ~5.5 bytes per token in real text
         ts = np.empty(cap, dtype=np.int64)
         te = np.empty(cap, dtype=np.int64)
@@ -600,9 +151,9 @@ class Tokens:
         d = 0
         nt = 0
         while True:
-            d_next = _tokenize(
+            d_next = _native.tokenize(
                 data, offsets, char_table(), _SPECIAL_HASHES, _UNIT_HASHES, _SPLIT_TABLE,
-                d, nt, ts, te, counts, scratch,
+                d, nt, ts, te, counts,
             )
             nt += int(counts[d:d_next].sum())
             d = d_next
@@ -614,8 +165,13 @@ class Tokens:
         self.start, self.end, self.counts = ts, te, counts
         self.offsets = np.zeros(counts.shape[0] + 1, dtype=np.int64)
         np.cumsum(counts, out=self.offsets[1:])
-        (self.nchars, self.hash, self.words, self.word_chars, self.alphas, stops) = _features(
-            data, ts, te, self.offsets, char_table(), _STOP_TABLE
+        n_tok, n = nt, counts.shape[0]
+        self.nchars, self.hash = np.empty(n_tok, np.int64), np.empty(n_tok, np.int64)
+        self.words, self.word_chars = np.empty(n, np.int64), np.empty(n, np.int64)
+        self.alphas, stops = np.empty(n, np.int64), np.empty(n, np.int64)
+        _native.features(
+            data, ts, te, self.offsets, char_table(), _STOP_TABLE,
+            self.nchars, self.hash, self.words, self.word_chars, self.alphas, stops,
         )
         self.stop_words = np.zeros(counts.shape[0], dtype=np.int64)
         for i in range(len(STOP_WORDS)):
