@@ -1,6 +1,10 @@
-"""Rule-based operators: known answers at rate 1, UTF-8 safety, determinism and batch invariance."""
+"""Rule-based operators: known answers at rate 1, UTF-8 safety, determinism and batch invariance,
+and the C kernel byte for byte against the numba kernel it replaced."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
 
 import numpy as np
 import polars as pl
@@ -8,9 +12,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_series_equal
+from reference_augment_kernel import apply_op as reference_apply_op
 
+from curate.augment import _native
 from curate.augment import operators as O
 from curate.augment.operators import OPERATOR_NAMES, apply_ops
+from curate.hashing import _string_buffers
 from curate.stages.base import StageContext
 
 
@@ -127,3 +134,59 @@ def test_batch_invariant_and_deterministic(
         s, [(op, rate, ctx.doc_seeds(ids, "x")), ("typo", 0.1, ctx.doc_seeds(ids, "y"))]
     )
     assert_series_equal(whole, again)
+
+
+# ---------------------------------------------------------------- the C kernel against the numba code it replaced
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.text(alphabet="abcXYZ rnmclvv019.,;:!?'\"-\n\té🙂", max_size=40) | TEXT.filter(bool), max_size=6),
+    st.sampled_from(OPERATOR_NAMES),
+    st.sampled_from([0.0, 0.05, 0.3, 0.7, 1.0]),
+    st.integers(0, 2**64 - 1),
+)
+def test_compiled_kernel_equals_the_numba_kernel_it_replaced(
+    texts: list[str | None], op: str, rate: float, seed: int
+) -> None:
+    seeds = (np.arange(len(texts), dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)) ^ np.uint64(seed)
+    got = apply_ops(pl.Series("text", texts, dtype=pl.String), [(op, rate, seeds)])
+    offsets, data = _string_buffers(pl.Series(texts, dtype=pl.String))
+    code, kinds = O.OPERATORS[op]
+    out, out_off = reference_apply_op(
+        data, offsets, seeds, rate, code, np.asarray(kinds or (0,), dtype=np.int64),
+        O._KEYS, O._KEY_COUNTS, O._OCR1, O._PUNCT_MARKS,
+    )
+    want = [None if t is None else bytes(out[a:b]).decode() for t, a, b in zip(texts, out_off[:-1], out_off[1:], strict=True)]
+    assert got.to_list() == want
+
+
+def test_kernel_refuses_bad_buffers() -> None:
+    offsets, data = np.array([0, 3], dtype=np.int64), np.frombuffer(b"abc", dtype=np.uint8)
+    tables = (np.zeros(1, np.int64), O._KEYS, O._KEY_COUNTS, O._OCR1, O._PUNCT_MARKS)
+    seeds = np.zeros(1, np.uint64)
+    out, out_off = np.empty(7, np.uint8), np.empty(2, np.int64)
+    assert _native.apply_op(data, offsets, seeds, 1.0, 2, *tables, out, out_off) == 3
+    assert bytes(out[:3]) == b"ABC" and out_off.tolist() == [0, 3]
+    with pytest.raises(ValueError, match="too short"):
+        _native.apply_op(data, offsets, seeds, 1.0, 2, *tables, out[:6], out_off)
+    with pytest.raises(IndexError, match="offsets"):
+        _native.apply_op(data[:2], offsets, seeds, 1.0, 2, *tables, out, out_off)
+    with pytest.raises(ValueError, match="operator"):
+        _native.apply_op(data, offsets, seeds, 1.0, 9, *tables, out, out_off)
+    with pytest.raises(ValueError, match="kinds"):
+        _native.apply_op(data, offsets, seeds, 1.0, 0, np.array([7]), *tables[1:], out, out_off)
+    with pytest.raises(TypeError, match="seeds"):
+        _native.apply_op(data, offsets, seeds.view(np.uint32), 1.0, 2, *tables, out, out_off)
+
+
+def test_operators_run_in_a_fresh_process_without_numba() -> None:
+    code = (
+        "import sys, numpy as np, polars as pl\n"
+        "from curate.augment.operators import apply_ops\n"
+        "print(apply_ops(pl.Series(['Hello']), [('casing', 1.0, np.zeros(1, np.uint64))]).to_list(),"
+        " sorted(m for m in sys.modules if m.split('.')[0] in ('numba', 'llvmlite')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "['hELLO'] []"

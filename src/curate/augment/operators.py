@@ -1,7 +1,7 @@
 """Rule-based noise operators over whole batches of text: one compiled pass per operator.
 
 Every operator works on the batch's concatenated UTF-8 buffer (Arrow offsets + bytes) in a
-numba kernel and edits only ASCII bytes (letters, spaces, punctuation), so multi-byte
+compiled kernel (C, ``_native.c``) and edits only ASCII bytes (letters, spaces, punctuation), so multi-byte
 characters are never split and the output is valid UTF-8 by construction. Each document has
 its own random stream (splitmix64 seeded with its 64-bit seed from ``StageContext.doc_seeds``),
 so a document's output depends only on its text, its seed and the rate: never on the batch.
@@ -10,12 +10,12 @@ so a document's output depends only on its text, its seed and the rate: never on
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from curate.augment import _native
 from curate.hashing import _string_buffers
 
 # Operator codes shared with the kernel.
@@ -85,19 +85,6 @@ _KEYS, _KEY_COUNTS = _keyboard_table()
 _OCR1 = _ocr_table()
 _PUNCT_MARKS = np.frombuffer(b".,;:!?'\"-", dtype=np.uint8).copy()
 
-_KERNEL: Any = None
-
-
-def _kernel() -> Any:
-    """Compile (or load from numba's disk cache) the kernel on first use: importing is cheap."""
-    global _KERNEL
-    if _KERNEL is None:
-        from curate.augment import _kernels
-
-        _KERNEL = _kernels.apply_op
-    return _KERNEL
-
-
 def _to_series(
     name: str, offsets: np.ndarray, data: np.ndarray, nulls: pl.Series | None
 ) -> pl.Series:
@@ -120,14 +107,16 @@ def apply_ops(texts: pl.Series, steps: Sequence[tuple[str, float, np.ndarray]]) 
         return texts.cast(pl.String)
     nulls = texts.is_null()
     offsets, data = _string_buffers(texts)
-    run = _kernel()
     for op, rate, seeds in steps:
         if op not in OPERATORS:
             raise ValueError(f"unknown operator {op!r}; known: {', '.join(OPERATOR_NAMES)}")
         if seeds.shape != (texts.len(),):
             raise ValueError("one seed per document is required")
         code, kinds = OPERATORS[op]
-        data, offsets = run(
+        # each step writes at most two bytes per input byte (see _native.c)
+        out = np.empty(2 * int(offsets[-1] - offsets[0]) + 1, dtype=np.uint8)
+        out_offsets = np.empty(offsets.size, dtype=np.int64)
+        written = _native.apply_op(
             data,
             offsets,
             np.ascontiguousarray(seeds, dtype=np.uint64),
@@ -138,10 +127,10 @@ def apply_ops(texts: pl.Series, steps: Sequence[tuple[str, float, np.ndarray]]) 
             _KEY_COUNTS,
             _OCR1,
             _PUNCT_MARKS,
+            out,
+            out_offsets,
         )
-        # Read-only like the Arrow views, so that numba compiles one signature, not two.
-        data.setflags(write=False)
-        offsets.setflags(write=False)
+        data, offsets = out[:written], out_offsets
     return _to_series(name, offsets, data, nulls)
 
 

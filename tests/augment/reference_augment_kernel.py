@@ -1,50 +1,44 @@
-"""The numba kernel behind ``curate.augment.operators`` (imported on first use: numba is slow to load).
+"""The numba kernel that ``curate/augment/_native.c`` replaced, kept as a plain Python reference.
 
-One loop over the documents of a batch; each document gets a splitmix64 stream seeded with its
-own seed, and only ASCII bytes are edited, inserted or moved as units delimited by ASCII space.
-Output never exceeds twice the input (each step inserts at most one byte per input byte).
+``apply_op`` as it stood in ``curate/augment/_kernels.py`` before the port to C, with the numba
+decorators removed and splitmix64 written with Python integers, so it runs without compiling
+anything. Slow (pure Python per byte): for property tests on short texts; the C kernel must give
+exactly the same bytes (``test_operators.py``).
 """
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
-from curate.jit import compiled
-
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_C1 = np.uint64(0xBF58476D1CE4E5B9)
-_C2 = np.uint64(0x94D049BB133111EB)
+_M64 = 0xFFFFFFFFFFFFFFFF
+_GOLDEN = 0x9E3779B97F4A7C15
+_C1 = 0xBF58476D1CE4E5B9
+_C2 = 0x94D049BB133111EB
 _INV53 = 1.0 / 9007199254740992.0
 
 
-@numba.njit(inline="always")
-def _next(s: np.uint64) -> tuple[np.uint64, np.uint64]:
-    s = s + _GOLDEN
+def _next(s: int) -> tuple[int, int]:
+    s = (int(s) + _GOLDEN) & _M64
     z = s
-    z = (z ^ (z >> np.uint64(30))) * _C1
-    z = (z ^ (z >> np.uint64(27))) * _C2
-    return s, z ^ (z >> np.uint64(31))
+    z = ((z ^ (z >> 30)) * _C1) & _M64
+    z = ((z ^ (z >> 27)) * _C2) & _M64
+    return s, z ^ (z >> 31)
 
 
-@numba.njit(inline="always")
-def _uniform(s: np.uint64) -> tuple[np.uint64, float]:
+def _uniform(s: int) -> tuple[int, float]:
     s, z = _next(s)
-    return s, float(z >> np.uint64(11)) * _INV53
+    return s, float(z >> 11) * _INV53
 
 
-@numba.njit(inline="always")
-def _pick(s: np.uint64, n: int) -> tuple[np.uint64, int]:
+def _pick(s: int, n: int) -> tuple[int, int]:
     s, z = _next(s)
-    return s, int(z % np.uint64(n))
+    return s, int(z % int(n))
 
 
-@numba.njit(inline="always")
 def _is_space(c: np.uint8) -> bool:
     return c == 32 or (c >= 9 and c <= 13)
 
 
-@numba.njit(inline="always")
 def _letter(c: np.uint8) -> int:
     if c >= 97 and c <= 122:
         return int(c) - 97
@@ -53,7 +47,6 @@ def _letter(c: np.uint8) -> int:
     return -1
 
 
-@numba.njit(inline="always")
 def _is_punct(c: np.uint8, marks: np.ndarray) -> bool:
     for m in marks:  # noqa: SIM110 - numba cannot compile any() over a generator
         if c == m:
@@ -61,7 +54,6 @@ def _is_punct(c: np.uint8, marks: np.ndarray) -> bool:
     return False
 
 
-@numba.njit(inline="always")
 def _unit_end(data: np.ndarray, i: int, b: int, sentence: bool) -> int:
     """End of the unit starting at non-space ``i``: a word, or a sentence (after . ! ? + space)."""
     j = i
@@ -79,7 +71,6 @@ def _unit_end(data: np.ndarray, i: int, b: int, sentence: bool) -> int:
     return b
 
 
-@numba.njit(inline="always")
 def _copy(data: np.ndarray, a: int, b: int, out: np.ndarray, o: int) -> int:
     for k in range(a, b):
         out[o] = data[k]
@@ -87,7 +78,6 @@ def _copy(data: np.ndarray, a: int, b: int, out: np.ndarray, o: int) -> int:
     return o
 
 
-@compiled
 def apply_op(
     data: np.ndarray,
     offsets: np.ndarray,
