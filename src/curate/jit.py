@@ -1,4 +1,12 @@
-"""numba kernels compiled with an on-disk cache where numba can write one, without it elsewhere."""
+"""numba kernels compiled with an on-disk cache where numba can write one, without it elsewhere.
+
+Only the language-ID kernel (``curate.quality.langid``) still uses numba. The quality-signal and
+augment kernels are C extensions built at install (``quality/_native.c``, ``augment/_native.c``):
+numba compiled them on first use, 4-8 s for a fresh install's first ``curate score`` or ``curate
+augment``, and in every process of every run where no cache folder was writable (a read-only
+install run by a user without a home). Prefer C for a kernel on a path users time from a cold
+start; see CONTRIBUTING.md, "Compiled code".
+"""
 
 from __future__ import annotations
 
