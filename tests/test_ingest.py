@@ -207,3 +207,80 @@ def test_normalising_only_the_rows_that_need_it_equals_normalising_all(texts: li
     text = pa.array(texts, pa.large_string())
     got = unicode_normalized(text, form).to_pylist()
     assert got == [None if t is None else unicodedata.normalize(form, t) for t in texts]
+
+
+_TEXT_CHARS = list("a é\u4e2d\t\n\r\x0b\x0c\x1c\x1f\x7f\x85\xa0\u1680\u2003\u200b\u2028\u3000!~")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.one_of(st.none(), st.text(alphabet=st.sampled_from(_TEXT_CHARS), max_size=8)), max_size=20),
+    st.integers(0, 6),
+    st.integers(0, 3),
+)
+def test_blank_and_too_long_checks_only_candidates_but_equal_checking_every_row(
+    texts: list[str | None], max_chars: int, skip: int
+) -> None:
+    """Rows starting with printable ASCII are never blank, rows of at most max_chars bytes never
+    too long: the same answers as polars' strip_chars / len_chars on every row (a sliced array too)."""
+    import numpy as np
+
+    from curate.ingest import _blank_and_too_long
+
+    text = pa.array(texts, pa.large_string()).slice(min(skip, len(texts)))
+    series = pl.Series(text)
+    blank, too_long = _blank_and_too_long(text, series.is_not_null().to_numpy(), max_chars)
+    assert blank.tolist() == series.str.strip_chars().str.len_bytes().eq(0).fill_null(False).to_list()
+    assert too_long.tolist() == (series.str.len_chars() > max_chars).fill_null(False).to_list()
+    assert np.asarray(blank).dtype == bool
+
+
+def test_derived_ids_of_one_source_and_file_equal_the_per_row_keys() -> None:
+    import numpy as np
+
+    from curate.ingest import derived_ids
+
+    lines = np.arange(1, 101, dtype=np.int64)
+    text_hash = np.arange(100, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    per_row = derived_ids(pl.repeat("web", 100, eager=True), pl.repeat("a/b.jsonl", 100, eager=True), lines, text_hash)
+    assert (derived_ids("web", "a/b.jsonl", lines, text_hash) == per_row).all()
+    assert (derived_ids("web", pl.repeat("a/b.jsonl", 100, eager=True), lines, text_hash) == per_row).all()
+
+
+@pytest.mark.parametrize("block", [7, 64, 300, 4096])
+def test_json_lines_read_in_blocks_of_any_size_give_the_same_records(tmp_path: Path, monkeypatch, block: int) -> None:
+    """Blocks are zero-copy views of the buffer read into; any block size (lines cut across
+    blocks, lines longer than a block) gives the same rows, lines and bad records."""
+    from curate.io import readers
+    from curate.io.discovery import plan_read_tasks
+
+    lines = [json.dumps({"text": f"doc {i} " + "é" * (i % 7) * 15, "n": i}).encode() for i in range(60)]
+    lines[5] = b""
+    lines[9] = b"   "
+    lines[13] = b'{"text": "bad'
+    lines[17] = b'{"text": "not utf8 \xff"}'
+    lines[21] = b"[" * 60 + b"]" * 60
+    lines[25] = json.dumps({"text": "x" * 900}).encode()  # over the line cap below
+    lines[30] = json.dumps({"text": "crlf", "n": 30}).encode() + b"\r"
+    path = tmp_path / "d.jsonl"
+    path.write_bytes(b"\n".join(lines))  # no newline at the end
+
+    def read() -> tuple[list, list, list]:
+        from curate.config import InputConfig
+
+        task = plan_read_tasks(InputConfig(sources=[{"paths": [str(path)]}]))[0]
+        chunks = list(readers.read_task(task, "text", 1000, readers.ReadLimits(max_line_bytes=500)))
+        rows = [r for c in chunks for r in c.table.to_pylist()]
+        numbers = [int(x) for c in chunks for x in c.lines]
+        # raw up to the cap: a line over it is cut where the block reader saw the cap passed
+        bad = sorted((b.line, b.reason, b.raw[:400]) for c in chunks for b in c.bad)
+        return rows, numbers, bad
+
+    expected = read()
+    monkeypatch.setattr(readers, "CHUNK_BYTES", block)
+    assert read() == expected
+    rows, numbers, bad = expected
+    assert [r["n"] for r in rows] == [n - 1 for n in numbers]
+    assert {(line, reason) for line, reason, _ in bad} >= {
+        (14, "invalid_json"), (18, "invalid_utf8"), (22, "json_too_deep"), (26, "line_too_long")
+    }

@@ -67,16 +67,28 @@ def _mix64(x: np.ndarray) -> np.ndarray:
     return x ^ (x >> np.uint64(31))
 
 
-def derived_ids(source: pl.Series, origin: pl.Series, lines: np.ndarray, text_hash: np.ndarray) -> np.ndarray:
+def derived_ids(
+    source: pl.Series | str, origin: pl.Series | str, lines: np.ndarray, text_hash: np.ndarray
+) -> np.ndarray:
     """Ids from origin (source, file, line) and content: stable across runs, machines and versions.
 
     Origins repeat (one file, many lines), so each distinct (source, file) is hashed once and the
-    line number and the text's XXH64 are mixed in with vectorised integer arithmetic.
+    line number and the text's XXH64 are mixed in with vectorised integer arithmetic. ``source``
+    and ``origin`` given as strings are the same for every row (no per-row key is built).
     """
-    key = (source + "\x1f" + origin).rename("key")
-    uniq = key.unique(maintain_order=True)
-    key_hash = pl.Series(hash_strings(uniq, 0x1D), dtype=pl.UInt64)
-    per_row = key.replace_strict(uniq, key_hash, return_dtype=pl.UInt64).to_numpy()
+    n = len(lines)
+    if isinstance(source, str) and isinstance(origin, str):
+        key_hash = hash_strings(pa.array([f"{source}\x1f{origin}"], pa.large_string()), 0x1D)
+        per_row = np.full(n, key_hash[0], dtype=np.uint64)
+    else:
+        if isinstance(source, str):
+            source = pl.repeat(source, n, eager=True, dtype=pl.String)
+        if isinstance(origin, str):
+            origin = pl.repeat(origin, n, eager=True, dtype=pl.String)
+        key = (source + "\x1f" + origin).rename("key")
+        uniq = key.unique(maintain_order=True)
+        key_hash = pl.Series(hash_strings(uniq, 0x1D), dtype=pl.UInt64)
+        per_row = key.replace_strict(uniq, key_hash, return_dtype=pl.UInt64).to_numpy()
     h = _mix64(per_row + lines.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15))
     return _mix64(h ^ text_hash)
 
@@ -89,6 +101,10 @@ def unicode_normalized(text: pa.Array, form: str) -> pa.Array:
     ``utf8_normalize``, which costs ~10x more per row than the check (most real text is NFC)."""
     import unicodedata
 
+    if pa.types.is_large_string(text.type) and isinstance(text, pa.Array):
+        _, data = _value_buffers(text)
+        if not len(data) or data.max() < 0x80:  # all ASCII (one pass, no per-row array)
+            return text
     ascii_ = pl.Series(pc.string_is_ascii(text)).fill_null(True).to_numpy()
     others = np.flatnonzero(~ascii_)
     if not others.size:
@@ -103,6 +119,43 @@ def unicode_normalized(text: pa.Array, form: str) -> pa.Array:
     mask[needs] = True
     fixed = pc.utf8_normalize(text.take(pl.Series(needs, dtype=pl.Int64).to_arrow()), form)
     return pc.replace_with_mask(text, pl.Series(mask).to_arrow(), fixed)
+
+
+def _value_buffers(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Offsets (int64, one per row plus one) and the bytes they point into, of a large_string
+    array, as zero-copy numpy views (null rows keep whatever offsets they have)."""
+    _, offsets_buf, data_buf = text.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=np.int64)[text.offset : text.offset + len(text) + 1]
+    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None and len(offsets) else np.zeros(0, np.uint8)
+    return offsets, data[offsets[0] : offsets[-1]] if len(offsets) else data
+
+
+def _blank_and_too_long(text: pa.Array, valid: np.ndarray, max_chars: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows that are empty or whitespace, and rows longer than ``max_chars`` characters.
+
+    Only candidates are looked at: a row whose first byte is printable ASCII (``!`` to ``~``)
+    starts with a character that is not whitespace, so it is not blank; a row of at most
+    ``max_chars`` bytes has at most that many characters. The candidates get the same
+    polars checks every row used to get (``strip_chars``, ``len_chars``)."""
+    n = len(text)
+    blank = np.zeros(n, dtype=bool)
+    too_long = np.zeros(n, dtype=bool)
+    if not n:
+        return blank, too_long
+    offsets, data = _value_buffers(text)
+    lengths = np.diff(offsets)
+    starts = offsets[:-1] - offsets[0]
+    first = data[np.minimum(starts, max(len(data) - 1, 0))] if len(data) else np.zeros(n, np.uint8)
+    maybe_blank = valid & ((lengths == 0) | (first <= 0x20) | (first >= 0x7F))
+    rows = np.flatnonzero(maybe_blank)
+    if rows.size:
+        part = pl.Series(text.take(pl.Series(rows, dtype=pl.Int64).to_arrow()))
+        blank[rows] = part.str.strip_chars().str.len_bytes().eq(0).fill_null(False).to_numpy()
+    rows = np.flatnonzero(valid & (lengths > max_chars))
+    if rows.size:
+        part = pl.Series(text.take(pl.Series(rows, dtype=pl.Int64).to_arrow()))
+        too_long[rows] = (part.str.len_chars() > max_chars).fill_null(False).to_numpy()
+    return blank, too_long
 
 
 def _source_name(src: SourceConfig, default: str) -> str:
@@ -163,16 +216,18 @@ def finalize_chunk(
     if cfg.normalization != "none" and n:
         text = unicode_normalized(text, cfg.normalization)
     text_s = pl.Series("text", text)
-    blank = text_s.str.strip_chars().str.len_bytes().eq(0).fill_null(False).to_numpy()
+    blank, too_long = _blank_and_too_long(text, pl.Series(text.is_valid()).to_numpy(), cfg.max_chars)
     mark(blank, "empty_text", "text is empty or whitespace")
-    too_long = (text_s.str.len_chars() > cfg.max_chars).fill_null(False).to_numpy()
     mark(too_long, "text_too_long", f"text longer than max_chars={cfg.max_chars}")
 
-    # --- source and id
-    if src.source is None and "source" in table.column_names:
+    # --- source and id (the hash of the text: the same for the Arrow array as for text_s)
+    const_source = not (src.source is None and "source" in table.column_names)
+    if not const_source:
         source = pl.Series(table.column("source")).cast(pl.String).fill_null(default_source)
     else:
         source = pl.repeat(_source_name(src, default_source), n, eager=True, dtype=pl.String)
+    id_source: pl.Series | str = _source_name(src, default_source) if const_source else source
+    id_origin: pl.Series | str = chunk.file.relpath if chunk.unit != "file" else origin
     id_field = src.id_field or ("id" if "id" in table.column_names else None)
     if id_field is not None and id_field in table.column_names:
         ids = pl.Series(table.column(id_field)).cast(pl.String)
@@ -183,10 +238,10 @@ def finalize_chunk(
         no_id = np.ones(n, dtype=bool)
         mark(no_id, "missing_id", f"no {id_field!r} field")
     else:
-        ids = pl.Series("id", hex_ids(derived_ids(source, origin, chunk.lines, hash_strings(text_s, 0x2E))))
+        ids = pl.Series("id", hex_ids(derived_ids(id_source, id_origin, chunk.lines, hash_strings(text, 0x2E))))
         no_id = None
     if no_id is not None and no_id.any():  # rejected records still get unique ids: from origin and content
-        derived = pl.Series(hex_ids(derived_ids(source, origin, chunk.lines, hash_strings(text_s, 0x2E))))
+        derived = pl.Series(hex_ids(derived_ids(id_source, id_origin, chunk.lines, hash_strings(text, 0x2E))))
         ids = ids.zip_with(pl.Series(~no_id), derived)
 
     # --- metadata: every other column, renamed if it collides with a core column
@@ -203,8 +258,8 @@ def finalize_chunk(
         schema_overrides={"id": pl.String, "text": pl.String, "source": pl.String},
     ) if n else pl.DataFrame({"id": [], "text": [], "source": []}, schema={"id": pl.String, "text": pl.String, "source": pl.String})
     rejected_mask = pl.Series(reason != None)  # noqa: E711
-    kept = frame.filter(~rejected_mask) if n else frame
     rejected_rows = np.flatnonzero(rejected_mask.to_numpy())
+    kept = frame.filter(~rejected_mask) if rejected_rows.size else frame
     rejected = frame.filter(rejected_mask).with_columns(
         pl.lit(STAGE).alias("reject_stage"),
         pl.Series("reject_reason", reason[rejected_rows].tolist(), dtype=pl.String),
