@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pickle
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import polars as pl
@@ -188,3 +190,21 @@ def test_model_paths_for_plan_time_checks() -> None:
     stage = QualityScore(cfg)
     assert stage.model_paths() == ["m/hq.bin", "m/lid.176.ftz"]
     assert stage.cfg.use_langid() and "lang" in stage.added_columns()
+
+
+def test_default_scoring_with_language_id_never_loads_numba() -> None:
+    """Heuristics and the default (fastText) language ID are compiled C or a model file: a
+    worker that scores never pays numba's import (~0.3 s, ~55 MiB); only the py3langid backend does."""
+    code = (
+        "import sys, polars as pl\n"
+        "from curate.stages.base import StageContext\n"
+        "from curate.stages.quality_score import QualityScore, QualityScoreConfig\n"
+        "stage = QualityScore(QualityScoreConfig(heuristics=['gopher', 'c4', 'fineweb'], langid=True))\n"
+        "stage.setup()\n"
+        "out = stage.process(pl.DataFrame({'id': ['a'], 'text': ['The cat sat on the mat. It was happy.']}), StageContext(0, 0, 'quality_score'))\n"
+        "assert out['lang'][0] == 'en', out\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('numba', 'llvmlite')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
