@@ -126,3 +126,30 @@ def test_the_card_s_jsonl_snippet_loads_files_whose_column_is_null_in_one(cli, t
     assert scope["train"].num_rows == 20
     assert sorted(x for x in scope["train"]["origin_id"].to_pylist() if x) == sorted(f"o{i}" for i in range(10, 20))
     assert scope["dataset"]["train"].num_rows == 20
+
+
+def test_without_a_split_every_id_is_train_as_hashing_would_say() -> None:
+    import numpy as np
+
+    from curate.config import OutputConfig
+    from curate.export import split_codes
+
+    ids = pl.Series([f"{i:016x}" for i in range(2000)])
+    none = OutputConfig(path="x")
+    assert (split_codes(ids, none, 7) == 0).all()
+    # the shortcut agrees with the hash: with validation + test -> 0 every id lands in train
+    tiny = OutputConfig(path="x", split={"validation": 1e-12})
+    assert (split_codes(ids, tiny, 7) == 0).all()
+    assert split_codes(ids, none, 7).dtype == np.int8
+
+
+def test_a_damaged_shard_at_export_is_a_clear_error(tmp_path: Path) -> None:
+    from curate.errors import StageError
+    from curate.export import _read_table
+
+    bad = tmp_path / "part-00000.parquet"
+    bad.write_bytes(b"PAR1 not parquet")
+    with pytest.raises(StageError, match="a shard of an earlier step is damaged"):
+        _read_table(str(bad))
+    with pytest.raises(StageError, match="a shard of an earlier step is missing"):
+        _read_table(str(tmp_path / "gone.parquet"))

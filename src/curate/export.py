@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from curate.config import OutputConfig
-from curate.errors import ConfigError
+from curate.errors import ConfigError, StageError
 from curate.hashing import derive_seed, hash_strings, unit_interval
 from curate.io.shards import parquet_options, read_shard
 
@@ -32,13 +32,19 @@ SPLITS = ("train", "validation", "test")
 ROW_GROUP = 64 * 1024
 
 
-def split_codes(ids: pl.Series, out: OutputConfig, seed: int) -> np.ndarray:
+def split_codes(ids: pl.Series | pa.ChunkedArray, out: OutputConfig, seed: int) -> np.ndarray:
     """0 = train, 1 = validation, 2 = test; a document's split depends only on its id and the seed."""
+    if not _has_split(out):  # every hash lands in [0, 1): all train, nothing to hash
+        return np.zeros(len(ids), dtype=np.int8)
     u = unit_interval(hash_strings(ids, derive_seed(seed, "split")))
     codes = np.zeros(len(u), dtype=np.int8)
     codes[u < out.split.validation + out.split.test] = 2
     codes[u < out.split.validation] = 1
     return codes
+
+
+def _has_split(out: OutputConfig) -> bool:
+    return out.split.validation + out.split.test > 0
 
 
 def active_splits(out: OutputConfig) -> list[str]:
@@ -141,13 +147,28 @@ def _cast(table: pa.Table, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=schema)
 
 
+def _read_table(path: str) -> pa.Table:
+    """A shard as Arrow, read by pyarrow (no polars round trip); errors as ``read_shard`` words them."""
+    try:
+        return pq.read_table(path)
+    except FileNotFoundError:
+        raise StageError(f"{path}: a shard of an earlier step is missing", hint="rerun without --resume to recompute it") from None
+    except (OSError, pa.ArrowException) as err:
+        raise StageError(
+            f"{path}: a shard of an earlier step is damaged ({type(err).__name__}: {str(err).splitlines()[0][:200]})",
+            hint="rerun without --resume to recompute it",
+        ) from None
+
+
 def _pieces(f: ExportFile, schema: pa.Schema, out: OutputConfig, seed: int) -> Iterator[pa.Table]:
     """This file's rows, one input shard at a time (memory: one shard, not one output file)."""
     split_code = SPLITS.index(f.split)
     for part, start, count in f.segments:
-        frame = read_shard(part)
-        frame = frame.filter(pl.Series(split_codes(frame["id"], out, seed) == split_code))
-        yield _cast(frame.slice(start, count).to_arrow(), schema)
+        table = _read_table(part)
+        if _has_split(out):
+            mask = split_codes(table.column("id"), out, seed) == split_code
+            table = table.filter(pl.Series(mask).to_arrow())
+        yield _cast(table.slice(start, count), schema)
 
 
 def write_file(f: ExportFile, name: str, folder: str, schema: pa.Schema, out: OutputConfig, seed: int) -> int:
