@@ -150,8 +150,10 @@ def _cast(table: pa.Table, schema: pa.Schema) -> pa.Table:
 def _read_table(path: str) -> pa.Table:
     """A shard as Arrow, read by pyarrow (no polars round trip); errors as ``read_shard`` words them."""
     try:
-        # one thread: a worker has one core, and pyarrow's pool costs more CPU than it saves here
-        return pq.read_table(path, use_threads=False)
+        # one thread: a worker has one core, and pyarrow's pool costs more CPU than it saves here;
+        # ParquetFile, not read_table, which imports pyarrow.dataset and with it pandas (~0.3 s)
+        with pq.ParquetFile(path) as pf:
+            return pf.read(use_threads=False)
     except FileNotFoundError:
         raise StageError(f"{path}: a shard of an earlier step is missing", hint="rerun without --resume to recompute it") from None
     except (OSError, pa.ArrowException) as err:

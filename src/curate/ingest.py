@@ -78,7 +78,7 @@ def derived_ids(
     """
     n = len(lines)
     if isinstance(source, str) and isinstance(origin, str):
-        key_hash = hash_strings(pa.array([f"{source}\x1f{origin}"], pa.large_string()), 0x1D)
+        key_hash = hash_strings(pl.Series([f"{source}\x1f{origin}"], dtype=pl.String), 0x1D)
         per_row = np.full(n, key_hash[0], dtype=np.uint64)
     else:
         if isinstance(source, str):
