@@ -205,9 +205,8 @@ class ChainLink:
     A chain is consecutive map stages, possibly headed by a global stage's apply half (its
     decisions already on disk). A chain task reads its shard from the first link's ``source``
     (the nearest step that holds its kept rows as data files) and runs every link in memory.
-    Each link that is not a
-    ``replay`` writes its rejected rows and its stats sidecar; only a link with ``writes_kept``
-    (the chain's last) writes its kept rows. A ``replay`` link is a step completed earlier:
+    Each link that is not a ``replay`` writes its rejected rows and its stats sidecar; only a
+    link with ``writes_kept`` (the chain's last) writes its kept rows. A ``replay`` link is a step completed earlier:
     recomputed in memory to feed the next link (stages are deterministic, and its counts are
     checked against the ones it saved), never rewritten.
     """
