@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import json
 import random
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +57,14 @@ def write_jsonl(path: Path, records: list[Any], raw_lines: dict[int, bytes] | No
         data = zstandard.ZstdCompressor().compress(data)
     path.write_bytes(data)
     return path
+
+
+def fresh_python(code: str, timeout: float = 120) -> str:
+    """Run ``code`` in a new interpreter (imports and start-up as a user's process sees them):
+    its stdout, stripped; a failure shows its stderr."""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
 
 
 def write_config(tmp_path: Path, cfg: dict[str, Any], name: str = "config.yaml") -> Path:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 import zlib
 from pathlib import Path
 
@@ -14,7 +12,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from conftest import read_dir, read_rejected
+from conftest import fresh_python, read_dir, read_rejected
 from curate.io import readers
 from curate.io.discovery import InputFile, ReadTask
 from curate.io.readers import ReadLimits, json_depth, read_task
@@ -352,6 +350,4 @@ def test_language_id_runs_where_numba_cannot_cache() -> None:
         "print(LanguageIdentifier(backend='py3langid').identify(pl.Series(['This is a sentence written in English about the sea.']))"
         "['lang'].to_list())\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "['en']"
+    assert fresh_python(code, timeout=300) == "['en']"

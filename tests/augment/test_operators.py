@@ -3,9 +3,6 @@ and the C kernel byte for byte against the numba kernel it replaced."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import polars as pl
 import pytest
@@ -14,6 +11,7 @@ from hypothesis import strategies as st
 from polars.testing import assert_series_equal
 from reference_augment_kernel import apply_op as reference_apply_op
 
+from conftest import fresh_python
 from curate.augment import _native
 from curate.augment import operators as O
 from curate.augment.operators import OPERATOR_NAMES, apply_ops
@@ -187,6 +185,4 @@ def test_operators_run_in_a_fresh_process_without_numba() -> None:
         "print(apply_ops(pl.Series(['Hello']), [('casing', 1.0, np.zeros(1, np.uint64))]).to_list(),"
         " sorted(m for m in sys.modules if m.split('.')[0] in ('numba', 'llvmlite')))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "['hELLO'] []"
+    assert fresh_python(code, timeout=120) == "['hELLO'] []"

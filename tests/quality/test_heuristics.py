@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections import Counter
 
 import numpy as np
@@ -13,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from reference_quality_kernels import _dup_elements, _ngram_repetition
 
+from conftest import fresh_python
 from curate.quality import _native
 from curate.quality.heuristics import (
     SIGNALS,
@@ -252,6 +251,4 @@ def test_signals_compute_in_a_fresh_process_without_numba() -> None:
         "assert f['gopher_word_count'][0] == 12, f\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('numba', 'llvmlite')))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "[]"
+    assert fresh_python(code, timeout=120) == "[]"

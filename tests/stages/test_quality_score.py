@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pickle
 import random
-import subprocess
-import sys
 from pathlib import Path
 
 import polars as pl
@@ -15,6 +13,7 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 from pydantic import ValidationError
 
+from conftest import fresh_python
 from curate.quality.heuristics import signal_columns
 from curate.stages.base import REJECT, StageContext
 from curate.stages.quality_score import QualityScore, QualityScoreConfig
@@ -205,6 +204,4 @@ def test_default_scoring_with_language_id_never_loads_numba() -> None:
         "assert out['lang'][0] == 'en', out\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('numba', 'llvmlite')))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "[]"
+    assert fresh_python(code, timeout=120) == "[]"

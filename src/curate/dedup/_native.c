@@ -971,6 +971,68 @@ static uint32_t agree32(const uint32_t *restrict a, const uint32_t *restrict b, 
     return same;
 }
 
+static double jaccard_records(const uint32_t *a, size_t la, const uint32_t *b, size_t lb);
+
+/* How join_loop checks a candidate pair before joining it. */
+enum { VERIFY_NONE, VERIFY_SIG16, VERIFY_SIG32, VERIFY_SETS };
+typedef struct {
+    int kind;
+    const void *sig; /* VERIFY_SIG16/32: signatures, num_perm values a row; >= min_agree must agree */
+    Py_ssize_t num_perm;
+    long long min_agree;
+    const uint32_t *sets; /* VERIFY_SETS: shingle-set records (see SigJob) and their offsets */
+    const int64_t *set_off;
+    double threshold;
+    const int64_t *row_of; /* dense id -> signature row or set record */
+} Verifier;
+
+static inline int pair_accepted(const Verifier *v, int64_t x, int64_t y) {
+    int64_t rx = v->row_of[x], ry = v->row_of[y];
+    if (v->kind == VERIFY_SETS) {
+        const uint32_t *a = v->sets + v->set_off[rx] + 1, *b = v->sets + v->set_off[ry] + 1;
+        size_t la = (size_t)(v->set_off[rx + 1] - v->set_off[rx] - 1), lb = (size_t)(v->set_off[ry + 1] - v->set_off[ry] - 1);
+        return jaccard_records(a, la, b, lb) >= v->threshold;
+    }
+    size_t ox = (size_t)rx * v->num_perm, oy = (size_t)ry * v->num_perm;
+    long long same = v->kind == VERIFY_SIG16
+                         ? agree16((const uint16_t *)v->sig + ox, (const uint16_t *)v->sig + oy, v->num_perm)
+                         : agree32((const uint32_t *)v->sig + ox, (const uint32_t *)v->sig + oy, v->num_perm);
+    return same >= v->min_agree;
+}
+
+/* Union `npairs` pairs (ids checked by the caller), each verified by `v` unless it is
+ * VERIFY_NONE; pairs already in one component are skipped, so repeats across bands are cheap.
+ * stats[0] += verified, stats[1] += rejected. When edges is not NULL (room for the pairs, of
+ * their width), the pairs that joined two components go there: a spanning forest of the accepted
+ * pairs. Returns how many pairs joined. Runs without the GIL. */
+static Py_ssize_t join_loop(const void *pairs, int wide, Py_ssize_t npairs, int64_t *parent, const Verifier *v,
+                            int64_t *stats, void *edges) {
+    Py_ssize_t joined = 0;
+    for (Py_ssize_t i = 0; i < npairs; i++) {
+        int64_t x = load_index(pairs, wide, 2 * i), y = load_index(pairs, wide, 2 * i + 1);
+        if (uf_find(parent, x) == uf_find(parent, y)) continue;
+        if (v->kind != VERIFY_NONE) {
+            stats[0]++;
+            if (!pair_accepted(v, x, y)) {
+                stats[1]++;
+                continue;
+            }
+        }
+        uf_union(parent, x, y);
+        if (edges) {
+            if (wide) {
+                ((int64_t *)edges)[2 * joined] = x;
+                ((int64_t *)edges)[2 * joined + 1] = y;
+            } else {
+                ((int32_t *)edges)[2 * joined] = (int32_t)x;
+                ((int32_t *)edges)[2 * joined + 1] = (int32_t)y;
+            }
+        }
+        joined++;
+    }
+    return joined;
+}
+
 /* Union (k, 2) pairs, each verified by signature agreement (>= min_agree equal values) when
  * verify is set; pairs already in one component are skipped, so repeats across bands are cheap.
  * stats[0] += verified, stats[1] += rejected. When edges is not None (a (k, 2) buffer of the
@@ -1016,33 +1078,11 @@ static PyObject *py_join_candidates(PyObject *self, PyObject *args) {
         }
         if (check_ids(row_of, 1, n, n_sig / num_perm, "row_of") < 0) goto fail;
     }
-    Py_ssize_t joined = 0;
+    Verifier v = {.kind = !verify ? VERIFY_NONE : sig_bytes == 2 ? VERIFY_SIG16 : VERIFY_SIG32, .sig = sig,
+                  .num_perm = num_perm, .min_agree = min_agree, .row_of = row_of};
+    Py_ssize_t joined;
     Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t i = 0; i < np2 / 2; i++) {
-        int64_t x = load_index(pairs, wide, 2 * i), y = load_index(pairs, wide, 2 * i + 1);
-        if (uf_find(parent, x) == uf_find(parent, y)) continue;
-        if (verify) {
-            stats[0]++;
-            size_t rx = (size_t)row_of[x] * num_perm, ry = (size_t)row_of[y] * num_perm;
-            long long same = sig_bytes == 2 ? agree16((const uint16_t *)sig + rx, (const uint16_t *)sig + ry, num_perm)
-                                            : agree32((const uint32_t *)sig + rx, (const uint32_t *)sig + ry, num_perm);
-            if (same < min_agree) {
-                stats[1]++;
-                continue;
-            }
-        }
-        uf_union(parent, x, y);
-        if (edges) {
-            if (wide) {
-                ((int64_t *)edges)[2 * joined] = x;
-                ((int64_t *)edges)[2 * joined + 1] = y;
-            } else {
-                ((int32_t *)edges)[2 * joined] = (int32_t)x;
-                ((int32_t *)edges)[2 * joined + 1] = (int32_t)y;
-            }
-        }
-        joined++;
-    }
+    joined = join_loop(pairs, wide, np2 / 2, parent, &v, stats, edges);
     Py_END_ALLOW_THREADS
     release_all(&held);
     return PyLong_FromSsize_t(joined);
@@ -1120,31 +1160,10 @@ static PyObject *py_join_jaccard(PyObject *self, PyObject *args) {
             goto fail;
         }
     }
-    Py_ssize_t joined = 0;
+    Verifier v = {.kind = VERIFY_SETS, .sets = sets, .set_off = set_off, .threshold = threshold, .row_of = row_of};
+    Py_ssize_t joined;
     Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t i = 0; i < np2 / 2; i++) {
-        int64_t x = load_index(pairs, wide, 2 * i), y = load_index(pairs, wide, 2 * i + 1);
-        if (uf_find(parent, x) == uf_find(parent, y)) continue;
-        stats[0]++;
-        int64_t rx = row_of[x], ry = row_of[y];
-        const uint32_t *a = sets + set_off[rx] + 1, *b = sets + set_off[ry] + 1;
-        size_t la = (size_t)(set_off[rx + 1] - set_off[rx] - 1), lb = (size_t)(set_off[ry + 1] - set_off[ry] - 1);
-        if (!(jaccard_records(a, la, b, lb) >= threshold)) {
-            stats[1]++;
-            continue;
-        }
-        uf_union(parent, x, y);
-        if (edges) {
-            if (wide) {
-                ((int64_t *)edges)[2 * joined] = x;
-                ((int64_t *)edges)[2 * joined + 1] = y;
-            } else {
-                ((int32_t *)edges)[2 * joined] = (int32_t)x;
-                ((int32_t *)edges)[2 * joined + 1] = (int32_t)y;
-            }
-        }
-        joined++;
-    }
+    joined = join_loop(pairs, wide, np2 / 2, parent, &v, stats, edges);
     Py_END_ALLOW_THREADS
     release_all(&held);
     return PyLong_FromSsize_t(joined);

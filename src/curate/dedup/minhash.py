@@ -134,19 +134,8 @@ def signatures(
 
     Nulls behave like empty texts. Runs in one compiled pass over the Arrow UTF-8 buffer.
     """
-    offsets, data = _string_buffers(texts)
-    n = max(len(offsets) - 1, 0)
-    out = np.empty((n, num_perm), dtype=np.uint32)
-    counts = np.zeros(n, dtype=np.int32)
-    if n == 0:
-        return out, counts
-    flags, lower = char_tables()
-    a, b = permutations(num_perm, seed)
-    _native.signatures(
-        np.ascontiguousarray(offsets, dtype=np.int64), np.ascontiguousarray(data, dtype=np.uint8),
-        int(ngram), shingle == "char", hash == "datasketch", flags, lower, a, b, out, counts,
-    )
-    return out, counts
+    sig, counts, _ = _kernel(texts, num_perm, ngram, seed, shingle, hash, 0)
+    return sig, counts
 
 
 def sketches(
@@ -167,23 +156,36 @@ def sketches(
     a pair, ~1e-5 for two 200-shingle documents) when neither holds more than ``set_size``
     distinct shingles, and a bottom-k estimate (k = ``set_size``) otherwise.
     """
+    if set_size < 1:
+        raise ValueError("set_size must be >= 1")
+    sig, counts, sets = _kernel(texts, num_perm, ngram, seed, shingle, hash, set_size)
+    assert sets is not None
+    return sig, counts, sets
+
+
+def _kernel(
+    texts: pl.Series | pa.Array | pa.ChunkedArray, num_perm: int, ngram: int, seed: int,
+    shingle: ShingleMode, hash: HashMode, set_size: int,
+) -> tuple[np.ndarray, np.ndarray, pa.LargeBinaryArray | None]:
+    """The compiled pass: signatures, shingle counts and, when ``set_size`` > 0, the sets."""
     offsets, data = _string_buffers(texts)
     n = max(len(offsets) - 1, 0)
     out = np.empty((n, num_perm), dtype=np.uint32)
     counts = np.zeros(n, dtype=np.int32)
     if n == 0:
-        return out, counts, pa.array([], pa.large_binary())
-    if set_size < 1:
-        raise ValueError("set_size must be >= 1")
+        return out, counts, pa.LargeBinaryArray.from_buffers(pa.large_binary(), 0, [None, pa.py_buffer(np.zeros(1, np.int64)), pa.py_buffer(b"")]) if set_size else None
     flags, lower = char_tables()
     a, b = permutations(num_perm, seed)
-    sets, set_off = _native.signatures(
+    sets = _native.signatures(
         np.ascontiguousarray(offsets, dtype=np.int64), np.ascontiguousarray(data, dtype=np.uint8),
         int(ngram), shingle == "char", hash == "datasketch", flags, lower, a, b, out, counts, int(set_size),
     )
+    if sets is None:
+        return out, counts, None
+    data_bytes, set_off = sets
     byte_offsets = np.frombuffer(set_off, dtype=np.int64) * 4
     column = pa.LargeBinaryArray.from_buffers(
-        pa.large_binary(), n, [None, pa.py_buffer(byte_offsets), pa.py_buffer(sets)]
+        pa.large_binary(), n, [None, pa.py_buffer(byte_offsets), pa.py_buffer(data_bytes)]
     )
     return out, counts, column
 
