@@ -117,8 +117,9 @@ class PoolExecutor:
         return self.map(fn, calls, on_done)
 
     def _abandon(self, futures: dict[Future, int]) -> None:
-        for f in futures:
-            f.cancel()
+        # No Future.cancel() here: killing the workers breaks the pool, and Python 3.11's pool
+        # thread then sets BrokenProcessPool on every pending future, which raises (and prints a
+        # traceback from that thread) for a future already cancelled.
         self.close(wait=False)
 
     def _get_pool(self) -> ProcessPoolExecutor:
@@ -139,7 +140,7 @@ class PoolExecutor:
             if not wait:
                 for proc in list(getattr(pool, "_processes", {}).values()):
                     proc.kill()
-            pool.shutdown(wait=wait, cancel_futures=True)
+            pool.shutdown(wait=wait, cancel_futures=wait)  # see _abandon: never cancel what a broken pool fails
 
 
 def make_executor(kind: str, workers: int, address: str | None = None) -> Executor:
