@@ -8,7 +8,6 @@ from typing import Any, ClassVar, Literal
 
 import polars as pl
 import pytest
-from polars.testing import assert_frame_equal
 
 from conftest import make_records, read_dir, read_rejected, write_config, write_jsonl
 from curate.config import load_config
@@ -131,7 +130,7 @@ def test_a_failing_stage_is_reported_with_stage_and_shard(tmp_path: Path, monkey
     assert list((tmp_path / "work" / "logs").glob("*.log"))
 
 
-def test_map_stages_are_fused_and_each_writes_its_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_map_stages_are_fused_and_only_the_last_writes_kept_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from curate.stages import REGISTRY
     from curate.stages.base import MapStage, StageConfig
 
@@ -154,4 +153,5 @@ def test_map_stages_are_fused_and_each_writes_its_folder(tmp_path: Path, monkeyp
     assert report.steps[2].stats.docs_rejected == 0
     out = read_dir(tmp_path / "out")
     assert set(out["tagged"]) == {2}
-    assert_frame_equal(read_dir(tmp_path / "work" / "02_tag").drop("tagged"), read_dir(tmp_path / "work" / "01_tag").drop("tagged"))
+    assert not list((tmp_path / "work" / "01_tag").glob("part-*.parquet"))  # text written once
+    assert read_dir(tmp_path / "work" / "02_tag").height == report.steps[2].stats.docs_kept
