@@ -70,17 +70,25 @@ def timed(cmd: list[str]) -> tuple[float, float, int, int]:
     return wall, _children_cpu() - cpu0, tree, one
 
 
-def run_curate(n: int, workers: int) -> dict[str, float]:
+def run_curate(n: int, workers: int, src: Path | None = None) -> dict[str, float]:
+    """``curate run`` with no stages (ingest, then export); with ``src``, curate imported from that
+    source folder (PYTHONPATH: the package as an earlier commit had it) instead of this checkout."""
     corpus = WORK / f"corpus-{n}"
-    cfg = WORK / f"bench-{n}.yaml"
+    tag = "-before" if src else ""
+    cfg = WORK / f"bench-{n}{tag}.yaml"
     cfg.write_text(
         f"input: {{paths: ['{corpus}/*.jsonl']}}\n"
-        f"workdir: {WORK}/run-{n}\n"
-        f"output: {{path: {WORK}/out-{n}, overwrite: true}}\n"
+        f"workdir: {WORK}/run-{n}{tag}\n"
+        f"output: {{path: {WORK}/out-{n}{tag}, overwrite: true}}\n"
         f"engine: {{workers: {workers}}}\n"
     )
-    wall, cpu, tree, one = timed([sys.executable, "-m", "curate", "run", str(cfg), "-q"])
-    manifest = json.loads((WORK / f"run-{n}" / "_run.json").read_text())
+    if src:
+        os.environ["PYTHONPATH"] = str(src.resolve())
+    try:
+        wall, cpu, tree, one = timed([sys.executable, "-m", "curate", "run", str(cfg), "-q"])
+    finally:
+        os.environ.pop("PYTHONPATH", None)
+    manifest = json.loads((WORK / f"run-{n}{tag}" / "_run.json").read_text())
     steps = {s["stage"]: s["wall_seconds"] for s in manifest["steps"]}
     size = sum(p.stat().st_size for p in corpus.glob("*.jsonl"))
     return {"docs": n, "workers": workers, "mb": size / 1e6, "wall": wall, "cpu": cpu, "ingest": steps["ingest"],
@@ -94,17 +102,21 @@ def run_floor(n: int, procs: int) -> dict[str, float]:
     return {"wall": wall, "cpu": cpu, "tree_mib": tree / 2**20, "one_mib": one / 2**20}
 
 
-def run_once(n: int, workers: int, k: int) -> tuple[dict[str, float], dict[str, float]]:
-    """One curate run and one floor run, side by side: curate first on even runs, the floor first on odd."""
+Run = dict[str, float]
+
+
+def run_once(n: int, workers: int, k: int, before: Path | None) -> tuple[Run, Run, Run | None]:
+    """One curate run, one floor run (and one run of the ``before`` tree), side by side; the
+    order rotates run by run (curate first on run 0, the floor first on run 1, ...)."""
     generate(WORK / f"corpus-{n}", n)
-    if k % 2 == 0:
-        cur = run_curate(n, workers)
-        flo = run_floor(n, workers)
-    else:
-        flo = run_floor(n, workers)
-        cur = run_curate(n, workers)
-    cur["first"] = "curate" if k % 2 == 0 else "floor"
-    return cur, flo
+    jobs = {"curate": lambda: run_curate(n, workers), "floor": lambda: run_floor(n, workers)}
+    if before:
+        jobs["before"] = lambda: run_curate(n, workers, before)
+    names = list(jobs)
+    order = names[k % len(names) :] + names[: k % len(names)]
+    res = {name: jobs[name]() for name in order}
+    res["curate"]["first"] = order[0]  # type: ignore[assignment]
+    return res["curate"], res["floor"], res.get("before")
 
 
 def main() -> None:
@@ -113,18 +125,26 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--repeats", type=int, default=3, help="runs per size; the table shows medians")
     ap.add_argument("--no-double", action="store_true", help="skip the run with 2N documents (the memory-flat check)")
+    ap.add_argument(
+        "--before-src", type=Path, default=None,
+        help="also time curate imported from this source folder (e.g. `git archive REV src | tar -x -C /tmp/before`, "
+        "then /tmp/before/src, with the built kernels copied in), in the same rotation",
+    )
     ap.add_argument("--out", type=Path, default=None, help="append the results table to this Markdown file")
     args = ap.parse_args()
     rows = []
-    pairs: dict[int, list[tuple[dict[str, float], dict[str, float]]]] = {}
+    pairs: dict[int, list[tuple[Run, Run]]] = {}
+    befores: dict[int, list[Run | None]] = {}
     for n in (args.docs,) if args.no_double else (args.docs, 2 * args.docs):
-        pairs[n] = [run_once(n, args.workers, k) for k in range(args.repeats)]
+        triples = [run_once(n, args.workers, k, args.before_src) for k in range(args.repeats)]
+        pairs[n] = [(c, f) for c, f, _ in triples]
+        befores[n] = [b for _, _, b in triples]
         runs = [c for c, _ in pairs[n]]
         row = {k: statistics.median(r[k] for r in runs) for k in runs[0] if k != "first"}
         row["tree_mib"] = max(r["tree_mib"] for r in runs)
         row["one_mib"] = max(r["one_mib"] for r in runs)
         rows.append(row)
-    flag = " --no-double" if args.no_double else ""
+    flag = (" --no-double" if args.no_double else "") + (f" --before-src {args.before_src}" if args.before_src else "")
     lines = [
         f"### Ingest -> export, JSON Lines of ~1 KB per document ({datetime.now(UTC):%Y-%m-%d}, {os.cpu_count()} cores)",
         "",
@@ -163,6 +183,29 @@ def main() -> None:
             f"{med(f['cpu'] for _, f in runs):.1f} | {med(c['cpu'] / f['cpu'] for c, f in runs):.2f} | "
             f"{max(c['tree_mib'] for c, _ in runs):,.0f} (max) | {max(f['tree_mib'] for _, f in runs):,.0f} (max) |"
         )
+    if args.before_src:
+        lines += [
+            "",
+            f"Before (curate from `{args.before_src}`) and after (this checkout), in the same rotation as the floor:",
+            "",
+            "| documents | run | before wall s | after wall s | before CPU s | after CPU s | CPU after / before "
+            "| before CPU / floor CPU | before peak RSS (MiB) | after peak RSS (MiB) |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for n, runs in pairs.items():
+            trio = [(b, c, f) for (c, f), b in zip(runs, befores[n], strict=True) if b is not None]
+            for k, (b, c, f) in enumerate(trio, 1):
+                lines.append(
+                    f"| {n:,} | {k} | {b['wall']:.1f} | {c['wall']:.1f} | {b['cpu']:.1f} | {c['cpu']:.1f} | {c['cpu'] / b['cpu']:.2f} | "
+                    f"{b['cpu'] / f['cpu']:.2f} | {b['tree_mib']:,.0f} | {c['tree_mib']:,.0f} |"
+                )
+            med = statistics.median
+            lines.append(
+                f"| {n:,} | median | {med(b['wall'] for b, _, _ in trio):.1f} | {med(c['wall'] for _, c, _ in trio):.1f} | "
+                f"{med(b['cpu'] for b, _, _ in trio):.1f} | {med(c['cpu'] for _, c, _ in trio):.1f} | "
+                f"{med(c['cpu'] / b['cpu'] for b, c, _ in trio):.2f} | {med(b['cpu'] / f['cpu'] for b, _, f in trio):.2f} | "
+                f"{max(b['tree_mib'] for b, _, _ in trio):,.0f} (max) | {max(c['tree_mib'] for _, c, _ in trio):,.0f} (max) |"
+            )
     emit(lines, args.out)
 
 
