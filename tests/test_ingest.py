@@ -284,3 +284,31 @@ def test_json_lines_read_in_blocks_of_any_size_give_the_same_records(tmp_path: P
     assert {(line, reason) for line, reason, _ in bad} >= {
         (14, "invalid_json"), (18, "invalid_utf8"), (22, "json_too_deep"), (26, "line_too_long")
     }
+
+
+def test_arrow_utf8_check_agrees_with_python_s_strict_decoder() -> None:
+    """The reader checks a block's UTF-8 with Arrow's validator; it must reject exactly what
+    Python's strict decoder rejects (overlong forms, surrogates, > U+10FFFF, stray or missing
+    continuation bytes), at any position."""
+    import random
+
+    import pyarrow as pa
+
+    from curate.io.readers import _valid_utf8
+
+    def python_ok(b: bytes) -> bool:
+        try:
+            b.decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+        return True
+
+    edge = [b"\xc0\x80", b"\xc1\xbf", b"\xe0\x80\x80", b"\xed\xa0\x80", b"\xed\xbf\xbf", b"\xf0\x8f\xbf\xbf",
+            b"\xf4\x90\x80\x80", b"\xf5\x80\x80\x80", b"\x80", b"\xc3", b"\xe2\x82", b"\xef\xbf\xbe", b"\xf0\x9f\x98\x80",
+            b"\xee\x80\x80", b"\x00", "é中😀".encode()]
+    rng = random.Random(3)
+    samples = [pre + e + post for e in edge for pre in (b"", b"a" * 37) for post in (b"", b"b" * 45)]
+    samples += [bytes(rng.choice([rng.randrange(256), rng.randrange(0x80, 0xC0), rng.randrange(0xC0, 0xF8), 0x41])
+                      for _ in range(rng.randint(1, 12))) for _ in range(20000)]
+    for b in samples:
+        assert _valid_utf8(pa.py_buffer(b)) == python_ok(b), b
