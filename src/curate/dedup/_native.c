@@ -1357,6 +1357,310 @@ fail:
     return NULL;
 }
 
+/* ------------------------------------------------------------------ n-gram containment (decontamination)
+ *
+ * Word n-grams of eval items are looked up in corpus documents. Tokens are what the MinHash word
+ * mode uses (maximal runs of \w code points, lowercased with the simple case mapping), so
+ * reformatting, re-spacing and punctuation cannot hide a copy. A token's hash mixes its lowercased
+ * code points; an n-gram's hash is a polynomial over its tokens' hashes (mod 2**64), read from
+ * prefix sums in O(1) per (position, length), then avalanched with its length, so one pass over a
+ * document checks every gram length the index holds. The hash definitions are used only within
+ * one run (the index is rebuilt from the eval files), so they may change freely. */
+
+#define GRAM_BASE 0x100000001B3ULL
+#define GRAM_LEN_MIX 0xD6E8FEB86659FD93ULL
+
+static inline uint64_t mix64(uint64_t h) {
+    h ^= h >> 33;
+    h *= 0xFF51AFD7ED558CCDULL;
+    h ^= h >> 33;
+    h *= 0xC4CEB9FE1A85EC53ULL;
+    h ^= h >> 33;
+    return h;
+}
+
+/* Tokens of data[0:n]: hash, first byte and end byte (exclusive) of each, in the original bytes.
+ * The arrays need room for n / 1 + 1 tokens. Returns the number of tokens. */
+static size_t word_tokens(const uint8_t *data, size_t n, const Tables *t, uint64_t *hash, int64_t *start,
+                          int64_t *end) {
+    size_t i = 0, nt = 0;
+    int in_tok = 0;
+    uint64_t h = 0;
+    while (i < n) {
+        size_t at = i;
+        uint32_t c = data[i], lc;
+        int word;
+        if (c < 0x80) {
+            i++;
+            lc = t->ascii_word[c];
+            word = lc != 0;
+        } else {
+            uint32_t cp = decode_utf8(data, n, &i);
+            word = t->flags[cp] & 1;
+            lc = (uint32_t)t->lower[cp];
+        }
+        if (word) {
+            if (!in_tok) {
+                in_tok = 1;
+                h = TOKEN_SEED;
+                start[nt] = (int64_t)at;
+            }
+            h = rotl64((h ^ lc) * P1, 31);
+        } else if (in_tok) {
+            in_tok = 0;
+            hash[nt] = token_final(h);
+            end[nt++] = (int64_t)at;
+        }
+    }
+    if (in_tok) {
+        hash[nt] = token_final(h);
+        end[nt++] = (int64_t)n;
+    }
+    return nt;
+}
+
+static inline uint64_t gram_final(uint64_t window, int len) { return mix64(window ^ ((uint64_t)len * GRAM_LEN_MIX)); }
+
+/* Growable output of int64/uint64 columns (all the same length). */
+typedef struct {
+    int64_t *col[4];
+    int ncol;
+    size_t len, room;
+} Out;
+
+static int out_push(Out *o, const int64_t *vals) {
+    if (o->len == o->room) {
+        size_t room = o->room ? o->room * 2 : 1024;
+        for (int c = 0; c < o->ncol; c++) {
+            int64_t *p = realloc(o->col[c], room * sizeof(int64_t));
+            if (!p) return -1;
+            o->col[c] = p;
+        }
+        o->room = room;
+    }
+    for (int c = 0; c < o->ncol; c++) o->col[c][o->len] = vals[c];
+    o->len++;
+    return 0;
+}
+
+static void out_free(Out *o) {
+    for (int c = 0; c < o->ncol; c++) free(o->col[c]);
+}
+
+static PyObject *out_result(Out *o) {
+    PyObject *tuple = PyTuple_New(o->ncol);
+    if (!tuple) return NULL;
+    for (int c = 0; c < o->ncol; c++) {
+        PyObject *b = PyBytes_FromStringAndSize(o->col[c] ? (const char *)o->col[c] : "", (Py_ssize_t)(o->len * sizeof(int64_t)));
+        if (!b) {
+            Py_DECREF(tuple);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(tuple, c, b);
+    }
+    return tuple;
+}
+
+static int text_tables(Held *held, PyObject *o_flags, PyObject *o_lower, Tables *t) {
+    t->flags = take(held, o_flags, 1, 0, 0x110000, NULL, "flags");
+    if (!t->flags) return -1;
+    t->lower = take(held, o_lower, 4, 0, 0x110000, NULL, "lower");
+    if (!t->lower) return -1;
+    for (int32_t cp = 0; cp < 0x110000; cp++) {
+        if (t->lower[cp] < 0 || t->lower[cp] >= 0x110000 || (cp < 0x80 && t->lower[cp] >= 0x80)) {
+            PyErr_SetString(PyExc_ValueError, "lower: a code point maps outside Unicode (or ASCII outside ASCII)");
+            return -1;
+        }
+    }
+    for (int c = 0; c < 128; c++) t->ascii_word[c] = (t->flags[c] & 1) ? (uint8_t)t->lower[c] : 0;
+    t->char_mode = 0;
+    return 0;
+}
+
+static int check_offsets(const int64_t *off, Py_ssize_t n_off, Py_ssize_t n_data, size_t *longest) {
+    *longest = 0;
+    for (Py_ssize_t d = 0; d + 1 < n_off; d++) {
+        if (off[d] < 0 || off[d + 1] < off[d] || off[d + 1] > n_data) {
+            PyErr_SetString(PyExc_ValueError, "offsets do not fit the data buffer");
+            return -1;
+        }
+        size_t len = (size_t)(off[d + 1] - off[d]);
+        if (len > *longest) *longest = len;
+    }
+    return 0;
+}
+
+typedef struct {
+    uint64_t *hash, *prefix;
+    int64_t *start, *end;
+} TokenScratch;
+
+static int scratch_alloc(TokenScratch *s, size_t longest) {
+    size_t cap = longest + 2;
+    s->hash = malloc(cap * sizeof(uint64_t));
+    s->prefix = malloc(cap * sizeof(uint64_t));
+    s->start = malloc(cap * sizeof(int64_t));
+    s->end = malloc(cap * sizeof(int64_t));
+    return (s->hash && s->prefix && s->start && s->end) ? 0 : -1;
+}
+
+static void scratch_free(TokenScratch *s) { free(s->hash), free(s->prefix), free(s->start), free(s->end); }
+
+/* prefix[k] = sum(hash[j] * BASE**(k-1-j), j < k) mod 2**64; a window's polynomial is
+ * prefix[i + L] - prefix[i] * BASE**L. */
+static void prefix_sums(const uint64_t *hash, size_t nt, uint64_t *prefix) {
+    prefix[0] = 0;
+    for (size_t k = 0; k < nt; k++) prefix[k + 1] = prefix[k] * GRAM_BASE + hash[k];
+}
+
+static uint64_t pow_base(int len) {
+    uint64_t p = 1;
+    for (int k = 0; k < len; k++) p *= GRAM_BASE;
+    return p;
+}
+
+/* ngram_items(offsets, data, flags, lower, n, min_len) -> (hashes, items, words) as bytes of int64:
+ * every n-gram hash of every text (texts of fewer than n but at least min_len tokens give one gram,
+ * the whole text), the text each gram comes from, and each text's token count. */
+static PyObject *py_ngram_items(PyObject *self, PyObject *args) {
+    PyObject *o_off, *o_data, *o_flags, *o_lower;
+    int n, min_len;
+    if (!PyArg_ParseTuple(args, "OOOOii", &o_off, &o_data, &o_flags, &o_lower, &n, &min_len)) return NULL;
+    Held held = {.n = 0};
+    Tables t;
+    Py_ssize_t n_off, n_data;
+    size_t longest;
+    const int64_t *off = take(&held, o_off, 8, 0, 1, &n_off, "offsets");
+    if (!off) goto fail;
+    const uint8_t *data = take(&held, o_data, 1, 0, 0, &n_data, "data");
+    if (!data || text_tables(&held, o_flags, o_lower, &t) < 0 || check_offsets(off, n_off, n_data, &longest) < 0) goto fail;
+    if (n < 1 || min_len < 1 || min_len > n) {
+        PyErr_SetString(PyExc_ValueError, "need 1 <= min_len <= n");
+        goto fail;
+    }
+    TokenScratch s;
+    Out grams = {.ncol = 2}, words = {.ncol = 1};
+    int rc = scratch_alloc(&s, longest);
+    Py_BEGIN_ALLOW_THREADS
+    uint64_t pow_n = pow_base(n);
+    for (Py_ssize_t d = 0; rc == 0 && d + 1 < n_off; d++) {
+        size_t nt = word_tokens(data + off[d], (size_t)(off[d + 1] - off[d]), &t, s.hash, s.start, s.end);
+        int64_t wv = (int64_t)nt;
+        if (out_push(&words, &wv) < 0) rc = -1;
+        prefix_sums(s.hash, nt, s.prefix);
+        if (nt >= (size_t)n) {
+            for (size_t i = 0; rc == 0 && i + (size_t)n <= nt; i++) {
+                int64_t v[2] = {(int64_t)gram_final(s.prefix[i + n] - s.prefix[i] * pow_n, n), (int64_t)d};
+                if (out_push(&grams, v) < 0) rc = -1;
+            }
+        } else if (nt >= (size_t)min_len) {
+            int64_t v[2] = {(int64_t)gram_final(s.prefix[nt], (int)nt), (int64_t)d};
+            if (out_push(&grams, v) < 0) rc = -1;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    scratch_free(&s);
+    release_all(&held);
+    PyObject *result = NULL;
+    if (rc < 0)
+        PyErr_NoMemory();
+    else {
+        PyObject *g = out_result(&grams), *w = out_result(&words);
+        if (g && w) result = Py_BuildValue("(OOO)", PyTuple_GET_ITEM(g, 0), PyTuple_GET_ITEM(g, 1), PyTuple_GET_ITEM(w, 0));
+        Py_XDECREF(g), Py_XDECREF(w);
+    }
+    out_free(&grams), out_free(&words);
+    return result;
+fail:
+    release_all(&held);
+    return NULL;
+}
+
+/* ngram_scan(offsets, data, flags, lower, lengths, table, bitmap, bits) -> (doc, index, start, end)
+ * as bytes of int64: every occurrence in the texts of a gram (of any length in `lengths`) whose
+ * hash is in `table` (sorted ascending, unique): the text, the gram's position in `table`, and the
+ * byte range of the occurrence in its text. `bitmap` (2**bits bits) has bit (hash >> (64 - bits))
+ * set for every table entry: most windows are rejected by one load, the rest by binary search. */
+static PyObject *py_ngram_scan(PyObject *self, PyObject *args) {
+    PyObject *o_off, *o_data, *o_flags, *o_lower, *o_len, *o_table, *o_bitmap;
+    int bits;
+    if (!PyArg_ParseTuple(args, "OOOOOOOi", &o_off, &o_data, &o_flags, &o_lower, &o_len, &o_table, &o_bitmap, &bits))
+        return NULL;
+    Held held = {.n = 0};
+    Tables t;
+    Py_ssize_t n_off, n_data, n_len, n_table, n_bitmap;
+    size_t longest;
+    const int64_t *off = take(&held, o_off, 8, 0, 1, &n_off, "offsets");
+    if (!off) goto fail;
+    const uint8_t *data = take(&held, o_data, 1, 0, 0, &n_data, "data");
+    if (!data || text_tables(&held, o_flags, o_lower, &t) < 0 || check_offsets(off, n_off, n_data, &longest) < 0) goto fail;
+    const int32_t *lengths = take(&held, o_len, 4, 0, 0, &n_len, "lengths");
+    if (!lengths) goto fail;
+    const uint64_t *table = take(&held, o_table, 8, 0, 0, &n_table, "table");
+    if (!table) goto fail;
+    if (bits < 6 || bits > 40) {
+        PyErr_SetString(PyExc_ValueError, "bits must be in [6, 40]");
+        goto fail;
+    }
+    const uint64_t *bitmap = take(&held, o_bitmap, 8, 0, (Py_ssize_t)1 << (bits - 6), &n_bitmap, "bitmap");
+    if (!bitmap) goto fail;
+    if (n_len > 64) {
+        PyErr_SetString(PyExc_ValueError, "at most 64 gram lengths");
+        goto fail;
+    }
+    uint64_t pows[64];
+    for (Py_ssize_t k = 0; k < n_len; k++) {
+        if (lengths[k] < 1) {
+            PyErr_SetString(PyExc_ValueError, "lengths must be >= 1");
+            goto fail;
+        }
+        pows[k] = pow_base(lengths[k]);
+    }
+    for (Py_ssize_t k = 1; k < n_table; k++) {
+        if (table[k - 1] >= table[k]) {
+            PyErr_SetString(PyExc_ValueError, "table must be sorted ascending without repeats");
+            goto fail;
+        }
+    }
+    TokenScratch s;
+    Out hits = {.ncol = 4};
+    int rc = scratch_alloc(&s, longest);
+    const int shift = 64 - bits;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t d = 0; rc == 0 && d + 1 < n_off; d++) {
+        size_t nt = word_tokens(data + off[d], (size_t)(off[d + 1] - off[d]), &t, s.hash, s.start, s.end);
+        prefix_sums(s.hash, nt, s.prefix);
+        for (Py_ssize_t k = 0; k < n_len; k++) {
+            size_t len = (size_t)lengths[k];
+            uint64_t pw = pows[k];
+            for (size_t i = 0; rc == 0 && i + len <= nt; i++) {
+                uint64_t h = gram_final(s.prefix[i + len] - s.prefix[i] * pw, (int)len);
+                uint64_t slot = h >> shift;
+                if (!((bitmap[slot >> 6] >> (slot & 63)) & 1)) continue;
+                Py_ssize_t lo = 0, hi = n_table;
+                while (lo < hi) {
+                    Py_ssize_t mid = lo + ((hi - lo) >> 1);
+                    if (table[mid] < h) lo = mid + 1;
+                    else hi = mid;
+                }
+                if (lo < n_table && table[lo] == h) {
+                    int64_t v[4] = {(int64_t)d, (int64_t)lo, s.start[i], s.end[i + len - 1]};
+                    if (out_push(&hits, v) < 0) rc = -1;
+                }
+            }
+        }
+    }
+    Py_END_ALLOW_THREADS
+    scratch_free(&s);
+    release_all(&held);
+    PyObject *result = rc < 0 ? PyErr_NoMemory() : out_result(&hits);
+    out_free(&hits);
+    return result;
+fail:
+    release_all(&held);
+    return NULL;
+}
+
 /* ------------------------------------------------------------------ module */
 
 static PyMethodDef methods[] = {
@@ -1378,6 +1682,10 @@ static PyMethodDef methods[] = {
     {"hash_collapsed", py_hash_collapsed, METH_VARARGS, "hash_collapsed(offsets, data, flags, seed1, seed2, out1, out2)"},
     {"union_pairs", py_union_pairs, METH_VARARGS, "union_pairs(parent, left, right) -> joined"},
     {"flatten", py_flatten, METH_VARARGS, "flatten(parent)"},
+    {"ngram_items", py_ngram_items, METH_VARARGS,
+     "ngram_items(offsets, data, flags, lower, n, min_len) -> (hashes, items, words) as int64 bytes"},
+    {"ngram_scan", py_ngram_scan, METH_VARARGS,
+     "ngram_scan(offsets, data, flags, lower, lengths, table, bitmap, bits) -> (doc, index, start, end) as int64 bytes"},
     {NULL, NULL, 0, NULL},
 };
 
