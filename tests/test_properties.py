@@ -134,6 +134,7 @@ def test_exact_dedup_keeps_one_copy_with_the_smallest_id(tmp_path_factory, lines
 EXAMPLES: dict[str, dict[str, Any]] = {
     "augment": {"ops": [{"op": "typo", "rate": 0.1}]},
     "filter": {"rules": {"has_text": "text != ''"}},
+    "decontaminate": {"evals": [{"name": "tiny", "path": str(Path(__file__).parent / "data" / "tiny_eval.jsonl"), "fields": ["question", "answer"]}], "ngram": 3, "min_words": 1},
 }
 """Config values for kinds whose defaults cannot run alone (filter rules, models)."""
 
@@ -152,7 +153,7 @@ def _stage(kind: str) -> Any:
 
 MAP_KINDS = sorted(k for k, c in REGISTRY.items() if issubclass(c, MapStage))
 GLOBAL_KINDS = sorted(k for k, c in REGISTRY.items() if issubclass(c, GlobalStage))
-DEDUP_KINDS = sorted(k for k in GLOBAL_KINDS if not REGISTRY[k].adds_rows)
+DEDUP_KINDS = sorted(k for k in GLOBAL_KINDS if k.endswith("_dedup"))
 TEXT_LISTS = st.lists(st.sampled_from(["a b c d e f", "a b c d e g", "x y z", "", "Hello world.", "x y z"]), min_size=0, max_size=20)
 
 

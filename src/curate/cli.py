@@ -493,6 +493,54 @@ def filter_(
     print(text)
 
 
+_DC = "curate.stages.decontaminate.DecontaminateConfig"
+
+
+def _eval_spec(spec: str) -> dict[str, Any]:
+    """``NAME=PATH[:FIELD,FIELD]`` -> an eval set's config values (paths made absolute)."""
+    import re
+
+    name, sep, rest = spec.partition("=")
+    if not sep or not name.strip() or not rest.strip():
+        raise ConfigError(f"--against {spec!r}: expected NAME=PATH[:FIELD,FIELD...]")
+    path, fields = rest, None
+    head, colon, tail = rest.rpartition(":")
+    if colon and head and re.fullmatch(r"[\w.-]+(,[\w.-]+)*", tail):
+        path, fields = head, tail.split(",")
+    return {"name": name.strip(), "path": str(Path(path).resolve()), **({"fields": fields} if fields else {})}
+
+
+@app.command()
+@handle_errors
+def decontaminate(
+    inputs: Inputs,
+    output: Output,
+    against: Annotated[list[str], typer.Option("--against", help="An eval set NAME=PATH[:FIELD,FIELD] (repeatable): JSON Lines, Parquet or CSV; fields joined by newlines (default: text).")],
+    mode: Annotated[str | None, typer.Option("--mode", help="drop, span or coverage " + _default(_DC, "mode"))] = None,
+    ngram: Annotated[int | None, typer.Option("--ngram", help="n-gram length in words " + _default(_DC, "ngram"))] = None,
+    min_words: Annotated[int | None, typer.Option("--min-words", help="Shorter items are matched whole from this many words " + _default(_DC, "min_words"))] = None,
+    coverage: Annotated[float | None, typer.Option("--coverage", help="coverage mode: share of an item's n-grams that removes a document " + _default(_DC, "coverage"))] = None,
+    window: Annotated[int | None, typer.Option("--window", help="span mode: characters cut on each side of a match " + _default(_DC, "window"))] = None,
+    min_fragment: Annotated[int | None, typer.Option("--min-fragment", help="span mode: shorter fragments are dropped " + _default(_DC, "min_fragment"))] = None,
+    max_splits: Annotated[int | None, typer.Option("--max-splits", help="span mode: a document cut more often is removed " + _default(_DC, "max_splits"))] = None,
+    max_doc_frequency: Annotated[int | None, typer.Option("--max-doc-frequency", help="Ignore n-grams found in more documents than this (0: never) " + _default(_DC, "max_doc_frequency"))] = None,
+    workers: Workers = None,
+    resume: Resume = False,
+    overwrite: Overwrite = False,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Remove benchmark contamination: documents (or spans) holding eval items' n-grams."""
+    values: dict[str, Any] = {
+        "evals": [_eval_spec(spec) for spec in against],
+        **_given(mode=mode, ngram=ngram, min_words=min_words, coverage=coverage, window=window, min_fragment=min_fragment, max_splits=max_splits),
+    }
+    if max_doc_frequency is not None:
+        values["max_doc_frequency"] = max_doc_frequency or None
+    report = run_to_folder(inputs, output, [_stage_config("decontaminate", values)], workers=workers, resume=resume, overwrite=overwrite, quiet=quiet)
+    _summary(report, quiet)
+
+
 @app.command(name="train-classifier")
 @handle_errors
 def train_classifier(

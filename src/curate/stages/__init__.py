@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from curate.stages.augment import Augment
 from curate.stages.base import Stage, StageConfig
+from curate.stages.decontaminate import Decontaminate
 from curate.stages.exact_dedup import ExactDedup
 from curate.stages.filter import Filter
 from curate.stages.minhash_dedup import MinhashDedup
+from curate.stages.pii import Pii
 from curate.stages.quality_score import QualityScore
 
 REGISTRY: dict[str, type[Stage]] = {
@@ -17,6 +19,8 @@ REGISTRY: dict[str, type[Stage]] = {
         QualityScore,
         Filter,
         Augment,
+        Pii,
+        Decontaminate,
     )
 }
 
