@@ -241,6 +241,9 @@ def dataset_card(
         lines.append(f"| {step['stage']} | {c['docs_in']:,} | {c['docs_kept']:,} | {c['docs_rejected']:,} | {reasons} |")
     where = "in `_rejected/` beside the data (one file per step and shard)" if out.rejected else "in each step's `rejected/` folder of the run's workdir"
     lines += ["", f"Removed records are kept, with `reject_stage`, `reject_reason` and `reject_detail`, {where}.", ""]
+    from curate.protection import card_lines
+
+    lines += card_lines(manifest["steps"])
     if out.format == "parquet":
         lines += ["## Loading", "", "```python", "import pyarrow.dataset as ds", "train = ds.dataset('train', format='parquet').to_table()", "", "from datasets import load_dataset", "dataset = load_dataset('parquet', data_dir='.')  # one split per folder", "```", ""]
     else:

@@ -125,4 +125,9 @@ class StepResult:
         }
         if self.materialized is not None:
             data["materialized"] = self.materialized
+        from curate.protection import step_tables
+
+        tables = step_tables(self.kind, self.config, self.stats.counters)
+        if tables:
+            data.update(tables)
         return data

@@ -122,3 +122,20 @@ def test_a_bad_eval_file_is_a_clear_error_naming_file_and_line(tmp_path: Path) -
     result = CliRunner().invoke(app, ["decontaminate", str(corpus), "-o", str(tmp_path / "o"), "--against", f"b={bad}:question", "-w", "1", "-q"])
     assert result.exit_code == 2
     assert f"{bad}:2: not valid JSON" in result.output and "Traceback" not in result.output
+
+
+def test_the_release_manifest_and_card_carry_a_table_per_eval_set(tmp_path: Path) -> None:
+    (tmp_path / "corpus.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in [FILLER + ITEM, FILLER]))
+    evals(tmp_path, ITEM, "one two")
+    (tmp_path / "run.yaml").write_text(
+        "input: {paths: [corpus.jsonl]}\nworkdir: work\noutput: {path: release}\nengine: {workers: 1}\n"
+        "stages: [{kind: decontaminate, evals: [{name: rivers, path: eval.jsonl, fields: [question]}]}]\n"
+    )
+    result = CliRunner().invoke(app, ["run", str(tmp_path / "run.yaml"), "-q"])
+    assert result.exit_code == 0, result.output
+    step = next(s for s in json.loads((tmp_path / "release" / "_manifest.json").read_text())["steps"] if s["stage"] == "decontaminate")
+    chars = len(FILLER + ITEM)
+    assert step["contamination"] == {"rivers": {"items": 2, "items_too_short": 1, "items_hit": 1, "documents": 1, "chars_removed": chars}}
+    assert step["index_ngrams"] == 4 and step["index_bytes"] > 0
+    card = (tmp_path / "release" / "README.md").read_text()
+    assert f"| rivers | 2 | 1 | 1 | 1 | {chars:,} |" in card

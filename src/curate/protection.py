@@ -1,0 +1,78 @@
+"""Per-type PII and per-benchmark contamination tables, from a step's counters.
+
+The ``pii`` and ``decontaminate`` stages count per shard (and, for decontamination, in the global
+resolve); the manifest sums those counters. These tables regroup them the way a reader asks:
+for each eval set, how many items were found, in how many documents, and how many characters
+left the data; for each PII type, how many values were found, in how many documents, and how
+many look-alikes were turned down. The step manifest carries them, the dataset card prints them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+_DECONTAM = {
+    "items": "decontam_items_",
+    "items_too_short": "decontam_items_too_short_",
+    "items_hit": "decontam_items_hit_",
+    "documents": "decontam_docs_",
+    "chars_removed": "decontam_chars_removed_",
+}
+_PII = {"documents": "pii_docs_", "vetoed": "pii_vetoed_", "invalid": "pii_invalid_"}
+
+
+def contamination_table(counters: Mapping[str, int], names: list[str]) -> dict[str, dict[str, int]]:
+    """Eval set -> items, items_too_short, items_hit, documents, chars_removed."""
+    return {name: {col: int(counters.get(prefix + name, 0)) for col, prefix in _DECONTAM.items()} for name in names}
+
+
+def pii_table(counters: Mapping[str, int], types: list[str]) -> dict[str, dict[str, int]]:
+    """PII type -> found, documents, vetoed (context vetoes), invalid (failed validation)."""
+    return {
+        t: {"found": int(counters.get(f"pii_{t}", 0)), **{col: int(counters.get(prefix + t, 0)) for col, prefix in _PII.items()}}
+        for t in types
+    }
+
+
+def _pii_types(config: Mapping[str, Any], counters: Mapping[str, int]) -> list[str]:
+    types = list(config.get("types") or [])
+    types += [name for name in (config.get("custom") or {}) if name not in types]
+    if not types:  # a config without the list: every type that was counted
+        skip = tuple(_PII.values())
+        types = sorted({k[4:] for k in counters if k.startswith("pii_") and not k.startswith(skip)})
+    return types
+
+
+def step_tables(kind: str, config: Mapping[str, Any], counters: Mapping[str, int]) -> dict[str, Any] | None:
+    """The table a step's manifest carries beside its counts (None for other stages)."""
+    if kind == "decontaminate":
+        names = [e["name"] for e in config.get("evals", [])]
+        return {"contamination": contamination_table(counters, names), "index_ngrams": int(counters.get("decontam_index_ngrams", 0)), "index_bytes": int(counters.get("decontam_index_bytes", 0))}
+    if kind == "pii":
+        return {"pii": pii_table(counters, _pii_types(config, counters))}
+    return None
+
+
+def card_lines(steps: list[Mapping[str, Any]]) -> list[str]:
+    """Markdown for the dataset card: one table per pii or decontaminate step."""
+    lines: list[str] = []
+    for step in steps:
+        kind, config, counters = step.get("stage"), step.get("config", {}), step.get("counts", {}).get("counters", {})
+        tables = step_tables(str(kind), config, counters)
+        if not tables:
+            continue
+        if kind == "decontaminate":
+            lines += ["## Benchmark contamination", "", f"Step `{step.get('folder')}`, mode `{config.get('mode')}`, {config.get('ngram')}-grams.", ""]
+            lines += ["| eval set | items | too short to match | items found | documents touched | characters removed |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
+            for name, row in tables["contamination"].items():
+                lines.append(f"| {name} | {row['items']:,} | {row['items_too_short']:,} | {row['items_hit']:,} | {row['documents']:,} | {row['chars_removed']:,} |")
+        else:
+            policy = config.get("policy") or {}
+            default = config.get("default_policy", "")
+            lines += ["## Personal data", "", f"Step `{step.get('folder')}`.", ""]
+            lines += ["| type | found | documents | policy | vetoed by context | failed validation |", "| --- | ---: | ---: | --- | ---: | ---: |"]
+            for name, row in tables["pii"].items():
+                lines.append(f"| {name} | {row['found']:,} | {row['documents']:,} | {policy.get(name, default)} | {row['vetoed']:,} | {row['invalid']:,} |")
+        lines.append("")
+    return lines
