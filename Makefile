@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-faults lint docs bench bench-dedup bench-dedup-command bench-quality bench-augment bench-ray clean
+.PHONY: setup run test test-faults lint docs bench bench-dedup bench-dedup-command bench-quality bench-augment bench-ray bench-pii bench-decontam clean
 
 # setup.py builds the compiled kernels (dedup, quality signals, augment): editing their C source reinstalls (seconds).
 $(STAMP): pyproject.toml setup.py requirements/lock.txt src/curate/dedup/_native.c src/curate/quality/_native.c src/curate/augment/_native.c
@@ -63,6 +63,19 @@ bench-augment: setup
 
 bench-ray: setup
 	$(BIN)/python benchmarks/bench_ray.py --docs 1000000 --out benchmarks/RESULTS.md
+
+# Issue 13: PII detection and benchmark decontamination, accuracy and speed on real text with planted values/items.
+# SOURCE is a Parquet file of real documents (id, text, source); corpora are cached under benchmarks/_work/.
+PROTECT_SOURCE ?= $(or $(SOURCE),/work/shared/data/real_docs.parquet)
+PII_CORPUS ?= benchmarks/_work/pii-100k
+bench-pii: setup $(DATATROVE_VENV)/bin/python
+	test -f $(PII_CORPUS)/truth.parquet || $(BIN)/python benchmarks/pii/build_pii_corpus.py --docs 100000 --seed 0 --source $(PROTECT_SOURCE) -o $(PII_CORPUS)
+	$(BIN)/python benchmarks/pii/bench_pii.py $(PII_CORPUS) --runs 3 --real $(PROTECT_SOURCE) --real-docs 20000 --sample-out benchmarks/pii/real-text-sample.md --out benchmarks/pii/RESULTS-pii.md
+
+DECONTAM_CORPUS ?= benchmarks/_work/decontam-100k
+bench-decontam: setup $(DATATROVE_VENV)/bin/python
+	test -f $(DECONTAM_CORPUS)/truth.parquet || $(BIN)/python benchmarks/decontam/build_decontam_corpus.py --docs 100000 --seed 0 --source $(PROTECT_SOURCE) -o $(DECONTAM_CORPUS)
+	$(BIN)/python benchmarks/decontam/bench_decontam.py $(DECONTAM_CORPUS) --runs 3 --out benchmarks/decontam/RESULTS-decontam.md
 
 clean:
 	rm -rf .curate out .pytest_cache
