@@ -109,7 +109,9 @@ def curate_result(out: Path) -> dict:
                 counts[k] = v
         if s.get("index_bytes"):
             counts["decontam_index_bytes"] = s["index_bytes"]
-    return {"removed": removed, "kept": kept, "counts": counts}
+    steps = [(s["stage"], s.get("wall_seconds", 0.0), s.get("counts", {}).get("cpu_seconds", 0.0))
+             for s in manifest.get("steps", [])]
+    return {"removed": removed, "kept": kept, "counts": counts, "steps": steps}
 
 
 def score(mode: str, res: dict, truth: pl.DataFrame, texts: dict[str, str], n: int) -> dict:
@@ -209,6 +211,7 @@ def main() -> None:
                 result = curate_result(out)
                 t["index_bytes"] = result["counts"].get("decontam_index_bytes", 0)
                 t["counts"] = result["counts"]
+                t["steps"] = result["steps"]
             if m not in scores:
                 scores[m] = score(m, result, truth, texts, args.ngram)
             res[m].append(t)
@@ -274,6 +277,14 @@ def main() -> None:
             a, b = res[base[0]][0], res["datatrove"][0]
             lines.append(f"Ratio datatrove / `curate --mode {base[0]}` (first runs): wall {b['wall'] / a['wall']:.1f}x, "
                          f"CPU {b['cpu'] / a['cpu']:.1f}x, peak RSS {b['rss'] / a['rss']:.2f}x.")
+    if modes:
+        lines += ["", "curate's own step times, median wall s (CPU s in brackets; `OUT/_manifest.json` `steps[]`):", "",
+                  "| mode | " + " | ".join(s for s, _, _ in res[modes[0]][0]["steps"]) + " | whole command |",
+                  "| --- |" + " ---: |" * (len(res[modes[0]][0]["steps"]) + 1)]
+        for m in modes:
+            cells = [f"{med([x['steps'][k][1] for x in res[m]]):.2f} ({med([x['steps'][k][2] for x in res[m]]):.2f})"
+                     for k in range(len(res[m][0]["steps"]))]
+            lines.append(f"| {m} | " + " | ".join(cells) + f" | {med([x['wall'] for x in res[m]]):.2f} |")
     c0 = res[modes[0]][0].get("counts", {}) if modes else {}
     if c0:
         lines += ["", f"Stage counts (`--mode {modes[0]}`, run 1): " + ", ".join(f"{k} {v:,}" for k, v in sorted(c0.items()))]
