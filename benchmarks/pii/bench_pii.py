@@ -153,7 +153,7 @@ def score(dets: pl.DataFrame, truth: pl.DataFrame, negs: pl.DataFrame, pre: set[
         out["types"][t] = {"tp": c["tp"], "fp": c["fp"], "pre": c["pre"], "planted": planted[t],
                            "found": found[t], "p": p, "r": r, "f1": f}
     out["other_types"] = {t: dict(per[t]) for t in per if t not in types}
-    nh = _overlaps(dets.select("id", "start", "end"), negs.select("id", "start", "end", "kind"), False)
+    nh = _overlaps(dets.select("id", "start", "end", "type"), negs.select("id", "start", "end", "kind"), False)
     neg_hit = set(nh["span"].to_list())
     kinds = negs["kind"].to_list()
     n_by, hit_by = Counter(kinds), Counter(k for i, k in enumerate(kinds) if i in neg_hit)

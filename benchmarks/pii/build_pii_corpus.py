@@ -143,7 +143,7 @@ def ipv4(r: random.Random) -> str:
 
 def ipv6(r: random.Random) -> tuple[str, str]:
     while True:
-        a = ipaddress.IPv6Address((0x2 << 125) | r.getrandbits(125))  # 2000::/3
+        a = ipaddress.IPv6Address((1 << 125) | r.getrandbits(125))  # 2000::/3, global unicast
         if r.random() < 0.5:  # runs of zero groups, so compression shows
             groups = a.exploded.split(":")
             z = r.randrange(1, 7)
