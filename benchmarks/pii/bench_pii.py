@@ -180,6 +180,12 @@ def code_version() -> str:
     return f"commit `{head}` plus uncommitted changes to {', '.join(f'`{d}`' for d in dirty)}"
 
 
+def steps_of(out: Path) -> list[tuple[str, float, float]]:
+    manifest = json.loads((out / "_manifest.json").read_text())
+    return [(s["stage"], s.get("wall_seconds", 0.0), s.get("counts", {}).get("cpu_seconds", 0.0))
+            for s in manifest.get("steps", [])]
+
+
 def timed(cmd: list[str]) -> dict:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     wall, tree, _ = measure(cmd, REPO)
@@ -275,6 +281,7 @@ def main() -> None:
             if m == "curate":
                 t = timed(curate_cmd(args.curate, corpus, out, 1))
                 dets, _ = curate_spans(out)
+                t["steps"] = steps_of(out)
                 labels = dets.group_by("label", "type").len().sort("label").rows()
             else:
                 t = timed([args.datatrove_python, str(HERE / "datatrove_side.py"), str(corpus), str(out)])
@@ -348,6 +355,11 @@ def main() -> None:
         for key, label in (("wall", "wall time"), ("cpu", "CPU time"), ("rss", "peak RSS")):
             ratios = [b[key] / a[key] for a, b in zip(res["curate"], res["datatrove"], strict=True)]
             lines.append(f"| {label} | " + " | ".join(f"{x:.2f}x" for x in ratios) + f" | {med(ratios):.2f}x |")
+    st = res["curate"][0]["steps"]
+    lines += ["", "curate's own step times, median wall s (CPU s in brackets; `OUT/_manifest.json` `steps[]`): "
+              + ", ".join(f"{name} {med([x['steps'][k][1] for x in res['curate']]):.2f} "
+                          f"({med([x['steps'][k][2] for x in res['curate']]):.2f})" for k, (name, _, _) in enumerate(st))
+              + f"; whole command {med([x['wall'] for x in res['curate']]):.2f}."]
     fp_ex = {t: v for t, v in cs["fp_examples"].items() if v}
     if fp_ex:
         lines += ["", "Examples of curate false positives (id, text):", ""]

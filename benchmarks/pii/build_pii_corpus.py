@@ -12,7 +12,8 @@ or sentence boundary, and 0-2 hard negatives the same way. Types and formats:
                international or national; a document with a national-format number gets
                ``lang`` (de, fr, es, it, pt, ja, nl, en) and ``region`` (DE, FR, GB, US ...) for that
                country and holds no other country's national numbers; other documents get lang null
-  ipv4, ipv6   globally routable only (``ipaddress`` ``is_global``); IPv6 compressed, full or upper case
+  ipv4, ipv6   globally routable only (``ipaddress`` ``is_global``; IPv6 from 2000::/3 less 6to4 2002::/16
+               and the documentation prefix 3fff::/20); IPv6 compressed, full or upper case
   credit_card  Visa, Mastercard (51-55 and 2221-2720), Amex, Discover, JCB with a valid Luhn digit,
                grouped (4-4-4-4 or Amex 4-6-5, spaces or dashes) or not
   iban         DE GB FR ES NL BE CH AT with valid mod-97 check digits (and the national check digits
@@ -141,6 +142,12 @@ def ipv4(r: random.Random) -> str:
             return str(a)
 
 
+# special-purpose blocks inside 2000::/3 that Python 3.11's is_global still calls global:
+# 6to4 (RFC 3056) and the documentation prefix 3fff::/20 (RFC 9637)
+_V6_SPECIAL_A = ipaddress.IPv6Network("2002::/16")
+_V6_SPECIAL_B = ipaddress.IPv6Network("3fff::/20")
+
+
 def ipv6(r: random.Random) -> tuple[str, str]:
     while True:
         a = ipaddress.IPv6Address((1 << 125) | r.getrandbits(125))  # 2000::/3, global unicast
@@ -150,7 +157,7 @@ def ipv6(r: random.Random) -> tuple[str, str]:
             for g in range(z, min(8, z + r.randint(1, 3))):
                 groups[g] = "0000"
             a = ipaddress.IPv6Address(":".join(groups))
-        if a.is_global:
+        if a.is_global and not (a in _V6_SPECIAL_A or a in _V6_SPECIAL_B):
             break
     style = r.choice(["compressed", "compressed", "exploded", "upper"])
     return {"compressed": a.compressed, "exploded": a.exploded, "upper": a.compressed.upper()}[style], style
