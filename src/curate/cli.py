@@ -453,6 +453,64 @@ def score(
     _summary(report, quiet)
 
 
+_PII = "curate.stages.pii.PiiConfig"
+
+
+def _pairs(option: str, specs: list[str], what: str) -> dict[str, str]:
+    """``NAME=VALUE`` flags -> a dict (the config model checks names and values)."""
+    out: dict[str, str] = {}
+    for spec in specs:
+        name, sep, value = spec.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise ConfigError(f"{option} {spec!r}: expected {what}")
+        out[name.strip()] = value.strip()
+    return out
+
+
+def _default_csv(model: str, field: str) -> str:
+    """A list field's default as ``A,B,C``, for help texts."""
+    import importlib
+
+    module, _, name = model.rpartition(".")
+    info = getattr(importlib.import_module(module), name).model_fields[field]
+    return ",".join(info.get_default(call_default_factory=True))
+
+
+def _csv(value: str | None) -> list[str] | None:
+    return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
+
+
+@app.command()
+@handle_errors
+def pii(
+    inputs: Inputs,
+    output: Output,
+    types: Annotated[str | None, typer.Option("--types", help="Comma-separated types: email, phone, ipv4, ipv6, credit_card, iban, secret (default: all).")] = None,
+    policy: Annotated[list[str], typer.Option("--policy", help="TYPE=POLICY (repeatable); policies: placeholder, pseudonym (key in $CURATE_PII_KEY), mask, drop_document, tag_only.")] = [],  # noqa: B006
+    default_policy: Annotated[str | None, typer.Option("--default-policy", help="Policy of every type without --policy " + _default(_PII, "default_policy"))] = None,
+    regions: Annotated[str | None, typer.Option("--regions", help="Comma-separated regions whose national phone formats are tried, e.g. DE,AT (default: the document's `lang`, then " + _default_csv(_PII, "default_regions") + ").")] = None,
+    custom: Annotated[list[str], typer.Option("--custom", help="An extra type NAME=REGEX (repeatable), e.g. employee_id='EMP-\\d{6}'.")] = [],  # noqa: B006
+    spans: Annotated[bool, typer.Option("--spans", help="Add `pii_spans`: start, end (code points of the original text) and type of every span.")] = False,
+    workers: Workers = None,
+    resume: Resume = False,
+    overwrite: Overwrite = False,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Find PII and secrets (e-mail, phone, IPs, cards, IBANs, keys) and redact, pseudonymise, mask, tag or drop."""
+    values: dict[str, Any] = _given(
+        types=_csv(types),
+        policy=_pairs("--policy", policy, "TYPE=POLICY") or None,
+        default_policy=default_policy,
+        regions=_csv(regions),
+        custom=_pairs("--custom", custom, "NAME=REGEX") or None,
+    )
+    if spans:
+        values["spans"] = True
+    report = run_to_folder(inputs, output, [_stage_config("pii", values)], workers=workers, resume=resume, overwrite=overwrite, quiet=quiet)
+    _summary(report, quiet)
+
+
 @app.command(name="filter")
 @handle_errors
 def filter_(

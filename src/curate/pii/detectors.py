@@ -1,0 +1,745 @@
+"""One detector per PII type: a vectorised candidate prefilter, then a Python scan with a validator.
+
+A detector has two halves:
+
+- ``prefilters``: alternatives of chains of Rust-regex patterns (Polars ``str.contains``). A
+  document is a candidate when every pattern of some chain matches it; each pattern of a chain
+  runs only on the documents that passed the ones before it, so a cheap broad pattern can guard
+  a slow precise one. They only decide *which documents* are scanned, so each must accept every
+  document in which the scan can find something (a superset; never stricter than the scan).
+- :meth:`Detector.scan`: Python ``re`` (or ``str.find`` for anchors such as ``@``) over one
+  candidate document, each candidate checked by a validator. It returns the valid spans (start,
+  end in code points of the text, and a normalised value for pseudonyms) and how many
+  candidates failed validation.
+
+Context vetoes and overlaps between types are the stage's business (``stages/pii.py``).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable
+from typing import ClassVar
+
+from curate.pii.validators import (
+    IBAN_LENGTHS,
+    card_ok,
+    iban_ok,
+    ipv4_global,
+    ipv6_global,
+    jwt_ok,
+    shannon_entropy,
+    tld_known,
+)
+
+Found = tuple[int, int, str]
+"""(start, end, normalised value): a span in code points of the document."""
+Chain = tuple[tuple[str, bool], ...]
+"""Patterns (Rust regex, or a literal when the flag is set), each run on the survivors of the previous."""
+
+BUILTIN_TYPES: tuple[str, ...] = ("secret", "credit_card", "iban", "email", "ipv6", "ipv4", "phone")
+"""Every built-in type, highest priority first: where spans of two types overlap, the earlier
+type's span is kept (custom types come after all of these, in config order)."""
+
+_DIGITS_7 = r"[0-9](?:[ ./()\-\u00a0]{0,3}[0-9]){6}"
+"""Seven digits with short separators: shared first link of the phone and card prefilters."""
+
+_VERSION_BEFORE = re.compile(
+    r"(?i)(?:(?:\b(?:v|ver|version|versions|release|releases|rev|revision|build|patch|section|sections|chapter|sec"
+    r"|figure|fig|table|step|appendix|clause|paragraph|item|part|no|nr|policy|standard|standards|firmware|kernel|rv"
+    r"|rfc[0-9]*)|\u00a7)[\s:=#.(]*(?:(?:to|is|was|from|of|at|now|before|after|since|than)\b[\s:=#.(]*){0,2}"
+    r"|\b(?:updat|upgrad|bump|downgrad)\w*\b[^\n]{0,40}?\b(?:to|from)[\s:]*"
+    r"|(?:[=<>~!]=|[<>])[ ]*)$"
+)
+"""A version or section keyword right before a number: ``version 1.2.3.4``, ``v 2.10.0.1``,
+``release: ...``, ``Section 7.8.2.2``, ``\u00a7 4.1.2.1``, ``Standards-Version to 3.9.2.0``,
+``Update sqlite to 3.14.1.0``."""
+
+
+class Detector:
+    """Finds one PII type. Subclasses set ``name`` and ``prefilters`` and implement :meth:`scan`."""
+
+    name: str
+    prefilters: tuple[Chain, ...] = ()
+    """Empty: every non-empty document is a candidate."""
+    uses_regions: ClassVar[bool] = False
+
+    def scan(self, text: str, regions: tuple[str, ...] = ()) -> tuple[list[Found], int]:
+        raise NotImplementedError
+
+
+# ---------------------------------------------------------------- e-mail
+
+_EMAIL_DOMAIN = re.compile(r"[^\W_](?:[\w-]{0,61}[^\W_])?(?:\.[^\W_](?:[\w-]{0,61}[^\W_])?)+")
+_EMAIL_LOCAL_REVERSED = re.compile(r"[\w.%+-]{1,64}")
+_LOCAL_CHARS = frozenset("%+-.")
+
+
+class EmailDetector(Detector):
+    """``local@domain.tld``: local part of letters, digits and ``._%+-`` (no leading, trailing or
+    doubled dot, at most 64), domain labels of letters, digits and hyphens, and a last label in
+    the shipped TLD list (``data/tlds.txt``). Scans from each ``@`` outwards."""
+
+    name = "email"
+    prefilters = ((("@", True),),)
+
+    def scan(self, text: str, regions: tuple[str, ...] = ()) -> tuple[list[Found], int]:
+        found: list[Found] = []
+        invalid = 0
+        floor = 0  # the end of the last e-mail: a local part never reaches back into it
+        at = text.find("@")
+        while at >= 0:
+            nxt = text.find("@", at + 1)
+            dom = _EMAIL_DOMAIN.match(text, at + 1)
+            if dom is None or at == 0 or at <= floor:
+                at = nxt
+                continue
+            lo = max(floor, at - 65)
+            rev = text[at - 1 : lo - 1 : -1] if lo > 0 else text[at - 1 :: -1]
+            loc = _EMAIL_LOCAL_REVERSED.match(rev)
+            if loc is None:
+                at = nxt
+                continue
+            start = at - loc.end()
+            while start < at and text[start] == ".":
+                start += 1
+            local = text[start:at]
+            before = text[start - 1] if start > 0 else ""
+            domain = dom.group()
+            end = dom.end()
+            after = text[end] if end < len(text) else ""
+            if (
+                not local
+                or local.endswith(".")
+                or ".." in local
+                or (before and (before.isalnum() or before in _LOCAL_CHARS or before == "_"))
+                or after == "@"
+                or not tld_known(domain.rsplit(".", 1)[1])
+            ):
+                invalid += 1
+            else:
+                found.append((start, end, f"{local}@{domain}".lower()))
+                floor = end
+            at = nxt
+        return found, invalid
+
+
+# ---------------------------------------------------------------- IP addresses
+
+_IPV4 = re.compile(r"[0-9](?<![\w.][0-9])[0-9]{0,2}\.(?:[0-9]{1,3}\.){2}[0-9]{1,3}(?!\w|\.[0-9])")
+_VERSIONISH_BEFORE = frozenset("-_~+")
+_CHANGELOG_HEADER = re.compile(r"[a-z0-9][a-z0-9+.-]* \($")
+_NUMBERED_TITLE = re.compile(r"\.[^\S\n]+\S")
+_UNDERLINE = frozenset(".=-*~_^\"'`#+")
+
+
+def _heading_number(text: str, start: int, end: int) -> bool:
+    """A section number opening a line: ``19.2.2.1. NFS`` (a dot and a title after it), or a
+    title underlined on the next line (``5.4.4.1 Bitwise Operations`` then ``.........``)."""
+    line_start = text.rfind("\n", 0, start) + 1
+    if text[line_start:start].strip():
+        return False
+    if _NUMBERED_TITLE.match(text, end):
+        return True
+    nl = text.find("\n", end)
+    if nl < 0:
+        return False
+    nxt = text.find("\n", nl + 1)
+    under = text[nl + 1 : nxt if nxt >= 0 else len(text)].strip()
+    return len(under) >= 3 and under[0] in _UNDERLINE and under == under[0] * len(under)
+
+
+def _version_context(text: str, start: int) -> bool:
+    return start > 0 and _VERSION_BEFORE.search(text, max(0, start - 60), start) is not None
+
+
+class IPv4Detector(Detector):
+    """Dotted quads of globally routable addresses (``ipaddress``'s ``is_global``, not multicast).
+
+    Left alone as version or section numbers: a quad glued to a letter or a dot (``v2.10.0.1``,
+    ``1.2.3.4.5``), right after ``-_~+`` or before ``-digit``/``~``/``+`` (package versions such
+    as ``linux-2.6.32.5-1``), after ``name/`` (``Firefox/2.0.0.1``), in a changelog header
+    (``debianutils (4.8.6.3) unstable``), after a comparison (``==3.1.1.3``, ``>= 1.2.99.2``),
+    after a version or section keyword (``version 1.2.3.4``,
+    ``release: ...``, ``Section 7.8.2.2``), or numbering a heading (:func:`_heading_number`).
+    """
+
+    name = "ipv4"
+    prefilters = (((r"[0-9]\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]", False),),)
+
+    def scan(self, text: str, regions: tuple[str, ...] = ()) -> tuple[list[Found], int]:
+        found: list[Found] = []
+        invalid = 0
+        n = len(text)
+        for m in _IPV4.finditer(text):
+            s, e = m.span()
+            value = m.group()
+            before = text[s - 1] if s else ""
+            after = text[e : e + 2]
+            if (
+                before in _VERSIONISH_BEFORE
+                or (before == "/" and s > 1 and text[s - 2].isalpha())
+                or (before == "(" and _CHANGELOG_HEADER.match(text, text.rfind("\n", 0, s) + 1, s) is not None)
+                or (after[:1] == "-" and after[1:2].isdigit())
+                or (e < n and text[e] in "~+")
+                or _version_context(text, s)
+                or _heading_number(text, s, e)
+                or not ipv4_global(value)
+            ):
+                invalid += 1
+                continue
+            found.append((s, e, value))
+        return found, invalid
+
+
+_IPV6 = re.compile(r"(?<![\w:.])(?=[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:)[0-9A-Fa-f:]{2,39}(?:(?<=:)[0-9]{1,3}(?:\.[0-9]{1,3}){3})?(?![\w:]|\.[0-9])")
+
+
+class IPv6Detector(Detector):
+    """Colon-hex tokens that ``ipaddress`` parses as IPv6 in global unicast space (2000::/3) and
+    that are globally routable (documentation 2001:db8::/32 and other special ranges are not)."""
+
+    name = "ipv6"
+    prefilters = (
+        ((r"[23][0-9A-Fa-f]{0,3}:(?:(?:[0-9A-Fa-f]{1,4}:)*:|(?:[0-9A-Fa-f]{1,4}:){6}[0-9A-Fa-f]|(?:[0-9A-Fa-f]{1,4}:){5}[0-9]{1,3}\.)", False),),
+    )
+
+    def scan(self, text: str, regions: tuple[str, ...] = ()) -> tuple[list[Found], int]:
+        found: list[Found] = []
+        invalid = 0
+        for m in _IPV6.finditer(text):
+            value = m.group()
+            if ipv6_global(value):
+                import ipaddress
+
+                found.append((m.start(), m.end(), ipaddress.IPv6Address(value).compressed))
+            elif value.count(":") >= 2 and value[:1] in "23":
+                invalid += 1
+        return found, invalid
+
+
+# ---------------------------------------------------------------- payment cards
+
+_CARD_RUN = re.compile(r"[0-9](?<![\w.,+/-][0-9])(?>[0-9]*(?:[ -][0-9]+)*)")
+"""A maximal run of digit groups joined by single spaces or dashes, not after a word, a
+decimal or a sign (atomic: linear on long runs)."""
+_CARD_LAYOUTS = frozenset({(4, 4, 4, 1), (4, 4, 4, 2), (4, 4, 4, 3), (4, 4, 4, 4), (4, 4, 4, 4, 1), (4, 4, 4, 4, 2),
+                           (4, 4, 4, 4, 3), (4, 4, 5), (4, 6, 4), (4, 6, 5)})
+"""Group lengths of a grouped card number (13-19 digits): fours with a shorter tail, Amex 4-6-5,
+Diners 4-6-4."""
+_SEP_SPLIT = re.compile(r"([ -])")
+
+
+class CreditCardDetector(Detector):
+    """13-19 digits, plain or in groups (fours with a shorter tail, Amex 4-6-5, Diners 4-6-4)
+    separated by single spaces or dashes (one kind), with a known issuer's prefix and length and
+    a valid Luhn digit. In a longer run of groups (``order 1234 4111 1111 1111 1111``) every
+    window of whole groups is tried; a plain run of more than 19 digits is never a card."""
+
+    name = "credit_card"
+    prefilters = (((_DIGITS_7, False), (r"[0-9](?:[ \-]?[0-9]){12}", False)),)
+
+    def scan(self, text: str, regions: tuple[str, ...] = ()) -> tuple[list[Found], int]:
+        found: list[Found] = []
+        invalid = 0
+        n_text = len(text)
+        for m in _CARD_RUN.finditer(text):
+            run = m.group()
+            base, e = m.span()
+            if e < n_text and (text[e].isalnum() or text[e] == "_" or (text[e] in ".,/-" and text[e + 1 : e + 2].isdigit())):
+                cut = max(run.rfind(" "), run.rfind("-"))  # the last group is glued to a word or decimal
+                if cut < 0:
+                    continue
+                run = run[:cut]
+            if len(run) < 13:
+                continue
+            parts = _SEP_SPLIT.split(run)
+            groups = parts[::2]
+            seps = parts[1::2]
+            offsets = []
+            pos = 0
+            for g in groups:
+                offsets.append(pos)
+                pos += len(g) + 1
+            i = 0
+            n = len(groups)
+            candidates = hits = 0
+            while i < n:
+                hit = None
+                total = 0
+                for j in range(i, n):
+                    total += len(groups[j])
+                    if total > 19 or (j > i and seps[j - 1] != seps[i]):
+                        break
+                    if total < 13:
+                        continue
+                    window = groups[i : j + 1]
+                    if j > i and tuple(len(g) for g in window) not in _CARD_LAYOUTS:
+                        continue
+                    if j > i and ((i > 0 and seps[i - 1] != seps[i]) or (j < n - 1 and seps[j] != seps[i])):
+                        continue  # an edge group is joined to a neighbour by another separator
+                    candidates += 1
+                    digits = "".join(window)
+                    if card_ok(digits):
+                        hit = (base + offsets[i], base + offsets[j] + len(groups[j]), digits, j)
+                        break
+                if hit is not None:
+                    found.append(hit[:3])
+                    hits += 1
+                    i = hit[3] + 1
+                else:
+                    i += 1
+            if candidates and not hits:
+                invalid += 1
+        return found, invalid
+
+
+# ---------------------------------------------------------------- IBAN
+
+_IBAN = re.compile(r"[A-Z](?<!\w[A-Z])[A-Z][0-9]{2}(?: ?[A-Z0-9]){11,30}")
+
+
+class IbanDetector(Detector):
+    """Country code, check digits and BBAN, compact or in groups of four separated by single
+    spaces; the length must be the country's (``validators.IBAN_LENGTHS``) and mod-97 must be 1.
+    Uppercase only (lowercase IBANs are rare and look like ordinary words)."""
+
+    name = "iban"
+    prefilters = (((r"[0-9]{2} ?[A-Z0-9]{4} ?[A-Z0-9]{4} ?[A-Z0-9]{2}", False), (r"[A-Z]{2}[0-9]{2} ?[A-Z0-9]{4} ?[A-Z0-9]{4}", False)),)
+
+    def scan(self, text: str, regions: tuple[str, ...] = ()) -> tuple[list[Found], int]:
+        found: list[Found] = []
+        invalid = 0
+        n = len(text)
+        pos = 0
+        while (m := _IBAN.search(text, pos)) is not None:
+            s = m.start()
+            pos = s + 1  # a candidate runs on into what follows: the next one may start inside it
+            cand = m.group()
+            length = IBAN_LENGTHS.get(cand[:2])
+            compact = cand.replace(" ", "")
+            if length is None or len(compact) < length:
+                invalid += 1
+                continue
+            # cut after the country's length; it must end at a group or candidate boundary
+            seen = 0
+            cut = 0
+            for i, ch in enumerate(cand):
+                if ch != " ":
+                    seen += 1
+                    if seen == length:
+                        cut = i + 1
+                        break
+            value = cand[:cut]
+            end = s + cut
+            spaced = " " in value
+            if (
+                (end < n and text[end].isalnum())
+                or (spaced and any(len(g) != 4 for g in value.split(" ")[:-1]))
+                or (spaced and not 1 <= len(value.split(" ")[-1]) <= 4)
+                or not iban_ok(compact[:length])
+            ):
+                invalid += 1
+                continue
+            found.append((s, end, compact[:length]))
+            pos = end
+        return found, invalid
+
+
+# ---------------------------------------------------------------- secrets
+
+_PROVIDERS: tuple[tuple[str, str], ...] = (
+    ("private_key", r"-----BEGIN[A-Z0-9 ]{0,40} PRIVATE KEY-----(?:[\s\S]{0,65536}?-----END[A-Z0-9 ]{0,40} PRIVATE KEY-----|[A-Za-z0-9+/=\s:,.-]*)"),
+    ("aws_access_key_id", r"(?<![A-Za-z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Za-z0-9])"),
+    ("github_pat", r"(?<![A-Za-z0-9_])github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59}(?![A-Za-z0-9])"),
+    ("github_token", r"(?<![A-Za-z0-9_])gh[pousr]_[A-Za-z0-9]{36}(?![A-Za-z0-9])"),
+    ("gitlab_token", r"(?<![A-Za-z0-9_])glpat-[A-Za-z0-9_-]{20,}"),
+    ("slack_token", r"(?<![A-Za-z0-9])xox[abposr]-[A-Za-z0-9-]{10,250}"),
+    ("stripe_key", r"(?<![A-Za-z0-9])[spr]k_live_[A-Za-z0-9]{16,247}(?![A-Za-z0-9])"),
+    ("google_api_key", r"(?<![A-Za-z0-9])AIza[0-9A-Za-z_-]{35}(?![A-Za-z0-9_-])"),
+    ("jwt", r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*(?![A-Za-z0-9_-])"),
+)
+_PROVIDER_RE = re.compile("|".join(f"(?P<{name}>{pattern})" for name, pattern in _PROVIDERS))
+_PROVIDER_PREFILTER = (
+    r"(?:AKIA|ASIA)[A-Z0-9]{16}|gh[pousr]_[A-Za-z0-9]{36}|github_pat_|glpat-|xox[abposr]-|[spr]k_live_"
+    r"|PRIVATE KEY-----|eyJ[A-Za-z0-9_-]{4,}\.|AIza[0-9A-Za-z_-]{35}"
+)
+
+SECRET_KEYWORDS: tuple[str, ...] = (
+    "api_key", "apikey", "api-key", "key", "token", "secret", "password", "passwd", "pwd", "auth",
+    "authorization", "credential", "credentials", "access_key", "private_key", "client_secret",
+)
+"""Words that make a high-entropy value after them a secret (``api_key = "..."``, ``token: ...``)."""
+
+_KEYWORD_VALUE = re.compile(
+    r"(?i)(?<![a-z])(?:api[_-]?key|access[_-]?key|private[_-]?key|client[_-]?secret|key|token|secret"
+    r"|passw(?:or)?d|pwd|auth(?:orization)?|credentials?)"
+    r"[A-Za-z0-9_.-]{0,20}?[\"']?[ \t]{0,4}(?:=>|:=|[:=])[ \t]{0,4}[\"'`]?(?:bearer[ \t]+)?"
+    r"([A-Za-z0-9+/_-]{%d,}={0,2})"
+)
+_KEYWORD_PREFILTER: Chain = (
+    (r"(?:=>|[:=])[ \t]*[\"'`]?(?i:bearer[ \t]+)?[A-Za-z0-9+/=_\-]{8}", False),
+    (
+        r"(?i)(?:key|token|secret|passw|pwd|auth|credential)[A-Za-z0-9_.\-]{0,20}[\"']?[ \t]*(?:=>|[:=])[ \t]*"
+        r"[\"'`]?(?:bearer[ \t]+)?[A-Za-z0-9+/_\-]{8}",
+        False,
+    ),
+)
+
+
+def _mixed(value: str) -> bool:
+    """Letters and digits both (random keys nearly always have both; words and names seldom)."""
+    return any(ch.isdigit() for ch in value) and any(ch.isalpha() for ch in value)
+
+
+class SecretDetector(Detector):
+    """Credentials by provider format (private key blocks, AWS access key ids, GitHub and GitLab
+    tokens, Slack, Stripe live keys, Google API keys, JWTs whose header is JSON with ``alg``), and
+    high-entropy values right after a keyword and an assignment (``api_key = "..."``,
+    ``token: ...``, ``Authorization: Bearer ...``): at least ``min_length`` characters of
+    ``[A-Za-z0-9+/_-]`` (and ``=`` padding), letters and digits both, with Shannon entropy >=
+    ``threshold`` bits per character. Prose never matches: a keyword needs ``:``/``=`` and a
+    long unbroken value."""
+
+    name = "secret"
+
+    def __init__(self, threshold: float = 3.5, min_length: int = 20) -> None:
+        self.threshold = threshold
+        self.min_length = min_length
+        self._keyword = re.compile(_KEYWORD_VALUE.pattern % min_length)
+        self.prefilters = (((_PROVIDER_PREFILTER, False),), _KEYWORD_PREFILTER)
+
+    def scan(self, text: str, regions: tuple[str, ...] = ()) -> tuple[list[Found], int]:
+        found: list[Found] = []
+        invalid = 0
+        for m in _PROVIDER_RE.finditer(text):
+            kind = m.lastgroup
+            value = m.group()
+            if kind == "jwt" and not jwt_ok(value):
+                invalid += 1
+                continue
+            found.append((m.start(), m.end(), value))
+        for m in self._keyword.finditer(text):
+            s, e = m.span(1)
+            value = m.group(1)
+            if any(a < e and s < b for a, b, _ in found):
+                continue  # already a provider-format secret
+            if shannon_entropy(value) >= self.threshold and _mixed(value):
+                found.append((s, e, value))
+            else:
+                invalid += 1
+        found.sort()
+        return found, invalid
+
+
+# ---------------------------------------------------------------- phone numbers
+
+_PHONE = re.compile(
+    # a character class first (so ``re`` scans for it fast), then the look-behinds on it
+    r"[+(0-9](?<![\w+#$\u20ac\u00a3\u00a5.,/=@~-].)(?<![0-9]:.)"
+    r"(?:(?<=\+)[ ]?\(?[0-9]|(?<=\()[0-9]|(?<=[0-9]))[0-9]{0,14}(?:(?:[ \u00a0]?[-./][ \u00a0]?|[ \u00a0]?\(|\)[ \u00a0-]?|[ \u00a0])[0-9]{1,15}){1,8}"
+    r"(?!\w|-\w|[.,/:][0-9])"
+)
+_PHONE_GAP = re.compile(r"[ \u00a0]?[-./][ \u00a0]?|[ \u00a0]|[ \u00a0]?\(|\)[ \u00a0-]?")
+_NON_DIGITS = re.compile(r"[^0-9]+")
+_DATE = re.compile(
+    r"[0-9]{4}[-./][01]?[0-9][-./][0-3]?[0-9](?![0-9])|(?:1[89]|20)[0-9]{2} [01]?[0-9] [0-3]?[0-9](?![0-9])"
+    r"|(?<![0-9])[0-3]?[0-9][-./][0-3]?[0-9][-./](?:1[89]|20)?[0-9]{2}(?![0-9])"
+)
+_YYYYMMDD = re.compile(r"(?:1[89]|2[01])[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])")
+_YEAR_RANGE = re.compile(r"(?:1[89]|20)[0-9]{2} ?[-/,] ?(?:1[89]|20)[0-9]{2}")
+_ZIP4 = re.compile(r"[0-9]{5}-[0-9]{4}")
+
+LANG_REGIONS: dict[str, tuple[str, ...]] = {
+    "en": ("US", "GB", "CA", "AU", "IE", "NZ", "IN", "ZA"),
+    "de": ("DE", "AT", "CH"),
+    "fr": ("FR", "BE", "CH", "CA", "LU"),
+    "es": ("ES", "MX", "AR", "CO", "CL", "PE"),
+    "it": ("IT", "CH"),
+    "pt": ("PT", "BR"),
+    "nl": ("NL", "BE"),
+    "pl": ("PL",),
+    "sv": ("SE",),
+    "da": ("DK",),
+    "no": ("NO",),
+    "nb": ("NO",),
+    "nn": ("NO",),
+    "fi": ("FI",),
+    "cs": ("CZ",),
+    "sk": ("SK",),
+    "hu": ("HU",),
+    "ro": ("RO",),
+    "bg": ("BG",),
+    "hr": ("HR",),
+    "sl": ("SI",),
+    "et": ("EE",),
+    "lv": ("LV",),
+    "lt": ("LT",),
+    "el": ("GR", "CY"),
+    "tr": ("TR",),
+    "ru": ("RU",),
+    "uk": ("UA",),
+    "ja": ("JP",),
+    "zh": ("CN", "TW", "HK", "SG"),
+    "ko": ("KR",),
+    "hi": ("IN",),
+    "bn": ("BD", "IN"),
+    "ar": ("SA", "AE", "EG", "MA"),
+    "he": ("IL",),
+    "id": ("ID",),
+    "ms": ("MY",),
+    "th": ("TH",),
+    "vi": ("VN",),
+    "ca": ("ES", "AD"),
+    "ga": ("IE",),
+}
+"""Language code (ISO 639-1, as language ID writes it) -> regions whose national formats are
+tried first for documents in that language."""
+
+_ISO639_3 = {
+    "eng": "en", "deu": "de", "ger": "de", "fra": "fr", "fre": "fr", "spa": "es", "ita": "it", "por": "pt",
+    "nld": "nl", "dut": "nl", "pol": "pl", "swe": "sv", "dan": "da", "nob": "nb", "nno": "nn", "fin": "fi",
+    "ces": "cs", "slk": "sk", "hun": "hu", "ron": "ro", "bul": "bg", "hrv": "hr", "slv": "sl", "est": "et",
+    "lvs": "lv", "lav": "lv", "lit": "lt", "ell": "el", "tur": "tr", "rus": "ru", "ukr": "uk", "jpn": "ja",
+    "zho": "zh", "cmn": "zh", "kor": "ko", "hin": "hi", "ben": "bn", "arb": "ar", "ara": "ar", "heb": "he",
+    "ind": "id", "zsm": "ms", "msa": "ms", "tha": "th", "vie": "vi", "cat": "ca", "gle": "ga",
+}
+
+
+def lang_regions(lang: str | None) -> tuple[str, ...]:
+    """Regions implied by a language code (``de``, ``de-AT``, ``deu_Latn``, ``__label__de``); () if unknown."""
+    if not lang:
+        return ()
+    code = re.split(r"[-_]", lang.removeprefix("__label__").strip().lower(), maxsplit=1)[0]
+    return LANG_REGIONS.get(_ISO639_3.get(code, code), ())
+
+
+def phone_shape_ok(cand: str) -> bool:
+    """Whether a candidate is written like a phone number, before any library parses it.
+
+    7-15 digits (8-15 without ``+``); separators between digit groups are one space, or one of
+    ``-./`` with optional spaces, or parentheses around the area code (at most one pair, holding
+    1-5 digits); one kind of ``-./`` only, and dots at least twice (one dot is a decimal).
+    National numbers (no ``+``) need a separator, at most 6 groups and at most one single-digit
+    group; a first group of one digit must be NANP's trunk prefix 1, separators are spaces or
+    one of ``-./`` (with parentheses) but not both, and two groups need a
+    leading 0 or parentheses (``030 12345678``, not ``11535 2774``). Refused look-alikes: dates
+    (2024-01-15, 15.01.2024, 20071127), year ranges (1999-2004), ZIP+4 codes (02110-1301), dotted
+    quads, ISBN-13 (978/979...).
+    """
+    intl = cand.startswith("+")
+    body = cand[1:].lstrip() if intl else cand
+    digits = _NON_DIGITS.sub("", body)
+    nd = len(digits)
+    if not (7 if intl else 8) <= nd <= 15:
+        return False
+    opens, closes = body.count("("), body.count(")")
+    if opens != closes or opens > 1:
+        return False
+    if opens:
+        a, b = body.find("("), body.find(")")
+        if b < a or not 1 <= b - a - 1 <= 5 or not body[a + 1 : b].isdigit():
+            return False
+    gaps = _NON_DIGITS.findall(body)
+    if not all(_PHONE_GAP.fullmatch(gap) for gap in gaps):
+        return False
+    if sum(1 for ch in "-./" if ch in body) > 1 or body.count(".") == 1 or body.count("/") > 1:
+        return False
+    if "." in body and any(gap != "." for gap in gaps):
+        return False
+    groups = [g for g in _NON_DIGITS.split(body) if g]
+    if not intl:
+        if not gaps or len(groups) > 6 or sum(1 for g in groups if len(g) == 1) > 1:
+            return False
+        if len(groups[0]) == 1 and groups[0] != "1":
+            return False
+        if any(ch in gap for gap in gaps for ch in "-./") and any(gap in (" ", "\u00a0") for gap in gaps):
+            return False
+        if len(groups) == 2 and body[0] not in "0(":
+            return False
+        if nd == 13 and digits[:3] in ("978", "979"):
+            return False
+        if _ZIP4.fullmatch(body):
+            return False
+    if "." in body and len(groups) == 4 and all(len(g) <= 3 for g in groups):
+        return False
+    if _DATE.search(body) or _YEAR_RANGE.search(body) or any(len(g) == 8 and _YYYYMMDD.fullmatch(g) for g in groups):
+        return False
+    return not all(len(g) == 4 and g[:2] in ("18", "19", "20") for g in groups)
+
+
+def _breaks(text: str) -> set[int]:
+    """Digit counts at which a written number breaks into groups (``(415) 555-2671`` -> {3, 6})."""
+    out: set[int] = set()
+    n = 0
+    prev_digit = False
+    for ch in text:
+        if "0" <= ch <= "9":
+            n += 1
+            prev_digit = True
+        else:
+            if prev_digit:
+                out.add(n)
+            prev_digit = False
+    return out
+
+
+def _next_to_numbers(text: str, start: int, end: int) -> bool:
+    """A digit right before or after the span, across at most three spaces (a row of numbers).
+
+    A span that opens with ``+`` or ``(`` is a number of its own whatever is around it.
+    """
+    if text[start] in "+(":
+        return False
+    after = text[end : end + 4].lstrip(" ")
+    if after and after[0].isdigit():
+        return True
+    before = text[max(0, start - 4) : start].rstrip(" ")
+    return bool(before) and before[-1].isdigit() and len(before) < 4
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _parse_phone(cand: str, regions: tuple[str, ...]) -> str | None:
+    """E.164 of a valid number: ``+`` numbers without a region, national ones per region in order.
+
+    A national number must carry its digits as the region writes them: the digits of
+    libphonenumber's national format (``030 12345678``, ``(415) 555-2671``, ``912 34 56 78``),
+    or the national prefix and the national number (``1 415 555 2671``), or an international
+    call prefix, the country code and the national number (``0044 20 7946 0958``). Written
+    without a trunk prefix (``(415) 555-2671``; regions that have none, such as ES and IT), its
+    group breaks must be among those of the national format. So a row of numbers that happens to
+    be valid somewhere is not a phone number.
+    """
+    import phonenumbers
+
+    if cand.startswith("+"):
+        try:
+            num = phonenumbers.parse(cand, None)
+        except phonenumbers.NumberParseException:
+            return None
+        return phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164) if phonenumbers.is_valid_number(num) else None
+    digits = _NON_DIGITS.sub("", cand)
+    for region in regions:
+        try:
+            num = phonenumbers.parse(cand, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if not phonenumbers.is_valid_number(num):
+            continue
+        nsn = phonenumbers.national_significant_number(num)
+        meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
+        prefix = (meta.national_prefix if meta is not None else None) or ""
+        formatted = phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.NATIONAL)
+        national = _NON_DIGITS.sub("", formatted)
+        idd = digits.startswith(("00", "011")) and digits.endswith(f"{num.country_code}{nsn}")
+        if not (digits in (national, prefix + nsn) or idd):
+            continue
+        if (not prefix or not digits.startswith(prefix)) and not idd and not _breaks(cand) <= _breaks(formatted):
+            continue  # no trunk prefix to go by: the groups must be the region's (415 555 2671)
+        return phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
+    return None
+
+
+class PhoneDetector(Detector):
+    """Phone numbers: a phone-shaped candidate (:func:`phone_shape_ok`) that ``phonenumbers``
+    (libphonenumber's metadata) finds valid. ``+`` numbers are parsed without a region; national
+    ones are tried against the document's regions in order. Never after a version keyword, never
+    glued to a word, a decimal, ``#`` (issue numbers) or a currency sign (prices), never in a row
+    of numbers. A candidate opening with ``+`` or ``(`` that fails is retried cut at each of its
+    spaces from the right (a number written right before another one)."""
+
+    name = "phone"
+    uses_regions = True
+    prefilters = (((_DIGITS_7, False),),)
+
+    def scan(self, text: str, regions: tuple[str, ...] = ()) -> tuple[list[Found], int]:
+        found: list[Found] = []
+        invalid = 0
+        for m in _PHONE.finditer(text):
+            s, e = m.span()
+            hit = self._check(text, s, e, regions)
+            if hit is None and text[s] in "+(":
+                # a number that opens with + or ( may run into a number after it: drop trailing groups
+                cand = m.group()
+                while True:
+                    cut = cand.rfind(" ")
+                    if cut <= 1:
+                        break
+                    cand = cand[:cut].rstrip(" -./(")
+                    hit = self._check(text, s, s + len(cand), regions)
+                    if hit is not None:
+                        break
+            if hit is None:
+                invalid += 1
+            else:
+                found.append(hit)
+        return found, invalid
+
+    @staticmethod
+    def _check(text: str, s: int, e: int, regions: tuple[str, ...]) -> Found | None:
+        cand = text[s:e]
+        if not phone_shape_ok(cand) or _next_to_numbers(text, s, e) or _version_context(text, s):
+            return None
+        value = _parse_phone(cand, regions)
+        return None if value is None else (s, e, value)
+
+
+# ---------------------------------------------------------------- custom
+
+
+def rust_regex_ok(pattern: str) -> bool:
+    """Whether Polars (Rust ``regex``) compiles the pattern, so it can prefilter documents."""
+    import polars as pl
+
+    try:
+        pl.Series([""], dtype=pl.String).str.contains(pattern)
+    except Exception:  # noqa: BLE001 - any compile error means: scan every document
+        return False
+    return True
+
+
+class CustomDetector(Detector):
+    """A user's named regex (Python ``re`` syntax): every non-empty match is a span, its text the
+    normalised value. When Rust's regex engine also compiles the pattern, Polars uses it to pick
+    the documents to scan; otherwise every non-empty document is scanned."""
+
+    def __init__(self, name: str, pattern: str) -> None:
+        self.name = name
+        self.pattern = pattern
+        self._re = re.compile(pattern)
+        self.prefilters = (((pattern, False),),) if rust_regex_ok(pattern) else ()
+
+    def scan(self, text: str, regions: tuple[str, ...] = ()) -> tuple[list[Found], int]:
+        return [(m.start(), m.end(), m.group()) for m in self._re.finditer(text) if m.end() > m.start()], 0
+
+
+def build_detectors(
+    types: Iterable[str],
+    custom: dict[str, str],
+    *,
+    entropy_threshold: float,
+    entropy_min_length: int,
+) -> list[Detector]:
+    """The enabled detectors in priority order: built-in types by :data:`BUILTIN_TYPES`, then custom ones."""
+    enabled = set(types)
+    out: list[Detector] = []
+    for name in BUILTIN_TYPES:
+        if name not in enabled:
+            continue
+        if name == "secret":
+            out.append(SecretDetector(entropy_threshold, entropy_min_length))
+        else:
+            out.append(_SIMPLE[name]())
+    out.extend(CustomDetector(name, pattern) for name, pattern in custom.items())
+    return out
+
+
+_SIMPLE: dict[str, type[Detector]] = {
+    "credit_card": CreditCardDetector,
+    "iban": IbanDetector,
+    "email": EmailDetector,
+    "ipv6": IPv6Detector,
+    "ipv4": IPv4Detector,
+    "phone": PhoneDetector,
+}

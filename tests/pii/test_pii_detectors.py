@@ -1,0 +1,314 @@
+"""Each detector finds its type and leaves look-alikes alone; its Polars prefilter never drops a
+document that its Python scan would find something in."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import polars as pl
+import pytest
+
+from curate.pii.detectors import (
+    CreditCardDetector,
+    CustomDetector,
+    Detector,
+    EmailDetector,
+    IbanDetector,
+    IPv4Detector,
+    IPv6Detector,
+    PhoneDetector,
+    SecretDetector,
+    lang_regions,
+    phone_shape_ok,
+)
+
+DEFAULT_REGIONS = ("US", "GB", "DE", "FR", "ES", "IT", "NL", "IN")
+
+
+def prefilter_accepts(det: Detector, text: str) -> bool:
+    if not det.prefilters:
+        return bool(text)
+    s = pl.Series([text], dtype=pl.String)
+    return any(all(s.str.contains(p, literal=lit)[0] for p, lit in chain) for chain in det.prefilters)
+
+
+def found(det: Detector, text: str, regions: tuple[str, ...] = DEFAULT_REGIONS) -> list[str]:
+    """The texts of the spans found, checking that the prefilter lets the document through."""
+    spans, _ = det.scan(text, regions)
+    if spans:
+        assert prefilter_accepts(det, text), f"{det.name} prefilter drops {text!r}"
+    return [text[s:e] for s, e, _ in spans]
+
+
+# ---------------------------------------------------------------- e-mail
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Write to john.doe@example.com.", ["john.doe@example.com"]),
+        ("<a+tag@mail.sub.example.co.uk>", ["a+tag@mail.sub.example.co.uk"]),
+        ("John.Doe@EXAMPLE.ORG, jane_d-1@host.dev", ["John.Doe@EXAMPLE.ORG", "jane_d-1@host.dev"]),
+        ("mailto:x1@foo.photography?subject=hi", ["x1@foo.photography"]),
+        ("jöhn@exämple.de and user@example.xn--p1ai", ["jöhn@exämple.de", "user@example.xn--p1ai"]),
+        ("git@github.com:org/repo.git", ["git@github.com"]),
+    ],
+)
+def test_email_positives(text: str, expected: list[str]) -> None:
+    assert found(EmailDetector(), text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "user@localhost", "foo@bar", "x@example.invalidtld", "name@domain.c", "@handle on social media",
+        "a@b", "price 5@3.50", ".leading.dot@", "two..dots@example.com", "trailing.@example.com",
+        "user@-example.com",
+    ],
+)
+def test_email_negatives(text: str) -> None:
+    assert found(EmailDetector(), text) == []
+
+
+def test_email_value_is_lowercased_for_pseudonyms() -> None:
+    spans, _ = EmailDetector().scan("Mail John.Doe@Example.COM")
+    assert spans == [(5, 25, "john.doe@example.com")]
+
+
+# ---------------------------------------------------------------- IP addresses
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("resolver 8.8.8.8, then 1.1.1.1.", ["8.8.8.8", "1.1.1.1"]),
+        ('93.184.216.34 - - [10/Oct/2000:13:55:36 -0700] "GET /"', ["93.184.216.34"]),
+        ("http://151.101.1.69/path and 151.101.1.69:443", ["151.101.1.69", "151.101.1.69"]),
+        ("8.8.8.8 dns.google", ["8.8.8.8"]),
+    ],
+)
+def test_ipv4_positives(text: str, expected: list[str]) -> None:
+    assert found(IPv4Detector(), text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "private 192.168.1.1, 10.0.0.1 and loopback 127.0.0.1",
+        "docs 192.0.2.1, 198.51.100.7, 203.0.113.9; multicast 224.0.0.251",
+        "version 1.2.3.4", "Version: 8.8.8.8", "v2.10.0.1", "release 4.4.0.3", "1.2.3.4.5",
+        "linux-2.6.32.5-1", "pkg (2.7.0.9-2) unstable", "Firefox/2.0.0.1", "novas==3.1.1.3",
+        "See Section 7.8.2.2 for examples", "Bump Standards-Version to 4.6.0.1.",
+        "debianutils (4.8.6.3) unstable; urgency=medium",
+        "\n19.2.2.1. NFS\n", "256.1.1.1", "01.02.03.04", "Up: Numeric Types\n\n5.4.4.1 Bitwise Operations\n..............\n",
+    ],
+)
+def test_ipv4_lookalikes_left_alone(text: str) -> None:
+    assert found(IPv4Detector(), text) == []
+
+
+def test_ipv6() -> None:
+    det = IPv6Detector()
+    assert found(det, "DNS 2001:4860:4860::8888 and [2606:4700:4700::1111]:53") == ["2001:4860:4860::8888", "2606:4700:4700::1111"]
+    assert found(det, "full 2001:0DB9:85A3:0000:0000:8A2E:0370:7334 form") == ["2001:0DB9:85A3:0000:0000:8A2E:0370:7334"]
+    spans, _ = det.scan("x 2001:4860:4860:0:0:0:0:8888 y")
+    assert spans[0][2] == "2001:4860:4860::8888"  # normalised: compressed
+    for text in ("doc 2001:db8::1", "fe80::1%eth0", "::1", "fc00::17", "ff02::1", "at 10:00:00 UTC", "std::vector<int>", "a::b::c"):
+        assert found(det, text) == [], text
+
+
+# ---------------------------------------------------------------- payment cards
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("card 4111 1111 1111 1111 exp 12/27", ["4111 1111 1111 1111"]),
+        ("card 4111-1111-1111-1111.", ["4111-1111-1111-1111"]),
+        ("amex 3782 822463 10005 ok", ["3782 822463 10005"]),
+        ("diners 3056 930902 5904", ["3056 930902 5904"]),
+        ("plain 5555555555554444 here", ["5555555555554444"]),
+        ("order 1234 4111 1111 1111 1111", ["4111 1111 1111 1111"]),
+        ("unionpay 6205 5000 0000 0000 004", ["6205 5000 0000 0000 004"]),
+    ],
+)
+def test_card_positives(text: str, expected: list[str]) -> None:
+    assert found(CreditCardDetector(), text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "4111 1111 1111 1112",  # Luhn
+        "1234 5678 9012 3456",  # no issuer
+        "4111 1111-1111 1111",  # mixed separators
+        "41 11 11 11 11 11 11 11",  # not a card layout
+        "id 41111111111111111111111",  # inside a longer run
+        "pi 3.4111111111111111",  # decimal
+        "ISBN 978-3-16-148410-0",
+        "sha1 da39a3ee5e6b4b0d3255bfef95601890afd80709",
+    ],
+)
+def test_card_lookalikes_left_alone(text: str) -> None:
+    assert found(CreditCardDetector(), text) == []
+
+
+# ---------------------------------------------------------------- IBAN
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("IBAN DE89 3704 0044 0532 0130 00, BIC COBADEFF", ["DE89 3704 0044 0532 0130 00"]),
+        ("IBAN: GB29NWBK60161331926819.", ["GB29NWBK60161331926819"]),
+        ("FR14 2004 1010 0505 0001 3M02 606 EUR", ["FR14 2004 1010 0505 0001 3M02 606"]),
+        ("NL91 ABNA 0417 1643 00 FOOBAR", ["NL91 ABNA 0417 1643 00"]),
+    ],
+)
+def test_iban_positives(text: str, expected: list[str]) -> None:
+    assert found(IbanDetector(), text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "DE89 3704 0044 0532 0130 01",  # check digits
+        "DE89370400440532013000X",  # glued to more letters
+        "XX89 3704 0044 0532 0130 00",  # no such country
+        "DE8 93704 0044 0532 0130 00",  # not grouped by four
+        "de89 3704 0044 0532 0130 00",  # lowercase
+    ],
+)
+def test_iban_lookalikes_left_alone(text: str) -> None:
+    assert found(IbanDetector(), text) == []
+
+
+# ---------------------------------------------------------------- secrets
+
+
+def _jwt(header: dict) -> str:
+    enc = lambda d: base64.urlsafe_b64encode(json.dumps(d).encode()).decode().rstrip("=")  # noqa: E731
+    return f"{enc(header)}.{enc({'sub': '1234567890', 'name': 'John'})}.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("aws AKIAIOSFODNN7EXAMPLE key", ["AKIAIOSFODNN7EXAMPLE"]),
+        ("token ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8" + " end", ["ghp_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"]),
+        ("gl glpat-abcDEF1234567890xyzW", ["glpat-abcDEF1234567890xyzW"]),
+        ("slack xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx", ["xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx"]),
+        ("stripe sk_live_4eC39HqLyjWDarjtT1zdp7dc", ["sk_live_4eC39HqLyjWDarjtT1zdp7dc"]),
+        ("google AIzaSyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q", ["AIzaSyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q"]),
+        ('api_key = "aB3dE5fG7hI9jK1lM3nO5pQ7rS9tU1vW"', ["aB3dE5fG7hI9jK1lM3nO5pQ7rS9tU1vW"]),
+        ("token: 9f8e7d6c5b4a39281706f5e4d3c2b1a0", ["9f8e7d6c5b4a39281706f5e4d3c2b1a0"]),
+        ("Authorization: Bearer Zm9vYmFyMTIzNDU2Nzg5MGFiY2RlZg==", ["Zm9vYmFyMTIzNDU2Nzg5MGFiY2RlZg=="]),
+        ("DB_PASSWORD=Xk9#", []),  # too short
+    ],
+)
+def test_secret_positives(text: str, expected: list[str]) -> None:
+    assert found(SecretDetector(), text) == expected
+
+
+def test_secret_blocks_and_jwts() -> None:
+    det = SecretDetector()
+    block = "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA3Tz2mr7SZiAMfQyuvBjM\n-----END RSA PRIVATE KEY-----"
+    assert found(det, f"key:\n{block}\nafter") == [block]
+    jwt = _jwt({"alg": "HS256", "typ": "JWT"})
+    assert found(det, f"Cookie: session={jwt};") == [jwt]
+    assert found(det, f"x {_jwt({'typ': 'JWT'})} y") == []  # no alg: not a JWT
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The key to success is patience and a token of goodwill.",
+        "Set the password in the configuration file, then restart the authentication service.",
+        "secret: aaaaaaaaaaaaaaaaaaaaaaaaaaaa",  # low entropy
+        "key = the_quick_brown_fox_jumps_over",  # words, no digits
+        "primary key: customer_id_reference_col",
+        "sha256 e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",  # no keyword
+        "uuid 123e4567-e89b-12d3-a456-426614174000",
+    ],
+)
+def test_secret_prose_and_hashes_left_alone(text: str) -> None:
+    assert found(SecretDetector(), text) == []
+
+
+def test_entropy_threshold_is_configurable() -> None:
+    text = 'token = "abcabcabcabc1234abcabcabc"'
+    assert found(SecretDetector(threshold=2.0), text) == ["abcabcabcabc1234abcabcabc"]
+    assert found(SecretDetector(threshold=3.5), text) == []
+
+
+# ---------------------------------------------------------------- phone numbers
+
+
+@pytest.mark.parametrize(
+    ("text", "regions", "expected"),
+    [
+        ("Call +44 20 7946 0958 today", (), ["+44 20 7946 0958"]),
+        ("Ruf an: 030 12345678.", lang_regions("de"), ["030 12345678"]),
+        ("Appelez le 01 23 45 67 89 !", lang_regions("fr"), ["01 23 45 67 89"]),
+        ("Mobile +91 98765 43210", (), ["+91 98765 43210"]),
+        ("Call (415) 555-2671 now", ("US",), ["(415) 555-2671"]),
+        ("Tel. 030/12345678", ("DE",), ["030/12345678"]),
+        ("or 415.555.2671", ("US",), ["415.555.2671"]),
+        ("+1 (415) 555-2671", (), ["+1 (415) 555-2671"]),
+        ("Tel:+33 1 23 45 67 89", (), ["+33 1 23 45 67 89"]),
+        ("from abroad 0044 20 7946 0958", ("DE",), ["0044 20 7946 0958"]),
+    ],
+)
+def test_phone_positives(text: str, regions: tuple[str, ...], expected: list[str]) -> None:
+    assert found(PhoneDetector(), text, regions) == expected
+
+
+def test_phone_regions_decide_national_numbers() -> None:
+    det = PhoneDetector()
+    assert found(det, "Ruf an: 030 12345678.", ("US",)) == []
+    assert found(det, "Ruf an: 030 12345678.", ("US", "DE")) == ["030 12345678"]
+    spans, _ = det.scan("Ruf an: 030 12345678.", ("DE",))
+    assert spans[0][2] == "+493012345678"  # normalised: E.164
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "on 2024-01-15 at noon", "am 15.01.2024", "date 20071127-1", "(c) 1999-2004 the authors",
+        "version 1.2.3.4567", "ISBN 978-3-16-148410-0", "pi = 3.14159265358", "price $1,234,567.00",
+        "MA 02110-1301, USA", "sha1 da39a3ee5e6b4b0d3255bfef95601890afd80709",
+        "uuid 123e4567-e89b-12d3-a456-426614174000", "id 12345678901234567890", "#1234567890",
+        "0711-317 ERROR", "11535 2774   8791 228", "0 1 1 2 3 5 8 13 21 34 55 89 144",
+        "26 27 28 29 30", "4155552671", "timestamp 1700000000", "ISO/IEC 80000-13",
+    ],
+)
+def test_phone_lookalikes_left_alone(text: str) -> None:
+    assert found(PhoneDetector(), text) == []
+
+
+def test_phone_shape() -> None:
+    assert phone_shape_ok("+44 20 7946 0958")
+    assert phone_shape_ok("(415) 555-2671")
+    assert not phone_shape_ok("1.414213562")  # one dot: a decimal
+    assert not phone_shape_ok("12345")  # too few digits
+    assert not phone_shape_ok("415-555.2671")  # two kinds of separator
+    assert not phone_shape_ok("((415) 555-2671")
+
+
+def test_lang_regions() -> None:
+    assert lang_regions("de") == ("DE", "AT", "CH")
+    assert lang_regions("__label__fr") == lang_regions("fr-CA") == lang_regions("fra_Latn")
+    assert lang_regions("xx") == () and lang_regions(None) == ()
+
+
+# ---------------------------------------------------------------- custom
+
+
+def test_custom_patterns() -> None:
+    det = CustomDetector("employee_id", r"EMP-\d{6}")
+    assert det.prefilters  # Rust compiles it: used as the prefilter
+    assert found(det, "ids EMP-123456 and EMP-654321, not EMP-12") == ["EMP-123456", "EMP-654321"]
+    lookaround = CustomDetector("ticket", r"(?<=ticket )\d{4}")
+    assert lookaround.prefilters == ()  # Rust has no look-behind: every document is scanned
+    assert found(lookaround, "see ticket 1234") == ["1234"]
