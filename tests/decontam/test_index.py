@@ -79,14 +79,15 @@ def test_short_items_match_whole_and_shorter_ones_are_counted() -> None:
     assert hits.doc.tolist() == [0]
 
 
-def test_items_of_maps_grams_to_every_item_holding_them() -> None:
+def test_items_of_maps_grams_to_every_occurrence_in_every_item() -> None:
     shared = "one two three four five"
-    index = build_index([EvalItems("a", ["1"], [shared]), EvalItems("b", ["2"], [shared + " six"])], 5, 5)
+    index = build_index([EvalItems("a", ["1"], [shared]), EvalItems("b", ["2"], [shared + " six " + shared])], 5, 5)
     hits = index.scan(pl.Series([shared]))
-    rows, items = index.items_of(np.unique(hits.gram))
-    assert sorted(items.tolist()) == [0, 1]
+    rows, items, pos = index.items_of(np.unique(hits.gram))
+    assert sorted(zip(items.tolist(), pos.tolist(), strict=True)) == [(0, 0), (1, 0), (1, 6)]
     assert index.item_set.tolist() == [0, 1]
-    assert index.item_grams.tolist() == [1, 2]
+    assert index.item_words.tolist() == [5, 11]
+    assert index.gram_words(np.array([0, 1])).tolist() == [5, 5]
 
 
 def test_empty_index_and_empty_batch() -> None:

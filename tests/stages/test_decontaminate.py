@@ -62,14 +62,15 @@ def test_span_removes_a_document_cut_too_often_or_left_empty(tmp_path: Path) -> 
     assert detail[0].startswith("cut 4 times (more than max_splits 3)") and detail[1].startswith("nothing left")
 
 
-def test_coverage_removes_only_documents_holding_enough_of_an_item(tmp_path: Path) -> None:
-    words = ITEM.split()  # 16 words: four 13-grams
-    half = " ".join(words[:14])  # 2 of 4
-    edited = ITEM.replace("empire", "republic")  # 3 of 4 survive the edit
-    one = " ".join(words[:13])  # 1 of 4
-    rows = run(tmp_path, [FILLER + ITEM, FILLER + half, FILLER + edited, FILLER + one], mode="coverage", coverage=0.6)
-    assert rows[REJECT].to_list() == ["contaminated", None, "contaminated", None]
-    assert rows["decontam_coverage"].to_list() == pytest.approx([1.0, 0.5, 0.75, 0.25])
+def test_coverage_is_the_share_of_an_items_words_that_matched_ngrams_span(tmp_path: Path) -> None:
+    words = ITEM.split()  # 16 words: 13-grams at positions 0 to 3
+    half = " ".join(words[:14])  # grams 0 and 1 span words 0-13: 14 of 16
+    edited = ITEM.replace("empire", "republic")  # grams 0-2 survive: 15 of 16
+    one = " ".join(words[:13])  # 13 of 16
+    middle = ITEM.replace("ancient", "old")  # every gram holds word 5: nothing matches
+    rows = run(tmp_path, [FILLER + ITEM, FILLER + half, FILLER + edited, FILLER + one, FILLER + middle], mode="coverage", coverage=0.9)
+    assert rows[REJECT].to_list() == ["contaminated", None, "contaminated", None, None]
+    assert rows["decontam_coverage"].to_list() == pytest.approx([1.0, 14 / 16, 15 / 16, 13 / 16, 0.0])
 
 
 def test_ngrams_common_in_the_corpus_are_ignored(tmp_path: Path) -> None:

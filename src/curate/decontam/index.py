@@ -6,9 +6,9 @@ still be found; shorter items are counted and skipped). Tokens are the MinHash w
 runs of ``\\w`` characters, lowercased, so case, spacing, line breaks and punctuation never hide
 a copy.
 
-Memory: ``table`` (8 bytes per distinct gram, sorted), ``gram_ptr`` (8) and ``gram_items`` (4
-per (gram, item) pair) for coverage and attribution, and a bitmap of about 16 bits per gram that
-rejects most windows of a document with one load. :attr:`EvalIndex.nbytes` reports the total.
+Memory: ``table`` (8 bytes per distinct gram, sorted), ``gram_ptr`` (8), and ``gram_items`` and
+``gram_pos`` (4 + 4 per occurrence of a gram in an item) for coverage and attribution, and a
+bitmap of about 16 bits per gram that rejects most windows of a document with one load. :attr:`EvalIndex.nbytes` reports the total.
 The index is rebuilt from the eval files in each worker (``Stage.setup``): hashing 10,000 items
 takes well under a second, less than reading a cached copy would save.
 """
@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
+from curate.decontam.evalsets import EvalItems
 from curate.dedup import _native
 from curate.dedup.minhash import char_tables
-from curate.decontam.evalsets import EvalItems
 from curate.hashing import _string_buffers
 
 
@@ -45,12 +45,15 @@ class EvalIndex:
     table: np.ndarray
     """Distinct gram hashes (uint64), ascending."""
     gram_ptr: np.ndarray
-    """Items of gram ``g``: ``gram_items[gram_ptr[g]:gram_ptr[g + 1]]``."""
+    """Occurrences of gram ``g`` in items: ``gram_items[gram_ptr[g]:gram_ptr[g + 1]]`` (the item)
+    and ``gram_pos[...]`` (its first word's position in the item)."""
     gram_items: np.ndarray
+    gram_pos: np.ndarray
     item_set: np.ndarray
     """Eval set (index into ``names``) of every item (int16)."""
-    item_grams: np.ndarray
-    """Distinct grams of every item (int32): the denominator of its coverage."""
+    item_words: np.ndarray
+    """Words of every item (int32): the denominator of its coverage."""
+    ngram: int
     item_ids: list[str]
     lengths: np.ndarray
     """Gram lengths in words that documents are scanned for (int32)."""
@@ -61,7 +64,7 @@ class EvalIndex:
 
     @property
     def nbytes(self) -> int:
-        return int(self.table.nbytes + self.gram_ptr.nbytes + self.gram_items.nbytes + self.bitmap.nbytes)
+        return int(self.table.nbytes + self.gram_ptr.nbytes + self.gram_items.nbytes + self.gram_pos.nbytes + self.bitmap.nbytes)
 
     def scan(self, texts: pl.Series) -> Hits:
         """Every occurrence of an indexed gram in ``texts`` (nulls have none), in document order."""
@@ -76,15 +79,20 @@ class EvalIndex:
         doc, gram, start, end = (np.frombuffer(c, dtype=np.int64) for c in cols)
         return Hits(doc, gram, start, end)
 
-    def items_of(self, grams: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """For each gram in ``grams``, its items: (position in ``grams``, item) pairs."""
+    def items_of(self, grams: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every occurrence in an item of each gram in ``grams``: (position in ``grams``, item,
+        word position in the item) triples."""
         grams = np.asarray(grams, dtype=np.int64)
         lo, hi = self.gram_ptr[grams], self.gram_ptr[grams + 1]
         counts = hi - lo
         rows = np.repeat(np.arange(len(grams)), counts)
-        first = np.cumsum(counts) - counts  # where each gram's items start in the output
-        pos = np.repeat(lo - first, counts) + np.arange(int(counts.sum()))
-        return rows, self.gram_items[pos]
+        first = np.cumsum(counts) - counts  # where each gram's occurrences start in the output
+        at = np.repeat(lo - first, counts) + np.arange(int(counts.sum()))
+        return rows, self.gram_items[at], self.gram_pos[at]
+
+    def gram_words(self, items: np.ndarray) -> np.ndarray:
+        """Words one gram of each item spans: ``ngram``, or the whole item when it is shorter."""
+        return np.minimum(self.item_words[items], self.ngram)
 
 
 def gram_hashes(texts: list[str], n: int, min_words: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -102,17 +110,15 @@ def build_index(sets: list[EvalItems], n: int, min_words: int) -> EvalIndex:
     texts = [t for s in sets for t in s.texts]
     item_set = np.repeat(np.arange(len(sets), dtype=np.int16), [len(s.texts) for s in sets])
     hashes, items, words = gram_hashes(texts, n, min_words) if texts else (np.zeros(0, np.uint64), np.zeros(0, np.int64), np.zeros(0, np.int64))
-    order = np.lexsort((items, hashes))
-    hashes, items = hashes[order], items[order]
-    if len(hashes):  # one (gram, item) pair per distinct gram of an item
-        keep = np.ones(len(hashes), dtype=bool)
-        keep[1:] = (hashes[1:] != hashes[:-1]) | (items[1:] != items[:-1])
-        hashes, items = hashes[keep], items[keep]
+    # word position of each gram in its item: grams come out of the kernel in order, item by item
+    first = np.searchsorted(items, np.arange(len(texts)), side="left") if len(items) else np.zeros(len(texts), np.int64)
+    pos = np.arange(len(items), dtype=np.int64) - first[items] if len(items) else np.zeros(0, np.int64)
+    order = np.lexsort((pos, items, hashes))
+    hashes, items, pos = hashes[order], items[order], pos[order]
     new_gram = np.ones(len(hashes), dtype=bool)
     new_gram[1:] = hashes[1:] != hashes[:-1]
     table = hashes[new_gram]
     gram_ptr = np.append(np.flatnonzero(new_gram), len(hashes)).astype(np.int64)
-    item_grams = np.bincount(items, minlength=len(texts)).astype(np.int32)
     short = words[(words >= min_words) & (words < n)]
     lengths = sorted({int(w) for w in short} | ({n} if (words >= n).any() else set()))
     bits = int(min(max(math.ceil(math.log2(max(len(table), 1) * 16)), 16), 36))
@@ -126,8 +132,10 @@ def build_index(sets: list[EvalItems], n: int, min_words: int) -> EvalIndex:
         table=np.ascontiguousarray(table),
         gram_ptr=gram_ptr,
         gram_items=items.astype(np.int32),
+        gram_pos=pos.astype(np.int32),
         item_set=item_set,
-        item_grams=item_grams,
+        item_words=words.astype(np.int32),
+        ngram=int(n),
         item_ids=[i for s in sets for i in s.ids],
         lengths=np.array(lengths, dtype=np.int32),
         bitmap=bitmap,

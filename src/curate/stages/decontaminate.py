@@ -6,9 +6,8 @@ Eval sets are files the user gives (never downloaded). Three modes:
 * ``span``: GPT-3 / TNLG style: a window around every match is cut out of the text, fragments
   shorter than ``min_fragment`` go too, and a document cut more than ``max_splits`` times (or
   left empty) is removed whole.
-* ``coverage``: a document is removed when it holds at least ``coverage`` of some eval item's
-  distinct n-grams (robust to a copy that is incomplete or lightly edited, blind to a stray
-  shared phrase).
+* ``coverage``: a document is removed when its matched n-grams span at least ``coverage`` of
+  some eval item's words (robust to a lightly edited copy, blind to a stray shared phrase).
 
 Global because of the frequency whitelist: an n-gram found in more than ``max_doc_frequency``
 documents of the corpus is common language (a licence line, "the following is a list of"), not
@@ -80,7 +79,10 @@ class DecontaminateConfig(StageConfig):
         description="An item with fewer than `ngram` words but at least this many is matched as one "
         "gram (its whole text); shorter items are skipped and counted.",
     )
-    coverage: float = Field(0.5, gt=0.0, le=1.0, description="coverage mode: share of an item's distinct n-grams that removes a document.")
+    coverage: float = Field(
+        0.5, gt=0.0, le=1.0,
+        description="coverage mode: a document is removed when its matched n-grams span this share of an item's words.",
+    )
     window: int = Field(200, ge=0, le=1_000_000, description="span mode: characters cut on each side of a match.")
     min_fragment: int = Field(200, ge=0, le=1_000_000, description="span mode: shorter fragments left between cuts are dropped too.")
     max_splits: int = Field(10, ge=0, le=1_000_000, description="span mode: a document cut more often than this is removed whole.")
@@ -119,7 +121,7 @@ class Decontaminate(GlobalStage):
     Keys: per document with a match, the matched grams (int32 positions in the index). Resolve:
     counts the documents of each gram, ignores common ones, decides. Apply: adds
     ``decontam_benchmarks`` (eval sets matched), ``decontam_ngrams`` (distinct n-grams matched,
-    common ones excluded), ``decontam_coverage`` (largest share of one item's n-grams found) and,
+    common ones excluded), ``decontam_coverage`` (largest share of one item's words that matched n-grams span) and,
     in span mode, ``decontam_chars_removed``; removed documents go to ``rejected/`` as
     ``contaminated``. Memory: the index in every worker (~20 bytes per eval n-gram).
     """
@@ -198,27 +200,34 @@ class Decontaminate(GlobalStage):
             common = freq.filter(pl.col("docs") > cfg.max_doc_frequency)["gram"]
             ctx.count("decontam_ngrams_ignored_common", common.len())
             pairs = pairs.filter(~pl.col("gram").is_in(common.implode()))
-        else:
-            common = pl.Series("gram", [], dtype=pl.Int32)
         if not pairs.height:
             return pl.DataFrame(schema={"id": pl.String, REJECT: pl.String, **self.decision_schema()})
 
-        # (document, item) matches and each item's coverage, common grams left out of both sides
-        rows, items = index.items_of(pairs["gram"].to_numpy())
-        den = index.item_grams.astype(np.int64)
-        if common.len():
-            _, common_items = index.items_of(common.to_numpy())
-            den = den - np.bincount(common_items, minlength=len(den))
+        # (document, item) matches; an item's coverage is the share of its words that the matched
+        # grams span (a word edit uncovers only the words no surviving gram spans, so a lightly
+        # edited copy keeps most of its coverage; a share of *grams* would lose n of them per edit)
+        rows, items, pos = index.items_of(pairs["gram"].to_numpy())
+        occ = (
+            pl.DataFrame({"id": pairs["id"].gather(rows), "item": items.astype(np.int32), "pos": pos})
+            .unique()
+            .sort("id", "item", "pos")
+        )
+        occ = occ.with_columns(pl.Series("span", index.gram_words(occ["item"].to_numpy())))
+        gap = pl.col("pos").shift(-1).over("id", "item") - pl.col("pos")
+        matches = (
+            occ.with_columns(pl.min_horizontal(pl.col("span"), gap.fill_null(pl.col("span"))).alias("covered"))
+            .group_by("id", "item")
+            .agg(pl.len().alias("matched"), pl.col("covered").sum())
+        )
+        item = matches["item"].to_numpy()
+        matches = matches.with_columns(
+            pl.Series("coverage", matches["covered"].to_numpy() / np.maximum(index.item_words[item], 1)),
+            pl.Series("set", index.item_set[item].astype(np.int32)),
+        )
 
         def set_name(e: pl.Expr) -> pl.Expr:
             return e.replace_strict(list(range(len(index.names))), index.names, return_dtype=pl.String)
 
-        matches = pl.DataFrame({"id": pairs["id"].gather(rows), "item": items}).group_by("id", "item").len("matched")
-        item = matches["item"].to_numpy()
-        matches = matches.with_columns(
-            pl.Series("coverage", matches["matched"].to_numpy() / np.maximum(den[item], 1)),
-            pl.Series("set", index.item_set[item].astype(np.int32)),
-        )
         per_set = matches.group_by("id", "set").agg(pl.col("matched").sum(), pl.col("coverage").max())
         decided = (
             per_set.sort("id", "matched", "set", descending=[False, True, False])
