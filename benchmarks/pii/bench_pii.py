@@ -212,10 +212,21 @@ def real_text(args: argparse.Namespace, work: Path) -> list[str]:
     counts = dets.group_by("label").agg(pl.len().alias("n"), pl.col("id").n_unique().alias("docs")).sort("n", descending=True)
     rows = dets.to_dicts()
     rng = random.Random(args.seed)
-    sample = sorted(rng.sample(range(len(rows)), min(args.sample, len(rows))))
+    # stratified: every label gets up to a fair share (rare labels all their detections), seeded
+    by_label: dict[str, list[int]] = defaultdict(list)
+    for k, d in enumerate(rows):
+        by_label[d["label"]].append(k)
+    sample, left = [], args.sample
+    for n_left, label in enumerate(sorted(by_label, key=lambda lab: len(by_label[lab])), start=0):
+        share = left // (len(by_label) - n_left)
+        got = rng.sample(by_label[label], min(share, len(by_label[label])))
+        sample += got
+        left -= len(got)
+    sample.sort()
     lines = [f"# `curate pii` on {df.height:,} unmodified real documents: a random sample of detections",
              "", f"Source `{args.real}`, seed {args.seed}; {len(rows):,} detections, {len(sample)} shown "
-             "(40 characters of context each side, the detection in [[ ]]).", ""]
+             "(stratified by label: each label up to an equal share of the sample, rare labels whole; 40 characters "
+             "of context each side, the detection in [[ ]]).", ""]
     for k in sample:
         d = rows[k]
         text = texts[d["id"]]
@@ -251,7 +262,12 @@ def main() -> None:
     ap.add_argument("--sample-out", default="benchmarks/pii/real-text-sample.md")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, help="append the tables to this file")
+    ap.add_argument("--real-only", action="store_true", help="only the unmodified-text section")
     args = ap.parse_args()
+    if args.real_only:
+        args.workdir.mkdir(parents=True, exist_ok=True)
+        emit(real_text(args, args.workdir), args.out)
+        return
     corpus = args.corpus / "corpus.parquet"
     truth = pl.read_parquet(args.corpus / "truth.parquet")
     negs = pl.read_parquet(args.corpus / "negatives.parquet")
