@@ -47,3 +47,18 @@ def test_the_weekly_refresh_example(cli: Any, tmp_path: Path, monkeypatch: Any) 
     write_jsonl(tmp_path / "this-week" / "d.jsonl", make_records(40, seed=2, dup_every=4))
     run_lines(cli, block_with("curate index info"), {"/data/minhash-index": str(tmp_path / "idx")})
     assert (tmp_path / "idx" / "_index.json").is_file()
+
+
+def test_the_protection_example(cli: Any, tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CURATE_PII_KEY", "readme-test-key")
+    question = "Which river flows through the ancient city that was the capital of the western roman empire"
+    texts = [f"Write to jane.doe{i}@example.org about the garden." for i in range(5)]
+    texts += ["Quiz leak: " + question + "? The Tiber." + " Padding text about nothing." * 20, "token ghp_" + "a1B2c3D4e5" * 3 + "f6G7h8"]
+    write_jsonl(tmp_path / "deduped" / "d.jsonl", [{"text": t} for t in texts])
+    write_jsonl(tmp_path / "evals" / "quiz.jsonl", [{"question": question, "answer": "The Tiber."}])
+    run_lines(cli, block_with("curate decontaminate"))
+    clean = read_dir(tmp_path / "clean")
+    assert clean.height == 6 and not clean["text"].str.contains("@example.org").any()
+    assert not clean["text"].str.contains("roman empire").any()
+    assert read_dir(tmp_path / "redacted" / "rejected")["reject_reason"].to_list() == ["pii"]
