@@ -13,7 +13,8 @@ the same type and their character ranges overlap. Per type: precision = matching
 detections, recall = planted values matched / planted values. A detection that overlaps no
 planted value but whose text curate also detects in the same document before planting
 (CORPUS/source.parquet, run once, untimed) is PII that was already in the real text: it is
-counted apart ("pre-existing"), neither TP nor FP. Hard negatives: a negative counts as a false
+counted apart ("pre-existing"), neither TP nor FP; datatrove's detections are judged against the
+same pre-existing set (curate's detections before planting, by document and text). Hard negatives: a negative counts as a false
 positive when any detection, of any type, overlaps it (per kind, share of that kind's negatives).
 
 Speed: wall seconds of the whole process, CPU seconds of its process tree (user + system of every
@@ -271,7 +272,9 @@ def main() -> None:
     corpus = args.corpus / "corpus.parquet"
     truth = pl.read_parquet(args.corpus / "truth.parquet")
     negs = pl.read_parquet(args.corpus / "negatives.parquet")
-    docs = pl.read_parquet(corpus, columns=["id"]).height
+    cdf = pl.read_parquet(corpus, columns=["id", "text"])
+    texts = dict(zip(cdf["id"].to_list(), cdf["text"].to_list(), strict=True))
+    docs = cdf.height
     mb = pl.read_parquet(corpus, columns=["text"])["text"].str.len_bytes().sum() / 1e6
     work = args.workdir
     work.mkdir(parents=True, exist_ok=True)
@@ -301,10 +304,12 @@ def main() -> None:
                 labels = dets.group_by("label", "type").len().sort("label").rows()
             else:
                 t = timed([args.datatrove_python, str(HERE / "datatrove_side.py"), str(corpus), str(out)])
-                dets = pl.read_parquet(out / "spans.parquet").with_columns(pl.lit("").alias("value"))
+                dets = pl.read_parquet(out / "spans.parquet")
+                dets = dets.with_columns(pl.Series("value", [texts[i][a:b] for i, a, b in dets.select(
+                    "id", "start", "end").iter_rows()], dtype=pl.String))
                 t["loop"] = json.loads((out / "stats.json").read_text())["loop_seconds"]
             if m not in scores:
-                scores[m] = score(dets, truth, negs, pre if m == "curate" else set(),
+                scores[m] = score(dets, truth, negs, pre,
                                   TYPES if m == "curate" else DT_TYPES)
                 if m == "curate":
                     scores[m]["labels"] = labels
