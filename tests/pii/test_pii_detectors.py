@@ -86,6 +86,8 @@ def test_email_value_is_lowercased_for_pseudonyms() -> None:
         ('93.184.216.34 - - [10/Oct/2000:13:55:36 -0700] "GET /"', ["93.184.216.34"]),
         ("http://151.101.1.69/path and 151.101.1.69:443", ["151.101.1.69", "151.101.1.69"]),
         ("8.8.8.8 dns.google", ["8.8.8.8"]),
+        ("8.8.8.8 The resolver.", ["8.8.8.8"]),  # not a section heading: no underline, no dot
+        ("data is updated. Connecting to 19.115.218.90:443 ...", ["19.115.218.90"]),
     ],
 )
 def test_ipv4_positives(text: str, expected: list[str]) -> None:
@@ -131,6 +133,7 @@ def test_ipv6() -> None:
         ("plain 5555555555554444 here", ["5555555555554444"]),
         ("order 1234 4111 1111 1111 1111", ["4111 1111 1111 1111"]),
         ("unionpay 6205 5000 0000 0000 004", ["6205 5000 0000 0000 004"]),
+        ("+1 415-555-2671 4111 1111 1111 1111.", ["4111 1111 1111 1111"]),  # not 2671 4111 1111 1111
     ],
 )
 def test_card_positives(text: str, expected: list[str]) -> None:
@@ -148,6 +151,7 @@ def test_card_positives(text: str, expected: list[str]) -> None:
         "pi 3.4111111111111111",  # decimal
         "ISBN 978-3-16-148410-0",
         "sha1 da39a3ee5e6b4b0d3255bfef95601890afd80709",
+        "IBAN FR76 4111 1111 1111 1111 123",  # the digits of an IBAN
     ],
 )
 def test_card_lookalikes_left_alone(text: str) -> None:
@@ -205,6 +209,8 @@ def _jwt(header: dict) -> str:
         ("token: 9f8e7d6c5b4a39281706f5e4d3c2b1a0", ["9f8e7d6c5b4a39281706f5e4d3c2b1a0"]),
         ("Authorization: Bearer Zm9vYmFyMTIzNDU2Nzg5MGFiY2RlZg==", ["Zm9vYmFyMTIzNDU2Nzg5MGFiY2RlZg=="]),
         ("DB_PASSWORD=Xk9#", []),  # too short
+        ('client_secret = "MndeiAWcSYqZTBbUVYvIzCTHqfWLHxCi"', ["MndeiAWcSYqZTBbUVYvIzCTHqfWLHxCi"]),  # no digits, mixed case
+        ("password = MyDatabasePasswordForProd", []),  # camelCase words
     ],
 )
 def test_secret_positives(text: str, expected: list[str]) -> None:
@@ -258,6 +264,8 @@ def test_entropy_threshold_is_configurable() -> None:
         ("+1 (415) 555-2671", (), ["+1 (415) 555-2671"]),
         ("Tel:+33 1 23 45 67 89", (), ["+33 1 23 45 67 89"]),
         ("from abroad 0044 20 7946 0958", ("DE",), ["0044 20 7946 0958"]),
+        ("E.164 +917410417315.", (), ["+917410417315"]),
+        ("+44 20 7946 0958 8.8.8.8", (), ["+44 20 7946 0958"]),  # a number right after it
     ],
 )
 def test_phone_positives(text: str, regions: tuple[str, ...], expected: list[str]) -> None:
@@ -281,6 +289,7 @@ def test_phone_regions_decide_national_numbers() -> None:
         "uuid 123e4567-e89b-12d3-a456-426614174000", "id 12345678901234567890", "#1234567890",
         "0711-317 ERROR", "11535 2774   8791 228", "0 1 1 2 3 5 8 13 21 34 55 89 144",
         "26 27 28 29 30", "4155552671", "timestamp 1700000000", "ISO/IEC 80000-13",
+        "IBAN: NL78 ABNA 0261 4007 83", "ID +39 803 070 2500",
     ],
 )
 def test_phone_lookalikes_left_alone(text: str) -> None:

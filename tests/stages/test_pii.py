@@ -116,6 +116,8 @@ def test_context_vetoes_are_counted_not_redacted() -> None:
     assert out["text"][0] == "ISBN <PHONE>; for orders call Tel. <PHONE>"
     out, _ = run(PiiConfig(types=["ipv4"], vetoes={"ipv4": ["host"]}, veto_window=10), frame(["host 8.8.8.8, sha 8.8.4.4"], None))
     assert out["text"][0] == "host 8.8.8.8, sha <IPV4>"  # given types replace the defaults
+    out, _ = run(PiiConfig(types=["phone", "ipv4"]), frame(["sorted by hash. Phone: +81 90-1259-3651", "SHA-1: 8.8.8.8"], None))
+    assert out["text"].to_list() == ["sorted by hash. Phone: <PHONE>", "SHA-1: 8.8.8.8"]  # a veto word labels the value
 
 
 def test_phone_regions_from_lang_column_then_defaults() -> None:

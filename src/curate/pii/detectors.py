@@ -49,7 +49,7 @@ _VERSION_BEFORE = re.compile(
     r"(?i)(?:(?:\b(?:v|ver|version|versions|release|releases|rev|revision|build|patch|section|sections|chapter|sec"
     r"|figure|fig|table|step|appendix|clause|paragraph|item|part|no|nr|policy|standard|standards|firmware|kernel|rv"
     r"|rfc[0-9]*)|\u00a7)[\s:=#.(]*(?:(?:to|is|was|from|of|at|now|before|after|since|than)\b[\s:=#.(]*){0,2}"
-    r"|\b(?:updat|upgrad|bump|downgrad)\w*\b[^\n]{0,40}?\b(?:to|from)[\s:]*"
+    r"|\b(?:updat|upgrad|bump|downgrad)\w*(?:[ \t]+[\w.+-]+){0,3}?[ \t]+(?:to|from)[\s:]*"
     r"|(?:[=<>~!]=|[<>])[ ]*)$"
 )
 """A version or section keyword right before a number: ``version 1.2.3.4``, ``v 2.10.0.1``,
@@ -64,6 +64,10 @@ class Detector:
     prefilters: tuple[Chain, ...] = ()
     """Empty: every non-empty document is a candidate."""
     uses_regions: ClassVar[bool] = False
+    skips_taken: ClassVar[bool] = False
+    """True: :meth:`scan` takes ``taken``, the spans higher-priority types already hold in the
+    document, and skips candidates that overlap them (they would lose anyway); for validators
+    that cost much (phone numbers)."""
 
     def scan(self, text: str, regions: tuple[str, ...] = ()) -> tuple[list[Found], int]:
         raise NotImplementedError
@@ -193,7 +197,11 @@ class IPv4Detector(Detector):
         return found, invalid
 
 
-_IPV6 = re.compile(r"(?<![\w:.])(?=[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:)[0-9A-Fa-f:]{2,39}(?:(?<=:)[0-9]{1,3}(?:\.[0-9]{1,3}){3})?(?![\w:]|\.[0-9])")
+_IPV6 = re.compile(
+    r"[23](?<![\w:.][23])[0-9A-Fa-f]{0,3}:(?=[0-9A-Fa-f]{0,4}:)[0-9A-Fa-f:]{1,35}"
+    r"(?:(?<=:)[0-9]{1,3}(?:\.[0-9]{1,3}){3})?(?![\w:]|\.[0-9])"
+)
+"""Colon-hex tokens opening with a group of 2000::/3 (the only global unicast space)."""
 
 
 class IPv6Detector(Detector):
@@ -214,16 +222,18 @@ class IPv6Detector(Detector):
                 import ipaddress
 
                 found.append((m.start(), m.end(), ipaddress.IPv6Address(value).compressed))
-            elif value.count(":") >= 2 and value[:1] in "23":
+            else:
                 invalid += 1
         return found, invalid
 
 
 # ---------------------------------------------------------------- payment cards
 
-_CARD_RUN = re.compile(r"[0-9](?<![\w.,+/-][0-9])(?>[0-9]*(?:[ -][0-9]+)*)")
-"""A maximal run of digit groups joined by single spaces or dashes, not after a word, a
-decimal or a sign (atomic: linear on long runs)."""
+_IBAN_HEAD = re.compile(r"\b[A-Z]{2}[0-9]{2}(?: [A-Z0-9]{4})* \Z")
+"""The start of an IBAN written in groups right before a candidate (``GB82 HBUK 0703 ...``)."""
+_CARD_RUN = re.compile(r"[0-9](?<![\w.,+/-][0-9])(?=(?:[ -]?[0-9]){12})(?>[0-9]*(?:[ -][0-9]+)*)")
+"""A maximal run of digit groups joined by single spaces or dashes, 13 digits at least, not
+after a word, a decimal or a sign (atomic: linear on long runs)."""
 _CARD_LAYOUTS = frozenset({(4, 4, 4, 1), (4, 4, 4, 2), (4, 4, 4, 3), (4, 4, 4, 4), (4, 4, 4, 4, 1), (4, 4, 4, 4, 2),
                            (4, 4, 4, 4, 3), (4, 4, 5), (4, 6, 4), (4, 6, 5)})
 """Group lengths of a grouped card number (13-19 digits): fours with a shorter tail, Amex 4-6-5,
@@ -235,7 +245,8 @@ class CreditCardDetector(Detector):
     """13-19 digits, plain or in groups (fours with a shorter tail, Amex 4-6-5, Diners 4-6-4)
     separated by single spaces or dashes (one kind), with a known issuer's prefix and length and
     a valid Luhn digit. In a longer run of groups (``order 1234 4111 1111 1111 1111``) every
-    window of whole groups is tried; a plain run of more than 19 digits is never a card."""
+    window of whole groups is tried; a plain run of more than 19 digits is never a card, nor
+    are the digits of an IBAN (``FR45 0124 3952 ...``)."""
 
     name = "credit_card"
     prefilters = (((_DIGITS_7, False), (r"[0-9](?:[ \-]?[0-9]){12}", False)),)
@@ -281,8 +292,9 @@ class CreditCardDetector(Detector):
                         continue  # an edge group is joined to a neighbour by another separator
                     candidates += 1
                     digits = "".join(window)
-                    if card_ok(digits):
-                        hit = (base + offsets[i], base + offsets[j] + len(groups[j]), digits, j)
+                    at = base + offsets[i]
+                    if card_ok(digits) and _IBAN_HEAD.search(text, max(0, at - 40), at) is None:
+                        hit = (at, base + offsets[j] + len(groups[j]), digits, j)
                         break
                 if hit is not None:
                     found.append(hit[:3])
@@ -349,18 +361,24 @@ class IbanDetector(Detector):
 
 # ---------------------------------------------------------------- secrets
 
-_PROVIDERS: tuple[tuple[str, str], ...] = (
-    ("private_key", r"-----BEGIN[A-Z0-9 ]{0,40} PRIVATE KEY-----(?:[\s\S]{0,65536}?-----END[A-Z0-9 ]{0,40} PRIVATE KEY-----|[A-Za-z0-9+/=\s:,.-]*)"),
-    ("aws_access_key_id", r"(?<![A-Za-z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Za-z0-9])"),
-    ("github_pat", r"(?<![A-Za-z0-9_])github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59}(?![A-Za-z0-9])"),
-    ("github_token", r"(?<![A-Za-z0-9_])gh[pousr]_[A-Za-z0-9]{36}(?![A-Za-z0-9])"),
-    ("gitlab_token", r"(?<![A-Za-z0-9_])glpat-[A-Za-z0-9_-]{20,}"),
-    ("slack_token", r"(?<![A-Za-z0-9])xox[abposr]-[A-Za-z0-9-]{10,250}"),
-    ("stripe_key", r"(?<![A-Za-z0-9])[spr]k_live_[A-Za-z0-9]{16,247}(?![A-Za-z0-9])"),
-    ("google_api_key", r"(?<![A-Za-z0-9])AIza[0-9A-Za-z_-]{35}(?![A-Za-z0-9_-])"),
-    ("jwt", r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*(?![A-Za-z0-9_-])"),
+_ALNUM = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+_PROVIDERS: tuple[tuple[str, tuple[str, ...], re.Pattern[str], frozenset[str]], ...] = tuple(
+    (name, prefixes, re.compile(pattern), not_after)
+    for name, prefixes, pattern, not_after in (
+        ("private_key", ("-----BEGIN",),
+         r"-----BEGIN[A-Z0-9 ]{0,40} PRIVATE KEY-----(?:[\s\S]{0,65536}?-----END[A-Z0-9 ]{0,40} PRIVATE KEY-----|[A-Za-z0-9+/=\s:,.-]*)",
+         frozenset()),
+        ("aws_access_key_id", ("AKIA", "ASIA"), r"(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Za-z0-9])", _ALNUM),
+        ("github_pat", ("github_pat_",), r"github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59}(?![A-Za-z0-9])", _ALNUM | {"_"}),
+        ("github_token", ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"), r"gh[pousr]_[A-Za-z0-9]{36}(?![A-Za-z0-9])", _ALNUM | {"_"}),
+        ("gitlab_token", ("glpat-",), r"glpat-[A-Za-z0-9_-]{20,}", _ALNUM | {"_"}),
+        ("slack_token", ("xox",), r"xox[abposr]-[A-Za-z0-9-]{10,250}", _ALNUM),
+        ("stripe_key", ("sk_live_", "rk_live_", "pk_live_"), r"[spr]k_live_[A-Za-z0-9]{16,247}(?![A-Za-z0-9])", _ALNUM),
+        ("google_api_key", ("AIza",), r"AIza[0-9A-Za-z_-]{35}(?![A-Za-z0-9_-])", _ALNUM),
+        ("jwt", ("eyJ",), r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*(?![A-Za-z0-9_-])", _ALNUM | {"_", "-"}),
+    )
 )
-_PROVIDER_RE = re.compile("|".join(f"(?P<{name}>{pattern})" for name, pattern in _PROVIDERS))
+"""(kind, literal prefixes, pattern matched at each prefix, characters that may not precede it)."""
 _PROVIDER_PREFILTER = (
     r"(?:AKIA|ASIA)[A-Z0-9]{16}|gh[pousr]_[A-Za-z0-9]{36}|github_pat_|glpat-|xox[abposr]-|[spr]k_live_"
     r"|PRIVATE KEY-----|eyJ[A-Za-z0-9_-]{4,}\.|AIza[0-9A-Za-z_-]{35}"
@@ -372,12 +390,14 @@ SECRET_KEYWORDS: tuple[str, ...] = (
 )
 """Words that make a high-entropy value after them a secret (``api_key = "..."``, ``token: ...``)."""
 
-_KEYWORD_VALUE = re.compile(
+_ASSIGNED_VALUE = re.compile(r"[:=][>=]?[ \t]{0,4}[\"'`]?(?i:bearer[ \t]+)?([A-Za-z0-9+/_-]{%d,}={0,2})")
+"""An assignment and a long value (``= "..."``, ``: ...``, ``=> ...``, ``: Bearer ...``)."""
+_KEYWORD_BEFORE = re.compile(
     r"(?i)(?<![a-z])(?:api[_-]?key|access[_-]?key|private[_-]?key|client[_-]?secret|key|token|secret"
     r"|passw(?:or)?d|pwd|auth(?:orization)?|credentials?)"
-    r"[A-Za-z0-9_.-]{0,20}?[\"']?[ \t]{0,4}(?:=>|:=|[:=])[ \t]{0,4}[\"'`]?(?:bearer[ \t]+)?"
-    r"([A-Za-z0-9+/_-]{%d,}={0,2})"
+    r"[A-Za-z0-9_.-]{0,20}[\"']?[ \t]{0,4}\Z"
 )
+"""A keyword (and the rest of its identifier, a closing quote, spaces) right before the assignment."""
 _KEYWORD_PREFILTER: Chain = (
     (r"(?:=>|[:=])[ \t]*[\"'`]?(?i:bearer[ \t]+)?[A-Za-z0-9+/=_\-]{8}", False),
     (
@@ -389,8 +409,13 @@ _KEYWORD_PREFILTER: Chain = (
 
 
 def _mixed(value: str) -> bool:
-    """Letters and digits both (random keys nearly always have both; words and names seldom)."""
-    return any(ch.isdigit() for ch in value) and any(ch.isalpha() for ch in value)
+    """Letters and digits both, or capitals and small letters each a quarter of the letters at
+    least: random keys nearly always are; words, names and camelCase identifiers seldom."""
+    if any(ch.isdigit() for ch in value) and any(ch.isalpha() for ch in value):
+        return True
+    upper = sum(1 for ch in value if ch.isupper())
+    lower = sum(1 for ch in value if ch.islower())
+    return min(upper, lower) * 4 >= upper + lower > 0
 
 
 class SecretDetector(Detector):
@@ -398,7 +423,7 @@ class SecretDetector(Detector):
     tokens, Slack, Stripe live keys, Google API keys, JWTs whose header is JSON with ``alg``), and
     high-entropy values right after a keyword and an assignment (``api_key = "..."``,
     ``token: ...``, ``Authorization: Bearer ...``): at least ``min_length`` characters of
-    ``[A-Za-z0-9+/_-]`` (and ``=`` padding), letters and digits both, with Shannon entropy >=
+    ``[A-Za-z0-9+/_-]`` (and ``=`` padding), mixed (:func:`_mixed`), with Shannon entropy >=
     ``threshold`` bits per character. Prose never matches: a keyword needs ``:``/``=`` and a
     long unbroken value."""
 
@@ -407,29 +432,37 @@ class SecretDetector(Detector):
     def __init__(self, threshold: float = 3.5, min_length: int = 20) -> None:
         self.threshold = threshold
         self.min_length = min_length
-        self._keyword = re.compile(_KEYWORD_VALUE.pattern % min_length)
+        self._assigned = re.compile(_ASSIGNED_VALUE.pattern % min_length)
         self.prefilters = (((_PROVIDER_PREFILTER, False),), _KEYWORD_PREFILTER)
 
     def scan(self, text: str, regions: tuple[str, ...] = ()) -> tuple[list[Found], int]:
-        found: list[Found] = []
+        hits: list[tuple[int, int, str]] = []
         invalid = 0
-        for m in _PROVIDER_RE.finditer(text):
-            kind = m.lastgroup
-            value = m.group()
-            if kind == "jwt" and not jwt_ok(value):
-                invalid += 1
-                continue
-            found.append((m.start(), m.end(), value))
-        for m in self._keyword.finditer(text):
+        for kind, prefixes, pattern, not_after in _PROVIDERS:
+            for prefix in prefixes:
+                i = text.find(prefix)
+                while i >= 0:
+                    m = pattern.match(text, i)
+                    if m is not None and (i == 0 or text[i - 1] not in not_after):
+                        if kind == "jwt" and not jwt_ok(m.group()):
+                            invalid += 1
+                        else:
+                            hits.append((i, m.end(), m.group()))
+                    i = text.find(prefix, i + 1)
+        for m in self._assigned.finditer(text):
             s, e = m.span(1)
+            if _KEYWORD_BEFORE.search(text, max(0, m.start() - 45), m.start()) is None:
+                continue
             value = m.group(1)
-            if any(a < e and s < b for a, b, _ in found):
-                continue  # already a provider-format secret
             if shannon_entropy(value) >= self.threshold and _mixed(value):
-                found.append((s, e, value))
+                hits.append((s, e, value))
             else:
                 invalid += 1
-        found.sort()
+        hits.sort(key=lambda h: (h[0], -h[1]))
+        found: list[Found] = []
+        for h in hits:  # provider formats first at a position, nested or overlapping ones dropped
+            if not found or h[0] >= found[-1][1]:
+                found.append(h)
         return found, invalid
 
 
@@ -438,7 +471,9 @@ class SecretDetector(Detector):
 _PHONE = re.compile(
     # a character class first (so ``re`` scans for it fast), then the look-behinds on it
     r"[+(0-9](?<![\w+#$\u20ac\u00a3\u00a5.,/=@~-].)(?<![0-9]:.)"
-    r"(?:(?<=\+)[ ]?\(?[0-9]|(?<=\()[0-9]|(?<=[0-9]))[0-9]{0,14}(?:(?:[ \u00a0]?[-./][ \u00a0]?|[ \u00a0]?\(|\)[ \u00a0-]?|[ \u00a0])[0-9]{1,15}){1,8}"
+    r"(?:(?<=\+)[0-9]{7,15}(?![0-9]|[ \u00a0]?[-./(]?[ \u00a0]?[0-9])"  # E.164: + and 7-15 digits
+    r"|(?:(?<=\+)[ ]?\(?[0-9]|(?<=\()[0-9]|(?<=[0-9]))[0-9]{0,14}"
+    r"(?:(?:[ \u00a0]?[-./][ \u00a0]?|[ \u00a0]?\(|\)[ \u00a0-]?|[ \u00a0])[0-9]{1,15}){1,8})"
     r"(?!\w|-\w|[.,/:][0-9])"
 )
 _PHONE_GAP = re.compile(r"[ \u00a0]?[-./][ \u00a0]?|[ \u00a0]|[ \u00a0]?\(|\)[ \u00a0-]?")
@@ -599,6 +634,31 @@ def _next_to_numbers(text: str, start: int, end: int) -> bool:
     return bool(before) and before[-1].isdigit() and len(before) < 4
 
 
+@functools.lru_cache(maxsize=512)
+def _region_lengths(region: str) -> tuple[str, frozenset[int]] | None:
+    """(national prefix, possible national number lengths) of a region whose national prefix is
+    plain digits; None where parsing strips something more complex (then no pre-check)."""
+    import phonenumbers
+
+    meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    if meta is None or meta.general_desc is None or not meta.general_desc.possible_length:
+        return None
+    prefix = meta.national_prefix or ""
+    if meta.national_prefix_for_parsing not in (None, prefix) or not prefix.isdigit() and prefix:
+        return None
+    return prefix, frozenset(meta.general_desc.possible_length)
+
+
+def _length_plausible(digits: str, region: str) -> bool:
+    """Whether a national number of this many digits can be valid in the region (libphonenumber's
+    possible lengths, with or without the national prefix): skips most parses that would fail."""
+    known = _region_lengths(region)
+    if known is None:
+        return True
+    prefix, lengths = known
+    return len(digits) in lengths or (bool(prefix) and digits.startswith(prefix) and len(digits) - len(prefix) in lengths)
+
+
 @functools.lru_cache(maxsize=1 << 16)
 def _parse_phone(cand: str, regions: tuple[str, ...]) -> str | None:
     """E.164 of a valid number: ``+`` numbers without a region, national ones per region in order.
@@ -620,7 +680,10 @@ def _parse_phone(cand: str, regions: tuple[str, ...]) -> str | None:
             return None
         return phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164) if phonenumbers.is_valid_number(num) else None
     digits = _NON_DIGITS.sub("", cand)
+    idd_written = digits.startswith(("00", "011"))
     for region in regions:
+        if not idd_written and not _length_plausible(digits, region):
+            continue
         try:
             num = phonenumbers.parse(cand, region)
         except phonenumbers.NumberParseException:
@@ -646,27 +709,40 @@ class PhoneDetector(Detector):
     (libphonenumber's metadata) finds valid. ``+`` numbers are parsed without a region; national
     ones are tried against the document's regions in order. Never after a version keyword, never
     glued to a word, a decimal, ``#`` (issue numbers) or a currency sign (prices), never in a row
-    of numbers. A candidate opening with ``+`` or ``(`` that fails is retried cut at each of its
-    spaces from the right (a number written right before another one)."""
+    of numbers, never after the start of an IBAN. A candidate opening with ``+`` or ``(`` that
+    fails is retried cut at a space where the rest uses a separator the head does not (a number
+    written right before another one: ``+44 20 7946 0958 8.8.8.8``)."""
 
     name = "phone"
     uses_regions = True
+    skips_taken = True
     prefilters = (((_DIGITS_7, False),),)
 
-    def scan(self, text: str, regions: tuple[str, ...] = ()) -> tuple[list[Found], int]:
+    def scan(
+        self, text: str, regions: tuple[str, ...] = (), taken: list[tuple[int, int]] | tuple[()] = ()
+    ) -> tuple[list[Found], int]:
         found: list[Found] = []
         invalid = 0
         for m in _PHONE.finditer(text):
             s, e = m.span()
+            if taken:
+                over = [a for a, b in taken if a < e and s < b]
+                if over:
+                    if min(over) <= s:
+                        continue  # starts inside a span of a higher-priority type
+                    e = s + len(text[s : min(over)].rstrip(" -./("))  # runs into one: cut before it
             hit = self._check(text, s, e, regions)
             if hit is None and text[s] in "+(":
                 # a number that opens with + or ( may run into a number after it: drop trailing groups
-                cand = m.group()
+                cand = text[s:e]
                 while True:
                     cut = cand.rfind(" ")
                     if cut <= 1:
                         break
+                    tail = cand[cut:]
                     cand = cand[:cut].rstrip(" -./(")
+                    if not any(ch in tail and ch not in cand for ch in "-./()"):
+                        continue  # the tail is written like the head: one number, not two
                     hit = self._check(text, s, s + len(cand), regions)
                     if hit is not None:
                         break
@@ -679,7 +755,12 @@ class PhoneDetector(Detector):
     @staticmethod
     def _check(text: str, s: int, e: int, regions: tuple[str, ...]) -> Found | None:
         cand = text[s:e]
-        if not phone_shape_ok(cand) or _next_to_numbers(text, s, e) or _version_context(text, s):
+        if not phone_shape_ok(cand) or _next_to_numbers(text, s, e):
+            return None
+        if cand[0] != "+" and (
+            _version_context(text, s)
+            or (s > 1 and text[s - 1] == " " and _IBAN_HEAD.search(text, max(0, s - 40), s) is not None)
+        ):
             return None
         value = _parse_phone(cand, regions)
         return None if value is None else (s, e, value)

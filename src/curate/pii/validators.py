@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import functools
 import ipaddress
 import json
@@ -143,18 +144,39 @@ _IPV6_SPECIAL = tuple(
 new documentation prefix: not host addresses, whatever the Python version's tables say."""
 
 
+_IPV4_SPECIAL = tuple(
+    sorted(
+        (int(n.network_address), int(n.broadcast_address))
+        for n in map(
+            ipaddress.IPv4Network,
+            (
+                "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+                "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16", "198.18.0.0/15",
+                "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
+            ),
+        )
+    )
+)
+"""IANA's special-purpose IPv4 ranges that are not globally reachable, multicast and reserved
+(one table, whatever the Python version's ``ipaddress`` says)."""
+_IPV4_STARTS = tuple(a for a, _ in _IPV4_SPECIAL)
+
+
 def ipv4_global(text: str) -> bool:
     """Four decimal octets (no leading zeros) of an address that is globally routable.
 
-    Private, loopback, link-local, shared (CGNAT), documentation (TEST-NET), benchmarking,
-    multicast, reserved and broadcast addresses are not (:attr:`ipaddress.IPv4Address.is_global`
-    and not multicast).
+    Not: this network, private (10/8, 172.16/12, 192.168/16), shared (CGNAT 100.64/10),
+    loopback, link-local, IETF protocol assignments (192.0.0/24), documentation (TEST-NET-1..3),
+    6to4 relays, benchmarking (198.18/15), multicast (224/4), reserved and broadcast (240/4).
     """
     parts = text.split(".")
     if len(parts) != 4 or any(not p.isdigit() or (len(p) > 1 and p[0] == "0") or int(p) > 255 for p in parts):
         return False
-    addr = ipaddress.IPv4Address(text)
-    return addr.is_global and not addr.is_multicast
+    value = 0
+    for p in parts:
+        value = value << 8 | int(p)
+    i = bisect.bisect_right(_IPV4_STARTS, value) - 1
+    return i < 0 or value > _IPV4_SPECIAL[i][1]
 
 
 def ipv6_global(text: str) -> bool:

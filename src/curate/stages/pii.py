@@ -101,8 +101,9 @@ class PiiConfig(StageConfig):
     )
     vetoes: dict[str, list[str]] = Field(
         default_factory=dict,
-        description="Words that veto a candidate when one occurs (as a whole word, any case) within "
-        "veto_window characters before it with no digit in between, per type: vetoed candidates are counted (pii_vetoed_<type>), not "
+        description="Words that veto a candidate when one labels it: the word (any case, whole, with a number "
+        "suffix such as ISBN-13 or SHA-256) within veto_window characters before it on its line, with only "
+        "punctuation and spaces in between, per type: vetoed candidates are counted (pii_vetoed_<type>), not "
         "redacted. Given types replace the defaults: phone, credit_card: isbn issn doi arxiv sha sha1 sha256 "
         "md5 commit uuid hash; ipv4: the same and oid. [] turns a type's vetoes off.",
     )
@@ -293,7 +294,10 @@ class Pii(MapStage):
             cfg.types, cfg.custom, entropy_threshold=cfg.entropy_threshold, entropy_min_length=cfg.entropy_min_length
         )
         vetoes = {
-            t: re.compile(r"(?i)(?<![^\W\d_])(?:" + "|".join(re.escape(w.strip()) for w in sorted(words, key=len, reverse=True)) + r")(?![^\W\d_])")
+            t: re.compile(
+                r"(?i)(?<![^\W\d_])(?:" + "|".join(re.escape(w.strip()) for w in sorted(words, key=len, reverse=True))
+                + r")(?:[-_ ]?[0-9]+)?(?![^\W\d_])"
+            )
             for t, words in cfg.veto_words().items()
         }
         redactor = Redactor(
@@ -385,9 +389,14 @@ class Pii(MapStage):
             positions = np.searchsorted(union, rows).tolist()
             regions = self._regions(batch, rows) if det.uses_regions else None
             veto = vetoes.get(det.name)
+            skips = det.skips_taken
             for j, p in enumerate(positions):
                 s = strs[p]
-                spans, bad = det.scan(s, regions[j] if regions is not None else ())
+                if skips and p in found:
+                    taken = [(b[1], b[2]) for b in found[p]]
+                    spans, bad = det.scan(s, regions[j] if regions is not None else (), taken)
+                else:
+                    spans, bad = det.scan(s, regions[j] if regions is not None else ())
                 invalid[ti] += bad
                 if not spans:
                     continue
@@ -498,12 +507,15 @@ class Pii(MapStage):
         return batch.with_columns(cols)
 
 
+_LABEL_GAP = re.compile(r"[^\w\n]*")
+
+
 def _vetoed(veto: re.Pattern[str], text: str, start: int, window: int) -> bool:
-    """A veto word within ``window`` characters before ``start`` with no digit between them
-    (``ISBN 030 1234 5678`` vetoes the number; ``ISBN 978-3-16-148410-0, tel. 030 ...`` does not)."""
+    """A veto word (with a number suffix: ``ISBN-13``, ``SHA-256``) labelling the candidate: within
+    ``window`` characters before it, on its line, with only punctuation and spaces between
+    (``ISBN: 030 1234 5678``, ``commit 4111...``; not ``the hash. Phone: +81 ...``)."""
     for m in veto.finditer(text, max(0, start - window), start):
-        between = text[m.end() : start]
-        if not any(ch.isdigit() for ch in between):
+        if _LABEL_GAP.fullmatch(text, m.end(), start):
             return True
     return False
 
