@@ -207,6 +207,8 @@ def _jwt(header: dict) -> str:
         ("google AIzaSyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q", ["AIzaSyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q"]),
         ('api_key = "aB3dE5fG7hI9jK1lM3nO5pQ7rS9tU1vW"', ["aB3dE5fG7hI9jK1lM3nO5pQ7rS9tU1vW"]),
         ("token: 9f8e7d6c5b4a39281706f5e4d3c2b1a0", ["9f8e7d6c5b4a39281706f5e4d3c2b1a0"]),
+        ("api_key := 'Zx8Qw2Er4Ty6Ui8Op0As2Df4Gh'", ["Zx8Qw2Er4Ty6Ui8Op0As2Df4Gh"]),
+        ("'secret' => 'Zx8Qw2Er4Ty6Ui8Op0As2Df4Gh',", ["Zx8Qw2Er4Ty6Ui8Op0As2Df4Gh"]),
         ("Authorization: Bearer Zm9vYmFyMTIzNDU2Nzg5MGFiY2RlZg==", ["Zm9vYmFyMTIzNDU2Nzg5MGFiY2RlZg=="]),
         ("DB_PASSWORD=Xk9#", []),  # too short
         ('client_secret = "MndeiAWcSYqZTBbUVYvIzCTHqfWLHxCi"', ["MndeiAWcSYqZTBbUVYvIzCTHqfWLHxCi"]),  # no digits, mixed case

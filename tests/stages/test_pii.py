@@ -339,3 +339,24 @@ def test_cli_pii_without_the_key_is_a_config_error(cli, tmp_path: Path, monkeypa
     assert bad.exit_code == 2 and "TYPE=POLICY" in bad.stderr
     bad = cli("pii", src, "-o", tmp_path / "o", "--policy", "email=redact", "-q")
     assert bad.exit_code == 2 and "pii.policy.email" in bad.stderr
+
+
+def test_huge_and_hostile_documents_finish() -> None:
+    """Long runs of what the patterns look for (no timing asserted: pytest's timeout guards)."""
+    texts = [
+        " ".join("1234" for _ in range(10_000)),
+        "-".join("12" for _ in range(20_000)),
+        "@" * 50_000,
+        ("a" * 60 + "@") * 800,
+        "2001:" * 10_000,
+        ("key=" + "A1b2" * 20 + " ") * 500,
+        "-----BEGIN RSA PRIVATE KEY-----\n" * 2000,
+        "eyJhbGciOiJIUzI1NiJ9." * 5000,
+        "(" * 50_000 + "1" * 100,
+        "é 030 12345678 " * 5000,
+    ]
+    out, ctx = run(PiiConfig(spans=True, regions=["DE"]), frame(texts, None))
+    assert out.height == len(texts)
+    assert out["pii_phone"][9] == 5000 and out["pii_secret"][6] == 1
+    spans = out["pii_spans"][9].to_list()
+    assert texts[9][spans[-1]["start"] : spans[-1]["end"]] == "030 12345678"  # code points, not bytes

@@ -365,9 +365,6 @@ _ALNUM = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01234567
 _PROVIDERS: tuple[tuple[str, tuple[str, ...], re.Pattern[str], frozenset[str]], ...] = tuple(
     (name, prefixes, re.compile(pattern), not_after)
     for name, prefixes, pattern, not_after in (
-        ("private_key", ("-----BEGIN",),
-         r"-----BEGIN[A-Z0-9 ]{0,40} PRIVATE KEY-----(?:[\s\S]{0,65536}?-----END[A-Z0-9 ]{0,40} PRIVATE KEY-----|[A-Za-z0-9+/=\s:,.-]*)",
-         frozenset()),
         ("aws_access_key_id", ("AKIA", "ASIA"), r"(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Za-z0-9])", _ALNUM),
         ("github_pat", ("github_pat_",), r"github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59}(?![A-Za-z0-9])", _ALNUM | {"_"}),
         ("github_token", ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"), r"gh[pousr]_[A-Za-z0-9]{36}(?![A-Za-z0-9])", _ALNUM | {"_"}),
@@ -379,6 +376,29 @@ _PROVIDERS: tuple[tuple[str, tuple[str, ...], re.Pattern[str], frozenset[str]], 
     )
 )
 """(kind, literal prefixes, pattern matched at each prefix, characters that may not precede it)."""
+_KEY_BEGIN = re.compile(r"-----BEGIN[A-Z0-9 ]{0,40} PRIVATE KEY-----")
+_KEY_END = re.compile(r"-----END[A-Z0-9 ]{0,40} PRIVATE KEY-----")
+_KEY_BODY = re.compile(r"[A-Za-z0-9+/=\s:,.-]*")
+_KEY_MAX = 65536
+"""Longest private key block looked for (characters from BEGIN to END)."""
+
+
+def _private_keys(text: str) -> list[tuple[int, int, str]]:
+    """PEM private key blocks: BEGIN ... END, or BEGIN and the base64 body when END is missing."""
+    out = []
+    i = text.find("-----BEGIN")
+    while i >= 0:
+        head = _KEY_BEGIN.match(text, i)
+        if head is None:
+            i = text.find("-----BEGIN", i + 1)
+            continue
+        j = text.find("-----END", head.end(), head.end() + _KEY_MAX)
+        tail = _KEY_END.match(text, j) if j >= 0 else None
+        end = tail.end() if tail is not None else _KEY_BODY.match(text, head.end()).end()
+        end = len(text[i:end].rstrip()) + i
+        out.append((i, end, text[i:end]))
+        i = text.find("-----BEGIN", end)
+    return out
 _PROVIDER_PREFILTER = (
     r"(?:AKIA|ASIA)[A-Z0-9]{16}|gh[pousr]_[A-Za-z0-9]{36}|github_pat_|glpat-|xox[abposr]-|[spr]k_live_"
     r"|PRIVATE KEY-----|eyJ[A-Za-z0-9_-]{4,}\.|AIza[0-9A-Za-z_-]{35}"
@@ -399,9 +419,9 @@ _KEYWORD_BEFORE = re.compile(
 )
 """A keyword (and the rest of its identifier, a closing quote, spaces) right before the assignment."""
 _KEYWORD_PREFILTER: Chain = (
-    (r"(?:=>|[:=])[ \t]*[\"'`]?(?i:bearer[ \t]+)?[A-Za-z0-9+/=_\-]{8}", False),
+    (r"[:=][>=]?[ \t]*[\"'`]?(?i:bearer[ \t]+)?[A-Za-z0-9+/=_\-]{8}", False),
     (
-        r"(?i)(?:key|token|secret|passw|pwd|auth|credential)[A-Za-z0-9_.\-]{0,20}[\"']?[ \t]*(?:=>|[:=])[ \t]*"
+        r"(?i)(?:key|token|secret|passw|pwd|auth|credential)[A-Za-z0-9_.\-]{0,20}[\"']?[ \t]*[:=][>=]?[ \t]*"
         r"[\"'`]?(?:bearer[ \t]+)?[A-Za-z0-9+/_\-]{8}",
         False,
     ),
@@ -436,7 +456,7 @@ class SecretDetector(Detector):
         self.prefilters = (((_PROVIDER_PREFILTER, False),), _KEYWORD_PREFILTER)
 
     def scan(self, text: str, regions: tuple[str, ...] = ()) -> tuple[list[Found], int]:
-        hits: list[tuple[int, int, str]] = []
+        hits = _private_keys(text) if "-----BEGIN" in text else []
         invalid = 0
         for kind, prefixes, pattern, not_after in _PROVIDERS:
             for prefix in prefixes:
@@ -448,7 +468,9 @@ class SecretDetector(Detector):
                             invalid += 1
                         else:
                             hits.append((i, m.end(), m.group()))
-                    i = text.find(prefix, i + 1)
+                        i = text.find(prefix, m.end())
+                    else:
+                        i = text.find(prefix, i + 1)
         for m in self._assigned.finditer(text):
             s, e = m.span(1)
             if _KEYWORD_BEFORE.search(text, max(0, m.start() - 45), m.start()) is None:
