@@ -227,6 +227,17 @@ def test_config_errors_name_the_problem() -> None:
             PiiConfig(**values)
 
 
+def test_a_key_given_instead_of_a_variable_name_is_never_echoed(cli, tmp_path: Path) -> None:
+    secret = "sk-live-Super$ecretValue123"
+    src = write_jsonl(tmp_path / "d.jsonl", [{"text": "a@example.com"}])
+    cfg = {"input": {"paths": [str(src)]}, "stages": [{"kind": "pii", "pseudonym_key_env": secret}]}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    result = cli("validate", tmp_path / "c.yaml")
+    assert result.exit_code == 2
+    assert "pseudonym_key_env: must be the name of the environment variable" in result.stderr
+    assert secret not in result.stderr + result.output and "Super" not in result.stderr
+
+
 def test_pickles_without_compiled_state() -> None:
     stage = Pii(PiiConfig())
     stage.setup()

@@ -29,6 +29,14 @@ SPAN_TYPE = pl.List(pl.Struct({"start": pl.Int32, "end": pl.Int32, "type": pl.St
 REJECT_REASON = "pii"
 
 
+class _Refused:
+    """A config value refused because it may be a secret; not a ``str``, so error messages that
+    echo string inputs (``got '...'``) show nothing of it."""
+
+    def __repr__(self) -> str:
+        return "<refused>"
+
+
 class PiiConfig(StageConfig):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -162,10 +170,21 @@ class PiiConfig(StageConfig):
             raise ValueError(f"unknown region(s) {', '.join(map(repr, bad))}: use ISO 3166 alpha-2 codes in capitals, e.g. DE, FR, US")
         return list(dict.fromkeys(v))
 
-    @field_validator("pseudonym_key_env")
+    @model_validator(mode="before")
     @classmethod
-    def _check_env(cls, v: str) -> str:
-        if not ENV_NAME.match(v):
+    def _hide_key_like_values(cls, data: Any) -> Any:
+        """A ``pseudonym_key_env`` that is no variable name may be the key itself: replace it by a
+        marker before validation, so no error message ever shows it."""
+        if isinstance(data, dict):
+            value = data.get("pseudonym_key_env")
+            if isinstance(value, str) and not ENV_NAME.match(value):
+                data = {**data, "pseudonym_key_env": _Refused()}
+        return data
+
+    @field_validator("pseudonym_key_env", mode="before")
+    @classmethod
+    def _check_env(cls, v: Any) -> Any:
+        if isinstance(v, _Refused):
             raise ValueError("must be the name of the environment variable that holds the key (letters, digits and _, no $), never the key itself")
         return v
 
