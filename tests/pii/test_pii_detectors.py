@@ -86,7 +86,6 @@ def test_email_value_is_lowercased_for_pseudonyms() -> None:
         ('93.184.216.34 - - [10/Oct/2000:13:55:36 -0700] "GET /"', ["93.184.216.34"]),
         ("http://151.101.1.69/path and 151.101.1.69:443", ["151.101.1.69", "151.101.1.69"]),
         ("8.8.8.8 dns.google", ["8.8.8.8"]),
-        ("8.8.8.8 The resolver.", ["8.8.8.8"]),  # not a section heading: no underline, no dot
         ("data is updated. Connecting to 19.115.218.90:443 ...", ["19.115.218.90"]),
     ],
 )
@@ -108,6 +107,60 @@ def test_ipv4_positives(text: str, expected: list[str]) -> None:
 )
 def test_ipv4_lookalikes_left_alone(text: str) -> None:
     assert found(IPv4Detector(), text) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1.21.78.3 Library\n\n- bpo-1234: fixed a crash",  # a numbered heading, nothing underlined
+        "* 1.21.78.3 Library\n* 1.21.78.4 IDLE\n",  # a table of contents
+        "  - 5.18.1.100 Policies",
+        "## 11.2.3.7 How do I use strings to call functions?",
+        "4.8.4.1 \u2018except\u2019 clause",
+    ],
+)
+def test_ipv4_section_numbers_opening_a_line_left_alone(text: str) -> None:
+    assert found(IPv4Detector(), text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("93.184.216.34 - - [10/Oct/2000:13:55:36 -0700]", ["93.184.216.34"]),  # a log line: no title word
+        ("93.184.216.34 example.com www.example.com  # web", ["93.184.216.34"]),  # a hosts file line
+        ("151.101.1.69\texample.org", ["151.101.1.69"]),
+        ("See 151.101.1.69 Library hours", ["151.101.1.69"]),  # not at the start of a line
+        ("93.184.216.34 was the address", ["93.184.216.34"]),  # 93: no chapter number
+    ],
+)
+def test_ipv4_opening_a_line_without_a_title_is_an_address(text: str, expected: list[str]) -> None:
+    assert found(IPv4Detector(), text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["zlib 1.2.3.4", "Added 2.8.0.3 patch", "Moved 2.7.0.9 out of experimental", "vac 5.0.0.0",
+     "symbols changed between 2.1.8.2 and now", "ping\n1.1.1.1"],  # the IP word is on another line
+)
+def test_ipv4_small_parts_are_a_version_without_ip_context(text: str) -> None:
+    assert found(IPv4Detector(), text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("ping 1.1.1.1", ["1.1.1.1"]),
+        ("nameserver 9.9.9.9", ["9.9.9.9"]),
+        ("8.8.8.8 dns.google", ["8.8.8.8"]),
+        ("client_ip = '8.8.4.4'", ["8.8.4.4"]),
+        ("query 9.9.9.9:53 first", ["9.9.9.9"]),
+        ("block 4.2.2.0/24 now", ["4.2.2.0"]),
+        ("see http://1.1.1.1/help", ["1.1.1.1"]),
+        ("saw 93.184.216.34 again", ["93.184.216.34"]),  # a part above 31: no context needed
+    ],
+)
+def test_ipv4_small_parts_with_ip_context_are_addresses(text: str, expected: list[str]) -> None:
+    assert found(IPv4Detector(), text) == expected
 
 
 def test_ipv6() -> None:
@@ -134,6 +187,7 @@ def test_ipv6() -> None:
         ("order 1234 4111 1111 1111 1111", ["4111 1111 1111 1111"]),
         ("unionpay 6205 5000 0000 0000 004", ["6205 5000 0000 0000 004"]),
         ("+1 415-555-2671 4111 1111 1111 1111.", ["4111 1111 1111 1111"]),  # not 2671 4111 1111 1111
+        ("Ref AB12 4111 1111 1111 1111", ["4111 1111 1111 1111"]),  # AB issues no IBANs
     ],
 )
 def test_card_positives(text: str, expected: list[str]) -> None:
@@ -152,6 +206,7 @@ def test_card_positives(text: str, expected: list[str]) -> None:
         "ISBN 978-3-16-148410-0",
         "sha1 da39a3ee5e6b4b0d3255bfef95601890afd80709",
         "IBAN FR76 4111 1111 1111 1111 123",  # the digits of an IBAN
+        "IBAN: DE26 2414 2363 2794 1809 69",  # of an IBAN with a wrong check
     ],
 )
 def test_card_lookalikes_left_alone(text: str) -> None:
@@ -219,6 +274,20 @@ def test_secret_positives(text: str, expected: list[str]) -> None:
     assert found(SecretDetector(), text) == expected
 
 
+@pytest.mark.parametrize(
+    ("value", "secret"),
+    [
+        ("lOPgGFqXEcLvVPgRoNBLUbsHebXkNJVi", True),  # both cases, no digit
+        ("lOPgGFqXEcLvVPgRoNBLUbsHebXkNJV1", True),  # the same with a digit
+        ("lopggfqxeclvvpgronblubshebxknjvi", False),  # one case
+        ("MyDatabasePasswordForProduction", False),  # capitals only at word starts
+    ],
+)
+def test_secret_letters_in_both_cases_need_no_digit(value: str, secret: bool) -> None:
+    text = f'api_key = "{value}"'
+    assert found(SecretDetector(), text) == ([value] if secret else [])
+
+
 def test_secret_blocks_and_jwts() -> None:
     det = SecretDetector()
     block = "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA3Tz2mr7SZiAMfQyuvBjM\n-----END RSA PRIVATE KEY-----"
@@ -272,6 +341,22 @@ def test_entropy_threshold_is_configurable() -> None:
 )
 def test_phone_positives(text: str, regions: tuple[str, ...], expected: list[str]) -> None:
     assert found(PhoneDetector(), text, regions) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Tel.: +12015550123", ["+12015550123"]),
+        ("call +4930123456 now", ["+4930123456"]),
+        ("+441212345678.", ["+441212345678"]),
+        ("Tel.: +1201555012", []),  # nine national digits: no valid NANP number
+        ("Tel.: +12015550123456", []),  # too long
+        ("ref+12015550123", []),  # glued to a word
+        ("x = +12015550123.5", []),  # a decimal
+    ],
+)
+def test_phone_e164_without_separators(text: str, expected: list[str]) -> None:
+    assert found(PhoneDetector(), text, ()) == expected
 
 
 def test_phone_regions_decide_national_numbers() -> None:

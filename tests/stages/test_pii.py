@@ -116,8 +116,44 @@ def test_context_vetoes_are_counted_not_redacted() -> None:
     assert out["text"][0] == "ISBN <PHONE>; for orders call Tel. <PHONE>"
     out, _ = run(PiiConfig(types=["ipv4"], vetoes={"ipv4": ["host"]}, veto_window=10), frame(["host 8.8.8.8, sha 8.8.4.4"], None))
     assert out["text"][0] == "host 8.8.8.8, sha <IPV4>"  # given types replace the defaults
-    out, _ = run(PiiConfig(types=["phone", "ipv4"]), frame(["sorted by hash. Phone: +81 90-1259-3651", "SHA-1: 8.8.8.8"], None))
-    assert out["text"].to_list() == ["sorted by hash. Phone: <PHONE>", "SHA-1: 8.8.8.8"]  # a veto word labels the value
+    out, _ = run(PiiConfig(types=["phone", "ipv4"]), frame(["sorted by hash. Phone: +81 90-1259-3651", "SHA-1: 93.184.216.34"], None))
+    assert out["text"].to_list() == ["sorted by hash. Phone: <PHONE>", "SHA-1: 93.184.216.34"]  # a veto word labels the value
+
+
+def test_a_veto_word_counts_only_on_the_candidates_line() -> None:
+    texts = [
+        "(references pg_proc.oid)\n\nClient IP: 222.216.99.241",
+        "keys(%hash).\nCC: 3589212868501432",
+        "hash:\n3589212868501432",  # only punctuation between, but a line break
+        "OID: 222.216.99.241",  # on its line: vetoed
+        "hash: 3589212868501432",
+    ]
+    out, ctx = run(PiiConfig(types=["credit_card", "ipv4"]), frame(texts, None))
+    assert out["text"].to_list() == [
+        "(references pg_proc.oid)\n\nClient IP: <IPV4>",
+        "keys(%hash).\nCC: <CREDIT_CARD>",
+        "hash:\n<CREDIT_CARD>",
+        "OID: 222.216.99.241",
+        "hash: 3589212868501432",
+    ]
+    assert ctx.counters["pii_vetoed_ipv4"] == 1 and ctx.counters["pii_vetoed_credit_card"] == 1
+
+
+def test_an_iban_is_never_read_as_a_card_or_a_phone() -> None:
+    texts = [
+        "IBAN: DE25 2414 2363 2794 1809 69",  # valid; 2414 2363 2794 1809 passes Luhn
+        "IBAN: DE26 2414 2363 2794 1809 69",  # wrong check: no IBAN, and its digits are nothing else
+        "IBAN: NL78 ABNA 0261 4007 83",  # wrong check; 0261 4007 83 is a valid Dutch number
+        "Ref AB12 4111 1111 1111 1111",  # AB issues no IBANs: the card stands
+    ]
+    out, _ = run(PiiConfig(spans=True), frame(texts, None))
+    found = [[(t[s["start"] : s["end"]], s["type"]) for s in spans] for t, spans in zip(texts, out["pii_spans"].to_list(), strict=True)]
+    assert found == [
+        [("DE25 2414 2363 2794 1809 69", "iban")],
+        [],
+        [],
+        [("4111 1111 1111 1111", "credit_card")],
+    ]
 
 
 def test_phone_regions_from_lang_column_then_defaults() -> None:
@@ -252,7 +288,7 @@ def test_pickles_without_compiled_state() -> None:
 VALUES = {
     "email": ["ann@example.com", "bob.smith+x@mail.example.org"],
     "phone": ["+44 20 7946 0958", "+1 415-555-2671"],
-    "ipv4": ["8.8.8.8", "93.184.216.34"],
+    "ipv4": ["151.101.1.69", "93.184.216.34"],  # 8.8.8.8 (parts <= 31) needs an IP word next to it
     "credit_card": ["4111 1111 1111 1111", "378282246310005"],
     "iban": ["DE89 3704 0044 0532 0130 00", "GB29NWBK60161331926819"],
     "secret": ["AKIAIOSFODNN7EXAMPLE", "ghp_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"],

@@ -136,22 +136,66 @@ _VERSIONISH_BEFORE = frozenset("-_~+")
 _CHANGELOG_HEADER = re.compile(r"[a-z0-9][a-z0-9+.-]* \($")
 _NUMBERED_TITLE = re.compile(r"\.[^\S\n]+\S")
 _UNDERLINE = frozenset(".=-*~_^\"'`#+")
+_LINE_LEAD = " \t*+-#>\u2022\u00b7\u25e6\u2023"
+"""What may come before a section number on its line: indentation and list or heading markers."""
+_TITLE_WORD = re.compile(r"[ \t]+[\"'`(\[\u2018\u201c]?[^\W\d_]")
+"""Spaces and a word (a letter, maybe after an opening quote or bracket): a section title."""
+_HOST_LIST = re.compile(r"[ \t]+((?:[A-Za-z0-9-]+\.)*[A-Za-z0-9-]+)(?:[ \t]+[A-Za-z0-9.-]+)*[ \t]*(?:#[^\n]*)?(?:\n|\Z)")
+"""The rest of a hosts-file line: host names (then maybe a ``#`` comment) up to the line's end."""
+_SMALL_PART = 31
+"""Every part at most this: version-like (``1.2.3.4``, ``2.8.0.3``) unless an IP context is near;
+a first part at most this: can be a chapter number."""
+_IP_CONTEXT_WINDOW = 40
+_IP_WORDS = re.compile(
+    r"(?i)(?<![^\W_])(?:ip(?:v?4)?(?:s|[ _-]?addr(?:ess)?(?:es)?)?|addr(?:ess)?(?:es)?|hosts?(?:names?)?"
+    r"|(?:name)?servers?|dns|resolv(?:e|er|ers|ing)?|gateway|router|ping|tracer(?:oute|t)"
+    r"|connect(?:s|ed|ing|ion|ions)?|proxy|inet|peers?|clients?|remote|firewall|listen(?:s|ing)?|bind|subnet"
+    r"|netmask|whois|nslookup|ssh|telnet|port)(?![^\W_])"
+)
+"""Words that say a dotted quad is an address (``ip``, ``address``, ``host``, ``server``, ``dns``,
+``gateway``, ``ping``, ``connect``, ``port``...), whole words in any case (``client_ip`` too)."""
+_PORT_OR_PREFIX = re.compile(r":[0-9]{1,5}(?![0-9])|/[0-9]{1,2}(?![0-9])")
 
 
 def _heading_number(text: str, start: int, end: int) -> bool:
-    """A section number opening a line: ``19.2.2.1. NFS`` (a dot and a title after it), or a
-    title underlined on the next line (``5.4.4.1 Bitwise Operations`` then ``.........``)."""
+    """A section number opening a line (after indentation and list markers such as ``*``, ``-``,
+    ``#``), followed by a dot and a title (``19.2.2.1. NFS``, ``43.6.5.1. LOOP``), by a title
+    underlined on the next line (``5.4.4.1 Bitwise Operations`` then ``.........``), or by
+    spaces and a word (``1.21.78.3 Library``, ``* 1.21.78.4 IDLE``, ``4.8.4.1 ‘except’
+    clause``). The last, weakest form needs a first part that can be a chapter number (at most
+    31, so ``93.184.216.34 was the address`` stays an address: a routable address opens with a
+    larger octet seven times in eight), and is not a line of a hosts file, where host names
+    fill the rest of the line (``8.8.8.8 dns.google``: the first name has a dot and a known
+    top-level domain, or is ``localhost``)."""
     line_start = text.rfind("\n", 0, start) + 1
-    if text[line_start:start].strip():
+    if text[line_start:start].strip(_LINE_LEAD):
         return False
     if _NUMBERED_TITLE.match(text, end):
         return True
+    if _TITLE_WORD.match(text, end) and int(text[start : text.index(".", start)]) <= _SMALL_PART:
+        hosts = _HOST_LIST.match(text, end)
+        if hosts is None:
+            return True
+        name = hosts.group(1).lower()
+        return not (name == "localhost" or ("." in name and tld_known(name.rsplit(".", 1)[1])))
     nl = text.find("\n", end)
     if nl < 0:
         return False
     nxt = text.find("\n", nl + 1)
     under = text[nl + 1 : nxt if nxt >= 0 else len(text)].strip()
     return len(under) >= 3 and under[0] in _UNDERLINE and under == under[0] * len(under)
+
+
+def _ip_context(text: str, start: int, end: int) -> bool:
+    """Something next to a quad that says it is an address: ``:port`` or ``/prefix`` right after
+    it, ``//`` (a URL) or ``@`` right before it, or an IP word (:data:`_IP_WORDS`) within
+    :data:`_IP_CONTEXT_WINDOW` characters before or after it on its line."""
+    if _PORT_OR_PREFIX.match(text, end) or text[start - 1 : start] == "@" or text[max(0, start - 2) : start] == "//":
+        return True
+    lo = max(text.rfind("\n", 0, start) + 1, start - _IP_CONTEXT_WINDOW)
+    nl = text.find("\n", end, end + _IP_CONTEXT_WINDOW)
+    hi = nl if nl >= 0 else end + _IP_CONTEXT_WINDOW
+    return _IP_WORDS.search(text, lo, start) is not None or _IP_WORDS.search(text, end, hi) is not None
 
 
 def _version_context(text: str, start: int) -> bool:
@@ -162,11 +206,16 @@ class IPv4Detector(Detector):
     """Dotted quads of globally routable addresses (``ipaddress``'s ``is_global``, not multicast).
 
     Left alone as version or section numbers: a quad glued to a letter or a dot (``v2.10.0.1``,
-    ``1.2.3.4.5``), right after ``-_~+`` or before ``-digit``/``~``/``+`` (package versions such
-    as ``linux-2.6.32.5-1``), after ``name/`` (``Firefox/2.0.0.1``), in a changelog header
+    ``1.2.3.4.5``) or before a dot and a letter (a longer name: ``1.0.0.127.in-addr.arpa``), right
+    after ``-_~+`` or an epoch (``1:1.0.99.4``) or before ``-digit``/``~``/``+`` (package versions
+    such as ``linux-2.6.32.5-1``), after ``name/`` (``Firefox/2.0.0.1``), in a changelog header
     (``debianutils (4.8.6.3) unstable``), after a comparison (``==3.1.1.3``, ``>= 1.2.99.2``),
-    after a version or section keyword (``version 1.2.3.4``,
-    ``release: ...``, ``Section 7.8.2.2``), or numbering a heading (:func:`_heading_number`).
+    after a version or section keyword (``version 1.2.3.4``, ``release: ...``,
+    ``Section 7.8.2.2``), numbering a heading or a table of contents line (:func:`_heading_number`),
+    or made of small parts only, each at most 31 (``zlib 1.2.3.4``, ``Added 2.8.0.3 patch``,
+    ``vac 5.0.0.0``; versions nearly always look like that, a routable address about once in
+    4,000) unless something next to it says it is an address (:func:`_ip_context`:
+    ``resolver 8.8.8.8``, ``ping 1.1.1.1``, ``9.9.9.9:53``, ``4.2.2.0/24``).
     """
 
     name = "ipv4"
@@ -182,14 +231,17 @@ class IPv4Detector(Detector):
             before = text[s - 1] if s else ""
             after = text[e : e + 2]
             if (
-                before in _VERSIONISH_BEFORE
+                not ipv4_global(value)
+                or before in _VERSIONISH_BEFORE
                 or (before == "/" and s > 1 and text[s - 2].isalpha())
                 or (before == "(" and _CHANGELOG_HEADER.match(text, text.rfind("\n", 0, s) + 1, s) is not None)
+                or (before == ":" and s > 1 and text[s - 2].isdigit())
                 or (after[:1] == "-" and after[1:2].isdigit())
+                or (after[:1] == "." and after[1:2].isalpha())
                 or (e < n and text[e] in "~+")
                 or _version_context(text, s)
                 or _heading_number(text, s, e)
-                or not ipv4_global(value)
+                or (max(map(int, value.split("."))) <= _SMALL_PART and not _ip_context(text, s, e))
             ):
                 invalid += 1
                 continue
@@ -229,8 +281,11 @@ class IPv6Detector(Detector):
 
 # ---------------------------------------------------------------- payment cards
 
-_IBAN_HEAD = re.compile(r"\b[A-Z]{2}[0-9]{2}(?: [A-Z0-9]{4})* \Z")
-"""The start of an IBAN written in groups right before a candidate (``GB82 HBUK 0703 ...``)."""
+_IBAN_HEAD = re.compile(r"\b(?:" + "|".join(sorted(IBAN_LENGTHS)) + r")[0-9]{2}(?: [A-Z0-9]{4})* \Z")
+"""The start of an IBAN written in groups right before a candidate (``GB82 HBUK 0703 ...``): a
+country that issues IBANs, two check digits and whole groups. Its check is not looked at: digits
+that continue an IBAN-shaped string are never a card or a phone number, whether the IBAN is
+valid (the IBAN detector takes it) or not (a mistyped or made-up account number)."""
 _CARD_RUN = re.compile(r"[0-9](?<![\w.,+/-][0-9])(?=(?:[ -]?[0-9]){12})(?>[0-9]*(?:[ -][0-9]+)*)")
 """A maximal run of digit groups joined by single spaces or dashes, 13 digits at least, not
 after a word, a decimal or a sign (atomic: linear on long runs)."""
@@ -245,8 +300,11 @@ class CreditCardDetector(Detector):
     """13-19 digits, plain or in groups (fours with a shorter tail, Amex 4-6-5, Diners 4-6-4)
     separated by single spaces or dashes (one kind), with a known issuer's prefix and length and
     a valid Luhn digit. In a longer run of groups (``order 1234 4111 1111 1111 1111``) every
-    window of whole groups is tried; a plain run of more than 19 digits is never a card, nor
-    are the digits of an IBAN (``FR45 0124 3952 ...``)."""
+    window of whole groups is tried; a plain run of more than 19 digits is never a card. Nor are
+    digits that continue an IBAN-shaped string (:data:`_IBAN_HEAD`: ``DE25 2414 2363 2794 1809 69``
+    holds a Luhn-valid ``2414 2363 2794 1809``): a valid IBAN's mod-97 check is stronger evidence
+    than a Luhn pass (one number in ten passes Luhn), and one with a wrong check is a mistyped
+    account number, not a card."""
 
     name = "credit_card"
     prefilters = (((_DIGITS_7, False), (r"[0-9](?:[ \-]?[0-9]){12}", False)),)
@@ -445,7 +503,13 @@ class SecretDetector(Detector):
     ``token: ...``, ``Authorization: Bearer ...``): at least ``min_length`` characters of
     ``[A-Za-z0-9+/_-]`` (and ``=`` padding), mixed (:func:`_mixed`), with Shannon entropy >=
     ``threshold`` bits per character. Prose never matches: a keyword needs ``:``/``=`` and a
-    long unbroken value."""
+    long unbroken value.
+
+    Mixed means letters and digits, or letters alone in both cases, capitals and small letters
+    each at least a quarter of the letters: a digit is not required, since the keyword already
+    says a secret follows, so ``api_key = "lOPgGFqXEcLvVPgRoNBLUbsHebXkNJVi"`` is one with or
+    without a digit in it. Left alone: letters of one case, and camelCase words whose capitals
+    are only the words' initials (``password = MyDatabasePasswordForProd``, an identifier)."""
 
     name = "secret"
 
@@ -728,10 +792,12 @@ def _parse_phone(cand: str, regions: tuple[str, ...]) -> str | None:
 
 class PhoneDetector(Detector):
     """Phone numbers: a phone-shaped candidate (:func:`phone_shape_ok`) that ``phonenumbers``
-    (libphonenumber's metadata) finds valid. ``+`` numbers are parsed without a region; national
+    (libphonenumber's metadata) finds valid. ``+`` numbers, grouped or written E.164 without
+    separators (``+12015550123``, ``+4930123456``), are parsed without a region; national
     ones are tried against the document's regions in order. Never after a version keyword, never
     glued to a word, a decimal, ``#`` (issue numbers) or a currency sign (prices), never in a row
-    of numbers, never after the start of an IBAN. A candidate opening with ``+`` or ``(`` that
+    of numbers, never continuing an IBAN-shaped string (:data:`_IBAN_HEAD`, valid or not: ``NL78
+    ABNA 0261 4007 83``). A candidate opening with ``+`` or ``(`` that
     fails is retried cut at a space where the rest uses a separator the head does not (a number
     written right before another one: ``+44 20 7946 0958 8.8.8.8``)."""
 
