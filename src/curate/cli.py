@@ -453,6 +453,32 @@ def score(
     _summary(report, quiet)
 
 
+_TOK = "curate.stages.tokens.TokensConfig"
+
+
+@app.command()
+@handle_errors
+def tokens(
+    inputs: Inputs,
+    output: Output,
+    tokenizer: Annotated[str | None, typer.Option("--tokenizer", help="cl100k_base, o200k_base or whitespace (BPE ranks ship with curate: no download) " + _default(_TOK, "tokenizer"))] = None,
+    tokenizer_file: Annotated[Path | None, typer.Option("--tokenizer-file", help="A Hugging Face tokenizer.json to count with instead (implies --tokenizer file).")] = None,
+    column: Annotated[str | None, typer.Option("--column", help="Name of the added column " + _default(_TOK, "column"))] = None,
+    workers: Workers = None,
+    resume: Resume = False,
+    overwrite: Overwrite = False,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Add a `token_count` column (tiktoken cl100k_base/o200k_base, a tokenizer.json or whitespace words); totals per source in the manifest."""
+    values: dict[str, Any] = _given(tokenizer=tokenizer, column=column)
+    if tokenizer_file is not None:
+        values.setdefault("tokenizer", "file")
+        values["path"] = str(tokenizer_file.resolve())
+    report = run_to_folder(inputs, output, [_stage_config("tokens", values)], workers=workers, resume=resume, overwrite=overwrite, quiet=quiet)
+    _summary(report, quiet)
+
+
 _PII = "curate.stages.pii.PiiConfig"
 
 

@@ -30,6 +30,8 @@ from curate.io.shards import parquet_options, read_shard
 
 SPLITS = ("train", "validation", "test")
 ROW_GROUP = 64 * 1024
+TOKEN_COLUMN = "token_count"
+"""The column the ``tokens`` stage adds by default; export sums it per split and source."""
 
 
 def split_codes(ids: pl.Series | pa.ChunkedArray, out: OutputConfig, seed: int) -> np.ndarray:
@@ -52,15 +54,50 @@ def active_splits(out: OutputConfig) -> list[str]:
 
 
 def count_shard(path: str, out: OutputConfig, seed: int) -> dict[str, Any]:
-    """Rows per split and per source in one input shard (reads only two small columns)."""
-    frame = read_shard(path, columns=["id", "source"])
+    """Rows per split and per source in one input shard (reads only two small columns), and
+    the sums of an exported integer ``token_count`` column per split and source, if it has one."""
+    tokens = _has_token_column(path, out)
+    frame = read_shard(path, columns=["id", "source", TOKEN_COLUMN] if tokens else ["id", "source"])
     codes = split_codes(frame["id"], out, seed)
     per_split = np.bincount(codes, minlength=3)
-    sources = frame["source"].fill_null("(none)").value_counts()
-    return {
+    source = frame["source"].fill_null("(none)")
+    sources = source.value_counts()
+    result: dict[str, Any] = {
         "splits": {SPLITS[i]: int(per_split[i]) for i in range(3)},
         "sources": {r["source"]: int(r["count"]) for r in sources.iter_rows(named=True)},
     }
+    if tokens:
+        n = frame[TOKEN_COLUMN].cast(pl.Int64).fill_null(0)
+        by = pl.DataFrame({"split": codes, "source": source, "n": n})
+        split_sums = dict(by.group_by("split").agg(pl.col("n").sum()).iter_rows())
+        result["tokens"] = {
+            "splits": {SPLITS[i]: int(split_sums.get(i, 0)) for i in range(3)},
+            "sources": dict(by.group_by("source").agg(pl.col("n").sum()).sort("source").iter_rows()),
+        }
+    return result
+
+
+def _has_token_column(path: str, out: OutputConfig) -> bool:
+    if out.columns is not None and TOKEN_COLUMN not in out.columns:
+        return False  # not exported: its sums would describe data the release does not hold
+    try:
+        field = pq.read_schema(path).field(TOKEN_COLUMN)
+    except (KeyError, OSError, pa.ArrowException):
+        return False  # absent; a missing or damaged shard fails in read_shard with its own message
+    return pa.types.is_integer(field.type)
+
+
+def token_totals(counts: list[dict[str, Any]], splits: list[str]) -> dict[str, Any] | None:
+    """The shards' ``token_count`` sums per split and source (None if no shard has the column):
+    the manifest's ``tokens`` block and the card's token columns."""
+    found = [c["tokens"] for c in counts if "tokens" in c]
+    if not found:
+        return None
+    per_split = {s: sum(int(t["splits"].get(s, 0)) for t in found) for s in splits}
+    per_source: Counter[str] = Counter()
+    for t in found:
+        per_source.update({k: int(v) for k, v in t["sources"].items()})
+    return {"column": TOKEN_COLUMN, "total": sum(per_split.values()), "splits": per_split, "sources": dict(sorted(per_source.items()))}
 
 
 def output_schema(parts: list[str], columns: list[str] | None) -> pa.Schema:
@@ -223,17 +260,38 @@ def schema_literal(schema: pa.Schema) -> str:
     return "pa.schema([" + ", ".join(f"({f.name!r}, {type_literal(f.type)})" for f in schema) + "])"
 
 
+def _token_origin(steps: list[dict[str, Any]], column: str) -> str:
+    """`` (cl100k_base, step 02_tokens)``: the last tokens step that wrote ``column``, if any."""
+    for step in reversed(steps):
+        config = step.get("config") or {}
+        if step.get("stage") == "tokens" and config.get("column", TOKEN_COLUMN) == column:
+            return f" ({config.get('tokenizer')}, step `{step.get('folder')}`)"
+    return ""
+
+
 def dataset_card(
     manifest: dict[str, Any], split_rows: dict[str, int], sources: Counter[str], config: dict[str, Any], out: OutputConfig,
     schema: pa.Schema | None = None,
 ) -> str:
     """README.md beside the data: what is in it, where it came from, what was removed and why."""
     lines = ["# Dataset card", "", f"Built by curate {manifest['versions']['curate']} on {manifest['finished_at']} (config hash `{manifest['config_hash']}`, seed {manifest['seed']}).", ""]
-    lines += ["## Contents", "", "| split | documents |", "| --- | ---: |"]
-    lines += [f"| {s} | {n:,} |" for s, n in split_rows.items()]
+    tokens = manifest.get("tokens")
+    if tokens:
+        by_split, by_source = tokens["splits"], tokens["sources"]
+        lines += ["## Contents", "", "| split | documents | tokens |", "| --- | ---: | ---: |"]
+        lines += [f"| {s} | {n:,} | {by_split.get(s, 0):,} |" for s, n in split_rows.items()]
+        lines += ["", f"Tokens: the sum of the `{tokens['column']}` column, {tokens['total']:,} in all{_token_origin(manifest['steps'], tokens['column'])}."]
+    else:
+        lines += ["## Contents", "", "| split | documents |", "| --- | ---: |"]
+        lines += [f"| {s} | {n:,} |" for s, n in split_rows.items()]
     lines += ["", f"Format: {out.format} ({out.compression}), files under `<split>/part-NNNNN.*`.", ""]
-    lines += ["## Sources", "", "| source | documents |", "| --- | ---: |"]
-    lines += [f"| {s} | {n:,} |" for s, n in sorted(sources.items(), key=lambda kv: (-kv[1], kv[0]))]
+    ordered = sorted(sources.items(), key=lambda kv: (-kv[1], kv[0]))
+    if tokens:
+        lines += ["## Sources", "", "| source | documents | tokens |", "| --- | ---: | ---: |"]
+        lines += [f"| {s} | {n:,} | {by_source.get(s, 0):,} |" for s, n in ordered]
+    else:
+        lines += ["## Sources", "", "| source | documents |", "| --- | ---: |"]
+        lines += [f"| {s} | {n:,} |" for s, n in ordered]
     lines += ["", "## What was removed and why", "", "| step | in | kept | rejected | reasons |", "| --- | ---: | ---: | ---: | --- |"]
     for step in manifest["steps"]:
         c = step["counts"]

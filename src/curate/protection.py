@@ -1,15 +1,17 @@
-"""Per-type PII and per-benchmark contamination tables, from a step's counters.
+"""Per-type PII, per-benchmark contamination and per-source token tables, from a step's counters.
 
 The ``pii`` and ``decontaminate`` stages count per shard (and, for decontamination, in the global
 resolve); the manifest sums those counters. These tables regroup them the way a reader asks:
 for each eval set, how many items were found, in how many documents, and how many characters
 left the data; for each PII type, how many values were found, in how many documents, and how
-many look-alikes were turned down. The step manifest carries them, the dataset card prints them.
+many look-alikes were turned down; for each source, how many tokens the ``tokens`` stage counted.
+The step manifest carries them, the dataset card prints them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 _DECONTAM = {
@@ -44,8 +46,21 @@ def _pii_types(config: Mapping[str, Any], counters: Mapping[str, int]) -> list[s
     return types
 
 
+def token_table(config: Mapping[str, Any], counters: Mapping[str, int]) -> dict[str, Any]:
+    """Tokenizer, column, total and tokens per source counted by a ``tokens`` step."""
+    prefix = "tokens_source_"
+    return {
+        "tokenizer": config.get("tokenizer"),
+        "column": config.get("column", "token_count"),
+        "total": int(counters.get("tokens_total", 0)),
+        "by_source": {k[len(prefix):]: int(v) for k, v in sorted(counters.items()) if k.startswith(prefix)},
+    }
+
+
 def step_tables(kind: str, config: Mapping[str, Any], counters: Mapping[str, int]) -> dict[str, Any] | None:
     """The table a step's manifest carries beside its counts (None for other stages)."""
+    if kind == "tokens":
+        return {"tokens": token_table(config, counters)}
     if kind == "decontaminate":
         names = [e["name"] for e in config.get("evals", [])]
         return {"contamination": contamination_table(counters, names), "index_ngrams": int(counters.get("decontam_index_ngrams", 0)), "index_bytes": int(counters.get("decontam_index_bytes", 0))}
@@ -55,14 +70,20 @@ def step_tables(kind: str, config: Mapping[str, Any], counters: Mapping[str, int
 
 
 def card_lines(steps: list[Mapping[str, Any]]) -> list[str]:
-    """Markdown for the dataset card: one table per pii or decontaminate step."""
+    """Markdown for the dataset card: one table per pii, decontaminate or tokens step."""
     lines: list[str] = []
     for step in steps:
         kind, config, counters = step.get("stage"), step.get("config", {}), step.get("counts", {}).get("counters", {})
         tables = step_tables(str(kind), config, counters)
         if not tables:
             continue
-        if kind == "decontaminate":
+        if kind == "tokens":
+            table = tables["tokens"]
+            tokenizer = f"file `{Path(str(config.get('path'))).name}`" if table["tokenizer"] == "file" else f"`{table['tokenizer']}`"
+            lines += ["## Tokens counted", "", f"Step `{step.get('folder')}`, tokenizer {tokenizer}, column `{table['column']}`: {table['total']:,} tokens in the {step.get('counts', {}).get('docs_in', 0):,} documents it saw, before any later step removed some.", ""]
+            lines += ["| source | tokens |", "| --- | ---: |"]
+            lines += [f"| {name} | {n:,} |" for name, n in sorted(table["by_source"].items(), key=lambda kv: (-kv[1], kv[0]))]
+        elif kind == "decontaminate":
             lines += ["## Benchmark contamination", "", f"Step `{step.get('folder')}`, mode `{config.get('mode')}`, {config.get('ngram')}-grams.", ""]
             lines += ["| eval set | items | too short to match | items found | documents touched | characters removed |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
             for name, row in tables["contamination"].items():

@@ -46,6 +46,7 @@ from curate.export import (
     output_schema,
     plan_files,
     rows_per_file,
+    token_totals,
     write_file,
 )
 from curate.io.lock import FolderLock
@@ -529,6 +530,9 @@ class Runner:
         manifest["export_fingerprint"] = step.fingerprint
         manifest["splits"] = split_rows
         manifest["sources"] = dict(sorted(sources.items()))
+        tokens = token_totals(counts, splits)
+        if tokens is not None:
+            manifest["tokens"] = tokens
         manifest["schema"] = {f.name: str(f.type) for f in schema}
         source_step = plan.steps[step.index - 1]
         manifest["arrow_schema"] = base64.b64encode(schema.serialize().to_pybytes()).decode()
