@@ -135,6 +135,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "augment": {"ops": [{"op": "typo", "rate": 0.1}]},
     "filter": {"rules": {"has_text": "text != ''"}},
     "decontaminate": {"evals": [{"name": "tiny", "path": str(Path(__file__).parent / "data" / "tiny_eval.jsonl"), "fields": ["question", "answer"]}], "ngram": 3, "min_words": 1},
+    "select": {"method": "gumbel", "fraction": 0.5},
 }
 """Config values for kinds whose defaults cannot run alone (filter rules, models)."""
 

@@ -625,6 +625,60 @@ def decontaminate(
     _summary(report, quiet)
 
 
+_SEL = "curate.stages.select.SelectConfig"
+
+
+def _mixture(spec: str) -> dict[str, float]:
+    """``web=0.6,books=0.4`` -> {source: weight} (the config model checks the sum)."""
+    out: dict[str, float] = {}
+    for part in (p.strip() for p in spec.split(",")):
+        name, sep, value = part.rpartition("=")
+        try:
+            weight = float(value)
+        except ValueError:
+            weight = None
+        if not part or not sep or not name.strip() or weight is None:
+            raise ConfigError(f"--mixture {spec!r}: expected SOURCE=WEIGHT,SOURCE=WEIGHT (e.g. web=0.6,books=0.4)")
+        out[name.strip()] = weight
+    return out
+
+
+@app.command(name="select")
+@handle_errors
+def select_(
+    inputs: Inputs,
+    output: Output,
+    score: Annotated[str | None, typer.Option("--score", help="Column (or expression) to rank by; none: a seeded random order.")] = None,
+    method: Annotated[str | None, typer.Option("--method", help="threshold, top_k, top_fraction or gumbel (weighted sampling) " + _default(_SEL, "method"))] = None,
+    k: Annotated[int | None, typer.Option("--k", help="Documents to keep (split over --mixture).")] = None,
+    fraction: Annotated[float | None, typer.Option("--fraction", help="Share of the input to keep, in --unit.")] = None,
+    threshold: Annotated[float | None, typer.Option("--threshold", help="threshold method: the lowest score kept.")] = None,
+    budget: Annotated[str | None, typer.Option("--budget", help="Amount to keep in --unit: 10000, 500M, 2B.")] = None,
+    unit: Annotated[str | None, typer.Option("--unit", help="documents or tokens " + _default(_SEL, "unit"))] = None,
+    tokens_column: Annotated[str | None, typer.Option("--tokens-column", help="Token count column for --unit tokens " + _default(_SEL, "tokens_column"))] = None,
+    mixture: Annotated[str | None, typer.Option("--mixture", help="Share per source, e.g. web=0.6,books=0.3,code=0.1 (sums to 1).")] = None,
+    max_epochs: Annotated[int | None, typer.Option("--max-epochs", help="Upsampling cap: times a document may repeat " + _default(_SEL, "max_epochs"))] = None,
+    shortfall: Annotated[str | None, typer.Option("--shortfall", help="A target beyond max_epochs times the pool: error or allow " + _default(_SEL, "shortfall"))] = None,
+    tolerance: Annotated[float | None, typer.Option("--tolerance", help="--unit tokens: stop this close below the target " + _default(_SEL, "tolerance"))] = None,
+    weight: Annotated[str | None, typer.Option("--weight", help="gumbel: weight from the score, score or exp " + _default(_SEL, "weight"))] = None,
+    temperature: Annotated[float | None, typer.Option("--temperature", help="gumbel: key = log(weight) / temperature + noise " + _default(_SEL, "temperature"))] = None,
+    seed: Seed = 0,
+    workers: Workers = None,
+    resume: Resume = False,
+    overwrite: Overwrite = False,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Keep a subset by a score: threshold, top-k, Gumbel-top-k sampling, per-source quotas, upsampling."""
+    values: dict[str, Any] = _given(
+        score=score, method=method, k=k, fraction=fraction, threshold=threshold, budget=budget, unit=unit,
+        tokens_column=tokens_column, mixture=_mixture(mixture) if mixture is not None else None, max_epochs=max_epochs,
+        shortfall=shortfall, tolerance=tolerance, weight=weight, temperature=temperature,
+    )
+    report = run_to_folder(inputs, output, [_stage_config("select", values)], workers=workers, seed=seed, resume=resume, overwrite=overwrite, quiet=quiet)
+    _summary(report, quiet)
+
+
 @app.command(name="train-classifier")
 @handle_errors
 def train_classifier(

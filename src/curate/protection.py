@@ -5,7 +5,8 @@ resolve); the manifest sums those counters. These tables regroup them the way a 
 for each eval set, how many items were found, in how many documents, and how many characters
 left the data; for each PII type, how many values were found, in how many documents, and how
 many look-alikes were turned down; for each source, how many tokens the ``tokens`` stage counted.
-The step manifest carries them, the dataset card prints them.
+The step manifest carries them, the dataset card prints them. A ``select`` step's table (target
+vs achieved per source) is built in ``curate.select.report``.
 """
 
 from __future__ import annotations
@@ -66,6 +67,10 @@ def step_tables(kind: str, config: Mapping[str, Any], counters: Mapping[str, int
         return {"contamination": contamination_table(counters, names), "index_ngrams": int(counters.get("decontam_index_ngrams", 0)), "index_bytes": int(counters.get("decontam_index_bytes", 0))}
     if kind == "pii":
         return {"pii": pii_table(counters, _pii_types(config, counters))}
+    if kind == "select":
+        from curate.select.report import selection_table
+
+        return {"selection": selection_table(config, counters)}
     return None
 
 
@@ -76,6 +81,11 @@ def card_lines(steps: list[Mapping[str, Any]]) -> list[str]:
         kind, config, counters = step.get("stage"), step.get("config", {}), step.get("counts", {}).get("counters", {})
         tables = step_tables(str(kind), config, counters)
         if not tables:
+            continue
+        if kind == "select":
+            from curate.select.report import selection_card_lines
+
+            lines += selection_card_lines(step, tables["selection"])
             continue
         if kind == "tokens":
             table = tables["tokens"]

@@ -10,6 +10,7 @@ from curate.stages.filter import Filter
 from curate.stages.minhash_dedup import MinhashDedup
 from curate.stages.pii import Pii
 from curate.stages.quality_score import QualityScore
+from curate.stages.select import Select
 from curate.stages.tokens import Tokens
 
 REGISTRY: dict[str, type[Stage]] = {
@@ -22,6 +23,7 @@ REGISTRY: dict[str, type[Stage]] = {
         Augment,
         Pii,
         Decontaminate,
+        Select,
         Tokens,
     )
 }
