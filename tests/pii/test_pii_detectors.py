@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import base64
 import json
+from typing import Any
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from curate.pii.detectors import (
+    _CARD_RUN,
+    _IBAN,
+    _IPV4,
     CreditCardDetector,
     CustomDetector,
     Detector,
@@ -383,6 +389,59 @@ def test_phone_lookalikes_left_alone(text: str) -> None:
     assert found(PhoneDetector(), text) == []
 
 
+_PHONE_SAMPLE_REGIONS = ("US", "CA", "JM", "GB", "GG", "IM", "RU", "KZ", "IT", "VA", "NO", "SJ", "AU", "CX", "DE", "FR",
+                         "IN", "BR", "AR", "MX", "JP", "NL", "ES", "CH", "AT", "BE")
+"""Regions that share calling codes (NANP, +44, +7, +39, +47, +61), rewrite prefixes (AR, BR, MX)
+or keep leading zeros (IT)."""
+
+
+def _phone_samples() -> list[tuple[str, Any]]:
+    """(region, number): libphonenumber's example number of every type of those regions, and
+    seeded one-digit edits of each (mostly invalid)."""
+    import random
+
+    import phonenumbers
+
+    rnd = random.Random(0)
+    out = []
+    for region in _PHONE_SAMPLE_REGIONS:
+        for kind in ("FIXED_LINE", "MOBILE", "TOLL_FREE", "PREMIUM_RATE", "VOIP", "UAN", "PERSONAL_NUMBER", "SHARED_COST"):
+            num = phonenumbers.example_number_for_type(region, getattr(phonenumbers.PhoneNumberType, kind))
+            if num is None:
+                continue
+            out.append((region, num))
+            nsn = phonenumbers.national_significant_number(num)
+            for _ in range(3):
+                k = rnd.randrange(len(nsn))
+                edited = nsn[:k] + rnd.choice("0123456789") + nsn[k + rnd.choice((0, 1)) :]
+                out.append((region, phonenumbers.parse(f"+{num.country_code}{edited}", None)))
+    return out
+
+
+def test_phone_validation_shortcuts_agree_with_phonenumbers() -> None:
+    """The pre-check never refuses what the library accepts, and the direct validity test and
+    E.164 path give the library's answers."""
+    import phonenumbers
+
+    from curate.pii.detectors import _is_valid, _may_be_valid, _parse_international
+
+    for region, num in _phone_samples():
+        valid = phonenumbers.is_valid_number(num)
+        assert _is_valid(num) == valid, num
+        e164 = phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
+        reparsed = phonenumbers.parse(e164, None)
+        expected = e164 if phonenumbers.is_valid_number(reparsed) else None
+        assert _parse_international.__wrapped__(e164[1:]) == expected, e164
+        national = phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.NATIONAL)
+        digits = "".join(ch for ch in national if ch.isdigit())
+        try:
+            accepted = phonenumbers.is_valid_number(phonenumbers.parse(national, region))
+        except phonenumbers.NumberParseException:
+            accepted = False
+        if accepted:
+            assert _may_be_valid(digits, region), (region, national)
+
+
 def test_phone_shape() -> None:
     assert phone_shape_ok("+44 20 7946 0958")
     assert phone_shape_ok("(415) 555-2671")
@@ -396,6 +455,56 @@ def test_lang_regions() -> None:
     assert lang_regions("de") == ("DE", "AT", "CH")
     assert lang_regions("__label__fr") == lang_regions("fr-CA") == lang_regions("fra_Latn")
     assert lang_regions("xx") == () and lang_regions(None) == ()
+
+
+# ---------------------------------------------------------------- locators
+
+NUMBERISH = st.lists(
+    st.one_of(
+        st.sampled_from([" ", ".", "-", "_", "a", "+", "/", ",", "\n", "\u00e9", "\u0663"]),  # a word, a sign, an Arabic digit
+        st.lists(st.integers(0, 9999).map(str), min_size=1, max_size=6).map(".".join),  # dotted numbers
+        st.text(alphabet="0123456789 -", min_size=1, max_size=24),  # digit groups
+    ),
+    max_size=12,
+).map("".join)
+
+
+def _polars_located(det: Detector, text: str) -> list[str]:
+    return pl.Series([text]).str.extract_all(det.locator).to_list()[0]
+
+
+@settings(max_examples=300, deadline=None)
+@given(NUMBERISH)
+def test_ipv4_locator_finds_the_same_candidates(text: str) -> None:
+    det = IPv4Detector()
+    expected = [m.span() for m in _IPV4.finditer(text)]
+    assert list(det.candidates(text)) == expected  # quads found by Python
+    assert list(det.candidates(text, _polars_located(det, text))) == expected  # by Polars, as the stage does
+
+
+@settings(max_examples=300, deadline=None)
+@given(NUMBERISH)
+def test_card_locator_finds_the_same_runs(text: str) -> None:
+    det = CreditCardDetector()
+    expected = [m.span() for m in _CARD_RUN.finditer(text)]
+    assert [m.span() for m in det.runs(text)] == expected
+    assert [m.span() for m in det.runs(text, _polars_located(det, text))] == expected
+
+
+IBANISH = st.lists(
+    st.one_of(st.sampled_from([" ", "x", "\n", "DE", "GB", "NL", "AB12", "DE89", "3704", "0044", "ABNA", "X"]),
+              st.text(alphabet="ABDEGNL0123456789 ", min_size=1, max_size=30)),
+    max_size=10,
+).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(IBANISH)
+def test_iban_locator_finds_the_same_candidates(text: str) -> None:
+    det = IbanDetector()
+    expected = [(m.start(), m.end()) for m in (_IBAN.match(text, i) for i in range(len(text))) if m is not None]
+    assert [m.span() for m in det.candidates(text)] == expected
+    assert [m.span() for m in det.candidates(text, _polars_located(det, text))] == expected
 
 
 # ---------------------------------------------------------------- custom

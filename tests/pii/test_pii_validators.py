@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ipaddress
 import json
+import random
 
 import pytest
 
@@ -136,6 +138,22 @@ def test_ipv6_ranges() -> None:
     assert ipv6_global("2606:4700:4700::1111")
     for addr in ("2001:db8::1", "fe80::1", "::1", "fc00::1", "ff02::1", "2002::1", "3fff::1", "::ffff:8.8.8.8", "10:00:00", "not:an:ip"):
         assert not ipv6_global(addr), addr
+
+
+def test_ipv6_range_table_agrees_with_ipaddress() -> None:
+    """The integer range table gives what ``ipaddress`` says: in 2000::/3, global, not multicast,
+    not in the special blocks; addresses drawn in and around every listed network."""
+    from curate.pii.validators import _IPV6_SPECIAL, ipv6_global_address
+
+    nets = [*_IPV6_SPECIAL, *ipaddress.IPv6Address._constants._private_networks,  # type: ignore[attr-defined]
+            ipaddress.IPv6Network("2000::/3"), ipaddress.IPv6Network("ff00::/8")]
+    rnd = random.Random(0)
+    for _ in range(3000):
+        net = rnd.choice(nets)
+        value = (int(net.network_address) + rnd.choice([0, -1, net.num_addresses - 1, net.num_addresses, rnd.randrange(net.num_addresses)])) % (1 << 128)
+        addr = ipaddress.IPv6Address(value)
+        expected = addr in ipaddress.IPv6Network("2000::/3") and addr.is_global and not addr.is_multicast and not any(addr in n for n in _IPV6_SPECIAL)
+        assert (ipv6_global_address(str(addr)) is not None) == expected, addr
 
 
 def _b64(data: dict) -> str:

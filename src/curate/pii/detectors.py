@@ -19,15 +19,15 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable
-from typing import ClassVar
+from collections.abc import Iterable, Iterator
+from typing import Any, ClassVar
 
 from curate.pii.validators import (
     IBAN_LENGTHS,
     card_ok,
     iban_ok,
     ipv4_global,
-    ipv6_global,
+    ipv6_global_address,
     jwt_ok,
     shannon_entropy,
     tld_known,
@@ -45,16 +45,37 @@ type's span is kept (custom types come after all of these, in config order)."""
 _DIGITS_7 = r"[0-9](?:[ ./()\-\u00a0]{0,3}[0-9]){6}"
 """Seven digits with short separators: shared first link of the phone and card prefilters."""
 
+_VERSION_WORDS = (
+    "v ver version versions release releases rev revision build patch section sections chapter sec figure fig table step "
+    "appendix clause paragraph item part no nr policy standard standards firmware kernel rv"
+).split()
+_VERSION_FILLERS = "to is was from of at now before after since than".split()
+_VERSION_UPDATES = ("updat", "upgrad", "bump", "downgrad")
 _VERSION_BEFORE = re.compile(
-    r"(?i)(?:(?:\b(?:v|ver|version|versions|release|releases|rev|revision|build|patch|section|sections|chapter|sec"
-    r"|figure|fig|table|step|appendix|clause|paragraph|item|part|no|nr|policy|standard|standards|firmware|kernel|rv"
-    r"|rfc[0-9]*)|\u00a7)[\s:=#.(]*(?:(?:to|is|was|from|of|at|now|before|after|since|than)\b[\s:=#.(]*){0,2}"
-    r"|\b(?:updat|upgrad|bump|downgrad)\w*(?:[ \t]+[\w.+-]+){0,3}?[ \t]+(?:to|from)[\s:]*"
+    r"(?i)(?:(?:\b(?:" + "|".join(_VERSION_WORDS) + r"|rfc[0-9]*)|\u00a7)[\s:=#.(]*(?:(?:"
+    + "|".join(_VERSION_FILLERS) + r")\b[\s:=#.(]*){0,2}"
+    r"|\b(?:" + "|".join(_VERSION_UPDATES) + r")\w*(?:[ \t]+[\w.+-]+){0,3}?[ \t]+(?:to|from)[\s:]*"
     r"|(?:[=<>~!]=|[<>])[ ]*)$"
 )
 """A version or section keyword right before a number: ``version 1.2.3.4``, ``v 2.10.0.1``,
 ``release: ...``, ``Section 7.8.2.2``, ``\u00a7 4.1.2.1``, ``Standards-Version to 3.9.2.0``,
 ``Update sqlite to 3.14.1.0``."""
+
+
+def _reverse(words: list[str] | tuple[str, ...]) -> str:
+    return "|".join(w[::-1] for w in words)
+
+
+_VERSION_BEFORE_REVERSED = re.compile(
+    r"(?i)\n?(?:(?:[\s:=#.(]*\b(?:" + _reverse(_VERSION_FILLERS) + r")){0,2}[\s:=#.(]*(?:(?:"
+    + _reverse(_VERSION_WORDS) + r"|[0-9]*cfr)\b|\u00a7)"
+    r"|[\s:]*(?:ot|morf)[ \t]+(?:[\w.+-]+[ \t]+){0,3}\w*(?:" + _reverse(_VERSION_UPDATES) + r")\b"
+    r"|[ ]*(?:=[=<>~!]|[<>]))"
+)
+""":data:`_VERSION_BEFORE` reversed, matched once at the start of the reversed text before a
+candidate instead of searched from every position of it (the same language: a reversed text
+starts with a reversed match exactly when the text ends with a match; ``\n?`` stands for ``$``
+before a final line break)."""
 
 
 class Detector:
@@ -68,9 +89,28 @@ class Detector:
     """True: :meth:`scan` takes ``taken``, the spans higher-priority types already hold in the
     document, and skips candidates that overlap them (they would lose anyway); for validators
     that cost much (phone numbers)."""
+    locator: ClassVar[str | None] = None
+    """A pattern (Rust and Python syntax alike) whose non-overlapping leftmost matches hold every
+    candidate of the scan: the stage extracts them for a whole batch in Polars
+    (``str.extract_all``) and :meth:`scan` takes them as ``located``, so Python looks at those
+    few pieces of text instead of every digit of it. Without ``located`` the scan finds them
+    with Python's ``re`` (the same matches)."""
 
     def scan(self, text: str, regions: tuple[str, ...] = ()) -> tuple[list[Found], int]:
         raise NotImplementedError
+
+
+def located_spans(text: str, located: list[str]) -> Iterator[tuple[int, int]]:
+    """Where the located pieces are, in order: each is the first occurrence after the previous
+    one. That is where the pattern matched: an earlier occurrence of the same text would be a
+    match of the pattern that leftmost matching would have found first."""
+    pos = 0
+    for piece in located:
+        at = text.find(piece, pos)
+        if at < 0:  # cannot happen for pieces extracted from this text
+            raise ValueError(f"located text {piece!r} is not in the document")
+        pos = at + len(piece)
+        yield at, pos
 
 
 # ---------------------------------------------------------------- e-mail
@@ -132,6 +172,11 @@ class EmailDetector(Detector):
 # ---------------------------------------------------------------- IP addresses
 
 _IPV4 = re.compile(r"[0-9](?<![\w.][0-9])[0-9]{0,2}\.(?:[0-9]{1,3}\.){2}[0-9]{1,3}(?!\w|\.[0-9])")
+"""A dotted quad not inside a longer token: the candidates of the IPv4 scan."""
+_IPV4_QUAD = re.compile(r"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}")
+"""The IPv4 locator: every :data:`_IPV4` match is one of these (the greedy quad at its start,
+which nothing before it can swallow), the others are inside longer tokens."""
+_ASCII_DIGITS = frozenset("0123456789")
 _VERSIONISH_BEFORE = frozenset("-_~+")
 _CHANGELOG_HEADER = re.compile(r"[a-z0-9][a-z0-9+.-]* \($")
 _NUMBERED_TITLE = re.compile(r"\.[^\S\n]+\S")
@@ -199,7 +244,17 @@ def _ip_context(text: str, start: int, end: int) -> bool:
 
 
 def _version_context(text: str, start: int) -> bool:
-    return start > 0 and _VERSION_BEFORE.search(text, max(0, start - 60), start) is not None
+    """A version or section keyword (:data:`_VERSION_BEFORE`) right before ``start``, within 60
+    characters. Matched on the reversed window; a match reaching the window's first character
+    is checked again forwards, where a word boundary also sees the character before the window."""
+    if start == 0:
+        return False
+    lo = max(0, start - 60)
+    window = text[lo:start][::-1]
+    m = _VERSION_BEFORE_REVERSED.match(window)
+    if m is None:
+        return False
+    return not lo or m.end() < len(window) or _VERSION_BEFORE.search(text, lo, start) is not None
 
 
 class IPv4Detector(Detector):
@@ -220,16 +275,31 @@ class IPv4Detector(Detector):
 
     name = "ipv4"
     prefilters = (((r"[0-9]\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]", False),),)
+    locator = _IPV4_QUAD.pattern
 
-    def scan(self, text: str, regions: tuple[str, ...] = ()) -> tuple[list[Found], int]:
+    @staticmethod
+    def candidates(text: str, located: list[str] | None = None) -> Iterator[tuple[int, int]]:
+        """The spans of the :data:`_IPV4` matches, from the located quads (:data:`_IPV4_QUAD`):
+        those not glued to a word, a dot before or a decimal after."""
+        for s, e in located_spans(text, _IPV4_QUAD.findall(text) if located is None else located):
+            before = text[s - 1] if s else ""
+            after = text[e : e + 2]
+            if (before and (before.isalnum() or before in "._")) or (
+                after and (after[0].isalnum() or after[0] == "_" or (after[0] == "." and after[1:2] in _ASCII_DIGITS))
+            ):
+                continue
+            yield s, e
+
+    def scan(
+        self, text: str, regions: tuple[str, ...] = (), located: list[str] | None = None
+    ) -> tuple[list[Found], int]:
         found: list[Found] = []
         invalid = 0
         n = len(text)
-        for m in _IPV4.finditer(text):
-            s, e = m.span()
-            value = m.group()
+        for s, e in self.candidates(text, located):
             before = text[s - 1] if s else ""
             after = text[e : e + 2]
+            value = text[s:e]
             if (
                 not ipv4_global(value)
                 or before in _VERSIONISH_BEFORE
@@ -269,11 +339,9 @@ class IPv6Detector(Detector):
         found: list[Found] = []
         invalid = 0
         for m in _IPV6.finditer(text):
-            value = m.group()
-            if ipv6_global(value):
-                import ipaddress
-
-                found.append((m.start(), m.end(), ipaddress.IPv6Address(value).compressed))
+            addr = ipv6_global_address(m.group())
+            if addr is not None:
+                found.append((m.start(), m.end(), addr.compressed))
             else:
                 invalid += 1
         return found, invalid
@@ -289,6 +357,9 @@ valid (the IBAN detector takes it) or not (a mistyped or made-up account number)
 _CARD_RUN = re.compile(r"[0-9](?<![\w.,+/-][0-9])(?=(?:[ -]?[0-9]){12})(?>[0-9]*(?:[ -][0-9]+)*)")
 """A maximal run of digit groups joined by single spaces or dashes, 13 digits at least, not
 after a word, a decimal or a sign (atomic: linear on long runs)."""
+_CARD_CHAIN = re.compile(r"[0-9](?:[ \-]?[0-9]){12,}")
+"""The card locator: digits joined by single spaces or dashes, 13 at least. Each holds the
+:data:`_CARD_RUN` matches within it, and none lies outside one."""
 _CARD_LAYOUTS = frozenset({(4, 4, 4, 1), (4, 4, 4, 2), (4, 4, 4, 3), (4, 4, 4, 4), (4, 4, 4, 4, 1), (4, 4, 4, 4, 2),
                            (4, 4, 4, 4, 3), (4, 4, 5), (4, 6, 4), (4, 6, 5)})
 """Group lengths of a grouped card number (13-19 digits): fours with a shorter tail, Amex 4-6-5,
@@ -308,66 +379,82 @@ class CreditCardDetector(Detector):
 
     name = "credit_card"
     prefilters = (((_DIGITS_7, False), (r"[0-9](?:[ \-]?[0-9]){12}", False)),)
+    locator = _CARD_CHAIN.pattern
 
-    def scan(self, text: str, regions: tuple[str, ...] = ()) -> tuple[list[Found], int]:
+    def scan(
+        self, text: str, regions: tuple[str, ...] = (), located: list[str] | None = None
+    ) -> tuple[list[Found], int]:
         found: list[Found] = []
         invalid = 0
-        n_text = len(text)
-        for m in _CARD_RUN.finditer(text):
-            run = m.group()
-            base, e = m.span()
-            if e < n_text and (text[e].isalnum() or text[e] == "_" or (text[e] in ".,/-" and text[e + 1 : e + 2].isdigit())):
-                cut = max(run.rfind(" "), run.rfind("-"))  # the last group is glued to a word or decimal
-                if cut < 0:
-                    continue
-                run = run[:cut]
-            if len(run) < 13:
-                continue
-            parts = _SEP_SPLIT.split(run)
-            groups = parts[::2]
-            seps = parts[1::2]
-            offsets = []
-            pos = 0
-            for g in groups:
-                offsets.append(pos)
-                pos += len(g) + 1
-            i = 0
-            n = len(groups)
-            candidates = hits = 0
-            while i < n:
-                hit = None
-                total = 0
-                for j in range(i, n):
-                    total += len(groups[j])
-                    if total > 19 or (j > i and seps[j - 1] != seps[i]):
-                        break
-                    if total < 13:
-                        continue
-                    window = groups[i : j + 1]
-                    if j > i and tuple(len(g) for g in window) not in _CARD_LAYOUTS:
-                        continue
-                    if j > i and ((i > 0 and seps[i - 1] != seps[i]) or (j < n - 1 and seps[j] != seps[i])):
-                        continue  # an edge group is joined to a neighbour by another separator
-                    candidates += 1
-                    digits = "".join(window)
-                    at = base + offsets[i]
-                    if card_ok(digits) and _IBAN_HEAD.search(text, max(0, at - 40), at) is None:
-                        hit = (at, base + offsets[j] + len(groups[j]), digits, j)
-                        break
-                if hit is not None:
-                    found.append(hit[:3])
-                    hits += 1
-                    i = hit[3] + 1
-                else:
-                    i += 1
-            if candidates and not hits:
-                invalid += 1
+        for m in self.runs(text, located):
+            invalid += self._run(text, m, found)
         return found, invalid
+
+    @staticmethod
+    def runs(text: str, located: list[str] | None = None) -> Iterator[re.Match[str]]:
+        """The :data:`_CARD_RUN` matches, looked for only inside the located chains (:data:`_CARD_CHAIN`)."""
+        for lo, hi in located_spans(text, _CARD_CHAIN.findall(text) if located is None else located):
+            yield from _CARD_RUN.finditer(text, lo, hi)
+
+    @staticmethod
+    def _run(text: str, m: re.Match[str], found: list[Found]) -> int:
+        """Appends the cards of one run of digit groups to ``found``; 1 if it held candidates
+        but no card, else 0."""
+        run = m.group()
+        base, e = m.span()
+        if e < len(text) and (text[e].isalnum() or text[e] == "_" or (text[e] in ".,/-" and text[e + 1 : e + 2].isdigit())):
+            cut = max(run.rfind(" "), run.rfind("-"))  # the last group is glued to a word or decimal
+            if cut < 0:
+                return 0
+            run = run[:cut]
+        if len(run) < 13:
+            return 0
+        parts = _SEP_SPLIT.split(run)
+        groups = parts[::2]
+        seps = parts[1::2]
+        offsets = []
+        pos = 0
+        for g in groups:
+            offsets.append(pos)
+            pos += len(g) + 1
+        i = 0
+        n = len(groups)
+        candidates = hits = 0
+        while i < n:
+            hit = None
+            total = 0
+            for j in range(i, n):
+                total += len(groups[j])
+                if total > 19 or (j > i and seps[j - 1] != seps[i]):
+                    break
+                if total < 13:
+                    continue
+                window = groups[i : j + 1]
+                if j > i and tuple(len(g) for g in window) not in _CARD_LAYOUTS:
+                    continue
+                if j > i and ((i > 0 and seps[i - 1] != seps[i]) or (j < n - 1 and seps[j] != seps[i])):
+                    continue  # an edge group is joined to a neighbour by another separator
+                candidates += 1
+                digits = "".join(window)
+                at = base + offsets[i]
+                if card_ok(digits) and _IBAN_HEAD.search(text, max(0, at - 40), at) is None:
+                    hit = (at, base + offsets[j] + len(groups[j]), digits, j)
+                    break
+            if hit is not None:
+                found.append(hit[:3])
+                hits += 1
+                i = hit[3] + 1
+            else:
+                i += 1
+        return 1 if candidates and not hits else 0
 
 
 # ---------------------------------------------------------------- IBAN
 
 _IBAN = re.compile(r"[A-Z](?<!\w[A-Z])[A-Z][0-9]{2}(?: ?[A-Z0-9]){11,30}")
+_IBAN_START = re.compile(r"[A-Z]{2}[0-9]{2}")
+"""The IBAN locator: two capitals and two digits, where every :data:`_IBAN` match starts (two
+of them never overlap, so non-overlapping matches miss none)."""
 
 
 class IbanDetector(Detector):
@@ -377,14 +464,19 @@ class IbanDetector(Detector):
 
     name = "iban"
     prefilters = (((r"[0-9]{2} ?[A-Z0-9]{4} ?[A-Z0-9]{4} ?[A-Z0-9]{2}", False), (r"[A-Z]{2}[0-9]{2} ?[A-Z0-9]{4} ?[A-Z0-9]{4}", False)),)
+    locator = _IBAN_START.pattern
 
-    def scan(self, text: str, regions: tuple[str, ...] = ()) -> tuple[list[Found], int]:
+    def scan(
+        self, text: str, regions: tuple[str, ...] = (), located: list[str] | None = None
+    ) -> tuple[list[Found], int]:
         found: list[Found] = []
         invalid = 0
         n = len(text)
         pos = 0
-        while (m := _IBAN.search(text, pos)) is not None:
+        for m in self.candidates(text, located):
             s = m.start()
+            if s < pos:
+                continue  # inside an IBAN found before
             pos = s + 1  # a candidate runs on into what follows: the next one may start inside it
             cand = m.group()
             length = IBAN_LENGTHS.get(cand[:2])
@@ -415,6 +507,14 @@ class IbanDetector(Detector):
             found.append((s, end, compact[:length]))
             pos = end
         return found, invalid
+
+    @staticmethod
+    def candidates(text: str, located: list[str] | None = None) -> Iterator[re.Match[str]]:
+        """Every :data:`_IBAN` match, by start (they may overlap), from the located starts."""
+        for at, _ in located_spans(text, _IBAN_START.findall(text) if located is None else located):
+            m = _IBAN.match(text, at)
+            if m is not None:
+                yield m
 
 
 # ---------------------------------------------------------------- secrets
@@ -720,29 +820,219 @@ def _next_to_numbers(text: str, start: int, end: int) -> bool:
     return bool(before) and before[-1].isdigit() and len(before) < 4
 
 
-@functools.lru_cache(maxsize=512)
-def _region_lengths(region: str) -> tuple[str, frozenset[int]] | None:
-    """(national prefix, possible national number lengths) of a region whose national prefix is
-    plain digits; None where parsing strips something more complex (then no pre-check)."""
+@functools.lru_cache(maxsize=1024)
+def _general_descs(country_code: int) -> tuple[tuple[frozenset[int], re.Pattern[str]], ...] | None:
+    """(possible lengths, national number pattern) of the general description of every region that
+    shares a calling code: a number valid in any of them matches one (libphonenumber checks the
+    general description before any type). None for non-geographic codes (no pre-check)."""
+    import phonenumbers
+
+    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(country_code, ())
+    out: dict[tuple[frozenset[int], str], re.Pattern[str]] = {}
+    for region in regions:
+        meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
+        desc = meta.general_desc if meta is not None else None
+        if desc is None or not desc.national_number_pattern:
+            return None
+        out[(frozenset(desc.possible_length or ()), desc.national_number_pattern)] = re.compile(desc.national_number_pattern)
+    return tuple((lengths, pattern) for (lengths, _), pattern in out.items()) or None
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsing_rules(region: str) -> tuple[str, re.Pattern[str] | None, re.Pattern[str] | None] | None:
+    """(calling code, national prefix for parsing, international prefix) of a region whose
+    national prefix is only ever stripped (no transform rule that rewrites digits); None
+    otherwise (then no pre-check)."""
     import phonenumbers
 
     meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
-    if meta is None or meta.general_desc is None or not meta.general_desc.possible_length:
+    if meta is None or meta.national_prefix_transform_rule:
         return None
-    prefix = meta.national_prefix or ""
-    if meta.national_prefix_for_parsing not in (None, prefix) or not prefix.isdigit() and prefix:
-        return None
-    return prefix, frozenset(meta.general_desc.possible_length)
+    npp, idd = meta.national_prefix_for_parsing, meta.international_prefix
+    return str(meta.country_code), re.compile(npp) if npp else None, re.compile(idd) if idd else None
 
 
-def _length_plausible(digits: str, region: str) -> bool:
-    """Whether a national number of this many digits can be valid in the region (libphonenumber's
-    possible lengths, with or without the national prefix): skips most parses that would fail."""
-    known = _region_lengths(region)
-    if known is None:
+def _strip(digits: str, prefix: re.Pattern[str] | None) -> str:
+    m = prefix.match(digits) if prefix is not None else None
+    return digits[m.end() :] if m is not None else digits
+
+
+def _matches_general(nsns: Iterable[str], country_code: int) -> bool:
+    descs = _general_descs(country_code)
+    if descs is None:
         return True
-    prefix, lengths = known
-    return len(digits) in lengths or (bool(prefix) and digits.startswith(prefix) and len(digits) - len(prefix) in lengths)
+    return any((not lengths or len(nsn) in lengths) and pattern.fullmatch(nsn) for nsn in nsns for lengths, pattern in descs)
+
+
+def _may_be_valid(digits: str, region: str | None) -> bool:
+    """Whether ``phonenumbers.parse`` and ``is_valid_number`` can accept these digits, without
+    calling them: False only where no number they could make of them matches the general
+    description (possible lengths and pattern) of any region sharing its calling code, which
+    validity requires. The national significant number ``parse`` makes is a suffix of the
+    digits (for regions whose prefix rules only strip): the digits, less a national prefix,
+    less the region's own calling code, or both; after ``+``, the digits less the calling code
+    (the first one to three digits that are one), less the national prefix. Numbers written
+    with the region's international call prefix (``0044 ...``), regions with rewriting prefix
+    rules (Argentina, Brazil, ...) and non-geographic codes are left to the library. Costs a
+    few regular-expression matches where a parse costs tens of microseconds."""
+    import phonenumbers
+
+    if region is None:  # written with +
+        if not digits or digits[0] == "0":
+            return True
+        for i in (1, 2, 3):
+            cc = int(digits[:i])
+            if cc in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+                main = phonenumbers.COUNTRY_CODE_TO_REGION_CODE[cc][0]
+                rules = _parsing_rules(main) if main != "001" else None
+                if rules is None:
+                    return True
+                rest = digits[i:]
+                return _matches_general((rest, _strip(rest, rules[1])), cc)
+        return False  # no calling code: parse refuses it
+    rules = _parsing_rules(region)
+    if rules is None:
+        return True
+    cc, prefix, idd = rules
+    if idd is not None and idd.match(digits):
+        return True
+    nsns = {digits, _strip(digits, prefix)}
+    if digits.startswith(cc):
+        rest = digits[len(cc) :]
+        once = _strip(rest, prefix)
+        nsns.update((rest, once, _strip(once, prefix)))
+    return _matches_general(nsns, int(cc))
+
+
+@functools.lru_cache(maxsize=1024)
+def _national_prefix(region: str) -> re.Pattern[str] | None:
+    """The region's national prefix for parsing, compiled (None when it has none)."""
+    import phonenumbers
+
+    meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    npp = meta.national_prefix_for_parsing if meta is not None else None
+    return re.compile(npp) if npp else None
+
+
+_TYPE_DESCS = ("premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager", "uan", "voicemail", "fixed_line", "mobile")
+"""The number types libphonenumber tries, in its order (``_number_type_helper``)."""
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _type_patterns(region: str, length: int) -> tuple[re.Pattern[str], re.Pattern[str]] | None:
+    """The region's general pattern and one alternation of the patterns of every number type
+    whose possible lengths allow ``length`` (mobile only where its pattern differs from the fixed
+    line's, as libphonenumber tries it); None when no number of that length can be valid."""
+    import phonenumbers
+
+    meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    desc = meta.general_desc if meta is not None else None
+    if desc is None or not desc.national_number_pattern or (desc.possible_length and length not in desc.possible_length):
+        return None
+    patterns = []
+    for name in _TYPE_DESCS:
+        d = getattr(meta, name)
+        if name == "mobile" and meta.same_mobile_and_fixed_line_pattern:
+            continue
+        if d is None or not d.national_number_pattern or (d.possible_length and length not in d.possible_length):
+            continue
+        patterns.append(f"(?:{d.national_number_pattern})")
+    if not patterns:
+        return None
+    return re.compile(desc.national_number_pattern), re.compile("|".join(patterns))
+
+
+def _type_known(region: str, nsn: str) -> bool:
+    """libphonenumber's ``_number_type_helper(nsn, metadata) != UNKNOWN`` for a region: the
+    general description and some type's description (length and pattern) match."""
+    known = _type_patterns(region, len(nsn))
+    return known is not None and known[0].fullmatch(nsn) is not None and known[1].fullmatch(nsn) is not None
+
+
+@functools.lru_cache(maxsize=1024)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def _valid(country_code: int, nsn: str) -> bool | None:
+    """``phonenumbers.is_valid_number`` of the number with this calling code and national
+    significant number, from the same metadata with one match per pattern set instead of one per
+    number type: the region is the calling code's only one, else the first whose leading digits
+    match or, without leading digits, whose types know the number (``region_code_for_number``);
+    then that region's types must know it. None for non-geographic codes (ask the library)."""
+    import phonenumbers
+
+    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(country_code)
+    if not regions:
+        return False
+    if regions[0] == "001":
+        return None
+    region = regions[0] if len(regions) == 1 else None
+    if region is None:
+        for candidate in regions:
+            meta = phonenumbers.PhoneMetadata.metadata_for_region(candidate)
+            if meta is None:
+                continue
+            if meta.leading_digits is not None:
+                if _compiled(meta.leading_digits).match(nsn):
+                    region = candidate
+                    break
+            elif _type_known(candidate, nsn):
+                region = candidate
+                break
+        if region is None:
+            return False
+    return _type_known(region, nsn)
+
+
+def _plain_international(digits: str) -> tuple[int, str] | None:
+    """(calling code, national significant number) of ``phonenumbers.parse("+" + digits)``
+    where parsing only splits off the calling code (the first one to three digits that are one,
+    of a geographic region whose national prefix does not open the rest); None where parsing
+    may do more (strip a national prefix: ``+44 020 ...``), which is then left to ``parse``."""
+    import phonenumbers
+
+    if not digits or digits[0] == "0":
+        return None
+    for i in (1, 2, 3):
+        regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(int(digits[:i]))
+        if regions:
+            break
+    else:
+        return None
+    rest = digits[i:]
+    prefix = _national_prefix(regions[0]) if regions[0] != "001" else None
+    if regions[0] == "001" or not 2 <= len(rest) <= 17 or (prefix is not None and prefix.match(rest)):
+        return None
+    return int(digits[:i]), rest
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _parse_international(digits: str) -> str | None:
+    """E.164 of a valid ``+`` number (its digits after the plus), else None. Digits no region
+    could accept skip the library (:func:`_may_be_valid`); where parsing only splits off the
+    calling code (:func:`_plain_international`), validity comes from :func:`_valid` and the
+    E.164 is the plus and the digits as written; other numbers go through ``parse``."""
+    import phonenumbers
+
+    if not _may_be_valid(digits, None):
+        return None
+    plain = _plain_international(digits)
+    if plain is not None and (ok := _valid(*plain)) is not None:
+        return "+" + digits if ok else None
+    try:
+        num = phonenumbers.parse("+" + digits, None)
+    except phonenumbers.NumberParseException:
+        return None
+    return phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164) if _is_valid(num) else None
+
+
+def _is_valid(num: Any) -> bool:
+    """``phonenumbers.is_valid_number``, by :func:`_valid` where it can answer."""
+    import phonenumbers
+
+    ok = _valid(num.country_code, phonenumbers.national_significant_number(num))
+    return phonenumbers.is_valid_number(num) if ok is None else ok
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -755,38 +1045,38 @@ def _parse_phone(cand: str, regions: tuple[str, ...]) -> str | None:
     call prefix, the country code and the national number (``0044 20 7946 0958``). Written
     without a trunk prefix (``(415) 555-2671``; regions that have none, such as ES and IT), its
     group breaks must be among those of the national format. So a row of numbers that happens to
-    be valid somewhere is not a phone number.
+    be valid somewhere is not a phone number. Digits no region could accept skip the parse
+    (:func:`_may_be_valid`); the national format is made only where the test needs it; results
+    are cached per distinct candidate (``+`` numbers per digits), so a number repeated in a
+    batch or a corpus is parsed once per process.
     """
     import phonenumbers
 
-    if cand.startswith("+"):
-        try:
-            num = phonenumbers.parse(cand, None)
-        except phonenumbers.NumberParseException:
-            return None
-        return phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164) if phonenumbers.is_valid_number(num) else None
     digits = _NON_DIGITS.sub("", cand)
-    idd_written = digits.startswith(("00", "011"))
+    if cand.startswith("+"):
+        return _parse_international(digits)
     for region in regions:
-        if not idd_written and not _length_plausible(digits, region):
+        if not _may_be_valid(digits, region):
             continue
         try:
             num = phonenumbers.parse(cand, region)
         except phonenumbers.NumberParseException:
             continue
-        if not phonenumbers.is_valid_number(num):
+        if not _is_valid(num):
             continue
         nsn = phonenumbers.national_significant_number(num)
         meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
         prefix = (meta.national_prefix if meta is not None else None) or ""
-        formatted = phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.NATIONAL)
-        national = _NON_DIGITS.sub("", formatted)
         idd = digits.startswith(("00", "011")) and digits.endswith(f"{num.country_code}{nsn}")
-        if not (digits in (national, prefix + nsn) or idd):
-            continue
-        if (not prefix or not digits.startswith(prefix)) and not idd and not _breaks(cand) <= _breaks(formatted):
-            continue  # no trunk prefix to go by: the groups must be the region's (415 555 2671)
-        return phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
+        written = idd or digits == prefix + nsn
+        grouped = idd or (bool(prefix) and digits.startswith(prefix))
+        if not (written and grouped):
+            formatted = phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.NATIONAL)
+            if not written and digits != _NON_DIGITS.sub("", formatted):
+                continue
+            if not grouped and not _breaks(cand) <= _breaks(formatted):
+                continue  # no trunk prefix to go by: the groups must be the region's (415 555 2671)
+        return f"+{num.country_code}{nsn}"
     return None
 
 
@@ -819,6 +1109,9 @@ class PhoneDetector(Detector):
                     if min(over) <= s:
                         continue  # starts inside a span of a higher-priority type
                     e = s + len(text[s : min(over)].rstrip(" -./("))  # runs into one: cut before it
+            if e - s < 7:  # fewer than the 7 digits of the shortest number (a version, a date, a price)
+                invalid += 1
+                continue
             hit = self._check(text, s, e, regions)
             if hit is None and text[s] in "+(":
                 # a number that opens with + or ( may run into a number after it: drop trailing groups

@@ -87,11 +87,14 @@ IBAN_LENGTHS: dict[str, int] = {
 """Country code -> IBAN length (the SWIFT IBAN registry; SEPA countries first)."""
 
 
+_LETTER_VALUES = {ord(ch): str(int(ch, 36)) for ch in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"}
+
+
 def iban_mod97_ok(iban: str) -> bool:
     """ISO 13616 check: move the first four characters to the end, letters as 10..35, mod 97 == 1."""
     s = iban[4:] + iban[:4]
-    digits = "".join(str(int(ch, 36)) for ch in s)
-    return int(digits) % 97 == 1
+    digits = s.translate(_LETTER_VALUES)
+    return digits.isdecimal() and int(digits) % 97 == 1
 
 
 def iban_ok(iban: str) -> bool:
@@ -170,29 +173,65 @@ def ipv4_global(text: str) -> bool:
     6to4 relays, benchmarking (198.18/15), multicast (224/4), reserved and broadcast (240/4).
     """
     parts = text.split(".")
-    if len(parts) != 4 or any(not p.isdigit() or (len(p) > 1 and p[0] == "0") or int(p) > 255 for p in parts):
+    if len(parts) != 4:
         return False
     value = 0
     for p in parts:
-        value = value << 8 | int(p)
+        if not p.isdigit() or (len(p) > 1 and p[0] == "0"):
+            return False
+        octet = int(p)
+        if octet > 255:
+            return False
+        value = value << 8 | octet
     i = bisect.bisect_right(_IPV4_STARTS, value) - 1
     return i < 0 or value > _IPV4_SPECIAL[i][1]
 
 
-def ipv6_global(text: str) -> bool:
-    """Parses as an IPv6 address in global unicast space (2000::/3) that is globally routable
-    (documentation 2001:db8::/32 and 3fff::/20, 6to4 2002::/16, the IETF protocol block
-    2001::/23 with TEREDO and ORCHID are not)."""
+def _merged(nets: list[ipaddress.IPv6Network]) -> tuple[tuple[int, int], ...]:
+    spans = sorted((int(n.network_address), int(n.broadcast_address)) for n in nets)
+    out: list[tuple[int, int]] = []
+    for lo, hi in spans:
+        if out and lo <= out[-1][1] + 1:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return tuple(out)
+
+
+_PRIVATE_V6 = getattr(getattr(ipaddress.IPv6Address, "_constants", None), "_private_networks", None)
+"""The running Python's table behind ``IPv6Address.is_global`` (``not is_private``), when it
+has one where we can read it; else every address is asked (``is_global``)."""
+_IPV6_NOT_GLOBAL = _merged(
+    [*_IPV6_SPECIAL, *(n for n in _PRIVATE_V6 or () if isinstance(n, ipaddress.IPv6Network) and n.overlaps(_GLOBAL_UNICAST))]
+)
+"""Ranges inside 2000::/3 that are not global (the special blocks above and the running Python's
+private networks there), merged, as integers: one bisect instead of a dozen network tests."""
+_IPV6_NOT_GLOBAL_STARTS = tuple(lo for lo, _ in _IPV6_NOT_GLOBAL)
+
+
+def ipv6_global_address(text: str) -> ipaddress.IPv6Address | None:
+    """The address, when the text parses as an IPv6 address in global unicast space (2000::/3)
+    that is globally routable (documentation 2001:db8::/32 and 3fff::/20, 6to4 2002::/16, the
+    IETF protocol block 2001::/23 with TEREDO and ORCHID are not; nor is any address that
+    ``ipaddress`` calls not global); else None."""
     try:
         addr = ipaddress.IPv6Address(text)
     except ValueError:
-        return False
-    return (
-        addr in _GLOBAL_UNICAST
-        and addr.is_global
-        and not addr.is_multicast
-        and not any(addr in net for net in _IPV6_SPECIAL)
-    )
+        return None
+    value = int(addr)
+    if value >> 125 != 1:  # outside 2000::/3 (multicast ff00::/8 among them)
+        return None
+    i = bisect.bisect_right(_IPV6_NOT_GLOBAL_STARTS, value) - 1
+    if i >= 0 and value <= _IPV6_NOT_GLOBAL[i][1]:
+        return None
+    if _PRIVATE_V6 is None and not addr.is_global:
+        return None
+    return addr
+
+
+def ipv6_global(text: str) -> bool:
+    """Whether :func:`ipv6_global_address` accepts the text."""
+    return ipv6_global_address(text) is not None
 
 
 # ---------------------------------------------------------------- e-mail

@@ -243,7 +243,8 @@ class Pii(MapStage):
     Counters: ``pii_<type>`` (spans kept), ``pii_docs_<type>`` (documents with one or more),
     ``pii_vetoed_<type>`` (valid candidates vetoed by a word before them), ``pii_invalid_<type>``
     (candidates that failed validation). Each type is found in two steps: Polars runs candidate
-    patterns over the whole batch; Python validates candidates in those documents only. Memory:
+    patterns over the whole batch (and, for detectors with a ``locator``, extracts the pieces of
+    text their scan looks at); Python validates candidates in those documents only. Memory:
     the batch, one Python string per candidate document and its spans; the phone library's
     metadata (a few MB) once per worker. The pseudonym key is read from the environment on
     the driver (plan time) and in each worker, and never pickled.
@@ -407,15 +408,17 @@ class Pii(MapStage):
                 continue
             positions = np.searchsorted(union, rows).tolist()
             regions = self._regions(batch, rows) if det.uses_regions else None
+            located = text.gather(rows).str.extract_all(det.locator).to_list() if det.locator is not None else None
             veto = vetoes.get(det.name)
             skips = det.skips_taken
             for j, p in enumerate(positions):
                 s = strs[p]
+                kwargs: dict[str, Any] = {}
+                if located is not None:
+                    kwargs["located"] = located[j]
                 if skips and p in found:
-                    taken = [(b[1], b[2]) for b in found[p]]
-                    spans, bad = det.scan(s, regions[j] if regions is not None else (), taken)
-                else:
-                    spans, bad = det.scan(s, regions[j] if regions is not None else ())
+                    kwargs["taken"] = [(b[1], b[2]) for b in found[p]]
+                spans, bad = det.scan(s, regions[j] if regions is not None else (), **kwargs)
                 invalid[ti] += bad
                 if not spans:
                     continue
