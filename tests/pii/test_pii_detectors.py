@@ -499,6 +499,18 @@ IBANISH = st.lists(
 
 
 @settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(NUMBERISH, st.sampled_from(["+", "(", ")", "+44 ", "(0) ", " 030 ", ":", "#", "$"])), max_size=6).map("".join))
+def test_phone_pattern_possessive_runs_change_no_match(text: str) -> None:
+    import re
+
+    from curate.pii.detectors import _PHONE
+
+    backtracking = re.compile(_PHONE.pattern.replace("}+", "}"))
+    assert backtracking.pattern != _PHONE.pattern
+    assert [m.span() for m in _PHONE.finditer(text)] == [m.span() for m in backtracking.finditer(text)]
+
+
+@settings(max_examples=300, deadline=None)
 @given(IBANISH)
 def test_iban_locator_finds_the_same_candidates(text: str) -> None:
     det = IbanDetector()

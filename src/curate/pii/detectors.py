@@ -655,11 +655,13 @@ class SecretDetector(Detector):
 # ---------------------------------------------------------------- phone numbers
 
 _PHONE = re.compile(
-    # a character class first (so ``re`` scans for it fast), then the look-behinds on it
+    # a character class first (so ``re`` scans for it fast), then the look-behinds on it; digit
+    # runs are possessive (``+``): a shorter run leaves a digit next, where no separator and no
+    # end can follow, so giving digits back never finds another match and only costs time
     r"[+(0-9](?<![\w+#$\u20ac\u00a3\u00a5.,/=@~-].)(?<![0-9]:.)"
-    r"(?:(?<=\+)[0-9]{7,15}(?![0-9]|[ \u00a0]?[-./(]?[ \u00a0]?[0-9])"  # E.164: + and 7-15 digits
-    r"|(?:(?<=\+)[ ]?\(?[0-9]|(?<=\()[0-9]|(?<=[0-9]))[0-9]{0,14}"
-    r"(?:(?:[ \u00a0]?[-./][ \u00a0]?|[ \u00a0]?\(|\)[ \u00a0-]?|[ \u00a0])[0-9]{1,15}){1,8})"
+    r"(?:(?<=\+)[0-9]{7,15}+(?![0-9]|[ \u00a0]?[-./(]?[ \u00a0]?[0-9])"  # E.164: + and 7-15 digits
+    r"|(?:(?<=\+)[ ]?\(?[0-9]|(?<=\()[0-9]|(?<=[0-9]))[0-9]{0,14}+"
+    r"(?:(?:[ \u00a0]?[-./][ \u00a0]?|[ \u00a0]?\(|\)[ \u00a0-]?|[ \u00a0])[0-9]{1,15}+){1,8})"
     r"(?!\w|-\w|[.,/:][0-9])"
 )
 _PHONE_GAP = re.compile(r"[ \u00a0]?[-./][ \u00a0]?|[ \u00a0]|[ \u00a0]?\(|\)[ \u00a0-]?")
