@@ -136,6 +136,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "filter": {"rules": {"has_text": "text != ''"}},
     "decontaminate": {"evals": [{"name": "tiny", "path": str(Path(__file__).parent / "data" / "tiny_eval.jsonl"), "fields": ["question", "answer"]}], "ngram": 3, "min_words": 1},
     "select": {"method": "gumbel", "fraction": 0.5},
+    "dsir_score": {"target": [{"path": str(Path(__file__).parent / "data" / "tiny_eval.jsonl"), "fields": ["question", "answer"]}], "buckets": 64},
 }
 """Config values for kinds whose defaults cannot run alone (filter rules, models)."""
 

@@ -625,6 +625,48 @@ def decontaminate(
     _summary(report, quiet)
 
 
+_DS = "curate.stages.dsir_score.DsirScoreConfig"
+
+
+def _target_spec(spec: str) -> dict[str, Any]:
+    """``PATH[:FIELD,FIELD]`` -> a DSIR target's config values (path made absolute)."""
+    import re
+
+    if not spec.strip():
+        raise ConfigError("--target '': expected PATH[:FIELD,FIELD...]")
+    path, fields = spec, None
+    head, colon, tail = spec.rpartition(":")
+    if colon and head and re.fullmatch(r"[\w.-]+(,[\w.-]+)*", tail):
+        path, fields = head, tail.split(",")
+    return {"path": str(Path(path).resolve()), **({"fields": fields} if fields else {})}
+
+
+@app.command()
+@handle_errors
+def dsir(
+    inputs: Inputs,
+    output: Output,
+    target: Annotated[list[str], typer.Option("--target", help="A target file PATH[:FIELD,FIELD] (repeatable): JSON Lines, Parquet or CSV; fields joined by newlines (default: text).")],
+    buckets: Annotated[int | None, typer.Option("--buckets", help="Hash buckets of the n-gram features " + _default(_DS, "buckets"))] = None,
+    ngrams: Annotated[int | None, typer.Option("--ngrams", help="1: words; 2: words and word pairs " + _default(_DS, "ngrams"))] = None,
+    fit: Annotated[str | None, typer.Option("--fit", help="Fit file: scored against when it exists, else written after the run.")] = None,
+    column: Annotated[str | None, typer.Option("--column", help="Output column " + _default(_DS, "column"))] = None,
+    seed: Seed = 0,
+    workers: Workers = None,
+    resume: Resume = False,
+    overwrite: Overwrite = False,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """DSIR importance scores: log p_target/p_raw of hashed word n-grams per document (resample with `select`)."""
+    values: dict[str, Any] = {
+        "target": [_target_spec(spec) for spec in target],
+        **_given(buckets=buckets, ngrams=ngrams, column=column, fit=str(Path(fit).resolve()) if fit else None),
+    }
+    report = run_to_folder(inputs, output, [_stage_config("dsir_score", values)], workers=workers, seed=seed, resume=resume, overwrite=overwrite, quiet=quiet)
+    _summary(report, quiet)
+
+
 _SEL = "curate.stages.select.SelectConfig"
 
 

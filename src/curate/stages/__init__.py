@@ -5,6 +5,7 @@ from __future__ import annotations
 from curate.stages.augment import Augment
 from curate.stages.base import Stage, StageConfig
 from curate.stages.decontaminate import Decontaminate
+from curate.stages.dsir_score import DsirScore
 from curate.stages.exact_dedup import ExactDedup
 from curate.stages.filter import Filter
 from curate.stages.minhash_dedup import MinhashDedup
@@ -25,6 +26,7 @@ REGISTRY: dict[str, type[Stage]] = {
         Decontaminate,
         Select,
         Tokens,
+        DsirScore,
     )
 }
 
