@@ -361,6 +361,10 @@ def augment(
     fraction: Annotated[float | None, typer.Option("--fraction", help="Fraction of documents used as sources " + _default("curate.stages.augment.AugmentConfig", "fraction"))] = None,
     max_synthetic_fraction: Annotated[float | None, typer.Option("--max-synthetic-fraction", help="Cap on synthetic rows in the output " + _default("curate.stages.augment.AugmentConfig", "max_synthetic_fraction"))] = None,
     pairs: Annotated[str | None, typer.Option("--pairs", help="none, correction (noisy, clean) or preference (degraded responses) " + _default("curate.stages.augment.AugmentConfig", "pairs"))] = None,
+    degrade: Annotated[list[str], typer.Option("--degrade", help="Meaning-changing degradation for pairs (repeatable), NAME or NAME=GRADE: truncate, drop_step, reorder_steps, perturb_numbers, swap_units, negate, swap_answer, shuffle_list.")] = [],  # noqa: B006
+    field: Annotated[str | None, typer.Option("--field", help="Response column " + _default("curate.stages.augment.AugmentConfig", "field"))] = None,
+    prompt_field: Annotated[str | None, typer.Option("--prompt-field", help="Prompt column (preference pairs get it as `prompt`).")] = None,
+    originals: Annotated[str | None, typer.Option("--originals", help="keep, or separate: originals to OUT/rejected/ as pair_source " + _default("curate.stages.augment.AugmentConfig", "originals"))] = None,
     seed: Seed = 0,
     workers: Workers = None,
     resume: Resume = False,
@@ -375,7 +379,8 @@ def augment(
     ops = [{"op": name, "rate": rates[0] if len(rates) == 1 else rates[i]} for i, name in enumerate(op)]
     cfg = _stage_config(
         "augment",
-        _given(ops=ops, fraction=fraction, max_synthetic_fraction=max_synthetic_fraction, pairs=pairs),
+        _given(ops=ops or None, fraction=fraction, max_synthetic_fraction=max_synthetic_fraction, pairs=pairs, field=field, prompt_field=prompt_field, originals=originals,
+               degradations=[{"name": n, **({"grade": g} if g else {})} for n, _, g in (d.partition("=") for d in degrade)] or None),
     )
     report = run_to_folder(inputs, output, [cfg], workers=workers, seed=seed, resume=resume, overwrite=overwrite, quiet=quiet)
     _summary(report, quiet)
@@ -543,7 +548,7 @@ def filter_(
     inputs: Inputs,
     output: Output,
     rule: Annotated[list[str], typer.Option("--rule", help="A named rule NAME='EXPRESSION' (repeatable), e.g. min_words='gopher_word_count >= 50'.")] = [],  # noqa: B006
-    preset: Annotated[list[str], typer.Option("--preset", help="gopher_quality, gopher_repetition, c4_quality or fineweb_quality (repeatable); scoring is added when the input lacks the signals.")] = [],  # noqa: B006
+    preset: Annotated[list[str], typer.Option("--preset", help="gopher_quality, gopher_repetition, c4_quality or fineweb_quality (repeatable), or a published chain: gopher, c4 (C4 line cleaning, rewrites text), fineweb (FineWeb's heuristic chain); scoring is added when the input lacks the signals.")] = [],  # noqa: B006
     explain: Annotated[bool, typer.Option("--explain", help="Record every failing rule in reject_detail, not only the first.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Report what each rule would remove, with examples; write no data.")] = False,
     examples: Annotated[int, typer.Option("--examples", min=0, help="Examples per rule with --dry-run.")] = 3,
@@ -564,6 +569,8 @@ def filter_(
     if preset:
         values["preset"] = preset if len(preset) > 1 else preset[0]
     cfg = _stage_config("filter", values)
+    if dry_run and len(cfg.expand_chains()) > 1:
+        raise ConfigError("--dry-run reports rules of one filter; the chain presets c4 and fineweb rewrite text", hint="run without --dry-run and read the rejected sets and the manifest's counters")
     if not dry_run:
         report = run_to_folder(inputs, output, [cfg], workers=workers, resume=resume, overwrite=overwrite, quiet=quiet)
         _summary(report, quiet)
@@ -667,6 +674,38 @@ def dsir(
     _summary(report, quiet)
 
 
+_LS = "curate.stages.learnability.LearnabilityScoreConfig"
+
+
+@app.command()
+@handle_errors
+def learnability(
+    inputs: Inputs,
+    output: Output,
+    target: Annotated[list[str], typer.Option("--target", help="A target file PATH[:FIELD,FIELD] (repeatable): the reference model's text; fields joined by newlines (default: text).")],
+    mode: Annotated[str | None, typer.Option("--mode", help="static (RHO/CoLoR) or online (JEST super-batches) " + _default(_LS, "mode"))] = None,
+    order: Annotated[int | None, typer.Option("--order", help="n-gram order of both models " + _default(_LS, "order"))] = None,
+    table_bits: Annotated[int | None, typer.Option("--table-bits", help="log2 of each count table's buckets " + _default(_LS, "table_bits"))] = None,
+    min_words: Annotated[int | None, typer.Option("--min-words", help="Shorter documents score null " + _default(_LS, "min_words"))] = None,
+    super_batch: Annotated[int | None, typer.Option("--super-batch", help="online: documents per super-batch " + _default(_LS, "super_batch"))] = None,
+    keep_fraction: Annotated[float | None, typer.Option("--keep-fraction", help="online: share of each super-batch kept and learnt " + _default(_LS, "keep_fraction"))] = None,
+    column: Annotated[str | None, typer.Option("--column", help="Output column " + _default(_LS, "column"))] = None,
+    seed: Seed = 0,
+    workers: Workers = None,
+    resume: Resume = False,
+    overwrite: Overwrite = False,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Learnability scores: learner minus reference n-gram cross-entropy per document (select with `select`)."""
+    values: dict[str, Any] = {
+        "target": [_target_spec(spec) for spec in target],
+        **_given(mode=mode, order=order, table_bits=table_bits, min_words=min_words, super_batch=super_batch, keep_fraction=keep_fraction, column=column),
+    }
+    report = run_to_folder(inputs, output, [_stage_config("learnability_score", values)], workers=workers, seed=seed, resume=resume, overwrite=overwrite, quiet=quiet)
+    _summary(report, quiet)
+
+
 _SEL = "curate.stages.select.SelectConfig"
 
 
@@ -748,6 +787,100 @@ def train_classifier(
     print(f"trained on {report.n_train:,} documents, validated on {report.n_valid:,}")
     print(f"precision {report.precision:.3f}  recall {report.recall:.3f}  ROC AUC {report.roc_auc:.3f}  (threshold {report.threshold})")
     print(f"use it: curate score INPUT -o OUT --fasttext hq={report.output}")
+
+
+@app.command()
+@handle_errors
+def report(
+    path: Annotated[Path, typer.Argument(help="A release, a command's output, a workdir or a step folder.")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Folder for report.html and report.json (default: PATH itself).")] = None,
+    debug: Debug = False,
+) -> None:
+    """Write report.html and report.json for a folder curate wrote, and print the page's path."""
+    from curate.reporting import write_report
+    from curate.reporting.collect import build_report
+    from curate.reporting.folders import open_folder
+
+    folder = open_folder(path)
+    if folder.kind == "files":
+        raise ConfigError(f"{path}: not a folder curate wrote (no _manifest.json or _run.json)", hint="`curate inspect` reads plain Parquet files")
+    data = build_report(folder)
+    target = output or (path if path.is_dir() else path.parent)
+    if output is not None and folder.kind == "workdir":
+        page = write_report(data, target)
+    else:
+        page = write_report(data, target, link_base="workdir" if folder.kind == "workdir" else None)
+    print(page)
+
+
+@app.command()
+@handle_errors
+def inspect(
+    path: Annotated[Path, typer.Argument(help="A release, a command's output, a workdir, a step folder, a rejected set or Parquet files.")],
+    reason: Annotated[str | None, typer.Option("--reason", help="Show rejected documents with this reason.")] = None,
+    source: Annotated[str | None, typer.Option("--source", help="Show documents of this source.")] = None,
+    where: Annotated[str | None, typer.Option("--where", help="Show documents matching a rule (filter's grammar), e.g. \"gopher_word_count < 80\".")] = None,
+    rejected: Annotated[bool, typer.Option("--rejected", help="Show rejected documents instead of kept ones.")] = False,
+    doc_id: Annotated[str | None, typer.Option("--id", help="Show one document and its lineage: which step removed it and why.")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=0, help="Documents to show.")] = 5,
+    debug: Debug = False,
+) -> None:
+    """Counts, schema and sample documents of a folder curate wrote."""
+    from curate.reporting import inspect as view
+    from curate.reporting.folders import open_folder
+
+    folder = open_folder(path)
+    if doc_id is not None:
+        print("\n".join(view.show_find(view.find(folder, doc_id))))
+        return
+    lines = view.summary(folder)
+    what, frame = view.rows(folder, reason=reason, source=source, where=where, limit=limit, rejected=rejected)
+    if limit:
+        lines += ["", *view.show_rows(what, frame)]
+    print("\n".join(lines))
+
+
+@app.command()
+@handle_errors
+def diff(
+    old: Annotated[Path, typer.Argument(help="The previous release.")],
+    new: Annotated[Path, typer.Argument(help="The new release.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    gates: Annotated[Path | None, typer.Option("--gates", help="A YAML file with a `gates:` section (a pipeline config will do): check NEW against them (exit 1 when one fails).")] = None,
+    debug: Debug = False,
+) -> None:
+    """What changed between two releases: documents by source and reason, tokens, score shifts."""
+    import json
+
+    from curate.reporting.collect import build_report
+    from curate.reporting.diff import diff as compare
+    from curate.reporting.diff import diff_text
+    from curate.reporting.folders import open_folder
+    from curate.reporting.gates import evaluate, failure, load_gates
+
+    a, b = open_folder(old), open_folder(new)
+    for name, f in (("OLD", a), ("NEW", b)):
+        if f.kind not in ("release", "shards"):
+            raise ConfigError(f"{name}: {f.path} is not a release or a command's output (no curate_dataset manifest)")
+    result = compare(a, b)
+    checked = None
+    if gates is not None:
+        checked = evaluate(load_gates(gates), build_report(b), result)
+        result["gates"] = checked
+    if as_json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(diff_text(result))
+        if checked is not None:
+            print("\ngates:")
+            for r in checked["results"]:
+                verdict = "pass" if r["passed"] else ("not checked" if r["passed"] is None else "FAIL")
+                print(f"  {r['gate']}: {verdict}: {r['message']}")
+    err = failure(checked) if checked else None
+    if err is not None:
+        err.message = err.message.replace("; the release was not published", "")
+        err.hint = None
+        raise err
 
 
 @app.command()

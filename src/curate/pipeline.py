@@ -121,25 +121,37 @@ def _add_scoring_for_filters(stage_cfgs: list[StageConfig], available: set[str] 
     """Put a quality_score stage in front of a filter whose rules read signals nobody computes.
 
     So `curate filter --preset gopher_quality` works on unscored input: the plan adds exactly
-    the heuristic families the rules need. Each stage comes with its index in the user's list
+    the heuristic families the rules need. A filter naming a chain preset (fineweb, c4) is first
+    expanded into its filters and text-modifying stages. Signals computed before a stage that
+    rewrites ``text`` (``modifies_text``) are stale after it: a later filter reading them gets
+    them computed again on the new text. Each stage comes with its index in the user's list
     (an added stage takes its filter's), so errors name the stage the user wrote.
     """
-    from curate.stages.filter import Filter
+    from curate.quality.signals import family_of
+    from curate.stages.filter import Filter, FilterConfig
     from curate.stages.quality_score import QualityScoreConfig
 
     known = set(available) if available is not None else set(CORE_COLUMNS)
+    stale: set[str] = set()
     out: list[tuple[StageConfig, int]] = []
-    for user_index, stage_cfg in enumerate(stage_cfgs):
-        stage = build_stage(stage_cfg)
-        if isinstance(stage, Filter):
-            missing = stage.required_columns() - known
-            families = {f for f in stage.needed_signal_families()} if missing else set()
-            if families:
-                scoring = QualityScoreConfig(heuristics=sorted(families))  # type: ignore[arg-type]
-                out.append((scoring, user_index))
-                known |= build_stage(scoring).added_columns()
-        out.append((stage_cfg, user_index))
-        known |= stage.added_columns()
+    for user_index, user_cfg in enumerate(stage_cfgs):
+        parts = user_cfg.expand_chains() if isinstance(user_cfg, FilterConfig) else [user_cfg]
+        for stage_cfg in parts:
+            stage = build_stage(stage_cfg)
+            if isinstance(stage, Filter):
+                missing = stage.required_columns() - (known - stale)
+                families = {f for f in stage.needed_signal_families()} if missing else set()
+                if families:
+                    scoring = QualityScoreConfig(heuristics=sorted(families))  # type: ignore[arg-type]
+                    out.append((scoring, user_index))
+                    added = build_stage(scoring).added_columns()
+                    known |= added
+                    stale -= added
+            out.append((stage_cfg, user_index))
+            known |= stage.added_columns()
+            stale -= stage.added_columns()
+            if stage.modifies_text:
+                stale |= {c for c in known if family_of(c) is not None}
     return out
 
 

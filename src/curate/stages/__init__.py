@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from curate.stages.augment import Augment
 from curate.stages.base import Stage, StageConfig
+from curate.stages.c4_clean import C4Clean
+from curate.stages.chunk import Chunk
 from curate.stages.decontaminate import Decontaminate
 from curate.stages.dsir_score import DsirScore
 from curate.stages.exact_dedup import ExactDedup
 from curate.stages.filter import Filter
+from curate.stages.learnability import LearnabilityScore
 from curate.stages.minhash_dedup import MinhashDedup
 from curate.stages.pii import Pii
 from curate.stages.quality_score import QualityScore
@@ -27,6 +30,9 @@ REGISTRY: dict[str, type[Stage]] = {
         Select,
         Tokens,
         DsirScore,
+        C4Clean,
+        LearnabilityScore,
+        Chunk,
     )
 }
 

@@ -8,7 +8,7 @@ stage's ``rejected/`` dataset, so every input row is accounted for by constructi
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -86,6 +86,9 @@ class Stage:
     """Columns that describe a rejection (``duplicate_of``): written to ``rejected/`` only."""
     adds_rows: ClassVar[bool] = False
     """True for stages that append new rows (augment); new rows are counted as ``docs_added``."""
+    modifies_text: ClassVar[bool] = False
+    """True for stages that rewrite ``text`` (c4_clean): the planner re-computes, after them, the
+    quality signals a later filter reads, so no rule judges a text that is gone."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """A stage's ``kind`` must be its config's ``kind`` literal: the registry, the config
@@ -215,3 +218,13 @@ class GlobalStage(Stage):
         extra = [c for c in decisions.columns if c != "id" and (c in batch.columns) and c != REJECT]
         out = batch.drop(extra).join(decisions, on="id", how="left", maintain_order="left")
         return out
+
+
+def keys_by_shard(keys: pl.LazyFrame) -> Iterator[pl.DataFrame]:
+    """A global stage's keys one shard at a time, in shard order: a resolve that only needs sums
+    over the corpus (counts) or per-document work streams them in bounded memory."""
+    if "_shard" not in keys.collect_schema().names():
+        yield keys.collect()
+        return
+    for shard in sorted(keys.select(pl.col("_shard").unique()).collect()["_shard"].to_list()):
+        yield keys.filter(pl.col("_shard") == shard).collect()

@@ -61,7 +61,28 @@ PRESETS: dict[str, dict[str, str]] = {
 }
 """Published thresholds as named rules; a rule fails (rejects) when its signal is undefined."""
 
-PresetName = Literal["gopher_quality", "gopher_repetition", "c4_quality", "fineweb_quality"]
+CHAINS: dict[str, tuple[str | dict[str, object], ...]] = {
+    # Rae et al. 2021; datatrove runs the repetition filter first (examples/fineweb.py).
+    "gopher": ("gopher_repetition", "gopher_quality"),
+    # Raffel et al. 2020; datatrove C4QualityFilter with its defaults: line cleaning that rewrites
+    # the text, then the document-level drops (lorem ipsum, curly bracket, under 5 sentences).
+    "c4": ({"kind": "c4_clean"},),
+    # Penedo et al. 2024 (FineWeb), the heuristic part of datatrove's examples/fineweb.py in its
+    # order: Gopher repetition, Gopher quality, C4 (filter_no_terminal_punct=False), FineWeb quality;
+    # the FineWeb signals are computed on the text C4 cleaned.
+    "fineweb": (
+        "gopher_repetition",
+        "gopher_quality",
+        {"kind": "c4_clean", "terminal_punct": False},
+        "fineweb_quality",
+    ),
+}
+"""Published chains: rule presets (names of PRESETS) and text-modifying stages (configs), in order.
+The planner expands a filter naming one into filter and c4_clean steps (``expand_chains``)."""
+
+PresetName = Literal[
+    "gopher_quality", "gopher_repetition", "c4_quality", "fineweb_quality", "gopher", "c4", "fineweb"
+]
 
 
 class FilterConfig(StageConfig):
@@ -75,7 +96,10 @@ class FilterConfig(StageConfig):
     preset: PresetName | list[PresetName] | None = Field(
         None,
         description="Published rule set(s) to apply before `rules`: gopher_quality, "
-        "gopher_repetition, c4_quality, fineweb_quality.",
+        "gopher_repetition, c4_quality, fineweb_quality; or a published chain: gopher "
+        "(repetition, then quality), c4 (c4_clean: C4's line cleaning, which rewrites the text), "
+        "fineweb (FineWeb's order: Gopher repetition, Gopher quality, C4 cleaning without the "
+        "terminal-punctuation rule, FineWeb quality on the cleaned text).",
     )
     explain: bool = Field(
         False, description="Record every failing rule (comma-separated) in the rejection detail."
@@ -116,11 +140,51 @@ class FilterConfig(StageConfig):
         return [self.preset] if isinstance(self.preset, str) else list(self.preset)
 
     def all_rules(self) -> dict[str, str]:
-        """Preset rules first (in their published order), then the user's rules."""
+        """Preset rules first (in their published order), then the user's rules.
+
+        A chain preset that rewrites text (c4, fineweb) must be expanded first (``expand_chains``).
+        """
         out: dict[str, str] = {}
         for p in self.presets():
-            out.update(PRESETS[p])
+            for part in CHAINS.get(p, (p,)):
+                if not isinstance(part, str):
+                    raise ValueError(f"preset {p!r} is a chain of stages: expand it with expand_chains()")
+                out.update(PRESETS[part])
         out.update(self.rules)
+        return out
+
+    def expand_chains(self) -> list[StageConfig]:
+        """This filter as the stages it stands for: rule presets and the user's rules stay in
+        filters, a chain's text-modifying stages (c4_clean) come between them, in order.
+
+        Without a text-modifying chain preset the result is ``[self]``.
+        """
+        parts = [q for p in self.presets() for q in CHAINS.get(p, (p,))]
+        if all(isinstance(q, str) for q in parts):
+            return [self]
+        from curate.stages.c4_clean import C4CleanConfig
+
+        out: list[StageConfig] = []
+        pending: list[str] = []
+        user = dict(self.rules)  # a user rule named like a preset rule replaces it where it runs
+
+        def flush(last: bool) -> None:
+            names = {n for q in pending for n in PRESETS[q]}
+            rules = {n: t for n, t in user.items() if last or n in names}
+            for n in rules:
+                user.pop(n)
+            if pending or rules:
+                preset = list(dict.fromkeys(pending)) or None
+                out.append(FilterConfig(rules=rules, preset=preset, explain=self.explain))  # type: ignore[arg-type]
+                pending.clear()
+
+        for q in parts:
+            if isinstance(q, str):
+                pending.append(q)
+            else:
+                flush(False)
+                out.append(C4CleanConfig(**q))  # type: ignore[arg-type]
+        flush(True)
         return out
 
 
