@@ -130,6 +130,8 @@ def run(
     cfg = _overrides(load_config(config), workers, workdir, output, overwrite, engine, address)
     _, report = _execute(cfg, resume=resume, quiet=quiet, from_step=from_step, until_step=until_step)
     _summary(report, quiet)
+    if not quiet and report.manifest.get("report"):
+        print(f"report: {report.manifest['report']}")
 
 
 def _overrides(

@@ -222,6 +222,7 @@ def test_required_and_added_columns() -> None:
         "augmentation",
         "is_synthetic",
         "chosen",
+        "rejected",
         "degradation",
     }
     assert stage().rows_per_source == 1

@@ -8,6 +8,7 @@ from typing import Any, ClassVar, Literal
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from curate.augment.degrade import DEFAULT_GRADES
 from curate.augment.operators import OPERATOR_NAMES
 from curate.errors import StageError
 from curate.secrets import redact_url, url_credentials
@@ -27,7 +28,19 @@ OpName = Literal[
     "word_swap",
     "sentence_shuffle",
 ]
+DegradationName = Literal[
+    "truncate",
+    "drop_step",
+    "reorder_steps",
+    "perturb_numbers",
+    "swap_units",
+    "negate",
+    "swap_answer",
+    "shuffle_list",
+]
 PROVENANCE = ("origin_id", "augmentation", "is_synthetic")
+ORIGINAL_REASON = "pair_source"
+"""Reject reason of the originals with ``originals: separate`` (the second output)."""
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -89,6 +102,30 @@ class AugmentOpConfig(BaseModel):
         description="Probability per unit: per letter (typo, casing, ocr), per space, per "
         "punctuation mark, per word (word_dropout, word_swap) or per sentence (sentence_shuffle).",
     )
+
+
+class DegradationConfig(BaseModel):
+    """One meaning-changing degradation of the response and its grade."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: DegradationName = Field(
+        description="truncate (answer cut short), drop_step (a line or sentence removed), "
+        "reorder_steps (steps in another order), perturb_numbers (numbers changed), swap_units "
+        "(km -> m, hours -> minutes), negate (a `not` added or removed), swap_answer (the answer "
+        "of another question in the same shard), shuffle_list (list items in another order)."
+    )
+    grade: int | None = Field(
+        None,
+        ge=1,
+        le=100,
+        description="How wrong the degraded answer is (higher is worse), written to `degradation`; "
+        "null: the default (" + ", ".join(f"{k} {v}" for k, v in DEFAULT_GRADES.items()) + ").",
+    )
+
+    @property
+    def level(self) -> int:
+        return self.grade if self.grade is not None else DEFAULT_GRADES[self.name]
 
 
 class AugmentLLMConfig(BaseModel):
@@ -208,7 +245,25 @@ class AugmentConfig(StageConfig):
     pairs: Literal["none", "correction", "preference"] = Field(
         "none",
         description="correction: new rows keep the original in `clean` (noisy, clean); preference: one "
-        "degraded copy per level with the original in `chosen` and the level in `degradation`.",
+        "degraded copy per level and per degradation with the original in `chosen`, the degraded "
+        "text in `rejected` (TRL's DPO columns) and the grade in `degradation`.",
+    )
+    degradations: list[DegradationConfig] = Field(
+        default_factory=list,
+        description="Meaning-changing degradations of `field` for pairs, e.g. [{name: truncate}, "
+        "{name: negate, grade: 4}]: one pair per source and degradation that applies to it.",
+    )
+    prompt_field: str | None = Field(
+        None,
+        min_length=1,
+        description="Column holding the prompt (instruction) of each response: swap_answer takes "
+        "answers of other prompts; preference pairs also get it as `prompt`.",
+    )
+    originals: Literal["keep", "separate"] = Field(
+        "keep",
+        description="keep: originals pass beside the new rows; separate: originals go to the "
+        "step's rejected/ set with reason `pair_source` (a second output), the output holds the "
+        "pairs only.",
     )
     levels: list[float] = Field(
         default_factory=lambda: [0.5, 1.0, 2.0, 4.0],
@@ -240,10 +295,15 @@ class AugmentConfig(StageConfig):
 
     @model_validator(mode="after")
     def _check(self) -> AugmentConfig:
-        if not self.ops and self.llm is None:
+        if not self.ops and self.llm is None and not self.degradations:
             raise ValueError("give at least one operator in `ops` or an `llm` section")
-        if self.pairs != "none" and not self.ops:
-            raise ValueError(f"pairs: {self.pairs} needs operators in `ops`")
+        if self.pairs != "none" and not (self.ops or self.degradations):
+            raise ValueError(f"pairs: {self.pairs} needs operators in `ops` or `degradations`")
+        if self.degradations and self.pairs == "none":
+            raise ValueError("degradations make pairs: set pairs: correction or preference")
+        names = [d.name for d in self.degradations]
+        if len(set(names)) != len(names):
+            raise ValueError("each degradation may be listed once")
         if self.pairs == "preference" and self.mode == "each":
             raise ValueError("pairs: preference applies the operators as a chain; use mode: chain")
         return self
@@ -257,6 +317,7 @@ class _Variant(BaseModel):
     scale: float = 1.0
     degradation: int | None = None
     llm: bool = False
+    degrade: str | None = None
 
 
 class Augment(GlobalStage):
@@ -268,6 +329,16 @@ class Augment(GlobalStage):
     (``is_synthetic=false``); each chosen source gets one row per variant with a fresh id
     ``<origin>~a<stage>.<variant>``, ``origin_id``, ``augmentation`` and ``is_synthetic=true``.
     Rows already synthetic are never sources. Memory: the shard plus its new rows.
+
+    Pairs: ``correction`` rows hold the noisy text in ``field`` and the original in ``clean``;
+    ``preference`` rows hold TRL's DPO columns ``chosen`` (the original), ``rejected`` (the
+    degraded text, also in ``field``), ``prompt`` (from ``prompt_field``) and the grade in
+    ``degradation``. ``degradations`` change meaning (truncate, drop or reorder steps, perturb
+    numbers or units, negate, another question's answer, shuffle a list): a source gets a pair
+    only from those that apply to it (``pairs_not_applicable_<name>`` counts the rest), so the
+    cap, which assumes every pair is made, is an upper bound. ``swap_answer`` draws its partner
+    from the same shard. ``originals: separate`` sends the originals to ``rejected/`` as
+    ``pair_source``, so the output holds only the pairs.
 
     LLM failures are judged per shard (apply sees one shard at a time): a source whose request
     fails after its retries is dropped and counted (``llm_failed_rows``, ``llm_error_<cause>``),
@@ -302,6 +373,8 @@ class Augment(GlobalStage):
                 out.extend(_Variant(label=op, ops=[(op, rate)]) for op, rate in ops)
             else:
                 out.append(_Variant(label=chain, ops=ops))
+        for d in cfg.degradations:
+            out.append(_Variant(label=d.name, degrade=d.name, degradation=d.level))
         if cfg.llm is not None:
             out.append(_Variant(label=cfg.llm.model, llm=True))
         return out
@@ -312,6 +385,8 @@ class Augment(GlobalStage):
 
     def required_columns(self) -> set[str]:
         cols = {"id", self.cfg.field}
+        if self.cfg.prompt_field:
+            cols.add(self.cfg.prompt_field)
         if self.cfg.llm is not None:
             from curate.augment.llm import template_fields
 
@@ -322,7 +397,14 @@ class Augment(GlobalStage):
         if self.cfg.pairs == "correction":
             return {"clean": pl.String()}
         if self.cfg.pairs == "preference":
-            return {"chosen": pl.String(), "degradation": pl.Int32()}
+            cols: dict[str, pl.DataType] = {
+                "chosen": pl.String(),
+                "rejected": pl.String(),
+                "degradation": pl.Int32(),
+            }
+            if self.cfg.prompt_field not in (None, "prompt"):
+                cols["prompt"] = pl.String()
+            return cols
         return {}
 
     def added_columns(self) -> set[str]:
@@ -395,6 +477,10 @@ class Augment(GlobalStage):
         ctx.count("synthetic_added", added)
         ctx.count("synthetic_rows", existing + added)
         ctx.count("original_rows", batch.height - existing)
+        if self.cfg.originals == "separate":
+            out = out.with_columns(pl.lit(ORIGINAL_REASON, dtype=pl.String).alias(REJECT))
+            if new is not None:
+                new = new.with_columns(pl.lit(None, dtype=pl.String).alias(REJECT))
         if not added:
             return out
         assert new is not None
@@ -429,6 +515,11 @@ class Augment(GlobalStage):
                 answers = self._llm_answers(src, ctx)
                 keep = answers.is_not_null()
                 rows, new_text = base.filter(keep), answers.filter(keep)
+            elif variant.degrade is not None:
+                answers = self._degraded(src, variant.degrade, ctx.doc_seeds(ids, f"v{v}.degrade"))
+                keep = answers.is_not_null()
+                ctx.count(f"pairs_not_applicable_{variant.degrade}", int((~keep).sum()))
+                rows, new_text = base.filter(keep), answers.filter(keep)
             else:
                 new_text = noisy_copy(
                     texts,
@@ -448,11 +539,24 @@ class Augment(GlobalStage):
                 extra.append(pl.col(field).cast(pl.String).alias("clean"))
             elif self.cfg.pairs == "preference":
                 extra.append(pl.col(field).cast(pl.String).alias("chosen"))
+                extra.append(new_text.alias("rejected"))
                 extra.append(pl.lit(variant.degradation, dtype=pl.Int32).alias("degradation"))
+                if self.cfg.prompt_field not in (None, "prompt"):
+                    extra.append(pl.col(self.cfg.prompt_field).cast(pl.String).alias("prompt"))
             parts.append(rows.with_columns(extra))
         if not parts:
             return base.clear()
         return pl.concat(parts, how="vertical")
+
+    def _degraded(self, src: pl.DataFrame, name: str, seeds: Any) -> pl.Series:
+        """``field`` degraded by ``name`` per source; null where it does not apply."""
+        from curate.augment.degrade import degrade_all
+
+        prompts = None
+        if self.cfg.prompt_field:
+            prompts = src[self.cfg.prompt_field].cast(pl.String).to_list()
+        texts = src[self.cfg.field].cast(pl.String).to_list()
+        return pl.Series("answer", degrade_all(name, texts, seeds, prompts), dtype=pl.String)
 
     def _llm_answers(self, src: pl.DataFrame, ctx: StageContext) -> pl.Series:
         from curate.augment.llm import ChatClient, ChatSettings, LLMFailureError, render_prompts
