@@ -137,6 +137,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "decontaminate": {"evals": [{"name": "tiny", "path": str(Path(__file__).parent / "data" / "tiny_eval.jsonl"), "fields": ["question", "answer"]}], "ngram": 3, "min_words": 1},
     "select": {"method": "gumbel", "fraction": 0.5},
     "dsir_score": {"target": [{"path": str(Path(__file__).parent / "data" / "tiny_eval.jsonl"), "fields": ["question", "answer"]}], "buckets": 64},
+    "learnability_score": {"target": [{"path": str(Path(__file__).parent / "data" / "tiny_eval.jsonl"), "fields": ["question", "answer"]}], "table_bits": 12, "vocab_bits": 10},
 }
 """Config values for kinds whose defaults cannot run alone (filter rules, models)."""
 

@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from curate.errors import ConfigError
 from curate.hashing import derive_seed, hash_strings
 from curate.side_state import SideWrite, committer
-from curate.stages.base import REJECT, GlobalStage, StageConfig, StageContext
+from curate.stages.base import REJECT, GlobalStage, StageConfig, StageContext, keys_by_shard
 
 BUCKETS_COLUMN = "_dsir_buckets"
 _MASK = 0xFFFFFFFFFFFFFFFF
@@ -191,9 +191,9 @@ def commit_fit(staged: Path, desc: dict[str, Any]) -> int:
 class DsirScore(GlobalStage):
     """Scores every document's DSIR log importance weight (target vs pool) into ``column``.
 
-    Reads ``text``. Keys: per document its feature buckets (a list of int32, ~2 per word), so
-    resolve holds 4 bytes per feature of the whole pool (~1.5 KB per 1 KB document) plus
-    ``buckets`` counts. Resolve: the pool's bucket counts (or the saved fit's), the log ratio per
+    Reads ``text``. Keys: per document its feature buckets (a list of int32, ~2 per word, on
+    disk). Resolve streams them one shard at a time, twice (memory: ``buckets`` counts plus one
+    shard's keys). Resolve: the pool's bucket counts (or the saved fit's), the log ratio per
     bucket, and each document's score as decisions (id, score). Apply: joins the score on id. A null
     text scores null, a text without words 0. Setup reads the target files, or the fit if it exists.
     """
@@ -274,22 +274,36 @@ class DsirScore(GlobalStage):
         return out
 
     def resolve(self, keys: pl.LazyFrame, ctx: StageContext) -> pl.DataFrame:
+        """Two passes over the key files, one shard at a time: the pool's bucket counts, then
+        each document's score (memory: the counts plus one shard's keys)."""
         seed, buckets, ngrams = self._settings(ctx)
-        frame = keys.select("id", BUCKETS_COLUMN).collect()
-        lens = frame[BUCKETS_COLUMN].list.len()
-        flat = frame[BUCKETS_COLUMN].explode().drop_nulls().to_numpy().astype(np.int64)
         if self._fit is not None:
             target, raw = self._fit["target"], self._fit["raw"]
         else:
             assert self._texts is not None
             target = bucket_counts(self._texts, seed, buckets, ngrams)
-            raw = np.bincount(flat, minlength=buckets).astype(np.int64)
+            raw = np.zeros(buckets, dtype=np.int64)
+            for frame in keys_by_shard(keys.select("id", BUCKETS_COLUMN, *self._shard_column(keys))):
+                flat = frame[BUCKETS_COLUMN].explode().drop_nulls().to_numpy().astype(np.int64)
+                raw += np.bincount(flat, minlength=buckets)
             if self.cfg.fit:
                 ctx.side_state["dsir_fit"] = SideWrite(
                     FIT_KIND, self.cfg.fit, fit_frame(buckets, ngrams, seed, target, raw),
                     params={"buckets": buckets, "ngrams": ngrams, "hash_seed": seed},
                 )
         ratio = log_ratio(target, raw)
+        parts = [self._score_shard(frame, ratio, ctx) for frame in keys_by_shard(keys.select("id", BUCKETS_COLUMN, *self._shard_column(keys)))]
+        if not parts:
+            return pl.DataFrame(schema={"id": pl.String, REJECT: pl.String, **self.decision_schema()})
+        return pl.concat(parts)
+
+    @staticmethod
+    def _shard_column(keys: pl.LazyFrame) -> list[str]:
+        return ["_shard"] if "_shard" in keys.collect_schema().names() else []
+
+    def _score_shard(self, frame: pl.DataFrame, ratio: np.ndarray, ctx: StageContext) -> pl.DataFrame:
+        lens = frame[BUCKETS_COLUMN].list.len()
+        flat = frame[BUCKETS_COLUMN].explode().drop_nulls().to_numpy().astype(np.int64)
         counts = lens.fill_null(0).to_numpy().astype(np.int64)
         doc = np.repeat(np.arange(frame.height, dtype=np.int64), counts)
         scores = np.bincount(doc, weights=ratio[flat], minlength=frame.height) if frame.height else np.zeros(0)

@@ -1,0 +1,183 @@
+"""Hashed n-gram language models in fixed-size count tables (for learnability scores).
+
+A model of order ``N`` over word ids (uint64) keeps:
+
+* unigram counts in ``2**vocab_bits`` buckets (``id mod V``), add-one smoothed:
+  ``P1(w) = (c(w) + 1) / (total + V)``;
+* for every order ``k = 2..N``, in tables of ``2**table_bits`` buckets: ``c(h, w)`` (the
+  k-gram), ``c(h)`` (its k-1 word context followed by any word) and ``N1+(h)`` (how many
+  distinct words followed the context), each keyed by a hash of the words.
+
+Probabilities are interpolated absolute discounting (Ney et al. 1994; Kneser-Ney without the
+continuation counts), discount ``d``::
+
+    P_k(w | h) = (max(c(h, w) - d, 0) + d * N1+(h) * P_{k-1}(w | h')) / c(h)    if c(h) > 0
+    P_k(w | h) = P_{k-1}(w | h')                                             otherwise
+
+where ``h'`` drops the context's oldest word. Without hash collisions this sums to 1 over the
+words (tests check it on a tiny vocabulary); with them the tables are an approximation whose
+error falls with ``table_bits``. The first words of a document use the contexts they have (the
+first word its unigram probability): no padding symbol.
+
+Everything is vectorised over a batch of documents given as flat ids plus offsets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+from curate.hashing import hash_strings
+
+_K1 = np.uint64(0x9E3779B97F4A7C15)
+_K2 = np.uint64(0xFF51AFD7ED558CCD)
+_K3 = np.uint64(0xC4CEB9FE1A85EC53)
+_S33 = np.uint64(33)
+_JOINT_SALT = np.uint64(0x2545F4914F6CDD1D)
+_LN2 = float(np.log(2.0))
+
+
+def _mix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of two uint64 values (wrapping multiply + a murmur3 finaliser)."""
+    with np.errstate(over="ignore"):
+        x = a * _K1 + b
+        x ^= x >> _S33
+        x *= _K2
+        x ^= x >> _S33
+        x *= _K3
+        x ^= x >> _S33
+    return x
+
+
+def word_ids(texts: pl.Series, hash_seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lowercased ``\\w+`` words of every text as ids: (offsets int64 of n+1, ids uint64, null mask).
+
+    An id is the low 32 bits of the word's XXH64 with ``hash_seed`` (32 bits keep keys at 4 bytes
+    per word; two words of a realistic vocabulary share an id with probability ~1e-4).
+    """
+    words = texts.str.to_lowercase().str.extract_all(r"\w+")
+    null = words.is_null().to_numpy()
+    lens = words.list.len().fill_null(0).to_numpy().astype(np.int64)
+    offsets = np.zeros(len(lens) + 1, dtype=np.int64)
+    np.cumsum(lens, out=offsets[1:])
+    flat = words.explode().drop_nulls()
+    ids = hash_strings(flat, hash_seed) & np.uint64(0xFFFFFFFF) if len(flat) else np.zeros(0, dtype=np.uint64)
+    return offsets, ids.astype(np.uint64), null
+
+
+def positions(offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(document index, position inside the document) of every word of a flat batch."""
+    lens = np.diff(offsets)
+    doc = np.repeat(np.arange(len(lens), dtype=np.int64), lens)
+    pos = np.arange(int(offsets[-1]), dtype=np.int64) - offsets[doc]
+    return doc, pos
+
+
+@dataclass
+class NgramModel:
+    """Count tables of one model; :meth:`add` counts documents, :meth:`log2_probs` scores them."""
+
+    order: int = 3
+    vocab_bits: int = 20
+    table_bits: int = 21
+    discount: float = 0.75
+    total: int = 0
+    unigrams: np.ndarray = field(init=False)
+    joint: list[np.ndarray] = field(init=False)
+    context: list[np.ndarray] = field(init=False)
+    followers: list[np.ndarray] = field(init=False)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.order <= 6:
+            raise ValueError(f"order {self.order}: must be 1..6")
+        if not 0.0 < self.discount < 1.0:
+            raise ValueError(f"discount {self.discount}: must be in (0, 1)")
+        size = 1 << self.table_bits
+        self.unigrams = np.zeros(1 << self.vocab_bits, dtype=np.int64)
+        self.joint = [np.zeros(size, dtype=np.int64) for _ in range(self.order - 1)]
+        self.context = [np.zeros(size, dtype=np.int64) for _ in range(self.order - 1)]
+        self.followers = [np.zeros(size, dtype=np.int64) for _ in range(self.order - 1)]
+
+    # ---------------------------------------------------------------- hashing
+
+    def _grams(self, ids: np.ndarray, pos: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Per order k = 2..N: (valid mask, context bucket, joint bucket) of every word."""
+        mask = np.uint64((1 << self.table_bits) - 1)
+        out = []
+        ctx = np.full(len(ids), np.uint64(self.order), dtype=np.uint64)
+        for k in range(2, self.order + 1):
+            back = k - 1  # the context's oldest word is this many words back
+            prev = np.zeros(len(ids), dtype=np.uint64)
+            if len(ids) > back:
+                prev[back:] = ids[:-back]
+            ctx = _mix(ctx, prev)
+            joint = _mix(ctx ^ _JOINT_SALT, ids)
+            out.append((pos >= back, (ctx & mask).astype(np.int64), (joint & mask).astype(np.int64)))
+        return out
+
+    # ---------------------------------------------------------------- counting
+
+    def add(self, ids: np.ndarray, offsets: np.ndarray) -> None:
+        """Count every word and k-gram of a batch of documents (ids flat, ``offsets`` n+1)."""
+        if not len(ids):
+            return
+        _, pos = positions(offsets)
+        v = np.uint64((1 << self.vocab_bits) - 1)
+        self.unigrams += np.bincount((ids & v).astype(np.int64), minlength=len(self.unigrams))
+        self.total += len(ids)
+        size = 1 << self.table_bits
+        for i, (valid, ctx, joint) in enumerate(self._grams(ids, pos)):
+            ctx, joint = ctx[valid], joint[valid]
+            if not len(joint):
+                continue
+            seen, first = np.unique(joint, return_index=True)
+            new = self.joint[i][seen] == 0
+            self.followers[i] += np.bincount(ctx[first[new]], minlength=size)
+            self.joint[i] += np.bincount(joint, minlength=size)
+            self.context[i] += np.bincount(ctx, minlength=size)
+
+    # ---------------------------------------------------------------- scoring
+
+    def log2_probs(self, ids: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        """log2 P(word | its context) of every word of a batch (float64, flat like ``ids``)."""
+        if not len(ids):
+            return np.zeros(0, dtype=np.float64)
+        _, pos = positions(offsets)
+        vsize = len(self.unigrams)
+        v = np.uint64(vsize - 1)
+        p = (self.unigrams[(ids & v).astype(np.int64)] + 1.0) / float(self.total + vsize)
+        d = self.discount
+        for i, (valid, ctx, joint) in enumerate(self._grams(ids, pos)):
+            c = np.where(valid, self.context[i][ctx], 0).astype(np.float64)
+            has = c > 0
+            if not has.any():
+                continue
+            cw = self.joint[i][joint].astype(np.float64)
+            # a context seen without a follower recorded (a hash collision) still backs off
+            n1 = np.maximum(self.followers[i][ctx], 1).astype(np.float64)
+            safe = np.where(has, c, 1.0)
+            p = np.where(has, (np.maximum(cw - d, 0.0) + d * n1 * p) / safe, p)
+        return np.log2(p)
+
+    def cross_entropy(self, ids: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        """Per document: mean -log2 P over its words (bits per word; NaN for a document without words)."""
+        n = len(offsets) - 1
+        lens = np.diff(offsets).astype(np.float64)
+        if not len(ids):
+            return np.full(n, np.nan)
+        doc, _ = positions(offsets)
+        sums = np.bincount(doc, weights=-self.log2_probs(ids, offsets), minlength=n)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(lens > 0, sums / np.maximum(lens, 1.0), np.nan)
+
+
+def fit_texts(texts: list[str], hash_seed: int, **settings: float) -> NgramModel:
+    """A model counted over a list of texts (the target files of a learnability score)."""
+    model = NgramModel(**settings)  # type: ignore[arg-type]
+    step = 20_000
+    for start in range(0, len(texts), step):
+        offsets, ids, _ = word_ids(pl.Series(texts[start : start + step], dtype=pl.String), hash_seed)
+        model.add(ids, offsets)
+    return model
