@@ -12,6 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, model_validator
 
 from curate.errors import ConfigError
+from curate.reporting.gates import GatesConfig
 from curate.stages import REGISTRY
 from curate.stages.base import StageConfig
 
@@ -151,10 +152,13 @@ class RunConfig(_Strict):
     stages: list[SerializeAsAny[StageConfig]] = Field(
         default_factory=list, description="Stages between ingest and export, in order."
     )
+    gates: GatesConfig = Field(
+        default_factory=GatesConfig, description="Limits the release must meet to be published (a failing gate: exit 1, nothing published)."
+    )
 
     def fingerprint(self) -> str:
-        """Hash of everything that determines the data (not where it is written)."""
-        data = self.model_dump(mode="json", exclude={"workdir", "engine"})
+        """Hash of everything that determines the data (not where it is written, nor the gates)."""
+        data = self.model_dump(mode="json", exclude={"workdir", "engine", "gates"})
         if data.get("output"):
             data["output"].pop("path", None)
             data["output"].pop("overwrite", None)

@@ -67,6 +67,7 @@ def model_table(model: type[BaseModel], skip: tuple[str, ...] = ()) -> str:
 def _sections() -> dict[str, type[BaseModel]]:
     from curate.config import (
         EngineConfig,
+        GatesConfig,
         InputConfig,
         OutputConfig,
         RunConfig,
@@ -81,6 +82,7 @@ def _sections() -> dict[str, type[BaseModel]]:
         "output": OutputConfig,
         "output.split": SplitConfig,
         "engine": EngineConfig,
+        "gates": GatesConfig,
     }
 
 

@@ -61,6 +61,7 @@ from curate.manifest import StageStats, StepResult, versions
 from curate.pipeline import Plan, Step, StepRole
 from curate.publish import count_rows, publish_target, recover, space_error, staging_dir, swap_in
 from curate.report import NullReporter, Reporter
+from curate.reporting import release_report, workdir_report
 from curate.secrets import redact_config
 from curate.unique_ids import check_unique_ids
 
@@ -146,6 +147,7 @@ class Runner:
                 i += len(chain)
         check_conservation(results)
         if pending is not None:
+            release_report(plan, pending.staged, pending.target)  # report + gates; a failing gate publishes nothing
             swap_in(pending.staged, pending.target)
             export = results[-1]
             write_json_atomic(
@@ -160,6 +162,10 @@ class Runner:
         if committed:
             manifest["side_state"] = committed
         write_json_atomic(manifest, plan.workdir / "_run.json")
+        if plan.shards_output is None:  # a single command's output is reported by `curate report OUT`
+            if pending is None:
+                workdir_report(plan, self._targets()[0] if plan.config.output is not None and plan.last == plan.steps[-1].index else None)
+            manifest["report"] = str((pending.target if pending is not None else plan.workdir) / "report.html")
         return RunReport(results, wall, manifest)
 
     def _targets(self) -> list[Path]:

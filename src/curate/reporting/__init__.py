@@ -1,0 +1,111 @@
+"""The release report (``report.json`` + ``report.html``), ``curate inspect``, ``curate diff`` and gates.
+
+Where the report goes: every ``curate run`` writes ``report.json`` and ``report.html`` into its
+workdir; a run with ``output:`` also puts them in the release, beside ``_manifest.json`` and the
+dataset card, so they are published (and replaced) with the data. They are written before the
+release is swapped in, with the gates' verdict in them; when a gate fails, only the workdir copy
+exists (the release is not published). ``curate report PATH`` writes them for any folder curate
+wrote. Module map: ``folders`` (what a folder holds), ``sample`` (bounded row samples),
+``collect`` (report.json), ``html`` (the page), ``diff``, ``gates``, ``inspect``.
+
+This package imports nothing heavy at import time (the config imports ``gates``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+REPORT_JSON = "report.json"
+REPORT_HTML = "report.html"
+
+
+def write_report(report: dict[str, Any], folder: Path, *, link_base: str | None = None) -> Path:
+    """Write ``report.json`` and ``report.html`` into ``folder`` (atomically); the page's path.
+
+    ``link_base="workdir"`` rewrites the examples' links to the workdir's own rejected files
+    (``_rejected/NN_step-part-X.parquet`` -> ``NN_step/rejected/part-X.parquet``)."""
+    from curate.io.shards import write_bytes_atomic
+    from curate.reporting.html import render
+
+    if link_base == "workdir":
+        report = json.loads(json.dumps(report))
+        for r in report.get("reasons") or []:
+            for ex in r["examples"]:
+                m = re.match(r"^_?rejected/(\d{2}_[a-z0-9_]+)-(part-.*)$", ex.get("file") or "")
+                if m:
+                    ex["file"] = f"{m.group(1)}/rejected/{m.group(2)}"
+    folder.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic((json.dumps(report, indent=2, sort_keys=False, default=str) + "\n").encode(), folder / REPORT_JSON)
+    write_bytes_atomic(render(report).encode(), folder / REPORT_HTML)
+    return folder / REPORT_HTML
+
+
+def release_report(plan: Any, staged: Path, target: Path) -> None:
+    """Before a release is swapped in: its report (with the diff against the release in place,
+    if any) into the staging folder and the workdir, then the gates. Raises ``GateError``
+    (nothing published, the previous release stays) when one fails."""
+    from curate.reporting.collect import build_report
+    from curate.reporting.diff import diff
+    from curate.reporting.folders import open_folder
+    from curate.reporting.gates import evaluate, failure
+
+    t0 = time.monotonic()
+    new = open_folder(staged)
+    report = build_report(new)
+    report["path"] = str(target)
+    previous = _previous_release(target)
+    if previous is not None:
+        report["diff"] = diff(previous, new)
+        report["diff"]["new"] = str(target)
+    gates = plan.config.gates
+    if gates.active():
+        report["gates"] = evaluate(gates, report, report["diff"])
+    report["report_seconds"] = round(time.monotonic() - t0, 3)
+    write_report(report, plan.workdir, link_base="workdir")
+    err = failure(report["gates"]) if report["gates"] else None
+    if err is not None:
+        raise err
+    write_report(report, staged)
+
+
+def workdir_report(plan: Any, published: Path | None) -> Path:
+    """After a run that published nothing new (no ``output:``, ``--until``, an export reused by
+    ``--resume``): the report of the workdir (or of the release in place) into the workdir,
+    gates checked when the whole plan ran and there is no release (a release was checked
+    before it was published)."""
+    from curate.reporting.collect import build_report
+    from curate.reporting.folders import open_folder
+    from curate.reporting.gates import evaluate, failure
+
+    t0 = time.monotonic()
+    if published is not None and (published / "_manifest.json").is_file():
+        report = build_report(open_folder(published))
+        if (published / REPORT_JSON).is_file():
+            report["gates"] = json.loads((published / REPORT_JSON).read_text()).get("gates")
+        report["report_seconds"] = round(time.monotonic() - t0, 3)
+        return write_report(report, plan.workdir, link_base="workdir")
+    report = build_report(open_folder(plan.workdir))
+    gates = plan.config.gates
+    whole = plan.last == plan.steps[-1].index
+    if gates.active() and whole:
+        report["gates"] = evaluate(gates, report, None)
+    report["report_seconds"] = round(time.monotonic() - t0, 3)
+    page = write_report(report, plan.workdir)
+    err = failure(report["gates"]) if report["gates"] else None
+    if err is not None:
+        raise err
+    return page
+
+
+def _previous_release(target: Path) -> Any:
+    from curate.io.shards import read_json
+    from curate.reporting.folders import open_folder
+
+    block = (read_json(target / "_manifest.json") or {}).get("curate_dataset") or {}
+    if block.get("layout") != "release":
+        return None
+    return open_folder(target)

@@ -1,0 +1,154 @@
+"""``curate diff OLD NEW``: what a refresh changed between two releases.
+
+Documents added, removed and kept are found by id (the ``id`` and ``source`` columns of both
+releases, and ``id``/``reject_reason`` of the new release's rejected sets: column reads, never
+the text). Removal reasons and token totals come from the manifests; score shifts are a
+two-sample Kolmogorov-Smirnov statistic per numeric column on bounded samples of both
+releases (``reporting.sample``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from curate.reporting import sample as S
+from curate.reporting.folders import Folder
+
+
+def _ids(files: list, columns: list[str]) -> pl.DataFrame:
+    parts = S.parquet_files(files)
+    frames = []
+    for f in parts:
+        names = pl.read_parquet_schema(f)
+        cols = [c for c in columns if c in names]
+        if "id" not in cols:
+            continue
+        frame = pl.read_parquet(f, columns=cols)
+        for c in columns:
+            if c not in frame.columns:
+                frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(c))
+        frames.append(frame.select(columns).cast({c: pl.String for c in columns}))
+    if not frames:
+        return pl.DataFrame(schema={c: pl.String for c in columns})
+    return pl.concat(frames)
+
+
+def diff(old: Folder, new: Folder, *, sample_rows: int = S.SAMPLE_ROWS) -> dict[str, Any]:
+    """Every figure ``curate diff`` prints (and the report's "changes" section holds)."""
+    a = _ids(old.data_files, ["id", "source"]).unique("id", keep="first")
+    b = _ids(new.data_files, ["id", "source"]).unique("id", keep="first")
+    added = b.join(a, on="id", how="anti")
+    removed = a.join(b, on="id", how="anti")
+    kept = b.join(a.select("id"), on="id", how="semi")
+    gone = _ids(new.rejected_files, ["id", "reject_reason"]).unique("id", keep="first")
+    removed_why = removed.join(gone, on="id", how="left").with_columns(pl.col("reject_reason").fill_null("not in the new input"))
+    sources = sorted({*a.get_column("source").drop_nulls().to_list(), *b.get_column("source").drop_nulls().to_list()})
+
+    def count(frame: pl.DataFrame, source: str) -> int:
+        return int(frame.filter(pl.col("source") == source).height)
+
+    by_source = {s: {"old": count(a, s), "new": count(b, s), "added": count(added, s), "removed": count(removed, s), "kept": count(kept, s)} for s in sources}
+    reasons = removed_why.group_by("reject_reason").len().sort(["len", "reject_reason"], descending=[True, False])
+    old_r, new_r = _reasons(old), _reasons(new)
+    old_t, new_t = (old.manifest.get("tokens") or {}), (new.manifest.get("tokens") or {})
+    tokens = None
+    if old_t or new_t:
+        srcs = sorted({*(old_t.get("sources") or {}), *(new_t.get("sources") or {})})
+        tokens = {
+            "old": old_t.get("total"),
+            "new": new_t.get("total"),
+            "delta": (new_t.get("total") or 0) - (old_t.get("total") or 0),
+            "by_source": {s: {"old": (old_t.get("sources") or {}).get(s, 0), "new": (new_t.get("sources") or {}).get(s, 0)} for s in srcs},
+        }
+    return {
+        "old": str(old.path),
+        "new": str(new.path),
+        "documents": {"old": a.height, "new": b.height, "added": added.height, "removed": removed.height, "kept": kept.height},
+        "by_source": by_source,
+        "removed_by_reason": {str(r): int(n) for r, n in reasons.iter_rows()},
+        "rejected_by_reason": {k: {"old": old_r.get(k, 0), "new": new_r.get(k, 0), "delta": new_r.get(k, 0) - old_r.get(k, 0)} for k in sorted({*old_r, *new_r})},
+        "tokens": tokens,
+        "signals": signal_shifts(old, new, sample_rows),
+        "contamination": _contamination(new),
+    }
+
+
+def _reasons(folder: Folder) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for s in folder.steps:
+        for r, n in (s.get("counts", {}).get("rejected_by_reason") or {}).items():
+            key = f"{s.get('stage')}:{r}"
+            out[key] = out.get(key, 0) + int(n)
+    return out
+
+
+def _contamination(folder: Folder) -> dict[str, int]:
+    from curate.protection import step_tables
+
+    out: dict[str, int] = {}
+    for s in folder.steps:
+        if s.get("stage") != "decontaminate":
+            continue
+        tables = step_tables("decontaminate", s.get("config", {}), s.get("counts", {}).get("counters", {})) or {}
+        for name, row in tables.get("contamination", {}).items():
+            out[name] = out.get(name, 0) + int(row["items_hit"])
+    return out
+
+
+def signal_shifts(old: Folder, new: Folder, limit: int = S.SAMPLE_ROWS) -> list[dict[str, Any]]:
+    """Per numeric column in both releases: the KS statistic between the two samples, and means."""
+    sa, sb = S.schema_of(old.data_files), S.schema_of(new.data_files)
+    if sa is None or sb is None:
+        return []
+    common = [c for c in S.numeric_columns(sb) if c in set(S.numeric_columns(sa))]
+    if not common:
+        return []
+    fa, fb = S.head_rows(old.data_files, common, limit), S.head_rows(new.data_files, common, limit)
+    out = []
+    for c in common:
+        x, y = S.as_floats(fa, c), S.as_floats(fb, c)
+        ks = S.ks_statistic(x, y)
+        out.append({
+            "column": c,
+            "ks": ks,
+            "old_mean": round(float(np.mean(x)), 6) if x.size else None,
+            "new_mean": round(float(np.mean(y)), 6) if y.size else None,
+            "old_rows": int(x.size),
+            "new_rows": int(y.size),
+        })
+    out.sort(key=lambda r: (-(r["ks"] or 0.0), r["column"]))
+    return out
+
+
+def diff_text(d: dict[str, Any]) -> str:
+    """The terminal view of :func:`diff`."""
+    docs = d["documents"]
+    lines = [
+        f"old: {d['old']}",
+        f"new: {d['new']}",
+        f"documents: {docs['old']:,} -> {docs['new']:,} ({docs['new'] - docs['old']:+,}): {docs['added']:,} added, {docs['removed']:,} removed, {docs['kept']:,} kept",
+    ]
+    if d["by_source"]:
+        lines += ["", f"{'source':<24} {'old':>10} {'new':>10} {'added':>10} {'removed':>10} {'kept':>10}"]
+        lines += [f"{s:<24} {v['old']:>10,} {v['new']:>10,} {v['added']:>10,} {v['removed']:>10,} {v['kept']:>10,}" for s, v in d["by_source"].items()]
+    if d["removed_by_reason"]:
+        lines += ["", "why the removed documents are gone:"]
+        lines += [f"  {r}: {n:,}" for r, n in d["removed_by_reason"].items()]
+    changed = {k: v for k, v in d["rejected_by_reason"].items() if v["delta"]}
+    if changed:
+        lines += ["", "rejections per stage:reason (old -> new):"]
+        lines += [f"  {k}: {v['old']:,} -> {v['new']:,} ({v['delta']:+,})" for k, v in changed.items()]
+    if d["tokens"]:
+        t = d["tokens"]
+        lines += ["", f"tokens: {t['old'] or 0:,} -> {t['new'] or 0:,} ({t['delta']:+,})"]
+    shifts = [s for s in d["signals"] if s["ks"] is not None]
+    if shifts:
+        lines += ["", "score shifts (two-sample KS statistic on samples, largest first):"]
+        lines += [f"  {s['column']:<32} KS {s['ks']:.4f}   mean {s['old_mean']:.4g} -> {s['new_mean']:.4g}" for s in shifts[:15]]
+    if d["contamination"]:
+        lines += ["", "contamination in the new run (eval items found): " + ", ".join(f"{k} {v}" for k, v in d["contamination"].items())]
+    return "\n".join(lines)
+
