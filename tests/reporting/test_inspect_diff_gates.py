@@ -1,0 +1,191 @@
+"""curate inspect, curate diff and the gates: behaviour a user relies on in a refresh job."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from report_helpers import pipeline, read, week_records, write_week
+
+from curate.reporting.sample import ks_statistic
+
+
+def _run(cli, tmp_path: Path, week: int, gates: dict | None = None, out: str = "out"):  # noqa: ANN001, ANN202
+    drop = write_week(tmp_path, week)
+    return cli("run", pipeline(tmp_path, drop, tmp_path / out, tmp_path / f"work-{out}", gates, name=f"w{week}-{out}.yaml"), "--quiet")
+
+
+# ------------------------------------------------------------------ inspect
+
+
+def test_inspect_shows_counts_steps_and_schema(tmp_path: Path, cli) -> None:  # noqa: ANN001
+    assert _run(cli, tmp_path, 1).exit_code == 0
+    out = cli("inspect", tmp_path / "out", "-n", "0").stdout
+    manifest = read(tmp_path / "out" / "_manifest.json")
+    kept, rejected = manifest["totals"]["docs_out"], manifest["totals"]["docs_rejected"]
+    assert f"documents: {kept:,} kept" in out and f"{rejected:,} rejected" in out
+    assert "01_exact_dedup" in out and "exact_duplicate" in out and "gopher_word_count: double" in out
+
+
+def test_inspect_where_uses_the_rule_grammar(tmp_path: Path, cli) -> None:  # noqa: ANN001
+    assert _run(cli, tmp_path, 1).exit_code == 0
+    out = cli("inspect", tmp_path / "out", "--where", "gopher_word_count < 25 and source == 'books'", "-n", "50").stdout
+    data = pl.concat([pl.read_parquet(f) for f in (tmp_path / "out").glob("*/part-*.parquet")])
+    want = data.filter((pl.col("gopher_word_count") < 25) & (pl.col("source") == "books"))
+    assert want.height > 0 and f"{want.height} kept row(s)" in out
+    shown = out.split("kept row(s):")[1]
+    assert set(want.get_column("id").to_list()) == {line.split(": ")[1] for line in shown.splitlines() if line.startswith("  id: ")}
+
+
+def test_inspect_where_with_a_wrong_type_names_the_column_and_exits_2(tmp_path: Path, cli) -> None:  # noqa: ANN001
+    assert _run(cli, tmp_path, 1).exit_code == 0
+    result = cli("inspect", tmp_path / "out", "--where", "gopher_word_count > 'many'")
+    assert result.exit_code == 2 and "--where: column gopher_word_count is Float64" in result.stderr
+
+
+def test_inspect_by_reason_shows_rejected_documents_of_that_reason_only(tmp_path: Path, cli) -> None:  # noqa: ANN001
+    assert _run(cli, tmp_path, 1).exit_code == 0
+    out = cli("inspect", tmp_path / "out", "--reason", "exact_duplicate", "-n", "3").stdout
+    reasons = [line.split(": ")[1] for line in out.splitlines() if line.startswith("  reject_reason: ")]
+    assert reasons == ["exact_duplicate"] * 3
+
+
+def test_inspect_id_shows_which_step_removed_a_duplicate_and_its_survivor(tmp_path: Path, cli) -> None:  # noqa: ANN001
+    assert _run(cli, tmp_path, 1).exit_code == 0
+    # doc-0010 repeats doc-0003's text; the survivor is whichever exact_dedup keeps
+    rejected = pl.read_parquet(tmp_path / "work-out" / "01_exact_dedup" / "rejected" / "*.parquet")
+    row = rejected.filter(pl.col("id").is_in(["doc-0003", "doc-0010"])).row(0, named=True)
+    out = cli("inspect", tmp_path / "out", "--id", row["id"]).stdout
+    assert f"{row['id']}: rejected" in out and "removed by 01_exact_dedup: exact_duplicate" in out
+    assert f"duplicate of {row['duplicate_of']}" in out
+    assert "  00_ingest: kept\n  01_exact_dedup: removed (exact_duplicate)" in out
+    kept = cli("inspect", tmp_path / "out", "--id", row["duplicate_of"]).stdout
+    assert f"{row['duplicate_of']}: kept" in kept and "  05_export: kept" in kept
+    assert "not found" in cli("inspect", tmp_path / "out", "--id", "no-such-id").stdout
+
+
+# ------------------------------------------------------------------ diff
+
+
+def test_diff_counts_added_removed_and_kept_documents_by_source(tmp_path: Path, cli) -> None:  # noqa: ANN001
+    assert _run(cli, tmp_path, 1, out="w1").exit_code == 0
+    assert _run(cli, tmp_path, 2, out="w2").exit_code == 0
+    result = cli("diff", tmp_path / "w1", tmp_path / "w2", "--json")
+    assert result.exit_code == 0
+    d = json.loads(result.stdout)
+
+    def ids(folder: str) -> dict[str, str]:
+        frame = pl.concat([pl.read_parquet(f) for f in (tmp_path / folder).glob("*/part-*.parquet")])
+        return dict(zip(frame.get_column("id").to_list(), frame.get_column("source").to_list(), strict=True))
+
+    a, b = ids("w1"), ids("w2")
+    assert d["documents"] == {"old": len(a), "new": len(b), "added": len(b.keys() - a.keys()), "removed": len(a.keys() - b.keys()), "kept": len(a.keys() & b.keys())}
+    assert d["by_source"]["books"]["added"] == sum(1 for k in b.keys() - a.keys() if b[k] == "books")
+    # the first ten ids are not in week 2's drop: they are gone because they are not in the input
+    assert d["removed_by_reason"]["not in the new input"] == len({f"doc-{i:04d}" for i in range(10)} & a.keys())
+    assert d["tokens"]["delta"] == d["tokens"]["new"] - d["tokens"]["old"]
+    text = cli("diff", tmp_path / "w1", tmp_path / "w2").stdout
+    assert f"{d['documents']['added']:,} added, {d['documents']['removed']:,} removed" in text
+
+
+def test_diff_of_a_release_with_itself_shows_no_change(tmp_path: Path, cli) -> None:  # noqa: ANN001
+    assert _run(cli, tmp_path, 1).exit_code == 0
+    d = json.loads(cli("diff", tmp_path / "out", tmp_path / "out", "--json").stdout)
+    assert d["documents"]["added"] == d["documents"]["removed"] == 0
+    assert all(s["ks"] == 0.0 for s in d["signals"])
+
+
+def test_diff_of_folders_that_are_not_releases_is_a_usage_error(tmp_path: Path, cli) -> None:  # noqa: ANN001
+    assert _run(cli, tmp_path, 1).exit_code == 0
+    result = cli("diff", tmp_path / "work-out", tmp_path / "out")
+    assert result.exit_code == 2 and "OLD:" in result.stderr
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(-5, 5), min_size=1, max_size=30), st.lists(st.integers(-5, 5), min_size=1, max_size=30))
+def test_ks_statistic_is_the_largest_gap_between_the_empirical_cdfs(a: list[int], b: list[int]) -> None:
+    def cdf(xs: list[int], t: int) -> float:
+        return sum(x <= t for x in xs) / len(xs)
+
+    want = max(abs(cdf(a, t) - cdf(b, t)) for t in set(a) | set(b))
+    assert ks_statistic(np.array(a, float), np.array(b, float)) == pytest.approx(want, abs=1e-6)
+
+
+# ------------------------------------------------------------------ gates
+
+
+def test_a_failing_gate_exits_1_publishes_nothing_and_says_why_in_the_report(tmp_path: Path, cli) -> None:  # noqa: ANN001
+    assert _run(cli, tmp_path, 1).exit_code == 0
+    before = read(tmp_path / "out" / "_manifest.json")
+    files_before = sorted(p.relative_to(tmp_path / "out") for p in (tmp_path / "out").rglob("*"))
+    result = _run(cli, tmp_path, 2, gates={"min_docs": 10_000})
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: gate failed: min_docs: the release holds ")
+    after = read(tmp_path / "out" / "_manifest.json")
+    assert after["run_id"] == before["run_id"]  # the previous release is still the one in place
+    assert sorted(p.relative_to(tmp_path / "out") for p in (tmp_path / "out").rglob("*")) == files_before
+    report = read(tmp_path / "work-out" / "report.json")
+    assert report["gates"]["passed"] is False
+    assert report["gates"]["results"][0] | {"message": ""} == {"gate": "min_docs", "value": report["totals"]["docs_out"], "limit": 10_000, "passed": False, "message": ""}
+    assert "Gate failed" in (tmp_path / "work-out" / "report.html").read_text()
+
+
+def test_passing_gates_publish_and_are_recorded_with_the_release(tmp_path: Path, cli) -> None:  # noqa: ANN001
+    gates = {"min_docs": 10, "min_kept_fraction": 0.5, "max_reject_share_per_reason": 0.5, "max_synthetic_fraction": 0.0, "max_score_shift": 1.0}
+    assert _run(cli, tmp_path, 1, gates=gates).exit_code == 0
+    report = read(tmp_path / "out" / "report.json")
+    assert report["gates"]["passed"] is True
+    by_gate = {r["gate"]: r for r in report["gates"]["results"]}
+    assert by_gate["max_score_shift"]["passed"] is None  # no previous release to compare with
+    totals = report["totals"]
+    assert by_gate["min_kept_fraction"]["value"] == pytest.approx((totals["docs_in"] - totals["docs_rejected"]) / totals["docs_in"], abs=1e-6)
+    assert _run(cli, tmp_path, 2, gates=gates).exit_code == 0
+    second = read(tmp_path / "out" / "report.json")
+    assert {r["gate"]: r for r in second["gates"]["results"]}["max_score_shift"]["passed"] is True
+    assert second["diff"]["documents"]["removed"] > 0
+
+
+def test_reject_share_gate_names_the_reason_that_took_too_much(tmp_path: Path, cli) -> None:  # noqa: ANN001
+    result = _run(cli, tmp_path, 1, gates={"max_reject_share_per_reason": {"exact_duplicate": 0.01}})
+    assert result.exit_code == 1 and "gate failed: max_reject_share_per_reason[exact_duplicate]: 01_exact_dedup removed" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_gates_missing_their_stage_fail_rather_than_pass_silently(tmp_path: Path, cli) -> None:  # noqa: ANN001
+    result = _run(cli, tmp_path, 1, gates={"max_pii_per_million": 10})
+    assert result.exit_code == 1 and "gate failed: max_pii_per_million: no pii step ran" in result.stderr
+
+
+def test_an_unknown_gate_is_a_config_error_naming_the_key(tmp_path: Path, cli) -> None:  # noqa: ANN001
+    result = _run(cli, tmp_path, 1, gates={"min_documents": 10})
+    assert result.exit_code == 2 and "gates.min_documents" in result.stderr
+
+
+def test_changing_only_the_gates_reuses_every_step_on_resume(tmp_path: Path, cli) -> None:  # noqa: ANN001
+    drop = write_week(tmp_path, 1)
+    assert cli("run", pipeline(tmp_path, drop, tmp_path / "out", tmp_path / "work", {"min_docs": 1})).exit_code == 0
+    result = cli("run", pipeline(tmp_path, drop, tmp_path / "out", tmp_path / "work", {"min_docs": 2}), "--resume")
+    assert result.exit_code == 0
+    assert all(s["resumed_from_previous_run"] for s in read(tmp_path / "work" / "_run.json")["steps"])
+
+
+def test_diff_checks_gates_against_the_new_release(tmp_path: Path, cli) -> None:  # noqa: ANN001
+    assert _run(cli, tmp_path, 1, out="w1").exit_code == 0
+    assert _run(cli, tmp_path, 2, out="w2").exit_code == 0
+    (tmp_path / "gates.yaml").write_text("gates:\n  max_score_shift: 0.0\n  min_docs: 1\n")
+    result = cli("diff", tmp_path / "w1", tmp_path / "w2", "--gates", tmp_path / "gates.yaml")
+    assert result.exit_code == 1 and result.stderr.startswith("error: gate failed: max_score_shift: ")
+    assert "min_docs: pass" in result.stdout
+    (tmp_path / "gates.yaml").write_text("gates:\n  max_score_shift: 1.0\n")
+    assert cli("diff", tmp_path / "w1", tmp_path / "w2", "--gates", tmp_path / "gates.yaml").exit_code == 0
+
+
+def test_week_records_are_what_the_tests_assume() -> None:
+    one, two = week_records(1), week_records(2)
+    assert {r["id"] for r in one} - {r["id"] for r in two} == {f"doc-{i:04d}" for i in range(10)}
+    assert len({r["id"] for r in two} - {r["id"] for r in one}) == 15
