@@ -41,7 +41,7 @@ def ref_log2_probs(train: list[list[int]], doc: list[int], order: int, vocab: in
 
     def prob(i: int) -> float:
         w = doc[i]
-        p = (uni[w] + 1) / (total + vocab)
+        p = (max(uni[w] - d, 0) + d * len(uni) / vocab) / total if total else 1 / vocab
         for k in range(2, order + 1):
             if i < k - 1:
                 break

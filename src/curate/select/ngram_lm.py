@@ -2,8 +2,7 @@
 
 A model of order ``N`` over word ids (uint64) keeps:
 
-* unigram counts in ``2**vocab_bits`` buckets (``id mod V``), add-one smoothed:
-  ``P1(w) = (c(w) + 1) / (total + V)``;
+* unigram counts in ``2**vocab_bits`` buckets (``id mod V``);
 * for every order ``k = 2..N``, in tables of ``2**table_bits`` buckets: ``c(h, w)`` (the
   k-gram), ``c(h)`` (its k-1 word context followed by any word) and ``N1+(h)`` (how many
   distinct words followed the context), each keyed by a hash of the words.
@@ -13,6 +12,11 @@ continuation counts), discount ``d``::
 
     P_k(w | h) = (max(c(h, w) - d, 0) + d * N1+(h) * P_{k-1}(w | h')) / c(h)    if c(h) > 0
     P_k(w | h) = P_{k-1}(w | h')                                             otherwise
+
+down to the unigram, which interpolates with the uniform distribution over the ``V`` buckets
+(``P_0 = 1 / V``; the context of a unigram is the whole corpus: ``c = total``, ``N1+`` = buckets
+seen). An empty model is uniform. (Add-one smoothing over ~10^6 buckets would spread most of the
+mass over unseen words whenever the text is smaller than the vocabulary, as target samples are.)
 
 where ``h'`` drops the context's oldest word. Without hash collisions this sums to 1 over the
 words (tests check it on a tiny vocabulary); with them the tables are an approximation whose
@@ -147,8 +151,13 @@ class NgramModel:
         _, pos = positions(offsets)
         vsize = len(self.unigrams)
         v = np.uint64(vsize - 1)
-        p = (self.unigrams[(ids & v).astype(np.int64)] + 1.0) / float(self.total + vsize)
         d = self.discount
+        if self.total:
+            seen = float(np.count_nonzero(self.unigrams))
+            cw = self.unigrams[(ids & v).astype(np.int64)].astype(np.float64)
+            p = (np.maximum(cw - d, 0.0) + d * seen / vsize) / float(self.total)
+        else:
+            p = np.full(len(ids), 1.0 / vsize)
         for i, (valid, ctx, joint) in enumerate(self._grams(ids, pos)):
             c = np.where(valid, self.context[i][ctx], 0).astype(np.float64)
             has = c > 0
