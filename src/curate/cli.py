@@ -388,6 +388,51 @@ def augment(
     _summary(report, quiet)
 
 
+_TA = "curate.stages.targeted_augment.TargetedAugmentConfig"
+_LLM = "curate.stages.augment.AugmentLLMConfig"
+
+
+@app.command(name="targeted-augment")
+@handle_errors
+def targeted_augment(
+    inputs: Inputs,
+    output: Output,
+    predictions: Annotated[Path, typer.Option("--predictions", help="The student's predictions on the seeds: id, prompt, reference, prediction (JSON Lines, JSON, Parquet or CSV).")],
+    base_url: Annotated[str, typer.Option("--base-url", help="Teacher endpoint root, e.g. http://127.0.0.1:8000/v1.")],
+    model: Annotated[str, typer.Option("--model", help="Teacher model name.")],
+    round_: Annotated[int | None, typer.Option("--round", help="This round's number " + _default(_TA, "round"))] = None,
+    check: Annotated[str | None, typer.Option("--check", help="exact, numeric, regex or llm " + _default(_TA, "check"))] = None,
+    tolerance: Annotated[float | None, typer.Option("--tolerance", help="numeric: absolute tolerance " + _default(_TA, "tolerance"))] = None,
+    pattern: Annotated[str | None, typer.Option("--pattern", help="Regex whose first group is the answer (regex: required).")] = None,
+    k: Annotated[int | None, typer.Option("-k", help="New examples per failed seed " + _default(_TA, "k"))] = None,
+    prompt_field: Annotated[str | None, typer.Option("--prompt-field", help="Prompt column " + _default(_TA, "prompt_field"))] = None,
+    field: Annotated[str | None, typer.Option("--field", help="Answer column " + _default(_TA, "field"))] = None,
+    max_synthetic_fraction: Annotated[float | None, typer.Option("--max-synthetic-fraction", help="Cap on synthetic rows in the output " + _default(_TA, "max_synthetic_fraction"))] = None,
+    api_key_env: Annotated[str | None, typer.Option("--api-key-env", help="Name of the environment variable holding the key (never the key).")] = None,
+    concurrency: Annotated[int | None, typer.Option("--concurrency", help="Requests in flight " + _default(_LLM, "concurrency"))] = None,
+    cache: Annotated[str | None, typer.Option("--cache", help="SQLite answer cache " + _default(_LLM, "cache_path"))] = None,
+    seed: Seed = 0,
+    workers: Workers = None,
+    resume: Resume = False,
+    overwrite: Overwrite = False,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """LLM2LLM round: a teacher writes k new examples per seed the student got wrong (no training here)."""
+    from curate.stages.augment import AugmentLLMConfig
+
+    teacher: dict[str, Any] = {"base_url": base_url, "model": model, **_given(api_key_env=api_key_env, concurrency=concurrency)}
+    default_cache = AugmentLLMConfig.model_fields["cache_path"].default
+    teacher["cache_path"] = str(Path(cache or default_cache).resolve())
+    values = {
+        "predictions": str(predictions.resolve()),
+        "teacher": teacher,
+        **_given(round=round_, check=check, tolerance=tolerance, pattern=pattern, k=k, prompt_field=prompt_field, field=field, max_synthetic_fraction=max_synthetic_fraction),
+    }
+    report = run_to_folder(inputs, output, [_stage_config("targeted_augment", values)], workers=workers, seed=seed, resume=resume, overwrite=overwrite, quiet=quiet)
+    _summary(report, quiet)
+
+
 @app.command()
 @handle_errors
 def dedup(
@@ -883,6 +928,75 @@ def diff(
         err.message = err.message.replace("; the release was not published", "")
         err.hint = None
         raise err
+
+
+_CHK = "curate.stages.chunk.ChunkConfig"
+_GRAPH = "curate.graph.GraphSettings"
+MaxTokens = Annotated[int | None, typer.Option("--max-tokens", help="Most tokens per chunk " + _default(_CHK, "max_tokens"))]
+ChunkOverlap = Annotated[int | None, typer.Option("--overlap", help="Tokens repeated from the previous chunk, whole sentences " + _default(_CHK, "overlap"))]
+ChunkTokenizer = Annotated[str | None, typer.Option("--tokenizer", help="cl100k_base, o200k_base or whitespace (BPE ranks ship with curate) " + _default(_CHK, "tokenizer"))]
+ChunkTokenizerFile = Annotated[Path | None, typer.Option("--tokenizer-file", help="A Hugging Face tokenizer.json to count with instead (implies --tokenizer file).")]
+
+
+def _chunk_values(max_tokens: int | None, overlap: int | None, tokenizer: str | None, tokenizer_file: Path | None) -> dict[str, Any]:
+    values: dict[str, Any] = _given(max_tokens=max_tokens, overlap=overlap, tokenizer=tokenizer)
+    if tokenizer_file is not None:
+        values.setdefault("tokenizer", "file")
+        values["path"] = str(tokenizer_file.resolve())
+    return values
+
+
+@app.command()
+@handle_errors
+def chunk(
+    inputs: Inputs,
+    output: Output,
+    max_tokens: MaxTokens = None,
+    overlap: ChunkOverlap = None,
+    tokenizer: ChunkTokenizer = None,
+    tokenizer_file: ChunkTokenizerFile = None,
+    workers: Workers = None,
+    resume: Resume = False,
+    overwrite: Overwrite = False,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Split documents into token-sized chunks with overlap, at paragraph/sentence boundaries (rows load as graphrag's text_units)."""
+    cfg = _stage_config("chunk", _chunk_values(max_tokens, overlap, tokenizer, tokenizer_file))
+    report = run_to_folder(inputs, output, [cfg], workers=workers, resume=resume, overwrite=overwrite, quiet=quiet)
+    _summary(report, quiet)
+
+
+@app.command()
+@handle_errors
+def graph(
+    inputs: Inputs,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for entities.parquet, relationships.parquet, text_units.parquet, graph_stats.json (and chunks/).")],
+    max_tokens: MaxTokens = None,
+    overlap: ChunkOverlap = None,
+    tokenizer: ChunkTokenizer = None,
+    tokenizer_file: ChunkTokenizerFile = None,
+    window: Annotated[int | None, typer.Option("--window", help="Sentences apart two mentions may be to co-occur, 0: same sentence " + _default(_GRAPH, "window"))] = None,
+    min_count: Annotated[int | None, typer.Option("--min-count", help="Fewest shared sentence windows for an edge " + _default(_GRAPH, "min_count"))] = None,
+    min_npmi: Annotated[float | None, typer.Option("--min-npmi", help="Lowest normalised PMI for an edge " + _default(_GRAPH, "min_npmi"))] = None,
+    max_degree: Annotated[int | None, typer.Option("--max-degree", help="Most edges per entity " + _default(_GRAPH, "max_degree"))] = None,
+    min_frequency: Annotated[int | None, typer.Option("--min-frequency", help="Fewest chunks an entity occurs in " + _default(_GRAPH, "min_frequency"))] = None,
+    gazetteer: Annotated[Path | None, typer.Option("--gazetteer", help="Known names and types: JSON/YAML {TYPE: [names]} or TSV name<TAB>TYPE.")] = None,
+    aliases: Annotated[Path | None, typer.Option("--aliases", help="Aliases: JSON/YAML {canonical: [aliases]} or TSV alias<TAB>canonical.")] = None,
+    workers: Workers = None,
+    overwrite: Overwrite = False,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Build an entity-relationship graph offline (rule-based, no model) in graphrag's table schema; chunks first unless given chunks."""
+    from curate.graph.command import graph_summary, run_graph
+
+    cfg = _stage_config("chunk", _chunk_values(max_tokens, overlap, tokenizer, tokenizer_file))
+    values = _given(window=window, min_count=min_count, min_npmi=min_npmi, max_degree=max_degree, min_frequency=min_frequency)
+    values.update(_given(gazetteer=str(gazetteer) if gazetteer else None, aliases=str(aliases) if aliases else None))
+    stats = run_graph(inputs, output, cfg, values, workers=workers, overwrite=overwrite, quiet=quiet)
+    if not quiet:
+        out_console.print(graph_summary(stats))
 
 
 @app.command()

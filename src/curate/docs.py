@@ -64,6 +64,40 @@ def model_table(model: type[BaseModel], skip: tuple[str, ...] = ()) -> str:
     return "\n".join(rows)
 
 
+def _submodel(annotation: Any) -> tuple[type[BaseModel], str] | None:
+    """The config model a field holds (directly, optional, or as a list: suffix ``[]``)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation, ""
+    origin = typing.get_origin(annotation)
+    for arg in typing.get_args(annotation):
+        found = _submodel(arg)
+        if found is not None:
+            return found[0], ("[]" if origin in (list, tuple) else "") + found[1]
+    return None
+
+
+def nested_sections(model: type[BaseModel], prefix: str) -> list[tuple[str, type[BaseModel]]]:
+    """Every nested config section of ``model`` (``augment.llm``, ``augment.ops[]``), depth first."""
+    out: list[tuple[str, type[BaseModel]]] = []
+    for name, field in model.model_fields.items():
+        found = _submodel(field.annotation)
+        if found is None:
+            continue
+        sub, suffix = found
+        path = f"{prefix}.{name}{suffix}"
+        out.append((path, sub))
+        out += nested_sections(sub, path)
+    return out
+
+
+def _nested_tables(model: type[BaseModel], prefix: str, heading: str) -> list[str]:
+    out: list[str] = []
+    for path, sub in nested_sections(model, prefix):
+        doc = inspect.cleandoc(sub.__doc__ or "")
+        out += [f"{heading} `{path}`", "", *([doc, ""] if doc else []), model_table(sub), ""]
+    return out
+
+
 def _sections() -> dict[str, type[BaseModel]]:
     from curate.config import (
         EngineConfig,
@@ -104,7 +138,9 @@ def describe_kind(kind: str) -> str:
         raise ConfigError(f"unknown stage kind {kind!r}; allowed: {allowed}")
     cls = REGISTRY[kind]
     doc = inspect.cleandoc(cls.__doc__ or "")
-    return f"{kind}: {doc}\n\n" + model_table(cls.Config, skip=("kind",))
+    nested = _nested_tables(cls.Config, kind, "###")
+    text = f"{kind}: {doc}\n\n" + model_table(cls.Config, skip=("kind",))
+    return text + ("\n\n" + "\n".join(nested).rstrip() if nested else "")
 
 
 def reference() -> str:
@@ -120,6 +156,7 @@ def reference() -> str:
     out += ["## Stages", "", "Each entry of `stages:` is a mapping with a `kind` and that kind's keys.", ""]
     for kind, cls in sorted(REGISTRY.items()):
         out += [f"### `{kind}`", "", inspect.cleandoc(cls.__doc__ or ""), "", model_table(cls.Config, skip=("kind",)), ""]
+        out += _nested_tables(cls.Config, kind, "####")
     return "\n".join(out)
 
 

@@ -37,6 +37,7 @@ class ChatServer:
         api_key: str | None = None,
         retry_after: str = "0",
         port: int = 0,
+        reply: Callable[[str], str] | None = None,
     ) -> None:
         self.latency_s = latency_s
         self.script = list(script or [])
@@ -44,6 +45,9 @@ class ChatServer:
         self.per_prompt = per_prompt
         self.api_key = api_key
         self.retry_after = retry_after
+        self.reply = reply
+        """prompt -> answer text (default: ``SYN[<prompt>]``)."""
+        self.payloads: list[dict[str, Any]] = []
         self.lock = threading.Lock()
         self.seen: Counter[str] = Counter()
         self.prompts: list[str] = []
@@ -115,6 +119,7 @@ class ChatServer:
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
                     server.prompts.append(prompt)
+                    server.payloads.append(payload)
                     server.auth_headers.append(auth)
                 try:
                     behaviour = server._next(prompt)
@@ -160,12 +165,14 @@ class ChatServer:
                     time.sleep(1.0)
                     self._send(200, _completion(payload, prompt))
                 else:
-                    self._send(200, _completion(payload, prompt))
+                    content = server.reply(prompt) if server.reply else None
+                    self._send(200, _completion(payload, prompt, content))
 
         return Handler
 
 
 def _completion(payload: dict[str, Any], prompt: str, content: str | None = None) -> bytes:
+    content = content or f"SYN[{prompt}]"
     return json.dumps(
         {
             "id": "cmpl-1",
@@ -174,10 +181,16 @@ def _completion(payload: dict[str, Any], prompt: str, content: str | None = None
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": content or f"SYN[{prompt}]"},
+                    "message": {"role": "assistant", "content": content},
                     "finish_reason": "stop",
                 }
             ],
+            # whitespace words stand in for tokens: enough to check cost accounting
+            "usage": {
+                "prompt_tokens": len(prompt.split()),
+                "completion_tokens": len(content.split()),
+                "total_tokens": len(prompt.split()) + len(content.split()),
+            },
         }
     ).encode()
 

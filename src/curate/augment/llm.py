@@ -75,6 +75,8 @@ class ChatSettings:
     cache_path: str | None = None
     max_failure_fraction: float = 0.1
     failure_min_requests: int = 20
+    response_format: str | None = None
+    """A JSON ``response_format`` object (as text) sent with each request, or None (not sent)."""
 
 
 def template_fields(template: str) -> list[str]:
@@ -97,11 +99,16 @@ def render_prompts(template: str, rows: Iterable[dict[str, Any]]) -> list[str]:
 
 def request_key(settings: ChatSettings, prompt: str) -> str:
     """Cache key: sha256 of everything that determines the answer (not the URL or the key)."""
-    blob = json.dumps(
-        [settings.model, settings.system, prompt, settings.max_tokens, settings.temperature],
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
+    parts: list[Any] = [
+        settings.model,
+        settings.system,
+        prompt,
+        settings.max_tokens,
+        settings.temperature,
+    ]
+    if settings.response_format is not None:  # keys of requests without one stay as they were
+        parts.append(settings.response_format)
+    blob = json.dumps(parts, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -286,6 +293,12 @@ class ChatClient:
             raise _Transient(f"malformed reply: {type(err).__name__}", "malformed_reply") from None
         if not isinstance(content, str):
             raise _Transient("malformed reply: content is not a string", "malformed_reply")
+        usage = reply.get("usage") if isinstance(reply, dict) else None
+        if isinstance(usage, dict):  # cost accounting: the server's own token counts
+            for name in ("prompt_tokens", "completion_tokens"):
+                n = usage.get(name)
+                if isinstance(n, int) and n >= 0:
+                    self._bump(name, n)
         if self._secrets:
             # a server that echoes the request would put the key into the data and the cache
             clean = scrub(content, self._secrets, patterns=False)
@@ -298,12 +311,14 @@ class ChatClient:
         s = self.settings
         messages = [{"role": "system", "content": s.system}] if s.system else []
         messages.append({"role": "user", "content": prompt})
-        payload = {
+        payload: dict[str, Any] = {
             "model": s.model,
             "messages": messages,
             "max_tokens": s.max_tokens,
             "temperature": s.temperature,
         }
+        if s.response_format is not None:
+            payload["response_format"] = json.loads(s.response_format)
         return json.dumps(payload, ensure_ascii=False).encode()
 
     def complete(self, prompt: str) -> str | None:
@@ -348,9 +363,9 @@ class ChatClient:
                     return None
         return None
 
-    def _bump(self, name: str) -> None:
+    def _bump(self, name: str, n: int = 1) -> None:
         with self._lock:
-            self.stats[name] += 1
+            self.stats[name] += n
 
     # ------------------------------------------------------------ failure threshold
 

@@ -15,6 +15,7 @@ from curate.stages.minhash_dedup import MinhashDedup
 from curate.stages.pii import Pii
 from curate.stages.quality_score import QualityScore
 from curate.stages.select import Select
+from curate.stages.targeted_augment import TargetedAugment
 from curate.stages.tokens import Tokens
 
 REGISTRY: dict[str, type[Stage]] = {
@@ -25,6 +26,7 @@ REGISTRY: dict[str, type[Stage]] = {
         QualityScore,
         Filter,
         Augment,
+        TargetedAugment,
         Pii,
         Decontaminate,
         Select,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any, ClassVar, Literal
 
 import polars as pl
@@ -178,7 +179,7 @@ class AugmentLLMConfig(BaseModel):
     cache_path: str | None = Field(
         ".curate/llm-cache.sqlite",
         description="SQLite cache of answers keyed by a hash of the request; resumed runs never pay twice. "
-        "null: no cache.",
+        "Relative to the config file's folder; null: no cache.",
     )
     max_failure_fraction: float = Field(
         0.1,
@@ -285,6 +286,13 @@ class AugmentConfig(StageConfig):
     @classmethod
     def _refuse_marked(cls, v: Any) -> Any:
         return _raise_refused(v)
+
+    def with_paths(self, fix: Callable[[str], str]) -> AugmentConfig:
+        """``llm.cache_path`` relative to the config file's folder (like every path in a config)."""
+        if self.llm is None or self.llm.cache_path is None:
+            return self
+        llm = self.llm.model_copy(update={"cache_path": fix(self.llm.cache_path)})
+        return self.model_copy(update={"llm": llm})
 
     @field_validator("levels")
     @classmethod
