@@ -1,0 +1,150 @@
+"""A GraphRAG-ready graph from chunks, offline: entities, relationships and text units in graphrag's schema.
+
+``build_graph`` reads chunk shards (the ``chunk`` stage's output) twice, one shard at a time:
+first to extract mentions (kept as integers), then, after the global step (``builder.py``), to
+write ``text_units.parquet`` with each chunk's entity and relationship ids. The three tables have
+graphrag's column names, order and types (``ENTITY_SCHEMA``, ``RELATIONSHIP_SCHEMA``,
+``TEXT_UNIT_SCHEMA``), so graphrag's readers and LightRAG-style tools load them as they are.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field
+
+from curate.errors import ConfigError
+from curate.graph.builder import (
+    ENTITY_SCHEMA,
+    RELATIONSHIP_SCHEMA,
+    TEXT_UNIT_SCHEMA,
+    EdgeRule,
+    Graph,
+    GraphBuilder,
+)
+from curate.graph.extract import Extractor, normalise
+
+__all__ = ["ENTITY_SCHEMA", "RELATIONSHIP_SCHEMA", "TEXT_UNIT_SCHEMA", "GraphSettings", "build_graph", "Graph", "GraphBuilder", "Extractor", "EdgeRule"]
+
+PROVENANCE = ("chunk_index", "n_chunks", "char_start", "char_end")
+"""Chunk columns written after graphrag's, in ``text_units.parquet``."""
+
+
+class GraphSettings(BaseModel):
+    """How the offline extractor finds entities and keeps edges (``curate graph`` flags)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    window: int = Field(0, ge=0, le=10, description="Sentences apart two mentions may be to co-occur (0: the same sentence).")
+    min_count: int = Field(1, ge=1, description="Fewest sentence windows a pair must share to become an edge.")
+    min_npmi: float = Field(0.0, ge=-1.0, le=1.0, description="Lowest normalised PMI of an edge (0: no more often together than by chance).")
+    max_degree: int = Field(25, ge=1, le=100_000, description="Most edges per entity: an edge must be among the best (NPMI, then count) of both its ends.")
+    min_frequency: int = Field(1, ge=1, description="Fewest chunks an entity must occur in.")
+    gazetteer: str | None = Field(None, description="File of known names and their types (JSON/YAML {TYPE: [names]} or TSV name<TAB>TYPE).")
+    aliases: str | None = Field(None, description="File of aliases (JSON/YAML {canonical: [aliases]} or TSV alias<TAB>canonical).")
+    batch_rows: int = Field(8192, ge=1, description="Chunks extracted at a time.")
+
+    def extractor(self) -> Extractor:
+        """The extractor these settings describe (reads the gazetteer and alias files)."""
+        gaz: dict[str, str] = {}
+        if self.gazetteer:
+            for typ, names in _read_groups(self.gazetteer, "--gazetteer").items():
+                for name in names:
+                    gaz[name] = typ.upper()
+        aliases: dict[str, str] = {}
+        if self.aliases:
+            for canonical, names in _read_groups(self.aliases, "--aliases").items():
+                for name in names:
+                    aliases[normalise(name)] = normalise(canonical)
+        return Extractor(gazetteer=gaz, aliases=aliases)
+
+    def rule(self) -> EdgeRule:
+        return EdgeRule(window=self.window, min_count=self.min_count, min_npmi=self.min_npmi, max_degree=self.max_degree)
+
+
+def _read_groups(path: str, flag: str) -> dict[str, list[str]]:
+    """A {group: [names]} file: JSON or YAML mapping, or TSV lines ``name<TAB>group``."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{flag}: {path} is not a file")
+    text = p.read_text(encoding="utf-8")
+    if p.suffix.lower() in (".json", ".yaml", ".yml"):
+        import yaml
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{flag}: {path} is not valid JSON/YAML ({str(err).splitlines()[0]})") from None
+        if not isinstance(data, dict) or not all(isinstance(v, list) and all(isinstance(x, str) for x in v) for v in data.values()):
+            raise ConfigError(f"{flag}: {path} must map each key to a list of names, e.g. {{PRODUCT: [PostgreSQL, psql]}}")
+        return {str(k): list(v) for k, v in data.items()}
+    groups: dict[str, list[str]] = {}
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        parts = line.split("\t")
+        if len(parts) != 2 or not parts[0].strip() or not parts[1].strip():
+            raise ConfigError(f"{flag}: {path}:{n} must be `name<TAB>group`")
+        groups.setdefault(parts[1].strip(), []).append(parts[0].strip())
+    return groups
+
+
+def build_graph(shards: list[Path], out: Path, settings: GraphSettings, top: int = 10) -> dict[str, Any]:
+    """Write entities.parquet, relationships.parquet and text_units.parquet for chunk shards into
+    ``out``; return the graph statistics (also written to ``out/graph_stats.json``)."""
+    builder = GraphBuilder(settings.extractor(), settings.rule())
+    for shard in shards:
+        frame = pl.read_parquet(shard, columns=["id", "text"])
+        for start in range(0, frame.height, settings.batch_rows):
+            part = frame.slice(start, settings.batch_rows)
+            builder.add(part["id"].cast(pl.String).to_list(), part["text"])
+    graph = builder.build(min_frequency=settings.min_frequency, top=top)
+    out.mkdir(parents=True, exist_ok=True)
+    graph.entities.write_parquet(out / "entities.parquet")
+    graph.relationships.write_parquet(out / "relationships.parquet")
+    write_text_units(shards, graph, out / "text_units.parquet")
+    (out / "graph_stats.json").write_text(json.dumps(graph.stats, indent=2) + "\n")
+    return graph.stats
+
+
+def write_text_units(shards: list[Path], graph: Graph, path: Path) -> None:
+    """graphrag's text_units table, one shard at a time, with curate's chunk provenance after it."""
+    import pyarrow.parquet as pq
+
+    writer: Any = None
+    extra: list[str] | None = None
+    offset = 0
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        for shard in shards:
+            frame = pl.read_parquet(shard)
+            links = graph.unit_links.slice(offset, frame.height)
+            if extra is None:  # the first shard's columns; others get nulls where they lack one
+                extra = [c for c in PROVENANCE if c in frame.columns] + [
+                    c for c in frame.columns if c not in TEXT_UNIT_SCHEMA and c not in PROVENANCE and not c.startswith("_")
+                ]
+            frame = frame.with_columns([pl.lit(None).alias(c) for c in extra if c not in frame.columns])
+            doc = pl.col("document_id") if "document_id" in frame.columns else pl.col("id")
+            n_tok = pl.col("n_tokens") if "n_tokens" in frame.columns else pl.col("text").str.count_matches(r"\S+")
+            units = frame.with_columns(
+                pl.int_range(offset, offset + frame.height, dtype=pl.Int64).alias("human_readable_id"),
+                n_tok.cast(pl.Int64).alias("n_tokens"),
+                doc.cast(pl.String).alias("document_id"),
+                links["entity_ids"].alias("entity_ids"),
+                links["relationship_ids"].alias("relationship_ids"),
+                pl.lit([], dtype=pl.List(pl.String)).alias("covariate_ids"),
+            ).select([pl.col(c).cast(t) for c, t in TEXT_UNIT_SCHEMA.items()] + extra)
+            table = units.to_arrow()
+            if writer is None:
+                writer = pq.ParquetWriter(tmp, table.schema)
+            writer.write_table(table.cast(writer.schema) if table.schema != writer.schema else table)
+            offset += frame.height
+        if writer is None:
+            pl.DataFrame(schema=TEXT_UNIT_SCHEMA).write_parquet(tmp)
+    finally:
+        if writer is not None:
+            writer.close()
+    tmp.replace(path)
