@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-faults lint docs bench bench-dedup bench-dedup-command bench-quality bench-augment bench-ray bench-pii bench-decontam clean
+.PHONY: setup run test test-faults lint docs bench bench-dedup bench-dedup-command bench-quality bench-augment bench-ray bench-pii bench-decontam bench-select clean
 
 # setup.py builds the compiled kernels (dedup, quality signals, augment): editing their C source reinstalls (seconds).
 $(STAMP): pyproject.toml setup.py requirements/lock.txt src/curate/dedup/_native.c src/curate/quality/_native.c src/curate/augment/_native.c
@@ -79,3 +79,15 @@ bench-decontam: setup $(DATATROVE_VENV)/bin/python
 
 clean:
 	rm -rf .curate out .pytest_cache
+
+# Selection towards a target domain (issue 14): random, fastText top-k, DSIR and learnability at
+# 1/5/20 % token budgets, held-out cross-entropy; then DSIR whole commands against `data-selection`.
+DSIR_VENV := /tmp/dsvenv
+$(DSIR_VENV)/bin/python:
+	$(PYTHON) -m venv $(DSIR_VENV)
+	$(DSIR_VENV)/bin/pip install --quiet 'data-selection==1.0.3'
+
+bench-select: setup $(DSIR_VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -c requirements/lock.txt -e '.[bench]'
+	$(BIN)/python benchmarks/select/run.py --out benchmarks/select/RESULTS-select.md
+	$(BIN)/python benchmarks/select/dsir_speed.py --peer-python $(DSIR_VENV)/bin/python --runs 3 --out benchmarks/select/RESULTS-select.md

@@ -62,3 +62,23 @@ def test_the_protection_example(cli: Any, tmp_path: Path, monkeypatch: Any) -> N
     assert clean.height == 6 and not clean["text"].str.contains("@example.org").any()
     assert not clean["text"].str.contains("roman empire").any()
     assert read_dir(tmp_path / "redacted" / "rejected")["reject_reason"].to_list() == ["pii"]
+
+
+def test_the_selection_example(cli: Any, tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.chdir(tmp_path)
+    manual = [f"the planner picks an index scan on table t{i} when the filter keeps few rows of it" for i in range(60)]
+    forum = [f"anyone know why my query {i} is slow? the planner ignores my index on table t{i}" for i in range(60)]
+    other = [f"buy cheap watches number {i} today with free shipping and no questions asked at all" for i in range(60)]
+    rows = [{"text": t, "source": "manual"} for t in manual] + [{"text": t, "source": "forum"} for t in forum]
+    write_jsonl(tmp_path / "clean" / "d.jsonl", rows + [{"text": t, "source": "forum"} for t in other])
+    write_jsonl(tmp_path / "wanted.jsonl", [{"text": t.replace("index", "bitmap")} for t in manual[:20]])
+    lines = [line.replace("--budget 2M", "--budget 1000") for line in block_with("curate learnability")]
+    run_lines(cli, lines)
+    selected = read_dir(tmp_path / "selected")
+    # never above a quota; below it by less than one document (~20 tokens) per source
+    assert 960 <= selected["token_count"].sum() <= 1000
+    manual_tokens = selected.filter(selected["source"] == "manual")["token_count"].sum()
+    assert 680 <= manual_tokens <= 700  # 70 % of the budget
+    assert not selected["text"].str.contains("watches").any()
+    rejected = read_dir(tmp_path / "selected" / "rejected")
+    assert selected.height + rejected.height == 180 and set(rejected["reject_reason"]) == {"not_selected"}
