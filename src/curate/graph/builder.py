@@ -117,7 +117,7 @@ class GraphBuilder:
             self._windows += int(n_sent.sum())
             return
         keys = self._keys
-        for k in mentions["key"].unique().to_list():
+        for k in mentions["key"].unique(maintain_order=True).to_list():
             keys.setdefault(k, len(keys))
         mentions = mentions.with_columns(pl.col("key").replace_strict(keys, return_dtype=pl.UInt32).alias("k"))
         for k, surface, n in mentions.group_by("k", "surface").len().iter_rows():
@@ -158,11 +158,21 @@ class GraphBuilder:
                 "opener": np.concatenate(self._opener) if self._opener else np.zeros(0, np.bool_),
             }
         )
+        only_openers = m.group_by("entity").agg(pl.col("opener").all().alias("o")).filter(pl.col("o"))["entity"].to_numpy()
+        # a span seen only opening sentences whose words after the first are an entity seen elsewhere
+        # starts with an ordinary word ("Mostly GiST"): it is that entity
+        names = {v: k for k, v in self._keys.items()}
+        remap = {}
+        for e in only_openers.tolist():
+            head, _, tail = names[e].partition(" ")
+            if tail and tail in self._keys and head.isalpha():
+                remap[e] = int(merged[self._keys[tail]])
+        if remap:
+            m = m.with_columns(pl.col("entity").replace(remap).cast(pl.UInt32))
         # a capitalised word seen only opening sentences is an ordinary word (Specifies, Returns)
         plain = self._plain_words()
         if plain.size:
-            only_openers = m.group_by("entity").agg(pl.col("opener").all().alias("o")).filter(pl.col("o"))["entity"]
-            drop = np.intersect1d(only_openers.to_numpy(), plain)
+            drop = np.intersect1d(only_openers, plain)
             m = m.filter(~pl.col("entity").is_in(pl.Series(drop, dtype=pl.UInt32).implode()))
         return m.select("chunk", "window", "entity").unique(maintain_order=True)
 
@@ -230,7 +240,8 @@ class GraphBuilder:
         edges = self.prune(self.pairs(m))
         names = {v: k for k, v in self._keys.items()}
         title: dict[int, str] = {}
-        for (k, s), _n in sorted(self._surfaces.items(), key=lambda x: (-x[1], x[0][1])):
+        # the commonest form names the entity; on a tie, one not in capitals (PostgreSQL over POSTGRESQL)
+        for (k, s), _n in sorted(self._surfaces.items(), key=lambda x: (-x[1], x[0][1].isupper(), x[0][1])):
             title.setdefault(k, s)
         # merged acronyms: their surfaces count for the expansion, the expansion's form is the title
         merged = self._merge_map()

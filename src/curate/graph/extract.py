@@ -217,9 +217,11 @@ class Extractor:
         if gaz:
             out = (c, self._key(c), self.gazetteer.get(c, "NAME"), False)
         elif _SNAKE.match(c):
-            out = (c, self._key(c), "IDENTIFIER", False)
+            key = self._key(c)
+            out = (c, key, self._gaz_keys.get(key, "IDENTIFIER"), False)
         elif _FILE.match(c):
-            out = (c, self._key(c), "FILE", False)
+            key = self._key(c)
+            out = (c, key, self._gaz_keys.get(key, "FILE"), False)
         else:
             words = c.split(" ")
             lo, hi = 0, len(words)
