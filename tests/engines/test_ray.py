@@ -141,3 +141,29 @@ def test_an_address_where_nothing_listens_fails_in_seconds(tmp_path: Path) -> No
         port = s.getsockname()[1]
     with pytest.raises(ConfigError, match=f"nothing answers at 127.0.0.1:{port}"):
         check_reachable(f"127.0.0.1:{port}", wait_s=1.0)
+
+
+def test_selection_is_the_same_on_both_engines_and_any_worker_count(ray_session: Any, tmp_path: Path) -> None:
+    from curate.engines.ray import RayExecutor
+
+    records = make_records(240, seed=5)
+    for i, r in enumerate(records):
+        r["source"] = ("manual", "forum", "web")[i % 3]
+    write_jsonl(tmp_path / "d.jsonl", records)
+    write_jsonl(tmp_path / "target.jsonl", [{"text": r["text"]} for r in records[:30]])
+    stages = [
+        {"kind": "tokens", "tokenizer": "whitespace"},
+        {"kind": "dsir_score", "target": [{"path": str(tmp_path / "target.jsonl")}], "buckets": 512},
+        {"kind": "learnability_score", "target": [{"path": str(tmp_path / "target.jsonl")}], "mode": "online", "super_batch": 32, "table_bits": 14},
+        {"kind": "select", "score": "learnability_kept * 1000 + learnability + dsir_score / 100", "budget": 2000, "unit": "tokens",
+         "mixture": {"manual": 0.5, "forum": 0.3, "web": 0.2}},
+    ]
+    kept = {}
+    for kind, executor in (("ray", RayExecutor(2)), ("local1", PoolExecutor(1)), ("local2", PoolExecutor(2))):
+        rows = 30 if kind != "local2" else 70
+        (tmp_path / kind).mkdir()
+        path = write_config(tmp_path / kind, {"input": {"paths": [str(tmp_path / "d.jsonl")], "rows_per_shard": rows}, "workdir": "w", "output": {"path": "o"}, "seed": 3, "stages": stages})
+        run_plan(build_plan(load_config(path)), executor)
+        kept[kind] = read_dir(tmp_path / kind / "o").select("id", "learnability", "dsir_score").sort("id")
+    assert kept["ray"].height > 0
+    assert kept["ray"].equals(kept["local1"]) and kept["ray"].equals(kept["local2"])
