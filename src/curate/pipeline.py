@@ -122,36 +122,46 @@ def _add_scoring_for_filters(stage_cfgs: list[StageConfig], available: set[str] 
 
     So `curate filter --preset gopher_quality` works on unscored input: the plan adds exactly
     the heuristic families the rules need. A filter naming a chain preset (fineweb, c4) is first
-    expanded into its filters and text-modifying stages. Signals computed before a stage that
-    rewrites ``text`` (``modifies_text``) are stale after it: a later filter reading them gets
-    them computed again on the new text. Each stage comes with its index in the user's list
-    (an added stage takes its filter's), so errors name the stage the user wrote.
+    expanded into its filters and text-modifying stages. Heuristic signals present before a
+    stage that rewrites ``text`` (``modifies_text``) are computed again on the new text right
+    after it (merged with the scoring a following filter needs), so no column and no rule
+    describes a text that is gone. Each stage comes with its index in the user's list (an added
+    stage takes its filter's), so errors name the stage the user wrote.
     """
     from curate.quality.signals import family_of
     from curate.stages.filter import Filter, FilterConfig
-    from curate.stages.quality_score import QualityScoreConfig
+    from curate.stages.quality_score import QualityScore, QualityScoreConfig
 
     known = set(available) if available is not None else set(CORE_COLUMNS)
-    stale: set[str] = set()
+    stale: set[str] = set()  # families whose columns describe a text a stage rewrote
     out: list[tuple[StageConfig, int]] = []
+
+    def score(families: set[str], user_index: int) -> None:
+        scoring = QualityScoreConfig(heuristics=sorted(families))  # type: ignore[arg-type]
+        out.append((scoring, user_index))
+        known.update(build_stage(scoring).added_columns())
+        stale.difference_update(families)
+
     for user_index, user_cfg in enumerate(stage_cfgs):
         parts = user_cfg.expand_chains() if isinstance(user_cfg, FilterConfig) else [user_cfg]
         for stage_cfg in parts:
             stage = build_stage(stage_cfg)
-            if isinstance(stage, Filter):
-                missing = stage.required_columns() - (known - stale)
-                families = {f for f in stage.needed_signal_families()} if missing else set()
-                if families:
-                    scoring = QualityScoreConfig(heuristics=sorted(families))  # type: ignore[arg-type]
-                    out.append((scoring, user_index))
-                    added = build_stage(scoring).added_columns()
-                    known |= added
-                    stale -= added
+            families: set[str] = set()
+            if isinstance(stage, Filter) and stage.required_columns() - known:
+                families = set(stage.needed_signal_families())
+            if stale and not stage.modifies_text:
+                families |= stale
+            if isinstance(stage, QualityScore):  # the user's own scoring is fresh
+                families -= set(stage.families)
+                stale.difference_update(stage.families)
+            if families:
+                score(families, user_index)
             out.append((stage_cfg, user_index))
             known |= stage.added_columns()
-            stale -= stage.added_columns()
             if stage.modifies_text:
-                stale |= {c for c in known if family_of(c) is not None}
+                stale |= {f for f in (family_of(c) for c in known) if f is not None}
+    if stale:
+        score(set(stale), len(stage_cfgs) - 1)
     return out
 
 
