@@ -131,7 +131,9 @@ def run(
     _, report = _execute(cfg, resume=resume, quiet=quiet, from_step=from_step, until_step=until_step)
     _summary(report, quiet)
     if not quiet and report.manifest.get("report"):
-        print(f"report: {report.manifest['report']}")
+        from curate.reporting import summary_lines
+
+        print("\n".join(summary_lines(Path(report.manifest["report"]))))
 
 
 def _overrides(
@@ -430,6 +432,60 @@ def targeted_augment(
         **_given(round=round_, check=check, tolerance=tolerance, pattern=pattern, k=k, prompt_field=prompt_field, field=field, max_synthetic_fraction=max_synthetic_fraction),
     }
     report = run_to_folder(inputs, output, [_stage_config("targeted_augment", values)], workers=workers, seed=seed, resume=resume, overwrite=overwrite, quiet=quiet)
+    _summary(report, quiet)
+
+
+_LG = "curate.stages.lab_generate.LabGenerateConfig"
+
+
+@app.command(name="lab-generate")
+@handle_errors
+def lab_generate(
+    inputs: Inputs,
+    output: Output,
+    taxonomy: Annotated[Path, typer.Option("--taxonomy", help="InstructLab taxonomy folder (qna.yaml files), or our YAML/JSON Lines of seeds.")],
+    base_url: Annotated[str, typer.Option("--base-url", help="Teacher endpoint root, e.g. http://127.0.0.1:8000/v1.")],
+    model: Annotated[str, typer.Option("--model", help="Teacher model name.")],
+    questions: Annotated[int | None, typer.Option("--questions", help="Questions per leaf " + _default(_LG, "questions_per_leaf"))] = None,
+    min_score: Annotated[int | None, typer.Option("--min-score", help="Judge score (1-5) to keep a pair " + _default(_LG, "min_score"))] = None,
+    min_kept_share: Annotated[float | None, typer.Option("--min-kept-share", help="Fail fast below this kept share " + _default(_LG, "min_kept_share"))] = None,
+    max_synthetic_fraction: Annotated[float | None, typer.Option("--max-synthetic-fraction", help="Cap on synthetic rows in the output " + _default(_LG, "max_synthetic_fraction"))] = None,
+    documents_root: Annotated[Path | None, typer.Option("--documents-root", help="Folder holding knowledge documents (a clone of their repository).")] = None,
+    prompt_field: Annotated[str | None, typer.Option("--prompt-field", help="Question column " + _default(_LG, "prompt_field"))] = None,
+    field: Annotated[str | None, typer.Option("--field", help="Answer column " + _default(_LG, "field"))] = None,
+    response_format: Annotated[str | None, typer.Option("--judge-response-format", help="json_schema, json_object or none " + _default(_LG, "judge_response_format"))] = None,
+    api_key_env: Annotated[str | None, typer.Option("--api-key-env", help="Name of the environment variable holding the key (never the key).")] = None,
+    concurrency: Annotated[int | None, typer.Option("--concurrency", help="Requests in flight " + _default(_LLM, "concurrency"))] = None,
+    cache: Annotated[str | None, typer.Option("--cache", help="SQLite answer cache " + _default(_LLM, "cache_path"))] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Yield check: run --probe questions per leaf, print estimated requests, tokens and kept share; write nothing.")] = False,
+    probe: Annotated[int, typer.Option("--probe", min=1, help="Questions per leaf in a --dry-run (their answers are cached for the real run).")] = 2,
+    resume: Resume = False,
+    overwrite: Overwrite = False,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """LAB: questions and answers from a taxonomy's seeds, judged by a rubric, capped (progress per leaf)."""
+    from curate.stages.augment import AugmentLLMConfig
+
+    teacher: dict[str, Any] = {"base_url": base_url, "model": model, **_given(api_key_env=api_key_env, concurrency=concurrency)}
+    teacher["cache_path"] = str(Path(cache or AugmentLLMConfig.model_fields["cache_path"].default).resolve())
+    values = {
+        "taxonomy": str(taxonomy.resolve()),
+        "teacher": teacher,
+        **_given(questions_per_leaf=questions, min_score=min_score, min_kept_share=min_kept_share, max_synthetic_fraction=max_synthetic_fraction,
+                 documents_root=str(documents_root.resolve()) if documents_root else None, prompt_field=prompt_field, field=field, judge_response_format=response_format),
+    }
+    cfg = _stage_config("lab_generate", values)
+    say = (lambda line: None) if quiet else (lambda line: err_console.print(line, markup=False, highlight=False))
+    if dry_run:
+        from curate.stages.lab_generate import yield_check
+
+        for line in yield_check(cfg, probe, progress=say):
+            print(line)
+        return
+    if not quiet:
+        logging.getLogger("curate.stages.lab_generate").setLevel(logging.INFO)
+    report = run_to_folder(inputs, output, [cfg], workers=1, resume=resume, overwrite=overwrite, quiet=quiet)
     _summary(report, quiet)
 
 

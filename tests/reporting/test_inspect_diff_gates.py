@@ -144,6 +144,9 @@ def test_passing_gates_publish_and_are_recorded_with_the_release(tmp_path: Path,
     assert by_gate["max_score_shift"]["passed"] is None  # no previous release to compare with
     totals = report["totals"]
     assert by_gate["min_kept_fraction"]["value"] == pytest.approx((totals["docs_in"] - totals["docs_rejected"]) / totals["docs_in"], abs=1e-6)
+    # one number for every reason, all within it: one row with the largest share
+    assert by_gate["max_reject_share_per_reason"]["value"] == round(max(r["count"] for r in report["reasons"]) / totals["docs_in"], 6)
+    assert not any(g.startswith("max_reject_share_per_reason[") for g in by_gate)
     assert _run(cli, tmp_path, 2, gates=gates).exit_code == 0
     second = read(tmp_path / "out" / "report.json")
     assert {r["gate"]: r for r in second["gates"]["results"]}["max_score_shift"]["passed"] is True

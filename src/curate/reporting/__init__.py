@@ -109,3 +109,26 @@ def _previous_release(target: Path) -> Any:
     if block.get("layout") != "release":
         return None
     return open_folder(target)
+
+
+def summary_lines(page: Path) -> list[str]:
+    """A few lines after a run's table: where the report is, totals, gates."""
+    data = json.loads((page.parent / REPORT_JSON).read_text()) if (page.parent / REPORT_JSON).is_file() else {}
+    t = data.get("totals") or {}
+    lines = [f"report: {page}"]
+    if t:
+        line = f"documents: {t.get('docs_in', 0):,} in -> {t.get('docs_out', 0):,} out ({t.get('docs_rejected', 0):,} removed, {t.get('docs_added', 0):,} added)"
+        tokens = (data.get("tokens") or {}).get("total")
+        lines.append(line + (f", {tokens:,} tokens" if tokens is not None else ""))
+    top = sorted(data.get("reasons") or [], key=lambda r: -r["count"])[:3]
+    if top:
+        lines.append("most removed: " + ", ".join(f"{r['reason']} {r['count']:,} ({r['step']})" for r in top))
+    gates = data.get("gates")
+    if gates:
+        names = {r["gate"].split("[")[0] for r in gates["results"]}
+        failed = sorted({r["gate"] for r in gates["results"] if r["passed"] is False})
+        lines.append(f"gates: {len(names)} checked, " + ("all passed" if not failed else "FAILED: " + ", ".join(failed)))
+    if data.get("diff"):
+        d = data["diff"]["documents"]
+        lines.append(f"since the previous release: {d['added']:,} added, {d['removed']:,} removed, {d['kept']:,} kept")
+    return lines

@@ -78,13 +78,20 @@ def evaluate(gates: GatesConfig, report: dict[str, Any], diff: dict[str, Any] | 
                            f"{kept:.4f} of the {docs_in:,} input documents survived, at least {gates.min_kept_fraction} required"))
     if gates.max_reject_share_per_reason is not None:
         limits = gates.max_reject_share_per_reason
+        checked = []
         for r in report.get("reasons") or []:
             limit = limits if isinstance(limits, float | int) else limits.get(r["reason"])
             if limit is None:
                 continue
             share = r["count"] / docs_in if docs_in else 0.0
-            out.append(_result(f"max_reject_share_per_reason[{r['reason']}]", round(share, 6), limit, share <= limit,
-                               f"{r['step']} removed {r['count']:,} documents as {r['reason']} ({share:.4f} of the input), at most {limit} allowed"))
+            checked.append(_result(f"max_reject_share_per_reason[{r['reason']}]", round(share, 6), limit, share <= limit,
+                                   f"{r['step']} removed {r['count']:,} documents as {r['reason']} ({share:.4f} of the input), at most {limit} allowed"))
+        if isinstance(limits, dict) or any(c["passed"] is False for c in checked):
+            out += checked if isinstance(limits, dict) else [c for c in checked if c["passed"] is False]
+        else:  # one number for every reason, and every reason within it: one row, the largest share
+            worst = max(checked, key=lambda c: c["value"], default=None)
+            message = "no document was removed" if worst is None else f"largest: {worst['message'].split(', at most')[0]}"
+            out.append(_result("max_reject_share_per_reason", worst["value"] if worst else 0.0, limits, True, f"{message}, at most {limits} allowed for any reason"))
         if isinstance(limits, dict):
             seen = {r["reason"] for r in report.get("reasons") or []}
             for reason in sorted(set(limits) - seen):
