@@ -84,7 +84,7 @@ def test_config_errors() -> None:
     with pytest.raises(ValidationError, match="give `rules`, a `preset`"):
         FilterConfig()
     with pytest.raises(ValidationError):
-        FilterConfig(preset="gopher")  # type: ignore[arg-type]
+        FilterConfig(preset="gopher_all")  # type: ignore[arg-type]
     with pytest.raises(ValidationError, match="rule name"):
         FilterConfig(rules={"bad name": "lang == 'en'"})
 
