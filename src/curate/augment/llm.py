@@ -27,7 +27,6 @@ import socket
 import sqlite3
 import string
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -423,8 +422,7 @@ class ChatClient:
                 )
                 futures = {pool.submit(self._complete, p): k for k, p in todo.items()}
                 pending = set(futures)
-                finished = failed = written = 0
-                committed = time.monotonic()
+                finished = failed = 0
                 try:
                     for fut in as_completed(futures):
                         pending.discard(fut)
@@ -436,11 +434,10 @@ class ChatClient:
                         finished += 1
                         failed += text is None
                         if cache is not None and text is not None:
+                            # committed one by one (WAL: cheap): a killed run loses no answer
+                            # it received, so a resumed run never pays for one twice
                             cache.put(futures[fut], text)
-                            written += 1
-                            if time.monotonic() - committed >= 0.5:
-                                cache.commit()  # at most half a second of paid answers at risk
-                                committed, written = time.monotonic(), 0
+                            cache.commit()
                         judged = (cached + finished, failed, cached + len(todo))
                         if text is None and self.too_many_failures(*judged):
                             raise LLMFailureError(

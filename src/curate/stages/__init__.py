@@ -10,6 +10,7 @@ from curate.stages.decontaminate import Decontaminate
 from curate.stages.dsir_score import DsirScore
 from curate.stages.exact_dedup import ExactDedup
 from curate.stages.filter import Filter
+from curate.stages.lab_generate import LabGenerate
 from curate.stages.learnability import LearnabilityScore
 from curate.stages.minhash_dedup import MinhashDedup
 from curate.stages.pii import Pii
@@ -27,6 +28,7 @@ REGISTRY: dict[str, type[Stage]] = {
         Filter,
         Augment,
         TargetedAugment,
+        LabGenerate,
         Pii,
         Decontaminate,
         Select,

@@ -129,8 +129,8 @@ class DegradationConfig(BaseModel):
         return self.grade if self.grade is not None else DEFAULT_GRADES[self.name]
 
 
-class AugmentLLMConfig(BaseModel):
-    """Synthetic rows from an OpenAI-compatible chat-completions endpoint.
+class ChatEndpointConfig(BaseModel):
+    """An OpenAI-compatible chat-completions endpoint: where, which model, how hard to try.
 
     No field may hold a secret: a URL with ``user:password@`` or a credential-like query
     parameter (``api-key``, ``key``, ``token``, ``sig``...) is refused; the key is read from the
@@ -150,11 +150,6 @@ class AugmentLLMConfig(BaseModel):
     api_key_env: str | None = Field(
         None,
         description="Name of the environment variable holding the API key (never logged); null: no key.",
-    )
-    prompt: str = Field(
-        "Rewrite the following text in your own words, keeping its meaning and language:\n\n{text}",
-        min_length=1,
-        description="Prompt template; {column} fields are filled from each source document.",
     )
     system: str | None = Field(None, description="Optional system message.")
     max_tokens: int = Field(
@@ -205,6 +200,22 @@ class AugmentLLMConfig(BaseModel):
     @classmethod
     def _refuse_marked(cls, v: Any) -> Any:
         return _raise_refused(v)
+
+class AugmentLLMConfig(ChatEndpointConfig):
+    """Synthetic rows from an OpenAI-compatible chat-completions endpoint.
+
+    No field may hold a secret: a URL with ``user:password@`` or a credential-like query
+    parameter (``api-key``, ``key``, ``token``, ``sig``...) is refused; the key is read from the
+    environment variable named by ``api_key_env``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    prompt: str = Field(
+        "Rewrite the following text in your own words, keeping its meaning and language:\n\n{text}",
+        min_length=1,
+        description="Prompt template; {column} fields are filled from each source document.",
+    )
 
     @field_validator("prompt")
     @classmethod
