@@ -171,11 +171,11 @@ def finalize_chunk(
     """Validate and normalise one parsed chunk: (kept documents, rejected records)."""
     table = chunk.table
     n = table.num_rows
-    text_field = "text" if chunk.file.format == "txt" else src.text_field
+    text_field = "text" if chunk.file.format in ("txt", "warc", "html") else src.text_field
     origin = (
         pl.Series(table.column("path")) if chunk.unit == "file" else pl.repeat(chunk.file.relpath, n, eager=True)
     ).cast(pl.String)
-    unit = {"line": "", "row": "row ", "file": ""}[chunk.unit]
+    unit = {"line": "", "row": "row ", "file": "", "offset": "offset "}[chunk.unit]
 
     def where(rows: np.ndarray) -> list[str]:
         """`file:line` of some rows (only rejected rows need it, so no column is built)."""
@@ -298,7 +298,7 @@ def _bad_where(chunk: RawChunk, b: BadRecord) -> str:
     unit = b.unit or chunk.unit
     if unit == "file":
         return path
-    return f"{path}:{'row ' if unit == 'row' else ''}{b.line}"
+    return f"{path}:{'row ' if unit == 'row' else 'offset ' if unit == 'offset' else ''}{b.line}"
 
 
 def _bad_records(chunk: RawChunk, src: SourceConfig, default_source: str) -> pl.DataFrame:

@@ -61,6 +61,10 @@ def _file_schema(path: str, fmt: str, compression: str | None) -> Schema | None:
             return None
     if fmt == "txt":
         return {"text": pl.String(), "path": pl.String()}
+    if fmt in ("warc", "html"):
+        from curate.io.web import HTML_FILE_COLUMNS, WARC_COLUMNS
+
+        return dict.fromkeys(WARC_COLUMNS if fmt == "warc" else HTML_FILE_COLUMNS, pl.String())
     if fmt == "jsonl" and compression is None:
         try:
             return _first_record_schema(path)
@@ -87,7 +91,7 @@ def _after_ingest(raw: Schema, fmt: str, source: Any | None) -> Schema:
     other fields named like a core column become ``orig_<name>``; a curated shard is kept as is."""
     if fmt == CURATED:
         return dict(raw)
-    text_field = "text" if fmt == "txt" or source is None else source.text_field
+    text_field = "text" if fmt in ("txt", "warc", "html") or source is None else source.text_field
     id_field = getattr(source, "id_field", None) or ("id" if "id" in raw else None)
     fixed_source = getattr(source, "source", None)
     out: Schema = {}

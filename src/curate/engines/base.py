@@ -134,7 +134,8 @@ def ingest_task(
         stats.cpu_seconds = time.process_time() - t0
         save_stats(folder, name, fingerprint, stats)
         return stats
-    for c, chunk in enumerate(read_task(task, src.text_field, cfg.rows_per_shard, ReadLimits.for_max_chars(cfg.max_chars))):
+    limits = ReadLimits.for_max_chars(cfg.max_chars)
+    for c, chunk in enumerate(read_task(task, src.text_field, cfg.rows_per_shard, limits, src.html, src.non_html)):
         kept, rejected = finalize_chunk(chunk, src, cfg, default_source)
         shard = f"part-{task.index:05d}-{c:04d}"
         written = 0
@@ -144,7 +145,7 @@ def ingest_task(
             written += write_parquet_atomic(rejected, folder / "rejected" / f"{shard}.parquet")
         reasons: Counter[str] = Counter(rejected["reject_reason"].to_list()) if rejected.height else Counter()
         n = kept.height + rejected.height
-        stats = stats + StageStats(n, kept.height, 0, reasons, Counter(), int(kept.height > 0), written)
+        stats = stats + StageStats(n, kept.height, 0, reasons, Counter(chunk.counters), int(kept.height > 0), written)
     stats.cpu_seconds = time.process_time() - t0
     save_stats(folder, name, fingerprint, stats)
     return stats

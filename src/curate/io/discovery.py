@@ -20,7 +20,15 @@ _EXTENSIONS = {
     ".csv": "csv",
     ".tsv": "tsv",
     ".txt": "txt",
+    ".warc": "warc",
+    ".wet": "warc",
+    ".arc": "warc",
+    ".html": "html",
+    ".htm": "html",
+    ".xhtml": "html",
 }
+_GROUPED = ("txt", "html")
+"""Formats of one document per file: small files are read in groups, one task per group."""
 _COMPRESSIONS = {".gz": "gzip", ".zst": "zstd", ".zstd": "zstd"}
 MANIFEST = "_manifest.json"
 CURATED = "curated"
@@ -200,10 +208,15 @@ def expand_source(src: SourceConfig, where: str) -> list[InputFile]:
             if fmt is None:
                 raise ConfigError(
                     f"{where}.format: cannot tell the format of {m!r} from its extension",
-                    hint="set format to one of: jsonl, parquet, csv, tsv, txt",
+                    hint="set format to one of: jsonl, parquet, csv, tsv, txt, warc, html",
                 )
             if fmt == "parquet" and compression:
                 raise ConfigError(f"{where}: compressed Parquet files are not supported ({m})")
+            if fmt == "warc" and ".arc" in (s.lower() for s in Path(m).suffixes):
+                raise ConfigError(
+                    f"{where}: {m!r} is an ARC file (the format before WARC), which is not supported",
+                    hint="convert it to WARC first, e.g. with warcio's `warcio recompress` or `arc2warc`",
+                )
             full = os.path.abspath(m)
             if full in seen:
                 continue
@@ -245,15 +258,16 @@ def plan_read_tasks(cfg: InputConfig) -> list[ReadTask]:
     for si, src in enumerate(cfg.sources):
         where = f"input.sources[{si}]"
         files = expand_source(src, where)
-        txt_group: list[InputFile] = []
-        txt_bytes = 0
+        groups: dict[str, list[InputFile]] = {fmt: [] for fmt in _GROUPED}
+        group_bytes = dict.fromkeys(_GROUPED, 0)
         for f in files:
-            if f.format == "txt":
-                txt_group.append(f)
-                txt_bytes += f.size
-                if txt_bytes >= cfg.bytes_per_shard or len(txt_group) >= cfg.rows_per_shard:
-                    tasks.append(ReadTask(len(tasks), si, tuple(txt_group)))
-                    txt_group, txt_bytes = [], 0
+            if f.format in _GROUPED:
+                group = groups[f.format]
+                group.append(f)
+                group_bytes[f.format] += f.size
+                if group_bytes[f.format] >= cfg.bytes_per_shard or len(group) >= cfg.rows_per_shard:
+                    tasks.append(ReadTask(len(tasks), si, tuple(group)))
+                    groups[f.format], group_bytes[f.format] = [], 0
                 continue
             if f.format in (CURATED, CURATED_JSONL):
                 tasks.append(ReadTask(len(tasks), si, (f,)))
@@ -263,8 +277,9 @@ def plan_read_tasks(cfg: InputConfig) -> list[ReadTask]:
                     tasks.append(ReadTask(len(tasks), si, (f,), start, end, line))
             else:
                 tasks.append(ReadTask(len(tasks), si, (f,)))
-        if txt_group:
-            tasks.append(ReadTask(len(tasks), si, tuple(txt_group)))
+        for group in groups.values():
+            if group:
+                tasks.append(ReadTask(len(tasks), si, tuple(group)))
     return tasks
 
 

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import io
 import zlib
+from collections import Counter
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 
@@ -48,6 +49,7 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from curate.errors import InputError
+from curate.html.options import HtmlOptions
 from curate.io.discovery import InputFile, ReadTask
 
 CHUNK_BYTES = 32 * 1024 * 1024
@@ -111,6 +113,8 @@ class RawChunk:
     lines: np.ndarray
     bad: list[BadRecord] = field(default_factory=list)
     unit: str = "line"
+    counters: Counter[str] = field(default_factory=Counter)
+    """Counts of what the chunk's reader skipped that is no document (WARC request records)."""
 
 
 def _problem(f: InputFile, reason: str, detail: str, line: int = 0, unit: str = "file", raw: str = "") -> RawChunk:
@@ -128,12 +132,17 @@ def _os_reason(err: OSError) -> str:
 
 
 def read_task(
-    task: ReadTask, text_field: str, rows_per_chunk: int, limits: ReadLimits | None = None
+    task: ReadTask,
+    text_field: str,
+    rows_per_chunk: int,
+    limits: ReadLimits | None = None,
+    html: HtmlOptions | None = None,
+    non_html: str = "skip",
 ) -> Iterator[RawChunk]:
-    """All chunks of a read task, in file order."""
+    """All chunks of a read task, in file order (``html``: how WARC and HTML pages become text)."""
     limits = limits or ReadLimits()
     for f in task.files:
-        if f.format == "txt":
+        if f.format in ("txt", "html"):
             continue
         if f.size == 0:
             yield _problem(f, EMPTY, "the file is empty (0 bytes)")
@@ -151,6 +160,10 @@ def read_task(
                 yield from _read_parquet(f, text_field, rows_per_chunk)
             elif f.format in ("csv", "tsv"):
                 yield from _read_csv(f, text_field)
+            elif f.format == "warc":
+                from curate.io.web import read_warc
+
+                yield from read_warc(f, html or HtmlOptions(), non_html, rows_per_chunk)
             else:  # pragma: no cover - discovery only yields known formats
                 raise InputError(f"{f.relpath}: unsupported format {f.format!r}")
         except OSError as err:  # an I/O error part-way (the readers handle damage they can place)
@@ -158,6 +171,11 @@ def read_task(
     txt = [f for f in task.files if f.format == "txt"]
     if txt:
         yield from _read_txt(txt, rows_per_chunk)
+    pages = [f for f in task.files if f.format == "html"]
+    if pages:
+        from curate.io.web import read_html_files
+
+        yield from read_html_files(pages, html or HtmlOptions(), rows_per_chunk)
 
 
 # ---------------------------------------------------------------- compressed streams

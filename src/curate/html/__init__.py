@@ -1,0 +1,1 @@
+"""HTML to text: charset detection, main-content extractors, and a watchdog that caps time per page."""
