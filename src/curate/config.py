@@ -12,11 +12,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, model_validator
 
 from curate.errors import ConfigError
+from curate.html.options import HtmlOptions
 from curate.reporting.gates import GatesConfig
 from curate.stages import REGISTRY
 from curate.stages.base import StageConfig
 
-FORMATS = ("auto", "jsonl", "parquet", "csv", "tsv", "txt")
+FORMATS = ("auto", "jsonl", "parquet", "csv", "tsv", "txt", "warc", "html")
 
 
 class _Strict(BaseModel):
@@ -29,8 +30,10 @@ class SourceConfig(_Strict):
     paths: list[str] = Field(
         min_length=1, description="Files, folders or globs (`data/*.jsonl.gz`, `docs/**/*.txt`)."
     )
-    format: Literal["auto", "jsonl", "parquet", "csv", "tsv", "txt"] = Field(
-        "auto", description="Input format; `auto` picks it from each file's extension."
+    format: Literal["auto", "jsonl", "parquet", "csv", "tsv", "txt", "warc", "html"] = Field(
+        "auto",
+        description="Input format; `auto` picks it from each file's extension (`.warc`, `.warc.gz`, `.wet`: warc; "
+        "`.html`, `.htm`: html, one page per file).",
     )
     text_field: str = Field("text", min_length=1, description="Field or column holding the text.")
     id_field: str | None = Field(
@@ -40,6 +43,15 @@ class SourceConfig(_Strict):
         None,
         description="Value of the `source` column; default: the record's own `source` field, "
         "else the name of the first path.",
+    )
+    html: HtmlOptions = Field(
+        default_factory=HtmlOptions,
+        description="How pages of WARC and HTML inputs become text (extractor, time and size caps).",
+    )
+    non_html: Literal["skip", "reject"] = Field(
+        "skip",
+        description="WARC responses that are not HTML (images, PDF): skip (counted as warc_skipped_non_html) "
+        "or reject (`not_html`, in rejected/).",
     )
 
 
