@@ -82,3 +82,68 @@ def test_the_selection_example(cli: Any, tmp_path: Path, monkeypatch: Any) -> No
     assert not selected["text"].str.contains("watches").any()
     rejected = read_dir(tmp_path / "selected" / "rejected")
     assert selected.height + rejected.height == 180 and set(rejected["reject_reason"]) == {"not_selected"}
+
+
+def test_the_report_inspect_and_diff_example(cli: Any, tmp_path: Path, monkeypatch: Any) -> None:
+    import shlex
+
+    import polars as pl
+    import yaml
+
+    monkeypatch.chdir(tmp_path)
+    stages = [{"kind": "exact_dedup"}, {"kind": "minhash_dedup"}, {"kind": "quality_score", "heuristics": ["gopher"]}, {"kind": "filter", "rules": {"enough_words": "gopher_word_count >= 10"}}]
+    (tmp_path / "configs").mkdir()
+    for name, seed, out in (("old.yaml", 1, "last-week"), ("example.yaml", 2, "out/example")):
+        write_jsonl(tmp_path / name.replace(".yaml", "") / "d.jsonl", make_records(80, seed=seed, dup_every=6))
+        cfg = {"input": {"sources": [{"paths": [f"../{name.replace('.yaml', '')}/"], "source": "notes"}]}, "workdir": f"../work-{seed}", "output": {"path": f"../{out}"}, "stages": stages, "gates": {"min_docs": 10, "max_score_shift": 1.0}}
+        (tmp_path / "configs" / name).write_text(yaml.safe_dump(cfg))
+        assert cli("run", f"configs/{name}", "-q").exit_code == 0
+    some_id = pl.read_parquet(sorted((tmp_path / "out/example/_rejected").glob("01_exact_dedup-*.parquet"))[0])["id"][0]
+    outputs = []
+    for line in block_with("curate inspect"):
+        args = shlex.split(line.replace("d5e02de7665d8837", some_id))[1:]
+        result = cli(*args)
+        assert result.exit_code == 0, (line, result.output)
+        outputs.append(result.stdout)
+    assert outputs[0].strip() == str(Path("out/example") / "report.html") and (tmp_path / "out/example/report.json").is_file()
+    assert f"{some_id}: rejected" in outputs[3]
+    assert "documents: " in outputs[4] and "gates:" in outputs[4]
+
+
+def test_the_synthetic_data_example(cli: Any, tmp_path: Path, monkeypatch: Any) -> None:
+    import shutil
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent / "augment"))
+    from chat_server import ChatServer
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TEACHER_KEY", "sk-readme-teacher-0123456789")
+    rows = [{"id": f"s{i:02d}", "prompt": f"What is {i} + {i + 3}?", "response": f"First add {i} and {i + 3}.\nThe sum is {2 * i + 3}."} for i in range(40)]
+    write_jsonl(tmp_path / "sft" / "d.jsonl", [{**r, "text": r["prompt"]} for r in rows])
+    wrong = {"s02", "s05", "s07"}
+    preds = [{"id": r["id"], "prompt": r["prompt"], "reference": str(2 * int(r["id"][1:]) + 3), "prediction": str(2 * int(r["id"][1:]) + 3 + (r["id"] in wrong))} for r in rows]
+    write_jsonl(tmp_path / "preds-r1.jsonl", preds)
+    shutil.copytree(Path(__file__).parent / "data" / "lab_taxonomy", tmp_path / "taxonomy")
+
+    def reply(prompt: str) -> str:
+        if prompt.startswith("Rate the answer"):
+            return json.dumps({"score": 5 if "Q1" in prompt else 3})
+        if (m := re.search(r"Write new question number (\d+)", prompt)) is not None:
+            return json.dumps({"question": f"Q{m.group(1)}: a new question?"})
+        if (m := re.search(r"Question: What is (\d+) \+ (\d+)\?", prompt)) is not None:
+            a, b = int(m.group(1)) + 50, int(m.group(2))
+            return json.dumps({"prompt": f"What is {a} + {b}?", "response": str(a + b)})
+        return "An answer."
+
+    with ChatServer(reply=reply, api_key="sk-readme-teacher-0123456789") as srv:
+        run_lines(cli, block_with("curate targeted-augment"), {"http://127.0.0.1:8000/v1": srv.url})
+    pairs = read_dir(tmp_path / "pairs")
+    assert pairs.height == 120 and set(pairs["degradation"]) == {2, 3, 4}
+    assert {"prompt", "chosen", "rejected"} <= set(pairs.columns)
+    round1 = read_dir(tmp_path / "round1")
+    assert sorted(round1.filter(round1["is_synthetic"])["seed_id"].unique()) == sorted(wrong)
+    lab = read_dir(tmp_path / "lab")
+    new = lab.filter(lab["augmentation"] == "lab_generate")
+    assert new.height == 3 and set(new["judge_score"]) == {5}  # question 1 of each leaf
+    assert lab["is_synthetic"].sum() / lab.height <= 0.3
