@@ -128,7 +128,7 @@ def test_the_synthetic_data_example(cli: Any, tmp_path: Path, monkeypatch: Any) 
 
     def reply(prompt: str) -> str:
         if prompt.startswith("Rate the answer"):
-            return json.dumps({"score": 5 if "Q1" in prompt else 3})
+            return json.dumps({"score": 5 if re.search(r"Question: Q[12]:", prompt) else 3})
         if (m := re.search(r"Write new question number (\d+)", prompt)) is not None:
             return json.dumps({"question": f"Q{m.group(1)}: a new question?"})
         if (m := re.search(r"Question: What is (\d+) \+ (\d+)\?", prompt)) is not None:
@@ -145,5 +145,5 @@ def test_the_synthetic_data_example(cli: Any, tmp_path: Path, monkeypatch: Any) 
     assert sorted(round1.filter(round1["is_synthetic"])["seed_id"].unique()) == sorted(wrong)
     lab = read_dir(tmp_path / "lab")
     new = lab.filter(lab["augmentation"] == "lab_generate")
-    assert new.height == 3 and set(new["judge_score"]) == {5}  # question 1 of each leaf
+    assert new.height == 6 and set(new["judge_score"]) == {5}  # questions 1 and 2 of each leaf
     assert lab["is_synthetic"].sum() / lab.height <= 0.3
