@@ -1,4 +1,4 @@
-"""Builds the compiled extensions (dedup, quality-signal and augment kernels); everything else is in pyproject.toml."""
+"""Builds the compiled extensions (dedup, quality-signal, augment and n-gram LM kernels); everything else is in pyproject.toml."""
 
 from setuptools import Extension, setup
 
@@ -7,6 +7,6 @@ _FLAGS = ["-O3", "-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter"]
 setup(
     ext_modules=[
         Extension(f"curate.{name}._native", [f"src/curate/{name}/_native.c"], extra_compile_args=_FLAGS)
-        for name in ("dedup", "quality", "augment")
+        for name in ("dedup", "quality", "augment", "select")
     ]
 )

@@ -145,8 +145,9 @@ def test_shard_invariant_seeded_and_nulls(tmp_path: Path) -> None:
         assert one.equals(many), mode
         assert one.height == frame.height
         assert one["learnability"].tail(3).to_list() == [None, None, None]
-        other = _run(cfg, frame, tmp_path / f"{mode}3", seed=4, shards=2)
-        assert not other["learnability"].equals(one["learnability"])
+        if mode == "online":  # the seed orders the super-batches (static scores depend on hashes only)
+            other = _run(cfg, frame, tmp_path / f"{mode}3", seed=4, shards=2)
+            assert not other["learnability"].equals(one["learnability"])
 
 
 def test_online_keeps_a_share_per_super_batch_and_learns_what_it_kept(tmp_path: Path) -> None:
@@ -194,3 +195,20 @@ def test_cli_scores_every_document_and_select_keeps_the_online_choice(cli, tmp_p
     result = cli("select", out, "-o", sel, "--method", "threshold", "--score", "learnability_kept", "--threshold", "1", "-w", "1", "-q")
     assert result.exit_code == 0, result.output
     assert read_dir(sel).height == 10
+
+
+def test_the_kernel_refuses_wrong_sizes_instead_of_reading_past_a_buffer() -> None:
+    from curate.select._native import ngram_add, ngram_log2_probs
+
+    m = NgramModel(order=3, vocab_bits=4, table_bits=6)
+    ids, offsets = _offsets([[1, 2, 3]])
+    tables = (m.unigrams, m.joint, m.context, m.followers)
+    with pytest.raises(ValueError, match="offsets"):
+        ngram_add(ids, np.array([0, 5], dtype=np.int64), 3, 4, 6, *tables)
+    with pytest.raises(ValueError, match="joint"):
+        ngram_add(ids, offsets, 3, 4, 7, *tables)
+    with pytest.raises(TypeError, match="8-byte"):
+        ngram_add(ids.astype(np.uint32), offsets, 3, 4, 6, *tables)
+    with pytest.raises(ValueError, match="out"):
+        ngram_log2_probs(ids, offsets, 3, 4, 6, *tables, (0.75, 0.0, 0.0, np.empty(2)))
+    assert m.total == 0 and not m.unigrams.any()

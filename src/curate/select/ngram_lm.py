@@ -23,7 +23,8 @@ words (tests check it on a tiny vocabulary); with them the tables are an approxi
 error falls with ``table_bits``. The first words of a document use the contexts they have (the
 first word its unigram probability): no padding symbol.
 
-Everything is vectorised over a batch of documents given as flat ids plus offsets.
+A batch of documents is flat word ids plus offsets; counting and scoring are one compiled loop
+over the words each (``select/_native.c``, hashes defined there).
 """
 
 from __future__ import annotations
@@ -34,25 +35,6 @@ import numpy as np
 import polars as pl
 
 from curate.hashing import hash_strings
-
-_K1 = np.uint64(0x9E3779B97F4A7C15)
-_K2 = np.uint64(0xFF51AFD7ED558CCD)
-_K3 = np.uint64(0xC4CEB9FE1A85EC53)
-_S33 = np.uint64(33)
-_JOINT_SALT = np.uint64(0x2545F4914F6CDD1D)
-_LN2 = float(np.log(2.0))
-
-
-def _mix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """A 64-bit hash of two uint64 values (wrapping multiply + a murmur3 finaliser)."""
-    with np.errstate(over="ignore"):
-        x = a * _K1 + b
-        x ^= x >> _S33
-        x *= _K2
-        x ^= x >> _S33
-        x *= _K3
-        x ^= x >> _S33
-    return x
 
 
 def word_ids(texts: pl.Series, hash_seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -89,86 +71,46 @@ class NgramModel:
     discount: float = 0.75
     total: int = 0
     unigrams: np.ndarray = field(init=False)
-    joint: list[np.ndarray] = field(init=False)
-    context: list[np.ndarray] = field(init=False)
-    followers: list[np.ndarray] = field(init=False)
+    joint: np.ndarray = field(init=False)
+    context: np.ndarray = field(init=False)
+    followers: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
         if not 1 <= self.order <= 6:
             raise ValueError(f"order {self.order}: must be 1..6")
         if not 0.0 < self.discount < 1.0:
             raise ValueError(f"discount {self.discount}: must be in (0, 1)")
-        size = 1 << self.table_bits
+        shape = (self.order - 1, 1 << self.table_bits)
         self.unigrams = np.zeros(1 << self.vocab_bits, dtype=np.int64)
-        self.joint = [np.zeros(size, dtype=np.int64) for _ in range(self.order - 1)]
-        self.context = [np.zeros(size, dtype=np.int64) for _ in range(self.order - 1)]
-        self.followers = [np.zeros(size, dtype=np.int64) for _ in range(self.order - 1)]
+        self.joint = np.zeros(shape, dtype=np.int64)
+        self.context = np.zeros(shape, dtype=np.int64)
+        self.followers = np.zeros(shape, dtype=np.int64)
 
-    # ---------------------------------------------------------------- hashing
+    # ---------------------------------------------------------------- counting and scoring
 
-    def _grams(self, ids: np.ndarray, pos: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """Per order k = 2..N: (valid mask, context bucket, joint bucket) of every word."""
-        mask = np.uint64((1 << self.table_bits) - 1)
-        out = []
-        ctx = np.full(len(ids), np.uint64(self.order), dtype=np.uint64)
-        for k in range(2, self.order + 1):
-            back = k - 1  # the context's oldest word is this many words back
-            prev = np.zeros(len(ids), dtype=np.uint64)
-            if len(ids) > back:
-                prev[back:] = ids[:-back]
-            ctx = _mix(ctx, prev)
-            joint = _mix(ctx ^ _JOINT_SALT, ids)
-            out.append((pos >= back, (ctx & mask).astype(np.int64), (joint & mask).astype(np.int64)))
-        return out
-
-    # ---------------------------------------------------------------- counting
+    def _tables(self, ids: np.ndarray, offsets: np.ndarray) -> tuple:
+        ids = np.ascontiguousarray(ids, dtype=np.uint64)
+        offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+        return (ids, offsets, self.order, self.vocab_bits, self.table_bits, self.unigrams, self.joint, self.context, self.followers)
 
     def add(self, ids: np.ndarray, offsets: np.ndarray) -> None:
-        """Count every word and k-gram of a batch of documents (ids flat, ``offsets`` n+1)."""
-        if not len(ids):
-            return
-        _, pos = positions(offsets)
-        v = np.uint64((1 << self.vocab_bits) - 1)
-        self.unigrams += np.bincount((ids & v).astype(np.int64), minlength=len(self.unigrams))
-        self.total += len(ids)
-        size = 1 << self.table_bits
-        for i, (valid, ctx, joint) in enumerate(self._grams(ids, pos)):
-            ctx, joint = ctx[valid], joint[valid]
-            if not len(joint):
-                continue
-            seen, first = np.unique(joint, return_index=True)
-            new = self.joint[i][seen] == 0
-            self.followers[i] += np.bincount(ctx[first[new]], minlength=size)
-            self.joint[i] += np.bincount(joint, minlength=size)
-            self.context[i] += np.bincount(ctx, minlength=size)
+        """Count every word and k-gram of a batch of documents (ids flat, ``offsets`` n+1).
 
-    # ---------------------------------------------------------------- scoring
+        ``N1+(h)`` grows when a k-gram bucket is seen for the first time (in corpus order).
+        """
+        from curate.select._native import ngram_add
+
+        ngram_add(*self._tables(ids, offsets))
+        self.total += int(len(ids))
 
     def log2_probs(self, ids: np.ndarray, offsets: np.ndarray) -> np.ndarray:
         """log2 P(word | its context) of every word of a batch (float64, flat like ``ids``)."""
-        if not len(ids):
-            return np.zeros(0, dtype=np.float64)
-        _, pos = positions(offsets)
-        vsize = len(self.unigrams)
-        v = np.uint64(vsize - 1)
-        d = self.discount
-        if self.total:
-            seen = float(np.count_nonzero(self.unigrams))
-            cw = self.unigrams[(ids & v).astype(np.int64)].astype(np.float64)
-            p = (np.maximum(cw - d, 0.0) + d * seen / vsize) / float(self.total)
-        else:
-            p = np.full(len(ids), 1.0 / vsize)
-        for i, (valid, ctx, joint) in enumerate(self._grams(ids, pos)):
-            c = np.where(valid, self.context[i][ctx], 0).astype(np.float64)
-            has = c > 0
-            if not has.any():
-                continue
-            cw = self.joint[i][joint].astype(np.float64)
-            # a context seen without a follower recorded (a hash collision) still backs off
-            n1 = np.maximum(self.followers[i][ctx], 1).astype(np.float64)
-            safe = np.where(has, c, 1.0)
-            p = np.where(has, (np.maximum(cw - d, 0.0) + d * n1 * p) / safe, p)
-        return np.log2(p)
+        from curate.select._native import ngram_log2_probs
+
+        out = np.empty(len(ids), dtype=np.float64)
+        seen = float(np.count_nonzero(self.unigrams)) if self.total else 0.0
+        ngram_log2_probs(*self._tables(ids, offsets), (self.discount, float(self.total), seen, out))
+        return out
 
     def cross_entropy(self, ids: np.ndarray, offsets: np.ndarray) -> np.ndarray:
         """Per document: mean -log2 P over its words (bits per word; NaN for a document without words)."""
