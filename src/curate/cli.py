@@ -215,7 +215,11 @@ def run_to_folder(
     failure, for --resume).
     """
     from curate.config import EngineConfig, InputConfig, RunConfig, SourceConfig
+    from curate.io.remote import remote_message
 
+    for flag, value in [("--output", str(out)), *(("input", p) for p in inputs)]:
+        if (why := remote_message(value)) is not None:
+            raise ConfigError(f"{flag}: {why}")
     if out.is_file():
         raise ConfigError(f"--output: {out} is a file, expected a folder")
     work = command_workdir(out)
@@ -245,9 +249,11 @@ def command_workdir(out: Path) -> Path:
 @app.command()
 @handle_errors
 def ingest(
-    inputs: Annotated[list[str], typer.Argument(help="Files, folders or globs (JSON Lines [.gz/.zst], Parquet, CSV/TSV, .txt).")],
+    inputs: Annotated[list[str], typer.Argument(help="Files, folders or globs (JSON Lines [.gz/.zst], Parquet, CSV/TSV, .txt, WARC/WET [.gz], .html).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the Parquet shards.")],
-    fmt: Annotated[str, typer.Option("--format", help="auto, jsonl, parquet, csv, tsv or txt.")] = "auto",
+    fmt: Annotated[str, typer.Option("--format", help="auto, jsonl, parquet, csv, tsv, txt, warc or html.")] = "auto",
+    extractor: Annotated[str | None, typer.Option("--extractor", help="HTML to text for WARC and HTML inputs: resiliparse, trafilatura, justext or union (default: resiliparse).")] = None,
+    non_html: Annotated[str | None, typer.Option("--non-html", help="WARC responses that are not HTML: skip (counted) or reject (default: skip).")] = None,
     text_field: Annotated[str, typer.Option("--text-field", help="Field holding the text.")] = "text",
     id_field: Annotated[str | None, typer.Option("--id-field", help="Field holding a unique id (default: `id` if present, else derived).")] = None,
     source: Annotated[str | None, typer.Option("--source", help="Value of the `source` column.")] = None,
@@ -265,11 +271,17 @@ def ingest(
 
     if fmt not in FORMATS:
         raise ConfigError(f"--format: {fmt!r} is not a format; allowed: {', '.join(FORMATS)}")
+    for flag, value, allowed in (("--extractor", extractor, ("resiliparse", "trafilatura", "justext", "union")), ("--non-html", non_html, ("skip", "reject"))):
+        if value is not None and value not in allowed:
+            raise ConfigError(f"{flag}: {value!r} is not allowed; allowed: {', '.join(allowed)}")
     report = run_to_folder(
         inputs,
         output,
         [],
-        source={"format": fmt, "text_field": text_field, "id_field": id_field, "source": source},
+        source={
+            "format": fmt, "text_field": text_field, "id_field": id_field, "source": source,
+            **_given(non_html=non_html), **({"html": {"extractor": extractor}} if extractor else {}),
+        },
         input_options=_given(max_chars=max_chars, rows_per_shard=rows_per_shard, strict=strict),
         workers=workers,
         resume=resume,
@@ -642,6 +654,30 @@ def pii(
     if spans:
         values["spans"] = True
     report = run_to_folder(inputs, output, [_stage_config("pii", values)], workers=workers, resume=resume, overwrite=overwrite, quiet=quiet)
+    _summary(report, quiet)
+
+
+_HTML = "curate.html.options.HtmlOptions"
+
+
+@app.command("extract-html")
+def extract_html(
+    inputs: Inputs,
+    output: Output,
+    extractor: Annotated[str | None, typer.Option("--extractor", help="resiliparse, trafilatura, justext or union " + _default(_HTML, "extractor"))] = None,
+    union_of: Annotated[str | None, typer.Option("--union-of", help="The two extractors of union mode, preferred first (default: " + _default_csv(_HTML, "union_of") + ").")] = None,
+    timeout_s: Annotated[float | None, typer.Option("--timeout", help="Hard cap on one page's extraction, seconds (0: none) " + _default(_HTML, "timeout_s"))] = None,
+    min_chars: Annotated[int | None, typer.Option("--min-chars", help="Shorter extracted text is rejected as no_main_content " + _default(_HTML, "min_chars"))] = None,
+    workers: Workers = None,
+    resume: Resume = False,
+    overwrite: Overwrite = False,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """HTML in `text` -> the page's main text (boilerplate-only pages, timeouts -> rejected/)."""
+    values = _given(extractor=extractor, union_of=_csv(union_of), timeout_s=timeout_s, min_chars=min_chars)
+    stage = _stage_config("extract_html", values)
+    report = run_to_folder(inputs, output, [stage], workers=workers, resume=resume, overwrite=overwrite, quiet=quiet)
     _summary(report, quiet)
 
 

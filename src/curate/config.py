@@ -9,7 +9,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from curate.errors import ConfigError
 from curate.html.options import HtmlOptions
@@ -18,6 +26,16 @@ from curate.stages import REGISTRY
 from curate.stages.base import StageConfig
 
 FORMATS = ("auto", "jsonl", "parquet", "csv", "tsv", "txt", "warc", "html")
+
+
+def _local(path: str) -> str:
+    """``path``, unless it is an object-store URL (refused with the reason, see curate.io.remote)."""
+    from curate.io.remote import remote_message
+
+    why = remote_message(path)
+    if why is not None:
+        raise ValueError(why)
+    return path
 
 
 class _Strict(BaseModel):
@@ -44,6 +62,11 @@ class SourceConfig(_Strict):
         description="Value of the `source` column; default: the record's own `source` field, "
         "else the name of the first path.",
     )
+    @field_validator("paths")
+    @classmethod
+    def _local_paths(cls, v: list[str]) -> list[str]:
+        return [_local(p) for p in v]
+
     html: HtmlOptions = Field(
         default_factory=HtmlOptions,
         description="How pages of WARC and HTML inputs become text (extractor, time and size caps).",
@@ -111,6 +134,12 @@ class OutputConfig(_Strict):
     """The exported dataset: format, shard size, split, columns and a dataset card."""
 
     path: str = Field(description="Output folder (must be empty unless `overwrite: true`).")
+
+    @field_validator("path")
+    @classmethod
+    def _local_path(cls, v: str) -> str:
+        return _local(v)
+
     format: Literal["parquet", "jsonl"] = Field("parquet", description="Data file format.")
     compression: Literal["zstd", "snappy", "gzip", "none"] = Field(
         "zstd", description="Parquet codec, or for JSON Lines: gzip/zstd/none (zstd -> .jsonl.zst)."
@@ -158,6 +187,12 @@ class RunConfig(_Strict):
         None, description="Raw inputs to ingest (omit to start from `workdir`'s ingested shards)."
     )
     workdir: str = Field(".curate/run", description="Folder for per-stage shards and manifests.")
+
+    @field_validator("workdir")
+    @classmethod
+    def _local_workdir(cls, v: str) -> str:
+        return _local(v)
+
     output: OutputConfig | None = Field(None, description="The exported dataset (omit to stop at the last stage).")
     engine: EngineConfig = Field(default_factory=EngineConfig, description="Execution engine.")
     seed: int = Field(0, ge=0, description="Seed for every random choice (sampling, splits, augmentation).")

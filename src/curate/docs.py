@@ -108,11 +108,13 @@ def _sections() -> dict[str, type[BaseModel]]:
         SourceConfig,
         SplitConfig,
     )
+    from curate.html.options import HtmlOptions
 
     return {
         "run": RunConfig,
         "input": InputConfig,
         "input.sources[]": SourceConfig,
+        "input.sources[].html": HtmlOptions,
         "output": OutputConfig,
         "output.split": SplitConfig,
         "engine": EngineConfig,

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from curate.stages.augment import Augment
 from curate.stages.base import Stage, StageConfig
+from curate.stages.bad_words import BadWords
 from curate.stages.c4_clean import C4Clean
 from curate.stages.chunk import Chunk
 from curate.stages.decontaminate import Decontaminate
 from curate.stages.dsir_score import DsirScore
 from curate.stages.exact_dedup import ExactDedup
+from curate.stages.extract_html import ExtractHtml
 from curate.stages.filter import Filter
 from curate.stages.lab_generate import LabGenerate
 from curate.stages.learnability import LearnabilityScore
@@ -35,8 +37,10 @@ REGISTRY: dict[str, type[Stage]] = {
         Tokens,
         DsirScore,
         C4Clean,
+        BadWords,
         LearnabilityScore,
         Chunk,
+        ExtractHtml,
     )
 }
 
