@@ -136,6 +136,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "filter": {"rules": {"has_text": "text != ''"}},
     "decontaminate": {"evals": [{"name": "tiny", "path": str(Path(__file__).parent / "data" / "tiny_eval.jsonl"), "fields": ["question", "answer"]}], "ngram": 3, "min_words": 1},
     "select": {"method": "gumbel", "fraction": 0.5},
+    "bad_words": {"lists": {"en": str(Path(__file__).parent / "data" / "bad_words_en.txt")}},
     "lab_generate": {"taxonomy": str(Path(__file__).parent / "data" / "lab_taxonomy"), "max_synthetic_fraction": 0.0, "teacher": {"base_url": "http://127.0.0.1:9/v1", "model": "t", "cache_path": None}},
     "targeted_augment": {"predictions": str(Path(__file__).parent / "data" / "llm2llm_predictions.jsonl"), "prompt_field": "text", "field": "source", "teacher": {"base_url": "http://127.0.0.1:9/v1", "model": "t", "cache_path": None}},
     "dsir_score": {"target": [{"path": str(Path(__file__).parent / "data" / "tiny_eval.jsonl"), "fields": ["question", "answer"]}], "buckets": 64},

@@ -1,0 +1,108 @@
+"""bad_words: user-given lists per language, C4's matching rules, reason and match count recorded."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from conftest import write_jsonl
+from curate.config import parse_config
+from curate.pipeline import build_plan
+from curate.stages.bad_words import COUNT_COLUMN, BadWords, BadWordsConfig
+from curate.stages.base import REJECT, REJECT_DETAIL, StageContext
+
+
+@pytest.fixture
+def lists(tmp_path: Path) -> dict[str, str]:
+    (tmp_path / "en.txt").write_text("darn\nheck\nbad phrase\n\nc++\n", encoding="utf-8")
+    (tmp_path / "zh.txt").write_text("坏\n性\n", encoding="utf-8")
+    return {"en": str(tmp_path / "en.txt"), "zh": str(tmp_path / "zh.txt")}
+
+
+def run(cfg: BadWordsConfig, texts: list[str], langs: list[str | None] | None = None, ctx: StageContext | None = None) -> pl.DataFrame:
+    data = {"id": [f"d{i}" for i in range(len(texts))], "text": texts}
+    if langs is not None:
+        data["lang"] = langs
+    return BadWords(cfg).process(pl.DataFrame(data, schema={k: pl.String for k in data}), ctx or StageContext())
+
+
+def test_words_match_between_non_word_characters_in_any_case(lists: dict[str, str]) -> None:
+    out = run(BadWordsConfig(lists=lists), ["Oh DARN it.", "darned", "(heck)", "a bad phrase here", "bad  phrase", "I like c++ a lot", "clean"])
+    assert out[REJECT].to_list() == ["bad_words", None, "bad_words", "bad_words", None, "bad_words", None]
+    assert out[COUNT_COLUMN].to_list() == [1, 0, 1, 1, 0, 1, 0]
+
+
+def test_the_count_counts_adjacent_occurrences_and_the_detail_names_the_language(lists: dict[str, str]) -> None:
+    out = run(BadWordsConfig(lists=lists), ["heck heck, darn heck"])
+    assert out[COUNT_COLUMN].to_list() == [4]
+    assert out[REJECT_DETAIL].to_list() == ["4 matches (en)"]
+
+
+def test_languages_without_spaces_match_substrings_and_the_allowlist_is_left_out(lists: dict[str, str]) -> None:
+    out = run(BadWordsConfig(lists=lists), ["这是坏的", "女性", "darn"], ["zh", "zh", "zh"])
+    assert out[REJECT].to_list() == ["bad_words", None, None]  # 性 is on C4's allowlist; darn is not in zh's list
+    out = run(BadWordsConfig(lists=lists, allow=[]), ["女性"], ["zh"])
+    assert out[REJECT].to_list() == ["bad_words"]
+
+
+def test_the_language_column_picks_the_list_and_missing_languages_follow_the_policy(lists: dict[str, str]) -> None:
+    ctx = StageContext()
+    out = run(BadWordsConfig(lists=lists), ["darn", "darn", "darn"], ["en", None, "fr"], ctx)
+    assert out[REJECT].to_list() == ["bad_words", "bad_words", None]  # null -> default_language en
+    assert out[COUNT_COLUMN].to_list() == [1, 1, None]
+    assert ctx.counters["bad_words_missing_fr"] == 1 and ctx.counters["bad_words_docs_en"] == 2
+    out = run(BadWordsConfig(lists=lists, missing_language="reject"), ["darn"], ["fr"])
+    assert out[REJECT].to_list() == ["bad_words_no_list"]
+    out = run(BadWordsConfig(lists=lists, default_language="zh"), ["darn"])  # no lang column
+    assert out[REJECT].to_list() == [None]
+
+
+def test_keep_fraction_spares_a_reproducible_share(lists: dict[str, str]) -> None:
+    texts = ["darn"] * 400
+    a = run(BadWordsConfig(lists=lists, keep_fraction=0.25), texts, ctx=StageContext(seed=3, stage_index=1))
+    b = run(BadWordsConfig(lists=lists, keep_fraction=0.25), texts, ctx=StageContext(seed=3, stage_index=1))
+    kept = a[REJECT].is_null().sum()
+    assert a[REJECT].to_list() == b[REJECT].to_list() and 60 < kept < 140
+
+
+def test_config_needs_lists_and_a_missing_file_is_named(tmp_path: Path, lists: dict[str, str]) -> None:
+    with pytest.raises(ValidationError):
+        BadWordsConfig(lists={})
+    src = write_jsonl(tmp_path / "in.jsonl", [{"text": "darn"}])
+    cfg = parse_config({"input": {"paths": [str(src)]}, "workdir": str(tmp_path / "w"),
+                        "stages": [{"kind": "bad_words", "lists": {"en": str(tmp_path / "nope.txt")}}]})
+    with pytest.raises(Exception, match=r"bad_words\.lists\.en: file not found"):
+        build_plan(cfg)
+
+
+def test_the_lists_content_is_part_of_the_step_fingerprint(tmp_path: Path, lists: dict[str, str]) -> None:
+    src = write_jsonl(tmp_path / "in.jsonl", [{"text": "darn"}])
+
+    def fingerprint() -> str:
+        cfg = parse_config({"input": {"paths": [str(src)]}, "workdir": str(tmp_path / "w"),
+                            "stages": [{"kind": "bad_words", "lists": lists}]})
+        return build_plan(cfg).steps[1].fingerprint
+
+    before = fingerprint()
+    assert fingerprint() == before
+    Path(lists["en"]).write_text("darn\nshucks\n", encoding="utf-8")
+    assert fingerprint() != before
+
+
+WORDS = st.sampled_from(["darn", "heck", "bad", "phrase", "Darn", "darned", "c++", "c", "the", "x"])
+SEPS = st.sampled_from([" ", "  ", ", ", ".", "-", "_", "\n", "'", "é"])
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.lists(st.tuples(WORDS, SEPS), max_size=8).map(lambda ps: "".join(w + s for w, s in ps)), min_size=1, max_size=10))
+def test_decisions_equal_c4s_rule_in_python(lists: dict[str, str], texts: list[str]) -> None:
+    words = ["darn", "heck", "bad phrase", "c++"]
+    rule = re.compile(r"(?:\W|^)({})(?:\W|$)".format("|".join(re.escape(w) for w in words)))
+    out = run(BadWordsConfig(lists=lists), texts)
+    assert out[REJECT].is_not_null().to_list() == [rule.search(t.lower()) is not None for t in texts]
