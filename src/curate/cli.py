@@ -691,6 +691,7 @@ def filter_(
     explain: Annotated[bool, typer.Option("--explain", help="Record every failing rule in reject_detail, not only the first.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Report what each rule would remove, with examples; write no data.")] = False,
     examples: Annotated[int, typer.Option("--examples", min=0, help="Examples per rule with --dry-run.")] = 3,
+    bad_words: Annotated[list[str], typer.Option("--bad-words", help="A word list LANG=PATH (repeatable): then reject documents holding one of its words (C4's matching; the language from the `lang` column, else en).")] = [],  # noqa: B006
     workers: Workers = None,
     resume: Resume = False,
     overwrite: Overwrite = False,
@@ -707,11 +708,15 @@ def filter_(
     values: dict[str, Any] = {"rules": rules, "explain": explain}
     if preset:
         values["preset"] = preset if len(preset) > 1 else preset[0]
-    cfg = _stage_config("filter", values)
-    if dry_run and len(cfg.expand_chains()) > 1:
-        raise ConfigError("--dry-run reports rules of one filter; the chain presets c4 and fineweb rewrite text", hint="run without --dry-run and read the rejected sets and the manifest's counters")
+    stage_cfgs = [] if bad_words and not (rules or preset) else [_stage_config("filter", values)]
+    if bad_words:
+        lists = {lang: str(Path(path).resolve()) for lang, path in _pairs("--bad-words", bad_words, "LANG=PATH").items()}
+        stage_cfgs.append(_stage_config("bad_words", {"lists": lists}))
+    if dry_run and (len(stage_cfgs) > 1 or len(stage_cfgs[0].expand_chains()) > 1):
+        raise ConfigError("--dry-run reports rules of one filter; the chain presets c4 and fineweb and --bad-words are other stages", hint="run without --dry-run and read the rejected sets and the manifest's counters")
+    cfg = stage_cfgs[0]
     if not dry_run:
-        report = run_to_folder(inputs, output, [cfg], workers=workers, resume=resume, overwrite=overwrite, quiet=quiet)
+        report = run_to_folder(inputs, output, stage_cfgs, workers=workers, resume=resume, overwrite=overwrite, quiet=quiet)
         _summary(report, quiet)
         return
     import tempfile

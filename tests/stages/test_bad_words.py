@@ -106,3 +106,15 @@ def test_decisions_equal_c4s_rule_in_python(lists: dict[str, str], texts: list[s
     rule = re.compile(r"(?:\W|^)({})(?:\W|$)".format("|".join(re.escape(w) for w in words)))
     out = run(BadWordsConfig(lists=lists), texts)
     assert out[REJECT].is_not_null().to_list() == [rule.search(t.lower()) is not None for t in texts]
+
+
+def test_filter_command_takes_word_lists(cli, tmp_path: Path, lists: dict[str, str]) -> None:
+    src = write_jsonl(tmp_path / "in.jsonl", [{"id": "a", "text": "well darn it"}, {"id": "b", "text": "all good"}])
+    out = tmp_path / "out"
+    result = cli("filter", src, "-o", out, "--bad-words", f"en={lists['en']}", "-w", "1", "-q")
+    assert result.exit_code == 0, result.output
+    assert pl.read_parquet(out / "*.parquet")["id"].to_list() == ["b"]
+    rejected = pl.read_parquet(out / "rejected" / "*.parquet")
+    assert rejected.select("id", "reject_reason", "reject_detail").rows() == [("a", "bad_words", "1 matches (en)")]
+    bad = cli("filter", src, "-o", tmp_path / "x", "--bad-words", "en", "-q")
+    assert bad.exit_code == 2 and "LANG=PATH" in bad.stderr
