@@ -147,3 +147,23 @@ def test_the_synthetic_data_example(cli: Any, tmp_path: Path, monkeypatch: Any) 
     new = lab.filter(lab["augmentation"] == "lab_generate")
     assert new.height == 6 and set(new["judge_score"]) == {5}  # questions 1 and 2 of each leaf
     assert lab["is_synthetic"].sum() / lab.height <= 0.3
+
+
+def test_the_fineweb_quality_example(cli: Any, tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.chdir(tmp_path)
+    prose = (
+        "The history of the town is long and it is told in many books that are kept in the library.\n"
+        "Many of the people who live there have been there for a long time and they know the story well.\n"
+        "In the summer the visitors come to see the old church and to walk along the river with their families.\n"
+        "The church was built in the twelfth century and it has been restored many times since then by the town.\n"
+        "It is a place that is loved by all who visit it, and many return to it again and again each year.\n"
+        "Most of the shops close early on Sunday, and the market is held on the square every Saturday morning."
+    )
+    docs = [{"text": prose + "\nPlease enable JavaScript to view this page."}, {"text": prose.replace("library", "darn library")},
+            {"text": "Lorem ipsum dolor sit amet, they said.\n" + prose}, {"text": "menu | home | contact"}]
+    write_jsonl(tmp_path / "crawl" / "d.jsonl", docs)
+    (tmp_path / "lists").mkdir()
+    (tmp_path / "lists" / "en.txt").write_text("darn\n")
+    run_lines(cli, block_with("--preset fineweb"))
+    clean = read_dir(tmp_path / "clean")
+    assert clean["text"].to_list() == [prose]  # the javascript line is gone; the other documents rejected
