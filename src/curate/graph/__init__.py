@@ -41,7 +41,7 @@ class GraphSettings(BaseModel):
     window: int = Field(0, ge=0, le=10, description="Sentences apart two mentions may be to co-occur (0: the same sentence).")
     min_count: int = Field(1, ge=1, description="Fewest sentence windows a pair must share to become an edge.")
     min_npmi: float = Field(0.0, ge=-1.0, le=1.0, description="Lowest normalised PMI of an edge (0: no more often together than by chance).")
-    max_degree: int = Field(25, ge=1, le=100_000, description="Most edges per entity: an edge must be among the best (NPMI, then count) of both its ends.")
+    max_degree: int = Field(1000, ge=1, le=100_000, description="Most edges per entity: an edge must be among the best (NPMI, then count) of both its ends.")
     min_frequency: int = Field(1, ge=1, description="Fewest chunks an entity must occur in.")
     gazetteer: str | None = Field(None, description="File of known names and their types (JSON/YAML {TYPE: [names]} or TSV name<TAB>TYPE).")
     aliases: str | None = Field(None, description="File of aliases (JSON/YAML {canonical: [aliases]} or TSV alias<TAB>canonical).")

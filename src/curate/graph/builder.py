@@ -66,9 +66,12 @@ class EdgeRule:
     """How co-occurrences become edges."""
 
     window: int = 0
+    scope: str = "sentence"
+    """``sentence``: windows of ``window`` sentences; ``chunk``: the whole chunk is one window
+    (graphrag's fast mode links every pair of a chunk: the benchmark's baseline)."""
     min_count: int = 1
     min_npmi: float = 0.0
-    max_degree: int = 25
+    max_degree: int = 1000
 
 
 def stable_id(text: str) -> str:
@@ -85,6 +88,8 @@ class Graph:
     unit_links: pl.DataFrame
     """chunk (int, order of :meth:`GraphBuilder.add`), entity_ids, relationship_ids."""
     stats: dict[str, Any]
+    surfaces: dict[str, list[str]] = field(default_factory=dict)
+    """Entity id -> every surface form merged into it (sorted)."""
 
 
 @dataclass
@@ -190,7 +195,9 @@ class GraphBuilder:
     def pairs(self, m: pl.DataFrame) -> pl.DataFrame:
         """Co-occurring pairs (a < b): windows together, windows of a and of b, chunks together."""
         w = self.rule.window
-        if w:
+        if self.rule.scope == "chunk":
+            m = m.with_columns(pl.col("chunk").alias("window"))
+        elif w:
             # a mention in sentence t is in windows t-w .. t of its own chunk
             first = m.group_by("chunk").agg(pl.col("window").min().alias("first"))
             m = (
@@ -205,7 +212,7 @@ class GraphBuilder:
         joined = m.join(m.select("window", pl.col("entity").alias("other")), on="window").filter(pl.col("entity") < pl.col("other"))
         pairs = joined.group_by("entity", "other").agg(pl.len().alias("n"), pl.col("chunk").unique().sort().alias("chunks"))
         pairs = pairs.join(count, on="entity").join(count.rename({"entity": "other", "c": "c_other"}), on="other")
-        total = float(max(self._windows, 1))
+        total = float(max(len(self.chunk_ids) if self.rule.scope == "chunk" else self._windows, 1))
         p_ab = pl.col("n") / total
         npmi = pl.when(p_ab >= 1.0).then(1.0).otherwise(
             (p_ab / ((pl.col("c") / total) * (pl.col("c_other") / total))).log() / -(p_ab.log())
@@ -309,7 +316,8 @@ class GraphBuilder:
             .with_columns(pl.col("entity_ids").fill_null([]), pl.col("relationship_ids").fill_null([]))
         )
         stats = graph_stats(entities, relationships, links, top)
-        return Graph(entities, relationships, links, stats)
+        surfaces = {ent_ids[e]: sorted(aliases.get(e, set())) for e in ent_ids}
+        return Graph(entities, relationships, links, stats, surfaces)
 
 
 def _describe(title: str, surfaces: set[str]) -> str:

@@ -7,8 +7,9 @@ No model and no download: candidates are
   between two such words (``Free Software Foundation``, ``Bank of America``); leading and
   trailing stop words are cut off (``The``, ``If``, ``Note``...), and spans of stop words only
   dropped;
-* code identifiers: ``snake_case`` words (``shared_buffers``, ``pg_dump``), calls (``now()``)
-  and file names with a known extension (``postgresql.conf``);
+* code identifiers: ``snake_case`` words (``shared_buffers``, ``pg_dump``), calls (``now()``),
+  file names with a known extension (``postgresql.conf``), and single words in code quotes
+  (Texinfo's ``‘gzip’``, ``'--openpgp'``, Markdown's backticks);
 * user gazetteer names, matched case-sensitively as whole words wherever they occur (also lowercase:
   ``psql``), which also give their type.
 
@@ -28,13 +29,16 @@ import polars as pl
 _NAME = r"(?:[A-Z][A-Za-z0-9]*(?:[-'/][A-Za-z0-9]+)*|[a-z]+[A-Z][A-Za-z0-9]*(?:[-/][A-Za-z0-9]+)*)"
 _JOIN = r"(?: (?:of|for|de|von|van|der|la|du|&) | )"
 _EXT = "conf|c|h|so|dll|txt|sql|sh|py|pl|pm|html|xml|json|yaml|yml|csv|ini|cfg|log|md"
+_QUOTED = r"[‘'`]-{0,2}[A-Za-z_][\w.+*/@-]*(?:\(\))?[’'`]"
 CANDIDATE = (
-    rf"\b{_NAME}(?:{_JOIN}{_NAME})*\b"
+    rf"(?:^|[\s(\[,;:])(?:{_QUOTED})(?:$|[\s)\],;:.!?])"
+    rf"|\b{_NAME}(?:{_JOIN}{_NAME})*\b"
     r"|\b[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)+\b(?:\(\))?"
     r"|\b[a-z][a-z0-9]*\(\)"
     rf"|\b[\w-]+\.(?:{_EXT})\b"
 )
 """Candidate spans (Rust regex syntax: Polars runs it over a whole batch at once)."""
+_QUOTED_SPAN = re.compile(r"[‘'`](-{0,2}[A-Za-z_][\w.+*/@-]*(?:\(\))?)[’'`]")
 _SNAKE = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)+(?:\(\))?$|^[a-z][a-z0-9]*\(\)$")
 _FILE = re.compile(rf"^[\w-]+\.(?:{_EXT})$")
 _LONG = r"(?:[A-Z][\w-]*[ ](?:(?:of|for|and|the|de|&)[ ])?){1,7}[A-Z][\w-]*"
@@ -214,7 +218,12 @@ class Extractor:
         if ck in self._cache:
             return self._cache[ck]
         out: tuple[str, str, str, bool] | None
-        if gaz:
+        quoted = _QUOTED_SPAN.search(c) if not gaz else None
+        if quoted:
+            word = quoted.group(1)
+            key = self._key(word)
+            out = (word, key, self._gaz_keys.get(key, _code_type(word)), False) if len(word) > 1 else None
+        elif gaz:
             out = (c, self._key(c), self.gazetteer.get(c, "NAME"), False)
         elif _SNAKE.match(c):
             key = self._key(c)
@@ -226,7 +235,7 @@ class Extractor:
             words = c.split(" ")
             lo, hi = 0, len(words)
             stop = self._stop
-            while lo < hi and words[lo].casefold() in stop:
+            while lo < hi and words[lo].casefold().removesuffix("'s") in stop:
                 lo += 1
             while hi > lo and (words[hi - 1].casefold() in stop or words[hi - 1] in _MINOR):
                 hi -= 1
@@ -251,6 +260,15 @@ _ORG_TAIL = re.compile(
 )
 _PERSON_HEAD = re.compile(r"^(?:Mr|Mrs|Ms|Dr|Prof|Sir)\.?\s")
 _STANDARD = re.compile(r"^(?:ISO|IEEE|RFC|ANSI|POSIX|ECMA)\b")
+
+
+def _code_type(word: str) -> str:
+    """The type of a word in code quotes: an option, a file, or an identifier."""
+    if word.startswith("-"):
+        return "OPTION"
+    if _FILE.match(word):
+        return "FILE"
+    return "IDENTIFIER"
 
 
 def _name_type(surface: str) -> str:
