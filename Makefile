@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-faults lint docs bench bench-dedup bench-dedup-command bench-quality bench-augment bench-ray bench-pii bench-decontam bench-select clean
+.PHONY: setup run test test-faults lint docs bench bench-dedup bench-dedup-command bench-quality bench-augment bench-synthetic bench-ray bench-pii bench-decontam bench-select clean
 
 # setup.py builds the compiled kernels (dedup, quality signals, augment): editing their C source reinstalls (seconds).
 $(STAMP): pyproject.toml setup.py requirements/lock.txt src/curate/dedup/_native.c src/curate/quality/_native.c src/curate/augment/_native.c src/curate/select/_native.c
@@ -60,6 +60,9 @@ bench-quality: setup $(DATATROVE_VENV)/bin/python
 
 bench-augment: setup
 	$(BIN)/python benchmarks/augment/bench_augment.py --docs 100000 --repeats 5 --requests 2000 --out benchmarks/augment/RESULTS-augment.md
+
+bench-synthetic: setup
+	$(BIN)/python benchmarks/augment/bench_synthetic.py --requests 2000 --repeats 3 --out benchmarks/augment/RESULTS-synthetic.md
 
 bench-ray: setup
 	$(BIN)/python benchmarks/bench_ray.py --docs 1000000 --out benchmarks/RESULTS.md

@@ -340,6 +340,16 @@ def generate(
     return out
 
 
+def _wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval of a share k/n (a small probe's kept share is a rough estimate)."""
+    if n == 0:
+        return 0.0, 1.0
+    p = k / n
+    mid = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, mid - half), min(1.0, mid + half)
+
+
 def yield_check(
     cfg: LabGenerateConfig, probe: int, progress: Callable[[str], None] | None = None
 ) -> list[str]:
@@ -355,11 +365,12 @@ def yield_check(
     full_questions = c["leaves"] * cfg.questions_per_leaf
     per_q = requests / asked if asked else 0.0
     share = c["pairs_kept"] / c["pairs_judged"] if c["pairs_judged"] else 0.0
+    lo, hi = _wilson(c["pairs_kept"], c["pairs_judged"])
     lines = [
         f"leaves: {c['leaves']}; probe: {n} question(s) per leaf, {requests} requests "
         f"({c['llm_cache_hits']} from the cache)",
-        f"judged: {c['pairs_judged']}, kept: {c['pairs_kept']} (kept share {share:.2f}; "
-        f"min_kept_share {cfg.min_kept_share:g}, min_score {cfg.min_score})",
+        f"judged: {c['pairs_judged']}, kept: {c['pairs_kept']} (kept share {share:.2f}, 95% interval "
+        f"{lo:.2f}-{hi:.2f}; min_kept_share {cfg.min_kept_share:g}, min_score {cfg.min_score})",
         f"full run: {full_questions} questions, about {round(per_q * full_questions)} requests",
     ]
     paid = c["llm_requests_ok"]
