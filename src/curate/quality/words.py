@@ -123,7 +123,7 @@ _UNIT_HASHES = _hash_set(sorted({_hash_bytes(s) for s in _UNITS}))
 
 def sentence_counts(text: pl.Series) -> np.ndarray:
     """Sentences per text, by spaCy's sentencizer rules over this module's tokens."""
-    t = Tokens(text)
+    t = Tokens(text, features=False)
     out = np.empty(t.counts.shape[0], dtype=np.int64)
     _native.sentences(t.data, t.start, t.end, t.offsets, char_table(), out)
     return out
@@ -136,7 +136,8 @@ class Tokens:
     ``word_chars``, ``alphas`` (tokens with a letter), ``stop_words`` (distinct stop words).
     """
 
-    def __init__(self, text: pl.Series) -> None:
+    def __init__(self, text: pl.Series, features: bool = True) -> None:
+        """``features=False`` finds the tokens only (``start``, ``end``, ``counts``, ``offsets``)."""
         offsets, data = _string_buffers(text)
         if offsets.shape[0] == 0:
             offsets = np.zeros(1, dtype=np.int64)
@@ -165,6 +166,8 @@ class Tokens:
         self.start, self.end, self.counts = ts, te, counts
         self.offsets = np.zeros(counts.shape[0] + 1, dtype=np.int64)
         np.cumsum(counts, out=self.offsets[1:])
+        if not features:
+            return
         n_tok, n = nt, counts.shape[0]
         self.nchars, self.hash = np.empty(n_tok, np.int64), np.empty(n_tok, np.int64)
         self.words, self.word_chars = np.empty(n, np.int64), np.empty(n, np.int64)
