@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-faults lint docs bench bench-dedup bench-dedup-command bench-quality bench-augment bench-synthetic bench-ray bench-pii bench-decontam bench-select clean
+.PHONY: setup run test test-faults lint docs bench bench-dedup bench-dedup-command bench-quality bench-fineweb bench-augment bench-synthetic bench-ray bench-pii bench-decontam bench-select clean
 
 # setup.py builds the compiled kernels (dedup, quality signals, augment): editing their C source reinstalls (seconds).
 $(STAMP): pyproject.toml setup.py requirements/lock.txt src/curate/dedup/_native.c src/curate/quality/_native.c src/curate/augment/_native.c src/curate/select/_native.c
@@ -57,6 +57,10 @@ bench-dedup-command: setup
 
 bench-quality: setup $(DATATROVE_VENV)/bin/python
 	$(BIN)/python benchmarks/quality/throughput.py --docs 100000 --datatrove-python $(DATATROVE_VENV)/bin/python --dt-docs 2000 $(if $(CORPUS),--corpus $(CORPUS),)
+
+# FineWeb's heuristic chain, whole commands side by side: curate filter --preset fineweb vs datatrove 0.10.1 (real text: CORPUS)
+bench-fineweb: setup $(DATATROVE_VENV)/bin/python
+	$(BIN)/python benchmarks/quality/fineweb_chain.py --corpus $(or $(CORPUS),../shared/data/real_docs.parquet) --docs 20000 --workers 1 --rounds 3 --datatrove-python $(DATATROVE_VENV)/bin/python
 
 bench-augment: setup
 	$(BIN)/python benchmarks/augment/bench_augment.py --docs 100000 --repeats 5 --requests 2000 --out benchmarks/augment/RESULTS-augment.md
