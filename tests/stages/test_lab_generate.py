@@ -4,6 +4,7 @@ fail fast, the dry run's yield estimate, the cache and resume after SIGKILL, the
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -40,7 +41,11 @@ def fake(prompt: str, judge_score: dict[int, int] | None = None) -> str:
         return json.dumps({"score": score, "reason": "fake"})
     m = re.search(r"Write new question number (\d+)", prompt)
     if m:
-        return json.dumps({"question": f"Q{m.group(1)}: what about {len(prompt)}?"})
+        return json.dumps(
+            {
+                "question": f"Q{m.group(1)}: what about {hashlib.sha256(prompt.encode()).hexdigest()[:8]}?"
+            }
+        )
     q = re.search(r"Question: (.*)$", prompt, re.S)
     return f"An answer to {q.group(1) if q else '?'}"
 
@@ -402,3 +407,19 @@ def test_no_room_under_the_cap_sends_no_request() -> None:
     with ChatServer(reply=fake) as srv:
         out, counters = run(cfg(srv.url, max_synthetic_fraction=0.05), [dataset(10)])
     assert srv.requests == 0 and counters["skipped_no_budget"] == 1 and out.height == 10
+
+
+def test_duplicate_questions_are_not_answered() -> None:
+    def repetitive(p: str) -> str:
+        if re.search(r"Write new question number", p):
+            # every leaf asks the same two questions; one of them is a seed question
+            n = int(re.search(r"number (\d+)", p).group(1))  # type: ignore[union-attr]
+            return json.dumps(
+                {"question": "Q1: what is new?" if n % 2 else "What kind of star is a PULSAR?"}
+            )
+        return fake(p)
+
+    with ChatServer(reply=repetitive) as srv:
+        res = generate(cfg(srv.url))
+    assert res.counts["questions_duplicate"] == 11  # 12 asked: one new question kept once
+    assert res.counts["pairs_judged"] == 1 and srv.requests == 12 + 1 + 1

@@ -54,10 +54,10 @@ def predictions(df: pl.DataFrame, wrong: set[str], path: Path) -> Path:
 def teacher(prompt: str) -> str:
     """A fake teacher: a new sum near the failed one, as JSON."""
     m = re.search(r"What is (\d+) \+ (\d+)\?", prompt)
-    j = re.search(r"new example (\d+) of", prompt)
+    j = re.search(r"new example (\d+) of \d+ \(round (\d+)\)", prompt)
     if not m or not j:
         return "not json"
-    a, b = int(m.group(1)) + 100 * int(j.group(1)), int(m.group(2))
+    a, b = int(m.group(1)) + 100 * int(j.group(1)) + 1000 * int(j.group(2)), int(m.group(2))
     return json.dumps({"prompt": f"What is {a} + {b}?", "response": str(a + b)})
 
 
@@ -276,3 +276,22 @@ def test_cli_round_writes_the_key_nowhere(tmp_path: Path, monkeypatch: pytest.Mo
     for p in written:
         assert key.encode() not in p.read_bytes(), p
     assert key not in result.output
+
+
+def test_copies_of_seeds_and_of_each_other_are_dropped(tmp_path: Path) -> None:
+    df = seeds()
+    preds = predictions(df, WRONG, tmp_path / "p.jsonl")
+
+    def lazy(
+        prompt: str,
+    ) -> str:  # example 1 copies a seed (other case and spacing), 2 repeats itself
+        j = re.search(r"new example (\d+) of", prompt)
+        if j and j.group(1) == "1":
+            return json.dumps({"prompt": "what is 0  +  3?", "response": "3"})
+        return json.dumps({"prompt": "What is 1000 + 1?", "response": "1001"})
+
+    with ChatServer(reply=lazy) as srv:
+        out, counters = run(stage(preds, srv.url), [df])
+    new = out.filter(pl.col("is_synthetic"))
+    assert new.height == 1 and new["prompt"].to_list() == ["What is 1000 + 1?"]
+    assert counters["examples_duplicate"] == 5

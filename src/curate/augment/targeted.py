@@ -95,6 +95,11 @@ def correct_expr(
     raise ValueError(f"unknown check {check!r}")
 
 
+def dedup_key(text: str) -> str:
+    """Text compared for duplicates: case-folded words, punctuation and spacing ignored."""
+    return " ".join(re.findall(r"\w+", text.casefold()))
+
+
 def parse_json_object(text: str | None) -> dict[str, Any] | None:
     """The JSON object an answer holds (bare or in one ```json fence); None otherwise."""
     if text is None:

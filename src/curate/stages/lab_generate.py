@@ -240,6 +240,7 @@ def generate(
     """Generate -> answer -> judge -> keep, leaf by leaf (one block each), failing fast."""
     from curate.augment.lab import leaf_id, parse_question, parse_score, prompt_hash, read_taxonomy
     from curate.augment.llm import render_prompts
+    from curate.augment.targeted import dedup_key
 
     n = per_leaf or cfg.questions_per_leaf
     leaves = read_taxonomy(cfg.taxonomy, cfg.chunk_words, cfg.documents_root)
@@ -248,6 +249,7 @@ def generate(
     out = LabResult()
     c = out.counts
     c["leaves"] = len(leaves)
+    seen = {dedup_key(seed.question) for leaf in leaves for seed in leaf.seeds}
     for b, leaf in enumerate(leaves, start=1):
         c["documents_missing"] += leaf.documents_missing
         k = min(cfg.seeds_per_prompt, len(leaf.seeds))
@@ -270,6 +272,15 @@ def generate(
         gen_prompts = render_prompts(cfg.generate_prompt, items)
         questions = [parse_question(a) for a in _complete(teacher, gen_prompts, "generate", c)]
         c["questions_unparsed"] += sum(q is None for q in questions)
+        for j, q in enumerate(
+            questions
+        ):  # duplicates of a seed or of an earlier question: not asked
+            if q is not None:
+                key = dedup_key(q)
+                if key in seen:
+                    questions[j] = None
+                    c["questions_duplicate"] += 1
+                seen.add(key)
         live = [
             (it, q, p)
             for it, q, p in zip(items, questions, gen_prompts, strict=True)
@@ -403,7 +414,9 @@ class LabGenerate(GlobalStage):
     leaf and question order; ``pairs_capped`` counts the rest). New rows: id
     ``lab-<leaf hash>-<n>``, ``prompt_field``, ``field``, ``text`` (question and answer) when the
     input has it, ``taxonomy_path``, ``seed_id`` (leaf#seed), ``judge_score``, ``teacher``,
-    ``prompt_hash``, ``is_synthetic``, ``augmentation``; other columns null. Fails fast with a
+    ``prompt_hash``, ``is_synthetic``, ``augmentation``; other columns null. A generated question
+    equal to a seed's or an earlier one (case, spacing and punctuation aside) is neither answered
+    nor judged (``questions_duplicate``). Fails fast with a
     one-line error when the kept share falls below ``min_kept_share``. Requests go through the
     cached client: a rerun or a resumed run pays nothing twice. Global state: ids and a flag.
     """

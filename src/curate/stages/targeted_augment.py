@@ -12,13 +12,13 @@ from curate.errors import StageError
 from curate.stages.augment import AugmentLLMConfig, _raise_refused, _refuse_secrets
 from curate.stages.base import REJECT, GlobalStage, StageConfig, StageContext
 
-TEACHER_FIELDS = ("prompt", "reference", "prediction", "index", "k")
+TEACHER_FIELDS = ("prompt", "reference", "prediction", "index", "k", "round")
 JUDGE_FIELDS = ("prompt", "reference", "prediction")
 LINEAGE = ("origin_id", "augmentation", "is_synthetic", "seed_id", "round", "teacher")
 
 _TEACHER_PROMPT = (
     "A student model answered this question wrongly.\n\nQuestion: {prompt}\nCorrect answer: "
-    "{reference}\nStudent's answer: {prediction}\n\nWrite new example {index} of {k}: a new "
+    "{reference}\nStudent's answer: {prediction}\n\nWrite new example {index} of {k} (round {round}): a new "
     "question that tests the same skill, different from the one above, and its correct answer. "
     'Reply with JSON only: {{"prompt": "...", "response": "..."}}'
 )
@@ -42,7 +42,7 @@ def _check_template(v: str, allowed: tuple[str, ...]) -> str:
 
 
 class TeacherConfig(AugmentLLMConfig):
-    """The teacher's endpoint and its prompt (fields: {prompt} {reference} {prediction} {index} {k})."""
+    """The teacher's endpoint and its prompt (fields: {prompt} {reference} {prediction} {index} {k} {round})."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
@@ -50,7 +50,8 @@ class TeacherConfig(AugmentLLMConfig):
         _TEACHER_PROMPT,
         min_length=1,
         description="Teacher prompt per failed seed and example; fields {prompt}, {reference}, "
-        '{prediction}, {index}, {k}; the answer must be JSON {"prompt": ..., "response": ...}.',
+        "{prediction}, {index}, {k}, {round} (a new round asks anew, not from the cache); the answer "
+        'must be JSON {"prompt": ..., "response": ...}.',
     )
 
     @field_validator("prompt")
@@ -167,7 +168,9 @@ class TargetedAugment(GlobalStage):
     (id ``<seed>~t<round>.<j>``) with the teacher's prompt and answer, ``seed_id``, ``round``,
     ``teacher`` (the model), ``origin_id``, ``augmentation`` and ``is_synthetic``; a ``text``
     column that is neither field gets prompt and answer joined by a blank line. An answer that
-    is not JSON ``{"prompt", "response"}`` is dropped (``teacher_unparsed``).
+    is not JSON ``{"prompt", "response"}`` is dropped (``teacher_unparsed``), and so is a new
+    prompt equal (case, spacing and punctuation aside) to a prompt of the shard or to another new
+    one (``examples_duplicate``; an exact or near dedup step later sees the whole dataset).
 
     Manifest counters of the round R: ``round_R_seeds_checked``, ``round_R_seeds_failed``,
     ``round_R_error_rate_bp`` (basis points), ``round_R_examples_added``; the rows of earlier
@@ -298,7 +301,9 @@ class TargetedAugment(GlobalStage):
         new = None
         if decisions.height:
             src = out.join(decisions.select("id", "_student"), on="id", how="inner")
-            new = self._generate(src, ctx)
+            new = self._generate(
+                src, ctx, out[self.cfg.prompt_field].drop_nulls().cast(pl.String).to_list()
+            )
         added = new.height if new is not None else 0
         ctx.count(f"round_{self.cfg.round}_examples_added", added)
         if not added:
@@ -321,9 +326,11 @@ class TargetedAugment(GlobalStage):
                 cols.append(pl.lit(None, dtype=dtype).alias(name))
         return batch.with_columns(cols)
 
-    def _generate(self, src: pl.DataFrame, ctx: StageContext) -> pl.DataFrame:
+    def _generate(
+        self, src: pl.DataFrame, ctx: StageContext, out_prompts: list[Any]
+    ) -> pl.DataFrame:
         from curate.augment.llm import LLMFailureError, render_prompts
-        from curate.augment.targeted import parse_example
+        from curate.augment.targeted import dedup_key, parse_example
 
         cfg = self.cfg
         k = cfg.k
@@ -335,6 +342,7 @@ class TargetedAugment(GlobalStage):
                 "prediction": row["_student"],
                 "index": j,
                 "k": k,
+                "round": cfg.round,
             }
             for row in src.select(cfg.prompt_field, cfg.field, "_student").iter_rows(named=True)
             for j in range(1, k + 1)
@@ -355,6 +363,15 @@ class TargetedAugment(GlobalStage):
             "teacher_unparsed",
             sum(a is not None and p is None for a, p in zip(answers, parsed, strict=True)),
         )
+        # no copy of a seed nor of another new example of this shard (a later dedup step sees all)
+        seen = {dedup_key(str(p)) for p in out_prompts}
+        for i, p in enumerate(parsed):
+            if p is not None:
+                key = dedup_key(p[0])
+                if key in seen:
+                    parsed[i] = None
+                    ctx.count("examples_duplicate")
+                seen.add(key)
         take = [i for i, p in enumerate(parsed) if p is not None]
         if not take:
             return src.drop("_student").clear()
