@@ -14,7 +14,6 @@ and types are counted per entity. Texts are never kept.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -74,9 +73,16 @@ class EdgeRule:
     max_degree: int = 1000
 
 
-def stable_id(text: str) -> str:
-    """A 32-hex-digit id from a stable hash (blake2b), the shape of graphrag's ids."""
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+def hex_ids(texts: pl.Series) -> pl.Series:
+    """32-hex-digit ids (the shape of graphrag's) from two stable 64-bit hashes (XXH64) of each text."""
+    from curate.hashing import hash_strings
+
+    n = len(texts)
+    if not n:
+        return pl.Series("id", [], dtype=pl.String)
+    both = np.stack([hash_strings(texts, 1), hash_strings(texts, 2)], axis=1).astype(">u8")
+    flat = both.tobytes().hex()
+    return pl.Series("id", [flat[i : i + 32] for i in range(0, 32 * n, 32)], dtype=pl.String)
 
 
 @dataclass
@@ -265,41 +271,59 @@ class GraphBuilder:
         )
         deg = dict(zip(degree["e"].to_list(), degree["len"].to_list(), strict=True))
         freq = freq.sort(["frequency", "entity"], descending=[True, False])
-        ent_ids = {e: stable_id("entity:" + names[e]) for e in freq["entity"].to_list()}
+        order = freq["entity"].to_list()
+        info = pl.DataFrame(
+            {
+                "entity": freq["entity"],
+                "name": [names[e] for e in order],
+                "title": [title[e] for e in order],
+                "degree": [deg.get(e, 0) for e in order],
+            },
+            schema={"entity": pl.UInt32, "name": pl.String, "title": pl.String, "degree": pl.Int64},
+        )
+        info = info.with_columns(hex_ids("entity:" + info["name"]).alias("id"))
+        ent_ids = dict(zip(order, info["id"].to_list(), strict=True))
         cid = self.chunk_ids
+        cid_series = pl.Series("cid", cid, dtype=pl.String)
         entities = pl.DataFrame(
             {
-                "id": [ent_ids[e] for e in freq["entity"].to_list()],
-                "human_readable_id": list(range(freq.height)),
-                "title": [title[e] for e in freq["entity"].to_list()],
-                "type": [typ.get(e, "NAME") for e in freq["entity"].to_list()],
-                "description": [_describe(title[e], aliases.get(e, set())) for e in freq["entity"].to_list()],
-                "text_unit_ids": [[cid[c] for c in cs] for cs in freq["chunks"].to_list()],
-                "frequency": freq["frequency"].to_list(),
-                "degree": [deg.get(e, 0) for e in freq["entity"].to_list()],
+                "id": info["id"],
+                "human_readable_id": pl.int_range(0, freq.height, eager=True),
+                "title": info["title"],
+                "type": [typ.get(e, "NAME") for e in order],
+                "description": [_describe(title[e], aliases.get(e, set())) for e in order],
+                "text_unit_ids": _id_lists(freq["chunks"], cid_series),
+                "frequency": freq["frequency"],
+                "degree": info["degree"],
             },
             schema=ENTITY_SCHEMA,
         )
         edges = edges.sort(["n", "npmi", "entity", "other"], descending=[True, True, False, False])
-        src = edges["entity"].to_list()
-        dst = edges["other"].to_list()
-        rel_ids = [stable_id("relationship:" + names[a] + "\x00" + names[b]) for a, b in zip(src, dst, strict=True)]
-        relationships = pl.DataFrame(
-            {
-                "id": rel_ids,
-                "human_readable_id": list(range(edges.height)),
-                "source": [title[a] for a in src],
-                "target": [title[b] for b in dst],
-                "description": [
-                    f"{title[a]} and {title[b]} occur together in {n} sentence window{'s' if n != 1 else ''} (NPMI {p:.2f})"
-                    for a, b, n, p in zip(src, dst, edges["n"].to_list(), edges["npmi"].to_list(), strict=True)
-                ],
-                "weight": edges["n"].cast(pl.Float64),
-                "combined_degree": [deg.get(a, 0) + deg.get(b, 0) for a, b in zip(src, dst, strict=True)],
-                "text_unit_ids": [[cid[c] for c in cs] for cs in edges["chunks"].to_list()],
-            },
-            schema=RELATIONSHIP_SCHEMA,
-        ).with_columns(edges["npmi"].cast(pl.Float64).alias("npmi"))
+        side = info.select("entity", "name", "title", "degree")
+        ends = edges.join(side, on="entity", how="left", maintain_order="left").join(
+            side.rename({"entity": "other", "name": "name_b", "title": "title_b", "degree": "degree_b"}),
+            on="other",
+            how="left",
+            maintain_order="left",
+        )
+        rel_ids = hex_ids("relationship:" + ends["name"] + "\x00" + ends["name_b"])
+        relationships = ends.select(
+            rel_ids.alias("id"),
+            pl.int_range(pl.len(), dtype=pl.Int64).alias("human_readable_id"),
+            pl.col("title").alias("source"),
+            pl.col("title_b").alias("target"),
+            pl.format(
+                "{} and {} occur together in {} sentence window(s) (NPMI {})",
+                "title",
+                "title_b",
+                "n",
+                pl.col("npmi").round(2),
+            ).alias("description"),
+            pl.col("n").cast(pl.Float64).alias("weight"),
+            (pl.col("degree") + pl.col("degree_b")).alias("combined_degree"),
+            _id_lists(edges["chunks"], cid_series).alias("text_unit_ids"),
+            pl.col("npmi").cast(pl.Float64),
+        ).cast(RELATIONSHIP_SCHEMA)  # type: ignore[arg-type]
         unit_ent = m.select("chunk", "entity").unique().with_columns(
             pl.col("entity").replace_strict(ent_ids, return_dtype=pl.String).alias("eid")
         ).group_by("chunk").agg(pl.col("eid").sort().alias("entity_ids"))
@@ -318,6 +342,18 @@ class GraphBuilder:
         stats = graph_stats(entities, relationships, links, top)
         surfaces = {ent_ids[e]: sorted(aliases.get(e, set())) for e in ent_ids}
         return Graph(entities, relationships, links, stats, surfaces)
+
+
+def _id_lists(lists: pl.Series, ids: pl.Series) -> pl.Series:
+    """Lists of chunk numbers -> lists of chunk ids, in Polars (no Python list per row)."""
+    if not len(lists):
+        return pl.Series("text_unit_ids", [], dtype=pl.List(pl.String))
+    ex = pl.DataFrame({"r": pl.int_range(0, len(lists), eager=True), "c": lists}).explode("c")
+    ex = ex.with_columns(ids.gather(ex["c"].fill_null(0)).alias("cid")).with_columns(
+        pl.when(pl.col("c").is_null()).then(None).otherwise(pl.col("cid")).alias("cid")
+    )
+    out = ex.group_by("r", maintain_order=True).agg(pl.col("cid").drop_nulls())
+    return out["cid"].alias("text_unit_ids")
 
 
 def _describe(title: str, surfaces: set[str]) -> str:
