@@ -461,6 +461,7 @@ def lab_generate(
     questions: Annotated[int | None, typer.Option("--questions", help="Questions per leaf " + _default(_LG, "questions_per_leaf"))] = None,
     min_score: Annotated[int | None, typer.Option("--min-score", help="Judge score (1-5) to keep a pair " + _default(_LG, "min_score"))] = None,
     min_kept_share: Annotated[float | None, typer.Option("--min-kept-share", help="Fail fast below this kept share " + _default(_LG, "min_kept_share"))] = None,
+    yield_check: Annotated[int | None, typer.Option("--yield-check", help="Probe N questions per leaf first; stop when even their kept share's upper 95% bound is below --min-kept-share " + _default(_LG, "yield_check"))] = None,
     max_synthetic_fraction: Annotated[float | None, typer.Option("--max-synthetic-fraction", help="Cap on synthetic rows in the output " + _default(_LG, "max_synthetic_fraction"))] = None,
     documents_root: Annotated[Path | None, typer.Option("--documents-root", help="Folder holding knowledge documents (a clone of their repository).")] = None,
     prompt_field: Annotated[str | None, typer.Option("--prompt-field", help="Question column " + _default(_LG, "prompt_field"))] = None,
@@ -484,7 +485,7 @@ def lab_generate(
     values = {
         "taxonomy": str(taxonomy.resolve()),
         "teacher": teacher,
-        **_given(questions_per_leaf=questions, min_score=min_score, min_kept_share=min_kept_share, max_synthetic_fraction=max_synthetic_fraction,
+        **_given(questions_per_leaf=questions, min_score=min_score, min_kept_share=min_kept_share, yield_check=yield_check, max_synthetic_fraction=max_synthetic_fraction,
                  documents_root=str(documents_root.resolve()) if documents_root else None, prompt_field=prompt_field, field=field, judge_response_format=response_format),
     }
     cfg = _stage_config("lab_generate", values)

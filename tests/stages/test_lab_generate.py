@@ -423,3 +423,25 @@ def test_duplicate_questions_are_not_answered() -> None:
         res = generate(cfg(srv.url))
     assert res.counts["questions_duplicate"] == 11  # 12 asked: one new question kept once
     assert res.counts["pairs_judged"] == 1 and srv.requests == 12 + 1 + 1
+
+
+def test_yield_check_in_the_stage_stops_before_the_full_run() -> None:
+    def stingy(p: str) -> str:
+        return json.dumps({"score": 1}) if p.startswith("Rate") else fake(p)
+
+    with ChatServer(reply=stingy) as srv:
+        with pytest.raises(
+            StageError, match="yield check: judged: 6, kept: 0 .* full run was not started"
+        ):
+            run(cfg(srv.url, questions_per_leaf=50, yield_check=2, min_kept_share=0.5), [dataset()])
+    assert srv.requests == LEAVES * 2 * 3  # the probe only
+
+
+def test_a_passing_yield_check_costs_nothing_extra(tmp_path: Path) -> None:
+    teacher = {"model": "t", "cache_path": str(tmp_path / "c.sqlite")}
+    with ChatServer(reply=fake) as srv:
+        c = cfg(
+            srv.url, yield_check=2, min_kept_share=0.2, teacher={**teacher, "base_url": srv.url}
+        )
+        out, _ = run(c, [dataset()])
+    assert srv.requests == LEAVES * 4 * 3 and out["is_synthetic"].sum() == 6

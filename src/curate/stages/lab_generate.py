@@ -86,6 +86,14 @@ class LabGenerateConfig(StageConfig):
         description="Fail fast (exit 1) when fewer than this share of the judged pairs are kept, checked "
         "after every leaf once fail_after_judged pairs are judged.",
     )
+    yield_check: int = Field(
+        0,
+        ge=0,
+        le=1000,
+        description="Questions per leaf probed before the full run (their answers are cached and reused); "
+        "the run stops (exit 1) when even the upper end of the probe's 95% interval of the kept "
+        "share is below min_kept_share. 0: no probe.",
+    )
     fail_after_judged: int = Field(
         10, ge=1, le=1_000_000, description="Judged pairs before min_kept_share is checked."
     )
@@ -368,6 +376,13 @@ def yield_check(
 
     The probe's answers land in the cache, so the full run does not pay for them again.
     """
+    return _probe(cfg, probe, progress)[0]
+
+
+def _probe(
+    cfg: LabGenerateConfig, probe: int, progress: Callable[[str], None] | None = None
+) -> tuple[list[str], float]:
+    """The yield check's lines and the upper end of the kept share's 95% interval."""
     n = min(probe, cfg.questions_per_leaf)
     res = generate(cfg, per_leaf=n, progress=progress, fail_fast=False)
     c = res.counts
@@ -400,7 +415,7 @@ def yield_check(
         lines.append(
             f"warning: kept share {share:.2f} is below min_kept_share {cfg.min_kept_share:g}: the run would fail"
         )
-    return lines
+    return lines, hi
 
 
 class LabGenerate(GlobalStage):
@@ -442,6 +457,7 @@ class LabGenerate(GlobalStage):
                 "judge": skip,
                 "min_kept_share": True,
                 "fail_after_judged": True,
+                "yield_check": True,
             },
         )
 
@@ -498,6 +514,16 @@ class LabGenerate(GlobalStage):
         if budget == 0:  # the cap leaves no room: spend nothing
             ctx.count("skipped_no_budget")
             return out
+        if self.cfg.yield_check:
+            lines, hi = _probe(self.cfg, self.cfg.yield_check)
+            for line in lines:
+                log.info("lab_generate yield check: %s", line)
+            if hi < self.cfg.min_kept_share:
+                raise StageError(
+                    f"lab_generate yield check: {lines[1]}; even the upper end {hi:.2f} is below "
+                    f"min_kept_share={self.cfg.min_kept_share:g}, so the full run was not started",
+                    hint="check the teacher, the prompts and min_score; the probe's answers are cached",
+                )
         result = generate(self.cfg)
         for name, n in result.counts.items():
             ctx.count(name, n)
