@@ -429,11 +429,13 @@ def test_yield_check_in_the_stage_stops_before_the_full_run() -> None:
     def stingy(p: str) -> str:
         return json.dumps({"score": 1}) if p.startswith("Rate") else fake(p)
 
-    with ChatServer(reply=stingy) as srv:
-        with pytest.raises(
+    with (
+        ChatServer(reply=stingy) as srv,
+        pytest.raises(
             StageError, match="yield check: judged: 6, kept: 0 .* full run was not started"
-        ):
-            run(cfg(srv.url, questions_per_leaf=50, yield_check=2, min_kept_share=0.5), [dataset()])
+        ),
+    ):
+        run(cfg(srv.url, questions_per_leaf=50, yield_check=2, min_kept_share=0.5), [dataset()])
     assert srv.requests == LEAVES * 2 * 3  # the probe only
 
 
