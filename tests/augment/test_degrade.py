@@ -175,3 +175,36 @@ def test_degrade_all_is_seeded_and_never_returns_the_text(name: str) -> None:
 def test_unknown_degradation_is_refused() -> None:
     with pytest.raises(ValueError, match="known: .*truncate"):
         dg.degrade_all("paraphrase", ["x y"], np.array([1], dtype=np.uint64))
+
+
+plain = st.text(alphabet="bcfghjklpqrvxz", min_size=1, max_size=6)  # never an auxiliary verb
+aux = st.sampled_from(["is", "are", "was", "can", "will", "does", "has", "should"])
+
+
+@given(
+    st.lists(plain, min_size=0, max_size=6), aux, st.lists(plain, max_size=6), st.integers(0, 2**32)
+)
+@settings(max_examples=150, deadline=None)
+def test_negate_property_one_negation_more_and_nothing_else(
+    before: list[str], verb: str, after: list[str], seed: int
+) -> None:
+    text = " ".join([*before, verb, *after]) + "."
+    out = dg.negate(text, rng(seed))
+    assert out is not None
+    assert dg.negation_count(out) == dg.negation_count(text) + 1
+    assert out.replace(f"{verb} not", verb, 1) == text
+
+
+@given(
+    st.lists(st.one_of(plain, st.integers(0, 10**6).map(str)), min_size=1, max_size=12).filter(
+        lambda ws: any(w.isdigit() for w in ws)
+    ),
+    st.integers(0, 2**32),
+)
+@settings(max_examples=150, deadline=None)
+def test_perturb_numbers_property(words: list[str], seed: int) -> None:
+    text = " ".join(words)
+    out = dg.perturb_numbers(text, rng(seed))
+    assert out is not None
+    assert re.sub(r"\d+", "#", out) == re.sub(r"\d+", "#", text)
+    assert numbers(out) != numbers(text)
