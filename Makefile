@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-faults lint docs bench bench-dedup bench-dedup-command bench-quality bench-fineweb bench-augment bench-synthetic bench-ray bench-pii bench-decontam bench-select clean
+.PHONY: setup run test test-faults lint docs bench bench-dedup bench-dedup-command bench-quality bench-fineweb bench-augment bench-synthetic bench-ray bench-pii bench-decontam bench-select bench-graph clean
 
 # setup.py builds the compiled kernels (dedup, quality signals, augment): editing their C source reinstalls (seconds).
 $(STAMP): pyproject.toml setup.py requirements/lock.txt src/curate/dedup/_native.c src/curate/quality/_native.c src/curate/augment/_native.c src/curate/select/_native.c
@@ -93,6 +93,9 @@ DSIR_VENV := /tmp/dsvenv
 $(DSIR_VENV)/bin/python:
 	$(PYTHON) -m venv $(DSIR_VENV)
 	$(DSIR_VENV)/bin/pip install --quiet 'data-selection==1.0.3'
+
+bench-graph: setup
+	$(BIN)/python benchmarks/graph/bench_graph.py --rounds 3 --json benchmarks/graph/results.json
 
 bench-select: setup $(DSIR_VENV)/bin/python
 	$(BIN)/python -m pip install --quiet -c requirements/lock.txt -e '.[bench]'

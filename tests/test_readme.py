@@ -167,3 +167,24 @@ def test_the_fineweb_quality_example(cli: Any, tmp_path: Path, monkeypatch: Any)
     run_lines(cli, block_with("--preset fineweb"))
     clean = read_dir(tmp_path / "clean")
     assert clean["text"].to_list() == [prose]  # the javascript line is gone; the other documents rejected
+
+
+def test_the_chunk_and_graph_example(cli: Any, tmp_path: Path, monkeypatch: Any) -> None:
+    import polars as pl
+
+    monkeypatch.chdir(tmp_path)
+    pages = [
+        "PostgreSQL supports GSSAPI for authentication. GSSAPI is defined in RFC 2743.\n\n"
+        "Run psql to connect. " + " ".join(f"Remark {i} is about nothing much at all." for i in range(60)),
+        "GNU Wget supports HTTP and FTP. Wget respects the Robot Exclusion Standard. " * 10,
+    ]
+    write_jsonl(tmp_path / "clean" / "d.jsonl", [{"text": t, "licence": "PostgreSQL"} for t in pages])
+    (tmp_path / "names.tsv").write_text("psql\tPROGRAM\n")
+    run_lines(cli, block_with("curate graph"))
+    chunks = read_dir(tmp_path / "chunks")
+    assert (chunks["n_tokens"] <= 300).all() and chunks["document_id"].n_unique() == 2 and chunks.height > 2
+    entities = pl.read_parquet(tmp_path / "graph" / "entities.parquet")
+    assert dict(entities.select("title", "type").iter_rows())["psql"] == "PROGRAM"
+    edges = pl.read_parquet(tmp_path / "graph" / "relationships.parquet")
+    assert {"PostgreSQL", "GSSAPI"} in [set(r) for r in edges.select("source", "target").iter_rows()]
+    assert json.loads((tmp_path / "graph" / "graph_stats.json").read_text())["entities"] == entities.height

@@ -120,7 +120,17 @@ def main() -> None:
     ctx = context(passages, args.real)
     print(f"gold: {len(passages)} passages, {sum(len(p.sentences) for p in passages)} sentences; context: {len(ctx)} pages")
     result: dict[str, object] = {"context_pages": len(ctx)}
-    for name, rule in (("offline", EdgeRule()), ("window1", EdgeRule(window=1)), ("baseline_chunk_pairs", EdgeRule(scope="chunk", min_npmi=-1.0, max_degree=10**9))):
+    variants = (
+        ("offline", EdgeRule()),
+        ("baseline_chunk_pairs", EdgeRule(scope="chunk", min_npmi=-1.0, max_degree=10**9)),
+        ("window_1", EdgeRule(window=1)),
+        ("max_degree_25", EdgeRule(max_degree=25)),
+        ("max_degree_200", EdgeRule(max_degree=200)),
+        ("min_npmi_0.2", EdgeRule(min_npmi=0.2)),
+        ("min_count_2", EdgeRule(min_count=2)),
+        ("no_pruning", EdgeRule(min_npmi=-1.0, max_degree=10**9)),
+    )
+    for name, rule in variants:
         result[name] = evaluate(passages, ctx, rule)
         print(name, json.dumps(result[name]))
     result["speed"] = [speed(ctx, n, args.rounds) for n in (300, 1200)]

@@ -4,7 +4,8 @@ No model and no download: candidates are
 
 * capitalised spans: runs of words that start with a capital letter or carry one inside
   (``PostgreSQL``, ``GiST``, ``iPhone``), joined by single spaces or by ``of``/``for``/``de``/``&``
-  between two such words (``Free Software Foundation``, ``Bank of America``); leading and
+  between two such words (``Free Software Foundation``, ``Bank of America``), or an acronym and a
+  number (``RFC 2743``, ``ISO 8601``); leading and
   trailing stop words are cut off (``The``, ``If``, ``Note``...), and spans of stop words only
   dropped;
 * code identifiers: ``snake_case`` words (``shared_buffers``, ``pg_dump``), calls (``now()``),
@@ -32,6 +33,7 @@ _EXT = "conf|c|h|so|dll|txt|sql|sh|py|pl|pm|html|xml|json|yaml|yml|csv|ini|cfg|l
 _QUOTED = r"[‘'`]-{0,2}[A-Za-z_][\w.+*/@-]*(?:\(\))?[’'`]"
 CANDIDATE = (
     rf"(?:^|[\s(\[,;:])(?:{_QUOTED})(?:$|[\s)\],;:.!?])"
+    r"|\b[A-Z]{2,}[A-Z0-9/-]* [0-9]+(?:[.:-][0-9]+)*\b"
     rf"|\b{_NAME}(?:{_JOIN}{_NAME})*\b"
     r"|\b[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)+\b(?:\(\))?"
     r"|\b[a-z][a-z0-9]*\(\)"
