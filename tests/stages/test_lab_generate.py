@@ -447,3 +447,11 @@ def test_a_passing_yield_check_costs_nothing_extra(tmp_path: Path) -> None:
         )
         out, _ = run(c, [dataset()])
     assert srv.requests == LEAVES * 4 * 3 and out["is_synthetic"].sum() == 6
+
+
+def test_rerun_on_its_own_output_adds_no_row_twice() -> None:
+    with ChatServer(reply=fake) as srv:
+        one, _ = run(cfg(srv.url), [dataset(40)])
+        two, counters = run(cfg(srv.url), [one])
+    assert one["is_synthetic"].sum() == 6 and two.height == one.height
+    assert counters["pairs_already_present"] == 6 and two["id"].n_unique() == two.height

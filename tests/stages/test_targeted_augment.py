@@ -295,3 +295,13 @@ def test_copies_of_seeds_and_of_each_other_are_dropped(tmp_path: Path) -> None:
     new = out.filter(pl.col("is_synthetic"))
     assert new.height == 1 and new["prompt"].to_list() == ["What is 1000 + 1?"]
     assert counters["examples_duplicate"] == 5
+
+
+def test_rerunning_a_round_on_its_output_adds_nothing(tmp_path: Path) -> None:
+    df = seeds()
+    preds = predictions(df, WRONG, tmp_path / "p.jsonl")
+    with ChatServer(reply=teacher) as srv:
+        one, _ = run(stage(preds, srv.url), [df])
+        again, counters = run(stage(preds, srv.url), [one])
+    assert again.height == one.height and counters["seeds_already_done"] == 3
+    assert again["id"].n_unique() == again.height

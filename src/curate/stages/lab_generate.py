@@ -426,7 +426,8 @@ class LabGenerate(GlobalStage):
     the budget is the most rows such that synthetic / all <= ``max_synthetic_fraction``. apply:
     on the anchor's shard, every leaf in path order (one block each: generate ->
     answer -> judge -> keep ``min_score`` and up) adds its kept pairs, at most the budget (in
-    leaf and question order; ``pairs_capped`` counts the rest). New rows: id
+    leaf and question order; ``pairs_capped`` counts the rest; rows whose id the input already
+    holds, from an earlier run, are not added again: ``pairs_already_present``). New rows: id
     ``lab-<leaf hash>-<n>``, ``prompt_field``, ``field``, ``text`` (question and answer) when the
     input has it, ``taxonomy_path``, ``seed_id`` (leaf#seed), ``judge_score``, ``teacher``,
     ``prompt_hash``, ``is_synthetic``, ``augmentation``; other columns null. A generated question
@@ -482,19 +483,26 @@ class LabGenerate(GlobalStage):
 
     def resolve(self, keys: pl.LazyFrame, ctx: StageContext) -> pl.DataFrame:
         k = keys.select("id", "_syn").collect()
-        empty = pl.DataFrame(schema={"id": pl.String, REJECT: pl.String, "_budget": pl.Int64})
+        schema = {
+            "id": pl.String,
+            REJECT: pl.String,
+            "_budget": pl.Int64,
+            "_existing": pl.List(pl.String),
+        }
         if k.height == 0:
             ctx.count("no_input_rows")
-            return empty
+            return pl.DataFrame(schema=schema)
         budget = self.budget(k.height, int(k["_syn"].sum()))
         ctx.count("budget_rows", budget)
+        # rows of an earlier run with this taxonomy: never added twice (their ids would repeat)
+        existing = k.filter(pl.col("id").str.starts_with("lab-"))["id"].sort().to_list()
         return pl.DataFrame(
-            {"id": [k["id"].min()], REJECT: [None], "_budget": [budget]},
-            schema={"id": pl.String, REJECT: pl.String, "_budget": pl.Int64},
+            {"id": [k["id"].min()], REJECT: [None], "_budget": [budget], "_existing": [existing]},
+            schema=schema,
         )
 
     def decision_schema(self) -> dict[str, pl.DataType]:
-        return {"_budget": pl.Int64()}
+        return {"_budget": pl.Int64(), "_existing": pl.List(pl.String())}
 
     def _with_provenance(self, batch: pl.DataFrame) -> pl.DataFrame:
         cols: list[pl.Expr] = [self._synthetic(batch).alias("is_synthetic")]
@@ -527,8 +535,11 @@ class LabGenerate(GlobalStage):
         result = generate(self.cfg)
         for name, n in result.counts.items():
             ctx.count(name, n)
-        rows = result.rows[:budget]
-        ctx.count("pairs_capped", len(result.rows) - len(rows))
+        existing = set(decisions["_existing"].to_list()[0] or [])
+        fresh = [r for r in result.rows if r["id"] not in existing]
+        ctx.count("pairs_already_present", len(result.rows) - len(fresh))
+        rows = fresh[:budget]
+        ctx.count("pairs_capped", len(fresh) - len(rows))
         ctx.count("synthetic_added", len(rows))
         if not rows:
             return out

@@ -171,6 +171,7 @@ class TargetedAugment(GlobalStage):
     is not JSON ``{"prompt", "response"}`` is dropped (``teacher_unparsed``), and so is a new
     prompt equal (case, spacing and punctuation aside) to a prompt of the shard or to another new
     one (``examples_duplicate``; an exact or near dedup step later sees the whole dataset).
+    Seeds that already have rows of this round get none again (``seeds_already_done``).
 
     Manifest counters of the round R: ``round_R_seeds_checked``, ``round_R_seeds_failed``,
     ``round_R_error_rate_bp`` (basis points), ``round_R_examples_added``; the rows of earlier
@@ -211,11 +212,19 @@ class TargetedAugment(GlobalStage):
         return pl.Series("is_synthetic", [False] * batch.height, dtype=pl.Boolean)
 
     def keys(self, batch: pl.DataFrame, ctx: StageContext) -> pl.DataFrame:
+        done = pl.Series("_done", [None] * batch.height, dtype=pl.String)
+        if "seed_id" in batch.columns and "round" in batch.columns:
+            # seeds that already have rows of this round (a rerun of the round adds none again)
+            same = batch["round"].cast(pl.Int64, strict=False) == self.cfg.round
+            done = pl.select(
+                pl.when(same.fill_null(False)).then(batch["seed_id"].cast(pl.String)).alias("_done")
+            ).to_series()
         return pl.DataFrame(
             {
                 "id": batch["id"].cast(pl.String),
                 "_u": ctx.uniform(batch["id"], "targeted"),
                 "_syn": self._synthetic(batch),
+                "_done": done,
             }
         )
 
@@ -257,6 +266,7 @@ class TargetedAugment(GlobalStage):
         cfg = self.cfg
         r = cfg.round
         k = keys.select("id", "_u", "_syn").collect()
+        done = keys.select("_done").drop_nulls().unique().collect()["_done"]
         preds = read_predictions(cfg.predictions)
         known = preds.join(k, on="id", how="inner")
         ctx.count("predictions_unknown_id", preds.height - known.height)
@@ -280,8 +290,10 @@ class TargetedAugment(GlobalStage):
         if judged.height:
             ctx.count(f"round_{r}_error_rate_bp", round(10_000 * failed.height / judged.height))
         budget = self.budget(k.height, int(k["_syn"].sum()) if k.height else 0)
-        chosen = failed.sort("_u", "id").head(budget)
-        ctx.count("seeds_capped", failed.height - chosen.height)
+        fresh = failed.filter(~pl.col("id").is_in(done.implode()))
+        ctx.count("seeds_already_done", failed.height - fresh.height)
+        chosen = fresh.sort("_u", "id").head(budget)
+        ctx.count("seeds_capped", fresh.height - chosen.height)
         return chosen.select(
             "id",
             pl.lit(None, dtype=pl.String).alias(REJECT),
