@@ -455,3 +455,108 @@ def test_rerun_on_its_own_output_adds_no_row_twice() -> None:
         two, counters = run(cfg(srv.url), [one])
     assert one["is_synthetic"].sum() == 6 and two.height == one.height
     assert counters["pairs_already_present"] == 6 and two["id"].n_unique() == two.height
+
+
+def test_curate_run_chains_the_synthetic_stages_and_the_counts_add_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    import yaml
+    from typer.testing import CliRunner
+
+    from curate.cli import app
+
+    key = "sk-run-SECRET-0123456789abcdef"
+    monkeypatch.setenv("TEACHER_KEY", key)
+    shutil.copytree(TAXONOMY, tmp_path / "taxonomy")
+    rows = [
+        {
+            "id": f"s{i:02d}",
+            "prompt": f"What is {i} + 3?",
+            "response": f"It is {i + 3}.",
+            "text": f"What is {i} + 3?",
+        }
+        for i in range(30)
+    ]
+    (tmp_path / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    preds = [
+        {
+            "id": r["id"],
+            "prompt": r["prompt"],
+            "reference": str(i + 3),
+            "prediction": str(i + 3 + (i < 3)),
+        }
+        for i, r in enumerate(rows)
+    ]
+    (tmp_path / "preds.jsonl").write_text("".join(json.dumps(p) + "\n" for p in preds))
+
+    def reply(p: str) -> str:
+        if "Student's answer" in p:
+            j = re.search(r"new example (\d+) of", p)
+            q = re.search(r"Question: (.*?)\n", p)
+            return json.dumps(
+                {
+                    "prompt": f"{q.group(1) if q else '?'} (variant {j.group(1) if j else 0})",
+                    "response": "r",
+                }
+            )
+        return fake(p)
+
+    with ChatServer(reply=reply, api_key=key) as srv:
+        teacher = {
+            "base_url": srv.url,
+            "model": "teacher-7b",
+            "api_key_env": "TEACHER_KEY",
+            "cache_path": "cache/llm.sqlite",
+        }
+        config = {
+            "input": {"paths": ["data.jsonl"]},
+            "workdir": "work",
+            "output": {"path": "out"},
+            "stages": [
+                {
+                    "kind": "targeted_augment",
+                    "predictions": "preds.jsonl",
+                    "k": 2,
+                    "check": "exact",
+                    "teacher": teacher,
+                },
+                {
+                    "kind": "lab_generate",
+                    "taxonomy": "taxonomy",
+                    "questions_per_leaf": 4,
+                    "max_synthetic_fraction": 0.5,
+                    "teacher": teacher,
+                },
+                {
+                    "kind": "augment",
+                    "pairs": "preference",
+                    "field": "response",
+                    "prompt_field": "prompt",
+                    "degradations": [{"name": "truncate"}],
+                    "fraction": 1.0,
+                    "max_synthetic_fraction": 0.6,
+                },
+            ],
+        }
+        (tmp_path / "run.yaml").write_text(yaml.safe_dump(config))
+        result = CliRunner().invoke(app, ["run", str(tmp_path / "run.yaml"), "-q"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "out" / "_manifest.json").read_text())
+    totals = manifest["totals"]
+    assert totals["docs_in"] + totals["docs_added"] == totals["docs_out"] + totals["docs_rejected"]
+    assert (tmp_path / "cache" / "llm.sqlite").is_file()  # relative to the config file's folder
+    steps = {s["stage"]: s["counts"] for s in manifest["steps"]}
+    for counts in steps.values():
+        assert (
+            counts["docs_in"] + counts["docs_added"]
+            == counts["docs_kept"] + counts["docs_rejected"]
+        )
+    assert steps["targeted_augment"]["counters"]["round_1_examples_added"] == 6
+    assert steps["targeted_augment"]["counters"]["round_1_error_rate_bp"] == 1000
+    assert steps["lab_generate"]["counters"]["synthetic_added"] == 6
+    assert totals["docs_out"] == 30 + 6 + 6 + 30  # one truncated pair per original row
+    for p in tmp_path.rglob("*"):
+        if p.is_file():
+            assert key.encode() not in p.read_bytes(), p
