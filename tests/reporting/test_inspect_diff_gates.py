@@ -192,3 +192,19 @@ def test_week_records_are_what_the_tests_assume() -> None:
     one, two = week_records(1), week_records(2)
     assert {r["id"] for r in one} - {r["id"] for r in two} == {f"doc-{i:04d}" for i in range(10)}
     assert len({r["id"] for r in two} - {r["id"] for r in one}) == 15
+
+
+def test_diff_says_which_rule_removed_documents_the_new_release_dropped(tmp_path: Path, cli) -> None:  # noqa: ANN001
+    import yaml
+
+    assert _run(cli, tmp_path, 1, out="old").exit_code == 0
+    config = tmp_path / "w1-old.yaml"
+    cfg = yaml.safe_load(config.read_text())
+    cfg["stages"][2]["rules"]["enough_words"] = "gopher_word_count >= 40"
+    cfg["output"]["path"], cfg["workdir"] = str(tmp_path / "new"), str(tmp_path / "work-new")
+    config.write_text(yaml.safe_dump(cfg))
+    assert cli("run", config, "-q").exit_code == 0
+    d = json.loads(cli("diff", tmp_path / "old", tmp_path / "new", "--json").stdout)
+    old = pl.concat([pl.read_parquet(f) for f in (tmp_path / "old").glob("*/part-*.parquet")])
+    dropped = old.filter(pl.col("gopher_word_count") < 40).height
+    assert dropped > 0 and d["removed_by_reason"] == {"enough_words": dropped} and d["documents"]["added"] == 0

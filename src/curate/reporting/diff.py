@@ -36,21 +36,37 @@ def _ids(files: list, columns: list[str]) -> pl.DataFrame:
     return pl.concat(frames)
 
 
+def _keyed(frame: pl.DataFrame) -> pl.DataFrame:
+    from curate.hashing import hash_strings
+
+    ids = frame.get_column("id").fill_null("")
+    return frame.with_columns(pl.Series("key", hash_strings(ids), dtype=pl.UInt64))
+
+
 def diff(old: Folder, new: Folder, *, sample_rows: int = S.SAMPLE_ROWS) -> dict[str, Any]:
     """Every figure ``curate diff`` prints (and the report's "changes" section holds)."""
-    a = _ids(old.data_files, ["id", "source"]).unique("id", keep="first")
-    b = _ids(new.data_files, ["id", "source"]).unique("id", keep="first")
-    added = b.join(a, on="id", how="anti")
-    removed = a.join(b, on="id", how="anti")
-    kept = b.join(a.select("id"), on="id", how="semi")
-    gone = _ids(new.rejected_files, ["id", "reject_reason"]).unique("id", keep="first")
-    removed_why = removed.join(gone, on="id", how="left").with_columns(pl.col("reject_reason").fill_null("not in the new input"))
-    sources = sorted({*a.get_column("source").drop_nulls().to_list(), *b.get_column("source").drop_nulls().to_list()})
-
-    def count(frame: pl.DataFrame, source: str) -> int:
-        return int(frame.filter(pl.col("source") == source).height)
-
-    by_source = {s: {"old": count(a, s), "new": count(b, s), "added": count(added, s), "removed": count(removed, s), "kept": count(kept, s)} for s in sources}
+    # one outer join on a 64-bit hash of the id (XXH64, stable; a release's ids are unique, and a
+    # collision among a few million ids has a probability below 1e-6)
+    a, b = _keyed(_ids(old.data_files, ["id", "source"])), _keyed(_ids(new.data_files, ["id", "source"]))
+    both = a.select("key", pl.col("source").alias("old_source"), pl.lit(True).alias("in_old")).join(
+        b.select("key", pl.col("source").alias("new_source"), pl.lit(True).alias("in_new")), on="key", how="full", coalesce=True
+    ).with_columns(
+        pl.col("in_old").fill_null(False), pl.col("in_new").fill_null(False), pl.coalesce("new_source", "old_source").fill_null("").alias("source")
+    )
+    flags = both.select(
+        "source", "in_old", "in_new",
+        (pl.col("in_new") & ~pl.col("in_old")).alias("added"),
+        (pl.col("in_old") & ~pl.col("in_new")).alias("removed"),
+        (pl.col("in_old") & pl.col("in_new")).alias("kept"),
+    )
+    per_source = flags.group_by("source").agg(pl.col("in_old").sum().alias("old"), pl.col("in_new").sum().alias("new"), *(pl.col(c).sum() for c in ("added", "removed", "kept"))).sort("source")
+    by_source = {r["source"]: {k: int(r[k]) for k in ("old", "new", "added", "removed", "kept")} for r in per_source.iter_rows(named=True) if r["source"]}
+    totals = flags.select(*(pl.col(c).sum() for c in ("in_old", "in_new", "added", "removed", "kept"))).row(0, named=True)
+    removed_keys = both.filter(pl.col("in_old") & ~pl.col("in_new")).select("key")
+    # why they are gone: read the new rejected sets' ids only when something was removed
+    gone = _keyed(_ids(new.rejected_files, ["id", "reject_reason"])).join(removed_keys, on="key", how="semi") if removed_keys.height else None
+    removed_why = removed_keys.join(gone.unique("key", keep="first"), on="key", how="left") if gone is not None and gone.height else removed_keys.with_columns(pl.lit(None, dtype=pl.String).alias("reject_reason"))
+    removed_why = removed_why.with_columns(pl.col("reject_reason").fill_null("not in the new input"))
     reasons = removed_why.group_by("reject_reason").len().sort(["len", "reject_reason"], descending=[True, False])
     old_r, new_r = _reasons(old), _reasons(new)
     old_t, new_t = (old.manifest.get("tokens") or {}), (new.manifest.get("tokens") or {})
@@ -66,7 +82,7 @@ def diff(old: Folder, new: Folder, *, sample_rows: int = S.SAMPLE_ROWS) -> dict[
     return {
         "old": str(old.path),
         "new": str(new.path),
-        "documents": {"old": a.height, "new": b.height, "added": added.height, "removed": removed.height, "kept": kept.height},
+        "documents": {"old": int(totals["in_old"]), "new": int(totals["in_new"]), "added": int(totals["added"]), "removed": int(totals["removed"]), "kept": int(totals["kept"])},
         "by_source": by_source,
         "removed_by_reason": {str(r): int(n) for r, n in reasons.iter_rows()},
         "rejected_by_reason": {k: {"old": old_r.get(k, 0), "new": new_r.get(k, 0), "delta": new_r.get(k, 0) - old_r.get(k, 0)} for k in sorted({*old_r, *new_r})},
