@@ -111,6 +111,7 @@ def test_the_report_inspect_and_diff_example(cli: Any, tmp_path: Path, monkeypat
 
 
 def test_the_synthetic_data_example(cli: Any, tmp_path: Path, monkeypatch: Any) -> None:
+    import hashlib
     import shutil
     import sys
 
@@ -130,7 +131,7 @@ def test_the_synthetic_data_example(cli: Any, tmp_path: Path, monkeypatch: Any) 
         if prompt.startswith("Rate the answer"):
             return json.dumps({"score": 5 if re.search(r"Question: Q[12]:", prompt) else 3})
         if (m := re.search(r"Write new question number (\d+)", prompt)) is not None:
-            return json.dumps({"question": f"Q{m.group(1)}: a new question?"})
+            return json.dumps({"question": f"Q{m.group(1)}: a new question on {hashlib.sha256(prompt.encode()).hexdigest()[:8]}?"})
         if (m := re.search(r"Question: What is (\d+) \+ (\d+)\?", prompt)) is not None:
             a, b = int(m.group(1)) + 50, int(m.group(2))
             return json.dumps({"prompt": f"What is {a} + {b}?", "response": str(a + b)})
