@@ -227,6 +227,9 @@ def main() -> None:
         )  # type: ignore[operator]
     lines += [
         "",
+        "The cache commits every answer (SQLite WAL, synchronous=NORMAL), so a SIGKILL loses none; the",
+        "two rows side by side are its cost (within run-to-run noise on this shared machine).",
+        "",
         "Tokens: the client's `prompt_tokens` and `completion_tokens` (from each reply's `usage`) equal the",
         "server's own counts summed over every request; a rerun from the cache sends nothing and counts none.",
         "",
