@@ -280,9 +280,8 @@ def generate(
         gen_prompts = render_prompts(cfg.generate_prompt, items)
         questions = [parse_question(a) for a in _complete(teacher, gen_prompts, "generate", c)]
         c["questions_unparsed"] += sum(q is None for q in questions)
-        for j, q in enumerate(
-            questions
-        ):  # duplicates of a seed or of an earlier question: not asked
+        # duplicates of a seed or of an earlier question are not answered
+        for j, q in enumerate(questions):
             if q is not None:
                 key = dedup_key(q)
                 if key in seen:
