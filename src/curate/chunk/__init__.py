@@ -2,17 +2,18 @@
 
 A document is cut into *units*: sentences (a ``.``, ``!`` or ``?``, maybe closed by a quote or a
 bracket, then whitespace not followed by a lowercase letter) and lines. The whitespace between two
-units belongs to the later one, so cuts fall where BPE pre-tokenizers (cl100k, o200k) also cut:
-a unit's token count is what it costs inside a longer text. A unit longer than a chunk is cut at
-whitespace, and a word longer than a chunk at characters.
+units belongs to the later one, so cuts fall where BPE pre-tokenizers (cl100k, o200k) also cut.
+A unit is counted without its leading whitespace, as it is when it opens a chunk, so a unit that
+fits counts as a chunk of its own fits too. A unit longer than a chunk is cut at whitespace, and
+a word longer than a chunk at characters.
 
 Units are packed greedily up to ``max_tokens``; a chunk that would end mid-paragraph ends at the
 last paragraph break instead when that keeps it at least half full. The next chunk starts at the
 earliest unit of the previous chunk such that the units from there to its end hold at most
 ``overlap`` tokens (whole sentences repeat, never half of one), always after the previous start.
 A chunk's text is ``text[char_start:char_end]`` with surrounding whitespace left out, and its
-``n_tokens`` is counted on that exact text; a chunk found over ``max_tokens`` then (a merge across
-a unit boundary, rare) gives back its last unit.
+``n_tokens`` is counted on that exact text; when a chunk comes out over ``max_tokens`` (units
+merge across a boundary, rare), its document is packed again with a limit lowered by the excess.
 """
 
 from __future__ import annotations
@@ -60,9 +61,9 @@ def units(text: str) -> tuple[list[int], list[bool]]:
 def _split_long(text: str, a: int, b: int, limit: int, counter: TokenCounter) -> list[int]:
     """Start offsets of pieces of ``text[a:b]`` (a unit over ``limit`` tokens): cut at whitespace,
     then words longer than ``limit`` at characters, each piece at most ``limit`` tokens."""
-    cuts = [a] + [m.start() for m in _SPACE.finditer(text, a + 1, b) if m.start() > a]
+    cuts = [a] + [m.start() for m in _SPACE.finditer(text, a + 1, b) if not text[m.start() - 1].isspace()]
     bounds = [*cuts, b]
-    pieces = [text[bounds[i] : bounds[i + 1]] for i in range(len(cuts))]
+    pieces = [text[bounds[i] : bounds[i + 1]].lstrip() for i in range(len(cuts))]
     counts = _counts(counter, pieces)
     out: list[int] = []
     for i, n in enumerate(counts):
@@ -74,7 +75,7 @@ def _split_long(text: str, a: int, b: int, limit: int, counter: TokenCounter) ->
         width = max(1, limit)
         while True:
             starts = list(range(lo, hi, width))
-            parts = [text[s : min(s + width, hi)] for s in starts]
+            parts = [text[s : min(s + width, hi)].lstrip() for s in starts]
             if max(_counts(counter, parts)) <= limit or width == 1:
                 out.extend(starts)
                 break
@@ -104,7 +105,9 @@ def chunk_spans(texts: list[str | None], counter: TokenCounter, max_tokens: int,
         starts, strong = units(text)
         doc_units.append((d, starts, strong, len(text)))
         bounds = [*starts, len(text)]
-        pieces.extend(text[bounds[i] : bounds[i + 1]] for i in range(len(starts)))
+        # counted without their leading whitespace, as they are when they open a chunk (BPE: " Kg"
+        # is one token, "Kg" two), so that a unit that fits alone also fits as a chunk
+        pieces.extend(text[bounds[i] : bounds[i + 1]].lstrip() for i in range(len(starts)))
     counts = _counts(counter, pieces)
     plans: list[tuple[int, list[int], list[bool], list[int], int]] = []
     pos = 0
@@ -159,7 +162,7 @@ def _refine(
         new_starts.extend(sub)
         new_strong.extend([strong[i]] + [False] * (len(sub) - 1))
     sub_bounds = [*new_starts, end]
-    new_tok = _counts(counter, [text[sub_bounds[i] : sub_bounds[i + 1]] for i in range(len(new_starts))])
+    new_tok = _counts(counter, [text[sub_bounds[i] : sub_bounds[i + 1]].lstrip() for i in range(len(new_starts))])
     return new_starts, new_strong, new_tok
 
 
@@ -172,13 +175,18 @@ def _merge_blank(
     keep_s: list[int] = []
     keep_w: list[bool] = []
     keep_t: list[int] = []
+    carry = 0  # tokens of leading blank units, given to the first unit with text
     for i, a in enumerate(starts):
-        if keep_s and text[a : bounds[i + 1]].isspace():
-            keep_t[-1] += tok[i]
+        if text[a : bounds[i + 1]].isspace():
+            if keep_s:
+                keep_t[-1] += tok[i]
+            else:
+                carry += tok[i]
             continue
-        keep_s.append(a)
+        keep_s.append(starts[0] if not keep_s else a)
         keep_w.append(strong[i])
-        keep_t.append(tok[i])
+        keep_t.append(tok[i] + carry)
+        carry = 0
     return keep_s, keep_w, keep_t
 
 
