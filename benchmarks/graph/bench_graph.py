@@ -110,11 +110,25 @@ def speed(ctx: list[str], max_tokens: int, rounds: int) -> dict[str, float]:
     return {"max_tokens": max_tokens, "chunks": len(chunks), "mb": round(mb, 2), "cpu_s": round(med, 3), "chunks_per_s_core": round(len(chunks) / med), "mb_per_s_core": round(mb / med, 2)}
 
 
+def graphrag_load(python: Path) -> object:
+    """`curate graph` on the example corpus, then graphrag's own readers on its tables (its venv)."""
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "graph"
+        cmd = [sys.executable, "-m", "curate", "graph", str(MANUAL), "-o", str(out), "--max-tokens", "300", "--overlap", "30", "-q"]
+        subprocess.run(cmd, check=True)
+        run = subprocess.run([str(python), str(Path(__file__).parent / "graphrag_side.py"), str(out)], capture_output=True, text=True, check=True)
+        return json.loads(run.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--real", type=Path, default=REAL, help="real_docs.parquet for GNU info context (skipped when missing)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--graphrag-python", type=Path, default=None, help="python of a venv with graphrag: load `curate graph` output with graphrag's readers")
     args = ap.parse_args()
     passages = read_gold()
     ctx = context(passages, args.real)
@@ -136,6 +150,9 @@ def main() -> None:
     result["speed"] = [speed(ctx, n, args.rounds) for n in (300, 1200)]
     for s in result["speed"]:  # type: ignore[attr-defined]
         print("speed", json.dumps(s))
+    if args.graphrag_python is not None:
+        result["graphrag_load"] = graphrag_load(args.graphrag_python)
+        print("graphrag_load", json.dumps(result["graphrag_load"]))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
 
