@@ -92,7 +92,21 @@ def test_the_three_tables_load_with_graphrags_columns_and_types(cli: Any, tmp_pa
     assert set(units["licence"]) == {"PostgreSQL"} and {"chunk_index", "char_start", "char_end"} <= set(units.columns)
     stats = json.loads((tmp_path / "g" / "graph_stats.json").read_text())
     assert stats["entities"] == len(ents) and stats["relationships"] == len(rels) and stats["chunks"] == len(units)
+    assert stats["tables"] == {"entities": len(ents), "relationships": len(rels), "text_units": len(units)}
+    assert stats["documents_in"] == 12 == stats["documents_chunked"] + stats["documents_rejected"]
+    assert stats["settings"]["window"] == 0
     assert sum(stats["degree_histogram"].values()) == len(ents)
+
+
+def test_graph_of_blank_input_writes_empty_tables(cli: Any, tmp_path: Path) -> None:
+    src = write_jsonl(tmp_path / "in.jsonl", [{"text": "   "}, {"text": "no names here at all."}])
+    result = cli("graph", src, "-o", tmp_path / "g", "-q")
+    assert result.exit_code == 0, result.output
+    for name, spec in GRAPHRAG.items():
+        table = pq.read_table(tmp_path / "g" / f"{name}.parquet")
+        assert [f.name for f in table.schema][: len(spec)] == [c for c, _ in spec]
+    stats = json.loads((tmp_path / "g" / "graph_stats.json").read_text())
+    assert (stats["entities"], stats["relationships"], stats["chunks"], stats["documents_in"]) == (0, 0, 1, 2)
 
 
 def test_graph_accepts_chunks_from_curate_chunk(cli: Any, tmp_path: Path) -> None:

@@ -9,7 +9,6 @@ graphrag's column names, order and types (``ENTITY_SCHEMA``, ``RELATIONSHIP_SCHE
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from curate.graph.builder import (
     GraphBuilder,
 )
 from curate.graph.extract import Extractor, normalise
+from curate.io.shards import write_json_atomic
 
 __all__ = ["ENTITY_SCHEMA", "RELATIONSHIP_SCHEMA", "TEXT_UNIT_SCHEMA", "GraphSettings", "build_graph", "Graph", "GraphBuilder", "Extractor", "EdgeRule"]
 
@@ -92,9 +92,10 @@ def _read_groups(path: str, flag: str) -> dict[str, list[str]]:
     return groups
 
 
-def build_graph(shards: list[Path], out: Path, settings: GraphSettings, top: int = 10) -> dict[str, Any]:
+def build_graph(shards: list[Path], out: Path, settings: GraphSettings, top: int = 10, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write entities.parquet, relationships.parquet and text_units.parquet for chunk shards into
-    ``out``; return the graph statistics (also written to ``out/graph_stats.json``)."""
+    ``out``; return the graph statistics, written with ``extra`` (what the command knows: document
+    counts), the settings and the tables' row counts to ``out/graph_stats.json``."""
     builder = GraphBuilder(settings.extractor(), settings.rule())
     for shard in shards:
         frame = pl.read_parquet(shard, columns=["id", "text"])
@@ -106,8 +107,14 @@ def build_graph(shards: list[Path], out: Path, settings: GraphSettings, top: int
     graph.entities.write_parquet(out / "entities.parquet")
     graph.relationships.write_parquet(out / "relationships.parquet")
     write_text_units(shards, graph, out / "text_units.parquet")
-    (out / "graph_stats.json").write_text(json.dumps(graph.stats, indent=2) + "\n")
-    return graph.stats
+    stats = {
+        **(extra or {}),
+        **graph.stats,
+        "tables": {"entities": graph.entities.height, "relationships": graph.relationships.height, "text_units": graph.unit_links.height},
+        "settings": settings.model_dump(mode="json"),
+    }
+    write_json_atomic(stats, out / "graph_stats.json")
+    return stats
 
 
 def write_text_units(shards: list[Path], graph: Graph, path: Path) -> None:

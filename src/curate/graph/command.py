@@ -67,10 +67,11 @@ def run_graph(
     if shards is None:
         report = run_to_folder(inputs, out / "chunks", [chunk_cfg], workers=workers, overwrite=overwrite, quiet=quiet)
         shards = list_parts(out / "chunks")
-        summary["documents_in"] = sum(s.stats.docs_in for s in report.steps if s.kind == "chunk")
-        summary["documents_rejected"] = sum(s.stats.docs_rejected for s in report.steps if s.kind == "chunk")
-    stats = build_graph(shards, out, settings)
-    return {**summary, **stats}
+        # every input document: read (ingest's count), then kept as chunks or rejected at some step
+        summary["documents_in"] = sum(s.stats.docs_in for s in report.steps if s.kind == "ingest")
+        summary["documents_rejected"] = sum(s.stats.docs_rejected for s in report.steps)
+        summary["documents_chunked"] = sum(s.stats.counters.get("chunk_documents", 0) for s in report.steps if s.kind == "chunk")
+    return build_graph(shards, out, settings, extra=summary)
 
 
 def graph_summary(stats: dict[str, Any]) -> Any:
@@ -82,7 +83,8 @@ def graph_summary(stats: dict[str, Any]) -> Any:
     table.add_column("value", justify="right")
     if "documents_in" in stats:
         table.add_row("documents in", f"{stats['documents_in']:,}")
-        table.add_row("documents without text (rejected)", f"{stats['documents_rejected']:,}")
+        table.add_row("documents chunked", f"{stats['documents_chunked']:,}")
+        table.add_row("documents rejected (see chunks/rejected/)", f"{stats['documents_rejected']:,}")
     table.add_row("chunks (text units)", f"{stats['chunks']:,}")
     table.add_row("chunks with an entity", f"{stats['chunks_with_entity']:,} ({stats['chunks_with_entity_share']:.1%})")
     table.add_row("entities", f"{stats['entities']:,}")
