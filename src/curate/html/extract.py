@@ -75,18 +75,21 @@ EXTRACT: dict[str, Callable[[str, HtmlOptions], str]] = {
     "justext": _justext,
 }
 
-UNION_RATIO = 0.5
-"""The union rule's threshold (see pick_union)."""
-
-
-def pick_union(preferred: tuple[str, str], other: tuple[str, str]) -> tuple[str, str]:
+def pick_union(preferred: tuple[str, str], other: tuple[str, str], margin: int) -> tuple[str, str]:
     """The union rule: keep the preferred extractor's output (the first of ``union_of``, the more
-    precise one) unless it has fewer than ``UNION_RATIO`` times the words of the other's, in which
-    case the preferred extractor missed most of the page's text (a table, a code listing, a page
-    layout it does not recognise) and the other's output is kept. Each argument is (name, text)."""
+    precise one) unless the other's has more than ``margin`` words more (whitespace-separated).
+
+    Why a fixed number of words, not a ratio: what a page-level extractor keeps beyond the main
+    text is mostly page chrome (navigation bars, breadcrumbs, "Prev | Up | Next" footers), a
+    roughly constant number of words a page, while what a precise extractor drops from the main
+    text (a table, a code listing, a table of contents, a layout it does not recognise) is usually
+    larger. The default margin (40) was chosen on the PostgreSQL-manual benchmark
+    (benchmarks/html/RESULTS-html.md), where margins of 30 to 50 all meet the targets there;
+    a ratio rule could not (any ratio that took resiliparse's tables also took its navigation).
+    Each argument is (name, text)."""
     words_pref = len(preferred[1].split())
     words_other = len(other[1].split())
-    return other if words_pref < UNION_RATIO * words_other else preferred
+    return other if words_other > words_pref + margin else preferred
 
 
 def extract_page(data: bytes | str, declared: str | None, opts: HtmlOptions) -> Page:
@@ -99,7 +102,7 @@ def extract_page(data: bytes | str, declared: str | None, opts: HtmlOptions) -> 
         except Exception as err:  # a parser failing on one page rejects that page, never the run
             msg = " ".join(str(err).split())[:300]
             return Page(None, charset, None, ERROR, f"{name} failed: {type(err).__name__}: {msg}")
-    name, text = pick_union(outputs[0], outputs[1]) if len(outputs) == 2 else outputs[0]
+    name, text = pick_union(outputs[0], outputs[1], opts.union_margin_words) if len(outputs) == 2 else outputs[0]
     if len(text) < opts.min_chars:
         return Page(None, charset, None, NO_MAIN_CONTENT, f"no main content found by {'+'.join(opts.runs())} "
                     f"({len(text)} characters, under min_chars={opts.min_chars})")

@@ -18,14 +18,21 @@ class HtmlOptions(BaseModel):
     extractor: Literal["resiliparse", "trafilatura", "justext", "union"] = Field(
         "resiliparse",
         description="Main-content extractor: resiliparse (fast, C++), trafilatura, justext, or union: run the two "
-        "extractors in `union_of` and keep the better output by the rule in curate.html.extract.pick_union "
-        "(the winner is recorded in `html_extractor`).",
+        "extractors in `union_of` and keep the first's output unless the second's has more than "
+        "`union_margin_words` words more (the winner is recorded in `html_extractor`).",
     )
     union_of: list[Extractor] = Field(
         default_factory=lambda: ["trafilatura", "resiliparse"],
         min_length=2,
         max_length=2,
         description="The two extractors of `union` mode, the preferred (more precise) one first.",
+    )
+    union_margin_words: int = Field(
+        40,
+        ge=0,
+        le=100_000,
+        description="Union rule: the second extractor's output is kept only when it has more than this many "
+        "words more than the first's (see curate.html.extract.pick_union).",
     )
     justext_language: str = Field(
         "English", min_length=1, max_length=40, description="jusText stop-word list (a language name jusText ships)."
