@@ -245,3 +245,17 @@ def test_graph_runs_with_the_network_off(tmp_path: Path) -> None:
     run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
     assert run.returncode == 0, run.stderr
     assert pl.read_parquet(tmp_path / "g" / "entities.parquet").height > 0
+
+
+def test_same_input_gives_the_same_tables_with_any_worker_count(cli: Any, tmp_path: Path) -> None:
+    rows = [{"text": t} for t in CORPUS if t] * 5
+    for i in range(3):  # three files: three read tasks, so several shards
+        write_jsonl(tmp_path / "in" / f"part{i}.jsonl", rows[i::3])
+    src = tmp_path / "in"
+    for w in ("1", "2"):
+        assert cli("graph", src, "-o", tmp_path / f"g{w}", "--max-tokens", "24", "--overlap", "4", "-w", w, "-q").exit_code == 0
+    for name in GRAPHRAG:
+        one = pl.read_parquet(tmp_path / "g1" / f"{name}.parquet")
+        two = pl.read_parquet(tmp_path / "g2" / f"{name}.parquet")
+        assert one.equals(two), name
+    assert len(list((tmp_path / "g1" / "chunks").glob("*.parquet"))) > 1
