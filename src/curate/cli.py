@@ -662,6 +662,7 @@ _HTML = "curate.html.options.HtmlOptions"
 
 
 @app.command("extract-html")
+@handle_errors
 def extract_html(
     inputs: Inputs,
     output: Output,

@@ -75,9 +75,10 @@ EXTRACT: dict[str, Callable[[str, HtmlOptions], str]] = {
     "justext": _justext,
 }
 
-def pick_union(preferred: tuple[str, str], other: tuple[str, str], margin: int) -> tuple[str, str]:
+def pick_union(preferred: tuple[str, str], other: tuple[str, str], margin: int, min_chars: int = 1) -> tuple[str, str]:
     """The union rule: keep the preferred extractor's output (the first of ``union_of``, the more
-    precise one) unless the other's has more than ``margin`` words more (whitespace-separated).
+    precise one) unless the other's has more than ``margin`` words more (whitespace-separated),
+    or the preferred one found nothing (fewer than ``min_chars`` characters).
 
     Why a fixed number of words, not a ratio: what a page-level extractor keeps beyond the main
     text is mostly page chrome (navigation bars, breadcrumbs, "Prev | Up | Next" footers), a
@@ -87,6 +88,8 @@ def pick_union(preferred: tuple[str, str], other: tuple[str, str], margin: int) 
     (benchmarks/html/RESULTS-html.md), where margins of 30 to 50 all meet the targets there;
     a ratio rule could not (any ratio that took resiliparse's tables also took its navigation).
     Each argument is (name, text)."""
+    if len(preferred[1]) < min_chars:
+        return other
     words_pref = len(preferred[1].split())
     words_other = len(other[1].split())
     return other if words_other > words_pref + margin else preferred
@@ -102,7 +105,7 @@ def extract_page(data: bytes | str, declared: str | None, opts: HtmlOptions) -> 
         except Exception as err:  # a parser failing on one page rejects that page, never the run
             msg = " ".join(str(err).split())[:300]
             return Page(None, charset, None, ERROR, f"{name} failed: {type(err).__name__}: {msg}")
-    name, text = pick_union(outputs[0], outputs[1], opts.union_margin_words) if len(outputs) == 2 else outputs[0]
+    name, text = pick_union(outputs[0], outputs[1], opts.union_margin_words, opts.min_chars) if len(outputs) == 2 else outputs[0]
     if len(text) < opts.min_chars:
         return Page(None, charset, None, NO_MAIN_CONTENT, f"no main content found by {'+'.join(opts.runs())} "
                     f"({len(text)} characters, under min_chars={opts.min_chars})")
