@@ -53,6 +53,18 @@ def word_ids(texts: pl.Series, hash_seed: int) -> tuple[np.ndarray, np.ndarray, 
     return offsets, ids.astype(np.uint64), null
 
 
+def in_slices(fn, texts: pl.Series, *args: object, rows: int = 2048) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``fn(texts, *args) -> (offsets, flat, null)`` over slices of ``rows`` texts, joined: the
+    lowercased word lists a slice makes are ~10x its text, so a shard never holds them all."""
+    if len(texts) <= rows:
+        return fn(texts, *args)
+    parts = [fn(texts.slice(start, rows), *args) for start in range(0, len(texts), rows)]
+    lens = np.concatenate([np.diff(p[0]) for p in parts])
+    offsets = np.zeros(len(lens) + 1, dtype=np.int64)
+    np.cumsum(lens, out=offsets[1:])
+    return offsets, np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts])
+
+
 def positions(offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(document index, position inside the document) of every word of a flat batch."""
     lens = np.diff(offsets)

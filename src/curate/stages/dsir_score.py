@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from curate.errors import ConfigError
 from curate.hashing import derive_seed, hash_strings
+from curate.select.ngram_lm import in_slices
 from curate.side_state import SideWrite, committer
 from curate.stages.base import REJECT, GlobalStage, StageConfig, StageContext, keys_by_shard
 
@@ -265,7 +266,7 @@ class DsirScore(GlobalStage):
         import pyarrow as pa
 
         seed, buckets, ngrams = self._settings(ctx)
-        offsets, flat, null = features(batch["text"], seed, buckets, ngrams)
+        offsets, flat, null = in_slices(features, batch["text"], seed, buckets, ngrams)
         lists = pa.LargeListArray.from_arrays(pl.Series(offsets).to_arrow(), pl.Series(flat).to_arrow())
         col = pl.Series(BUCKETS_COLUMN, pl.from_arrow(lists), dtype=pl.List(pl.Int32))
         out = pl.DataFrame({"id": batch["id"], BUCKETS_COLUMN: col})
@@ -284,15 +285,19 @@ class DsirScore(GlobalStage):
             target = bucket_counts(self._texts, seed, buckets, ngrams)
             raw = np.zeros(buckets, dtype=np.int64)
             for frame in keys_by_shard(keys.select("id", BUCKETS_COLUMN, *self._shard_column(keys))):
-                flat = frame[BUCKETS_COLUMN].explode().drop_nulls().to_numpy().astype(np.int64)
-                raw += np.bincount(flat, minlength=buckets)
+                for part in frame.iter_slices(4096):
+                    raw += np.bincount(part[BUCKETS_COLUMN].explode().drop_nulls().to_numpy(), minlength=buckets)
             if self.cfg.fit:
                 ctx.side_state["dsir_fit"] = SideWrite(
                     FIT_KIND, self.cfg.fit, fit_frame(buckets, ngrams, seed, target, raw),
                     params={"buckets": buckets, "ngrams": ngrams, "hash_seed": seed},
                 )
         ratio = log_ratio(target, raw)
-        parts = [self._score_shard(frame, ratio, ctx) for frame in keys_by_shard(keys.select("id", BUCKETS_COLUMN, *self._shard_column(keys)))]
+        parts = [
+            self._score_shard(part, ratio, ctx)
+            for frame in keys_by_shard(keys.select("id", BUCKETS_COLUMN, *self._shard_column(keys)))
+            for part in frame.iter_slices(4096)
+        ]
         if not parts:
             return pl.DataFrame(schema={"id": pl.String, REJECT: pl.String, **self.decision_schema()})
         return pl.concat(parts)

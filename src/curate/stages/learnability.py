@@ -40,7 +40,7 @@ from pydantic import Field, field_validator
 
 from curate.errors import ConfigError
 from curate.hashing import derive_seed, hash_strings
-from curate.select.ngram_lm import NgramModel, fit_texts, positions, word_ids
+from curate.select.ngram_lm import NgramModel, fit_texts, in_slices, positions, word_ids
 from curate.stages.base import REJECT, GlobalStage, StageConfig, StageContext, keys_by_shard
 from curate.stages.dsir_score import DsirTargetConfig
 
@@ -134,7 +134,7 @@ class LearnabilityScore(GlobalStage):
     def keys(self, batch: pl.DataFrame, ctx: StageContext) -> pl.DataFrame:
         import pyarrow as pa
 
-        offsets, ids, null = word_ids(batch["text"], self._hash_seed(ctx))
+        offsets, ids, null = in_slices(word_ids, batch["text"], self._hash_seed(ctx))
         lists = pa.LargeListArray.from_arrays(pl.Series(offsets).to_arrow(), pl.Series(ids.astype(np.uint32)).to_arrow())
         col = pl.Series(WORDS_COLUMN, pl.from_arrow(lists), dtype=pl.List(pl.UInt32))
         out = pl.DataFrame({"id": batch["id"], WORDS_COLUMN: col})
@@ -168,12 +168,14 @@ class LearnabilityScore(GlobalStage):
             return self._online(keys.select("id", WORDS_COLUMN).collect(), reference, ctx)
         learner = self._model()
         for frame in keys_by_shard(keys):
-            offsets, ids, _ = self._flat(frame)
-            learner.add(ids, offsets)
+            for part in frame.iter_slices(4096):
+                offsets, ids, _ = self._flat(part)
+                learner.add(ids, offsets)
         ctx.count("learner_words", learner.total)
         parts = []
         for frame in keys_by_shard(keys):
-            parts.append(self._decisions(frame["id"], self._scores(learner, reference, frame), ctx))
+            for part in frame.iter_slices(4096):
+                parts.append(self._decisions(part["id"], self._scores(learner, reference, part), ctx))
         if not parts:
             return pl.DataFrame(schema={"id": pl.String, REJECT: pl.String, **self.decision_schema()})
         return pl.concat(parts)
