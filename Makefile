@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-faults lint docs bench bench-dedup bench-dedup-command bench-quality bench-fineweb bench-augment bench-synthetic bench-ray bench-pii bench-decontam bench-select bench-graph clean
+.PHONY: setup run test test-faults lint docs bench bench-dedup bench-dedup-command bench-quality bench-fineweb bench-augment bench-synthetic bench-ray bench-pii bench-decontam bench-select bench-graph bench-html clean
 
 # setup.py builds the compiled kernels (dedup, quality signals, augment): editing their C source reinstalls (seconds).
 $(STAMP): pyproject.toml setup.py requirements/lock.txt src/curate/dedup/_native.c src/curate/quality/_native.c src/curate/augment/_native.c src/curate/select/_native.c
@@ -54,6 +54,14 @@ bench-dedup-command: setup
 	$(BIN)/python -m pip install --quiet -c requirements/lock.txt -e '.[bench]'
 	test -f $(BOUNDARY_CORPUS)/truth_removed.parquet || $(BIN)/python benchmarks/dedup/build_boundary_corpus.py --docs 100000 --seed 0 -o $(BOUNDARY_CORPUS)
 	$(BIN)/python benchmarks/dedup/bench_command.py $(BOUNDARY_CORPUS) --runs 3 $(if $(DEDUP_COMMAND_OUT),--out $(DEDUP_COMMAND_OUT),)
+
+# HTML extraction (issue 16): the PostgreSQL manual's pages (Debian's postgresql-doc-15, installed here when
+# missing: a benchmark input, never a run-time download) packed into a WARC; speed and word precision/recall
+# of each extractor and the union. Table in benchmarks/html/RESULTS-table.md, read in RESULTS-html.md.
+bench-html: setup
+	$(BIN)/python -m pip install --quiet -c requirements/lock.txt -e '.[bench,html]'
+	test -d /usr/share/doc/postgresql-doc-15/html || apt-get install -y --no-install-recommends postgresql-doc-15
+	$(BIN)/python benchmarks/html/bench_html.py --rounds 3 --out benchmarks/html/RESULTS-table.md
 
 bench-quality: setup $(DATATROVE_VENV)/bin/python
 	$(BIN)/python benchmarks/quality/throughput.py --docs 100000 --datatrove-python $(DATATROVE_VENV)/bin/python --dt-docs 2000 $(if $(CORPUS),--corpus $(CORPUS),)

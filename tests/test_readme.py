@@ -189,3 +189,34 @@ def test_the_chunk_and_graph_example(cli: Any, tmp_path: Path, monkeypatch: Any)
     edges = pl.read_parquet(tmp_path / "graph" / "relationships.parquet")
     assert {"PostgreSQL", "GSSAPI"} in [set(r) for r in edges.select("source", "target").iter_rows()]
     assert json.loads((tmp_path / "graph" / "graph_stats.json").read_text())["entities"] == entities.height
+
+
+def test_the_web_crawl_example(cli: Any, tmp_path: Path, monkeypatch: Any) -> None:
+    import gzip
+
+    import polars as pl
+
+    monkeypatch.chdir(tmp_path)
+    paragraph = "The main text of the page, long enough for every extractor to keep it as content. " * 3
+
+    def page(title: str) -> bytes:
+        return f"<html><body><nav><a href='/'>Home</a></nav><article><h1>{title}</h1><p>{paragraph}</p></article></body></html>".encode()
+
+    def response(url: str, html: bytes) -> bytes:
+        http = b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" + html
+        head = f"WARC/1.0\r\nWARC-Type: response\r\nWARC-Target-URI: {url}\r\nWARC-Date: 2024-01-01T00:00:00Z\r\n"
+        head += f"WARC-Record-ID: <urn:uuid:{url[-1]}>\r\nContent-Type: application/http; msgtype=response\r\nContent-Length: {len(http)}\r\n\r\n"
+        return head.encode() + http + b"\r\n\r\n"
+
+    (tmp_path / "crawl").mkdir()
+    (tmp_path / "crawl" / "a.warc.gz").write_bytes(b"".join(gzip.compress(response(f"https://ex.com/{k}", page(k))) for k in "ab"))
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "index.html").write_bytes(page("Index"))
+    write_jsonl(tmp_path / "scraped.jsonl", [{"text": page("Scraped").decode()}])
+    run_lines(cli, block_with("curate extract-html"))
+    pages = read_dir(tmp_path / "pages")
+    assert sorted(pages["url"].to_list()) == ["https://ex.com/a", "https://ex.com/b"]
+    assert set(pages["html_extractor"].to_list()) <= {"trafilatura", "resiliparse"}
+    assert read_dir(tmp_path / "site-pages")["path"].to_list() == ["index.html"]
+    text = read_dir(tmp_path / "text").filter(pl.col("html_extractor") == "trafilatura")["text"][0]
+    assert paragraph.strip() in text and "Home" not in text
