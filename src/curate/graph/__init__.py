@@ -101,7 +101,7 @@ def build_graph(shards: list[Path], out: Path, settings: GraphSettings, top: int
         frame = pl.read_parquet(shard, columns=["id", "text"])
         for start in range(0, frame.height, settings.batch_rows):
             part = frame.slice(start, settings.batch_rows)
-            builder.add(part["id"].cast(pl.String).to_list(), part["text"])
+            builder.add(part["id"].cast(pl.String), part["text"])
     graph = builder.build(min_frequency=settings.min_frequency, top=top)
     out.mkdir(parents=True, exist_ok=True)
     graph.entities.write_parquet(out / "entities.parquet")

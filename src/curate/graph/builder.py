@@ -114,13 +114,15 @@ class GraphBuilder:
         self._window: list[np.ndarray] = []
         self._entity: list[np.ndarray] = []
         self._opener: list[np.ndarray] = []
-        self.chunk_ids: list[str] = []
+        self._chunk_id_parts: list[pl.Series] = []  # Arrow strings, not Python objects
+        self.n_chunks = 0
         self._windows = 0
 
-    def add(self, chunk_ids: list[str], texts: pl.Series) -> None:
+    def add(self, chunk_ids: list[str] | pl.Series, texts: pl.Series) -> None:
         """Extract the mentions of a batch of chunks and keep them as integers."""
-        first = len(self.chunk_ids)
-        self.chunk_ids.extend(chunk_ids)
+        first = self.n_chunks
+        self._chunk_id_parts.append(pl.Series("cid", chunk_ids, dtype=pl.String))
+        self.n_chunks += len(chunk_ids)
         mentions, n_sent, pairs = self.extractor.extract(texts)
         for acr, long in pairs:
             self._acronyms[(acr, long)] += 1
@@ -218,7 +220,7 @@ class GraphBuilder:
         joined = m.join(m.select("window", pl.col("entity").alias("other")), on="window").filter(pl.col("entity") < pl.col("other"))
         pairs = joined.group_by("entity", "other").agg(pl.len().alias("n"), pl.col("chunk").unique().sort().alias("chunks"))
         pairs = pairs.join(count, on="entity").join(count.rename({"entity": "other", "c": "c_other"}), on="other")
-        total = float(max(len(self.chunk_ids) if self.rule.scope == "chunk" else self._windows, 1))
+        total = float(max(self.n_chunks if self.rule.scope == "chunk" else self._windows, 1))
         p_ab = pl.col("n") / total
         npmi = pl.when(p_ab >= 1.0).then(1.0).otherwise(
             (p_ab / ((pl.col("c") / total) * (pl.col("c_other") / total))).log() / -(p_ab.log())
@@ -283,8 +285,7 @@ class GraphBuilder:
         )
         info = info.with_columns(hex_ids("entity:" + info["name"]).alias("id"))
         ent_ids = dict(zip(order, info["id"].to_list(), strict=True))
-        cid = self.chunk_ids
-        cid_series = pl.Series("cid", cid, dtype=pl.String)
+        cid_series = pl.concat(self._chunk_id_parts) if self._chunk_id_parts else pl.Series("cid", [], dtype=pl.String)
         entities = pl.DataFrame(
             {
                 "id": info["id"],
@@ -334,9 +335,9 @@ class GraphBuilder:
             .agg(pl.col("rid").sort().alias("relationship_ids"))
         )
         links = (
-            pl.DataFrame({"chunk": pl.arange(0, len(cid), eager=True).cast(pl.UInt32)})
-            .join(unit_ent, on="chunk", how="left")
-            .join(unit_rel, on="chunk", how="left")
+            pl.DataFrame({"chunk": pl.arange(0, self.n_chunks, eager=True).cast(pl.UInt32)})
+            .join(unit_ent, on="chunk", how="left", maintain_order="left")
+            .join(unit_rel, on="chunk", how="left", maintain_order="left")
             .with_columns(pl.col("entity_ids").fill_null([]), pl.col("relationship_ids").fill_null([]))
         )
         stats = graph_stats(entities, relationships, links, top)
