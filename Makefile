@@ -31,6 +31,7 @@ lint: setup
 
 docs: setup
 	$(BIN)/python -m curate.docs > docs/config-reference.md
+	$(BIN)/python -m curate.cli_defaults
 
 bench: setup
 	$(BIN)/python benchmarks/bench_backbone.py --docs 1000000 --out benchmarks/RESULTS.md

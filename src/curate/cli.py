@@ -38,14 +38,12 @@ Resume = Annotated[bool, typer.Option("--resume", help="Reuse shards and steps c
 
 
 def _default(model: str, field: str) -> str:
-    """A config model field's default, for help texts: flags never restate (and so never drift from) it."""
-    import importlib
+    """A config model field's default, for help texts: flags never restate (and so never drift from)
+    it. Read from the precomputed table (curate/cli_defaults.py): no stage module is imported
+    to print help or to start a command."""
+    from curate.cli_defaults import lookup
 
-    module, _, name = model.rpartition(".")
-    cls = getattr(importlib.import_module(module), name)
-    info = cls.model_fields[field]
-    value = info.get_default(call_default_factory=True)
-    return f"(default: {value})"
+    return f"(default: {lookup(model, field)})"
 
 
 def _given(**values: Any) -> dict[str, Any]:
@@ -616,11 +614,9 @@ def _pairs(option: str, specs: list[str], what: str) -> dict[str, str]:
 
 def _default_csv(model: str, field: str) -> str:
     """A list field's default as ``A,B,C``, for help texts."""
-    import importlib
+    from curate.cli_defaults import lookup
 
-    module, _, name = model.rpartition(".")
-    info = getattr(importlib.import_module(module), name).model_fields[field]
-    return ",".join(info.get_default(call_default_factory=True))
+    return ",".join(lookup(model, field))
 
 
 def _csv(value: str | None) -> list[str] | None:
