@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -43,7 +44,7 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=HERE.parent / "_work")
     args = ap.parse_args()
     corpus = generate(args.work / f"corpus-{args.docs}", args.docs)
-    out, workdir = args.work / f"report-out-{args.docs}", args.work / f"report-run-{args.docs}"
+    out, workdir = args.work / f"report-out-{args.docs}-{args.stages}", args.work / f"report-run-{args.docs}-{args.stages}"
     cfg = {
         "input": {"sources": [{"paths": [str(p) for p in corpus]}]},
         "workdir": str(workdir),
@@ -51,9 +52,10 @@ def main() -> None:
         "engine": {"workers": args.workers},
         "stages": STAGES[args.stages],
     }
-    config = args.work / f"report-{args.docs}.yaml"
+    config = args.work / f"report-{args.docs}-{args.stages}.yaml"
     config.write_text(json.dumps(cfg))
     curate = Path(sys.executable).with_name("curate")
+    shutil.rmtree(out, ignore_errors=True)  # the first run has no previous release
     print(f"{args.docs:,} documents, stages: {args.stages}, {args.workers} workers")
     print("| run | run wall s | report s | overhead | sampled rows |")
     print("| --- | ---: | ---: | ---: | ---: |")

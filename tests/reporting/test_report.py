@@ -110,3 +110,21 @@ def test_a_run_without_output_reports_its_workdir(tmp_path: Path, cli) -> None: 
     report = read(tmp_path / "work" / "report.json")
     assert report["kind"] == "workdir" and report["funnel"][-1]["step"] == "04_tokens"
     assert report["totals"]["docs_out"] == report["funnel"][-1]["docs_kept"]
+
+
+def test_a_json_lines_release_is_sampled_from_the_workdir_and_not_diffed(tmp_path: Path, cli) -> None:  # noqa: ANN001
+    import yaml
+
+    drop = write_week(tmp_path, 1)
+    config = pipeline(tmp_path, drop, tmp_path / "out", tmp_path / "work")
+    cfg = yaml.safe_load(config.read_text())
+    cfg["output"]["format"] = "jsonl"
+    config.write_text(yaml.safe_dump(cfg))
+    assert cli("run", config, "-q").exit_code == 0
+    report = read(tmp_path / "out" / "report.json")
+    hist = next(h for h in report["histograms"] if h["column"] == "gopher_word_count")
+    assert sum(hist["kept"]) == report["totals"]["docs_out"]
+    assert cli("run", config, "-q").exit_code == 0  # a second release over the first: no diff, no error
+    assert read(tmp_path / "out" / "report.json")["diff"] is None
+    result = cli("diff", tmp_path / "out", tmp_path / "out")
+    assert result.exit_code == 2 and "JSON Lines release" in result.stderr

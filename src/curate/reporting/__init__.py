@@ -55,10 +55,12 @@ def release_report(plan: Any, staged: Path, target: Path) -> None:
 
     t0 = time.monotonic()
     new = open_folder(staged)
-    report = build_report(new)
+    source = plan.steps[-1].index - 1  # the step export read: Parquet, sampled for a JSON Lines release
+    parts = sorted(plan.steps[source].folder.glob("part-*.parquet")) if source >= 0 else []
+    report = build_report(new, sample_files=parts)
     report["path"] = str(target)
     previous = _previous_release(target)
-    if previous is not None:
+    if previous is not None and _parquet(previous) and _parquet(new):
         report["diff"] = diff(previous, new)
         report["diff"]["new"] = str(target)
     gates = plan.config.gates
@@ -99,6 +101,12 @@ def workdir_report(plan: Any, published: Path | None) -> Path:
     if err is not None:
         raise err
     return page
+
+
+def _parquet(folder: Any) -> bool:
+    """Whether a release's data files are Parquet (diff reads their id columns; JSON Lines
+    releases are not diffed)."""
+    return bool(folder.data_files) and all(f.name.endswith(".parquet") for f in folder.data_files)
 
 
 def _previous_release(target: Path) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,8 +23,9 @@ REPORT_FORMAT = 1
 MAX_HISTOGRAMS = 40
 
 
-def build_report(folder: Folder, *, sample_rows: int = S.SAMPLE_ROWS) -> dict[str, Any]:
-    """The report of a release, a command's output, a workdir or a step folder."""
+def build_report(folder: Folder, *, sample_rows: int = S.SAMPLE_ROWS, sample_files: list[Path] | None = None) -> dict[str, Any]:
+    """The report of a release, a command's output, a workdir or a step folder. ``sample_files``:
+    Parquet files holding the same kept rows, sampled instead of a JSON Lines release's files."""
     m = folder.manifest
     steps = folder.steps
     report: dict[str, Any] = {
@@ -70,7 +72,7 @@ def build_report(folder: Folder, *, sample_rows: int = S.SAMPLE_ROWS) -> dict[st
                 report[out].append({"step": s["folder"], "table": tables[key]})
         if s.get("stage") in ("exact_dedup", "minhash_dedup"):
             report["dedup"].append({"step": s["folder"], "stage": s["stage"], "removed": int(s.get("counts", {}).get("docs_rejected", 0)), "counters": counters})
-    _sampled(report, folder, steps, sample_rows)
+    _sampled(report, folder, steps, sample_rows, sample_files)
     return report
 
 
@@ -141,9 +143,10 @@ def thresholds(steps: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def _sampled(report: dict[str, Any], folder: Folder, steps: list[dict[str, Any]], limit: int) -> None:
+def _sampled(report: dict[str, Any], folder: Folder, steps: list[dict[str, Any]], limit: int, files: list[Path] | None = None) -> None:
     """Histograms (kept vs rejected, thresholds drawn), language mix, cluster sizes."""
-    schema = S.schema_of(folder.data_files)
+    data = files if files is not None and not S.parquet_files(folder.data_files) else folder.data_files
+    schema = S.schema_of(data)
     if schema is None:
         report["sample"] = {"rows": 0, "rejected_rows": 0, "note": "no Parquet data files to sample"}
         return
@@ -152,13 +155,13 @@ def _sampled(report: dict[str, Any], folder: Folder, steps: list[dict[str, Any]]
     ordered = [c for c in numeric if c in limits] + [c for c in numeric if c not in limits]
     ordered = ordered[:MAX_HISTOGRAMS]
     extra = [c for c in ("lang", "source") if c in schema.names]
-    kept = S.head_rows(folder.data_files, ordered + extra, limit)
+    kept = S.head_rows(data, ordered + extra, limit)
     rejected_files = [f for f in folder.rejected_files if S.rejected_step(f) in {str(v["step"]) for vs in limits.values() for v in vs}]
     rejected = S.head_rows(rejected_files, ordered, limit // 4) if rejected_files else kept.clear()
     report["sample"] = {
         "rows": kept.height,
         "rejected_rows": rejected.height,
-        "files": len(S.parquet_files(folder.data_files)),
+        "files": len(S.parquet_files(data)),
         "how": f"the first rows of every data file, at most {limit:,} in all; rejected rows from the filter steps' rejected sets",
     }
     for column in ordered:

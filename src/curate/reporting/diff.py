@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from curate.errors import ConfigError
 from curate.reporting import sample as S
 from curate.reporting.folders import Folder
 
@@ -45,6 +46,9 @@ def _keyed(frame: pl.DataFrame) -> pl.DataFrame:
 
 def diff(old: Folder, new: Folder, *, sample_rows: int = S.SAMPLE_ROWS) -> dict[str, Any]:
     """Every figure ``curate diff`` prints (and the report's "changes" section holds)."""
+    for name, f in (("OLD", old), ("NEW", new)):
+        if any(not p.name.endswith(".parquet") for p in f.data_files):
+            raise ConfigError(f"{name}: {f.path} is a JSON Lines release; curate diff reads Parquet releases", hint="export with `format: parquet` to diff releases")
     # one outer join on a 64-bit hash of the id (XXH64, stable; a release's ids are unique, and a
     # collision among a few million ids has a probability below 1e-6)
     a, b = _keyed(_ids(old.data_files, ["id", "source"])), _keyed(_ids(new.data_files, ["id", "source"]))
