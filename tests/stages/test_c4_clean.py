@@ -164,5 +164,8 @@ def test_filter_command_with_the_fineweb_preset_conserves_every_document(cli, tm
     reasons = dict(zip(rejected["id"], rejected["reject_reason"], strict=True))
     assert reasons == {"lorem": "c4_lorem_ipsum", "short": "gopher_top_2gram"}  # repetition runs first
     assert [s["stage"] for s in manifest["steps"]][1:] == ["quality_score", "filter", "c4_clean", "quality_score", "filter"]
+    counters = manifest["steps"][3]["counts"]["counters"]  # lines removed per rule, over the documents kept
+    assert counters["c4_lines_removed_javascript"] == 1 and counters["c4_lines_removed_policy"] == 1
+    assert counters["c4_docs_modified"] == 1
     dry = cli("filter", src, "-o", tmp_path / "dry", "--preset", "fineweb", "--dry-run", "-q")
     assert dry.exit_code == 2 and "chain presets" in dry.stderr
