@@ -140,6 +140,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "lab_generate": {"taxonomy": str(Path(__file__).parent / "data" / "lab_taxonomy"), "max_synthetic_fraction": 0.0, "teacher": {"base_url": "http://127.0.0.1:9/v1", "model": "t", "cache_path": None}},
     "targeted_augment": {"predictions": str(Path(__file__).parent / "data" / "llm2llm_predictions.jsonl"), "prompt_field": "text", "field": "source", "teacher": {"base_url": "http://127.0.0.1:9/v1", "model": "t", "cache_path": None}},
     "dsir_score": {"target": [{"path": str(Path(__file__).parent / "data" / "tiny_eval.jsonl"), "fields": ["question", "answer"]}], "buckets": 64},
+    "url_filter": {"url_column": "text", "url_dedup": True, "max_per_domain": 1},
     "learnability_score": {"target": [{"path": str(Path(__file__).parent / "data" / "tiny_eval.jsonl"), "fields": ["question", "answer"]}], "table_bits": 12, "vocab_bits": 10},
 }
 """Config values for kinds whose defaults cannot run alone (filter rules, models)."""

@@ -679,6 +679,34 @@ def extract_html(
     _summary(report, quiet)
 
 
+@app.command("url-filter")
+@handle_errors
+def url_filter(
+    inputs: Inputs,
+    output: Output,
+    block: Annotated[list[str], typer.Option("--block", help="A block list: a file (domains, or host/path lines) or a UT1 folder (repeatable).")] = [],  # noqa: B006
+    allow: Annotated[list[str], typer.Option("--allow", help="An allow list, same format: exceptions to the block lists (repeatable).")] = [],  # noqa: B006
+    only_allowed: Annotated[bool, typer.Option("--only-allowed", help="Keep only documents whose URL is on an allow list.")] = False,
+    url_dedup: Annotated[bool, typer.Option("--url-dedup", help="Keep one document per normalised URL.")] = False,
+    max_per_domain: Annotated[int | None, typer.Option("--max-per-domain", help="Keep at most N documents per host (seeded draw).")] = None,
+    url_column: Annotated[str | None, typer.Option("--url-column", help="Column holding the URL (default: url).")] = None,
+    workers: Workers = None,
+    resume: Resume = False,
+    overwrite: Overwrite = False,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Filter documents by URL: block/allow lists (UT1 format), URL dedup, a cap per domain."""
+    values = _given(blocklist=block or None, allowlist=allow or None, max_per_domain=max_per_domain, url_column=url_column)
+    if only_allowed:
+        values["only_allowed"] = True
+    if url_dedup:
+        values["url_dedup"] = True
+    stage = _stage_config("url_filter", values)
+    report = run_to_folder(inputs, output, [stage], workers=workers, resume=resume, overwrite=overwrite, quiet=quiet)
+    _summary(report, quiet)
+
+
 @app.command(name="filter")
 @handle_errors
 def filter_(
@@ -1078,6 +1106,13 @@ def graph(
     min_frequency: Annotated[int | None, typer.Option("--min-frequency", help="Fewest chunks an entity occurs in " + _default(_GRAPH, "min_frequency"))] = None,
     gazetteer: Annotated[Path | None, typer.Option("--gazetteer", help="Known names and types: JSON/YAML {TYPE: [names]} or TSV name<TAB>TYPE.")] = None,
     aliases: Annotated[Path | None, typer.Option("--aliases", help="Aliases: JSON/YAML {canonical: [aliases]} or TSV alias<TAB>canonical.")] = None,
+    extractor: Annotated[str | None, typer.Option("--extractor", help="rules (offline, default) or llm (a chat endpoint: --base-url, --model).")] = None,
+    base_url: Annotated[str | None, typer.Option("--base-url", help="LLM extractor: OpenAI-compatible endpoint root, e.g. http://127.0.0.1:8000/v1.")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="LLM extractor: model name.")] = None,
+    api_key_env: Annotated[str | None, typer.Option("--api-key-env", help="LLM extractor: name of the environment variable holding the key.")] = None,
+    llm_cache: Annotated[Path | None, typer.Option("--llm-cache", help="LLM extractor: SQLite answer cache; a rerun resumes from it.")] = None,
+    max_chunks: Annotated[int | None, typer.Option("--max-chunks", help="LLM extractor: most chunks sent.")] = None,
+    summarize: Annotated[bool, typer.Option("--summarize", help="LLM extractor: one model-written description per entity/edge seen in several chunks.")] = False,
     workers: Workers = None,
     overwrite: Overwrite = False,
     quiet: Quiet = False,
@@ -1088,7 +1123,12 @@ def graph(
 
     cfg = _stage_config("chunk", _chunk_values(max_tokens, overlap, tokenizer, tokenizer_file))
     values = _given(window=window, min_count=min_count, min_npmi=min_npmi, max_degree=max_degree, min_frequency=min_frequency)
-    values.update(_given(gazetteer=str(gazetteer) if gazetteer else None, aliases=str(aliases) if aliases else None))
+    values.update(_given(gazetteer=str(gazetteer) if gazetteer else None, aliases=str(aliases) if aliases else None, extractor=extractor))
+    llm = _given(base_url=base_url, model=model, api_key_env=api_key_env, cache_path=str(llm_cache) if llm_cache else None, max_chunks=max_chunks)
+    if summarize:
+        llm["summarize"] = True
+    if llm:
+        values["llm"] = llm
     stats = run_graph(inputs, output, cfg, values, workers=workers, overwrite=overwrite, quiet=quiet)
     if not quiet:
         out_console.print(graph_summary(stats))

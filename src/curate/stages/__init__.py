@@ -20,6 +20,7 @@ from curate.stages.quality_score import QualityScore
 from curate.stages.select import Select
 from curate.stages.targeted_augment import TargetedAugment
 from curate.stages.tokens import Tokens
+from curate.stages.url_filter import UrlFilter
 
 REGISTRY: dict[str, type[Stage]] = {
     cls.kind: cls
@@ -41,6 +42,7 @@ REGISTRY: dict[str, type[Stage]] = {
         LearnabilityScore,
         Chunk,
         ExtractHtml,
+        UrlFilter,
     )
 }
 
