@@ -141,14 +141,14 @@ def test_an_acronym_defined_in_the_text_merges_with_its_expansion() -> None:
 def test_a_user_alias_file_merges_names(tmp_path: Path) -> None:
     (tmp_path / "aliases.yaml").write_text("PostgreSQL: [Postgres, PgSQL]\n")
     settings = GraphSettings(aliases=str(tmp_path / "aliases.yaml"))
-    g = graph_of(["Postgres runs.", "PgSQL runs.", "PostgreSQL runs."], extractor=settings.extractor())
+    g = graph_of(["Postgres runs.", "PgSQL runs.", "PostgreSQL runs."], extractor=settings.rule_extractor())
     assert g.entities.filter(pl.col("frequency") == 3).height == 1
     assert g.entities.height == 1
 
 
 def test_gazetteer_names_are_found_lowercase_and_typed(tmp_path: Path) -> None:
     (tmp_path / "gaz.tsv").write_text("psql\tPROGRAM\npg_dump\tPROGRAM\n")
-    g = graph_of(["Run psql and then pg_dump."], extractor=GraphSettings(gazetteer=str(tmp_path / "gaz.tsv")).extractor())
+    g = graph_of(["Run psql and then pg_dump."], extractor=GraphSettings(gazetteer=str(tmp_path / "gaz.tsv")).rule_extractor())
     assert dict(g.entities.select("title", "type").iter_rows()) == {"psql": "PROGRAM", "pg_dump": "PROGRAM"}
 
 

@@ -10,10 +10,10 @@ graphrag's column names, order and types (``ENTITY_SCHEMA``, ``RELATIONSHIP_SCHE
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from curate.errors import ConfigError
 from curate.graph.builder import (
@@ -25,6 +25,7 @@ from curate.graph.builder import (
     GraphBuilder,
 )
 from curate.graph.extract import Extractor, normalise
+from curate.graph.llm import DEFAULT_TYPES
 from curate.io.shards import write_json_atomic
 
 __all__ = ["ENTITY_SCHEMA", "RELATIONSHIP_SCHEMA", "TEXT_UNIT_SCHEMA", "GraphSettings", "build_graph", "Graph", "GraphBuilder", "Extractor", "EdgeRule"]
@@ -33,10 +34,45 @@ PROVENANCE = ("chunk_index", "n_chunks", "char_start", "char_end")
 """Chunk columns written after graphrag's, in ``text_units.parquet``."""
 
 
+class GraphLLMSettings(BaseModel):
+    """The optional LLM extractor's endpoint and caps (``--extractor llm``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    base_url: str = Field(min_length=1, description="OpenAI-compatible endpoint root (POSTs to /chat/completions); no credentials in it.")
+    model: str = Field(min_length=1, description="Model name sent with each request.")
+    api_key_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="Name of the environment variable holding the API key (never the key).")
+    cache_path: str | None = Field(None, description="SQLite file of answers, committed per answer: a rerun resumes without paying twice.")
+    max_chunks: int | None = Field(None, ge=0, description="Most chunks sent to the model; the rest get no extraction (counted).")
+    concurrency: int = Field(8, ge=1, le=256, description="Requests in flight.")
+    max_tokens: int = Field(2000, ge=16, description="Most tokens per answer.")
+    summarize: bool = Field(False, description="Ask the model for one description of an entity or edge described in several chunks (else the descriptions are joined).")
+    max_summaries: int = Field(1000, ge=0, description="Most summary requests.")
+    types: list[str] = Field(default_factory=lambda: list(DEFAULT_TYPES), min_length=1, description="Entity types named in the prompt.")
+    max_failure_fraction: float = Field(0.1, ge=0.0, le=1.0, description="Share of failed requests (after retries) that stops the run.")
+
+    def chat_settings(self) -> Any:
+        from curate.augment.llm import ChatSettings
+
+        return ChatSettings(
+            base_url=self.base_url,
+            model=self.model,
+            api_key_env=self.api_key_env,
+            max_tokens=self.max_tokens,
+            temperature=0.0,
+            concurrency=self.concurrency,
+            cache_path=self.cache_path,
+            max_failure_fraction=self.max_failure_fraction,
+        )
+
+
 class GraphSettings(BaseModel):
     """How the offline extractor finds entities and keeps edges (``curate graph`` flags)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    extractor: Literal["rules", "llm"] = Field("rules", description="`rules`: the offline extractor (default, no model); `llm`: entities and relationships from a chat endpoint (needs `llm`).")
+    llm: GraphLLMSettings | None = Field(None, description="Endpoint and caps of the LLM extractor.")
 
     window: int = Field(0, ge=0, le=10, description="Sentences apart two mentions may be to co-occur (0: the same sentence).")
     min_count: int = Field(1, ge=1, description="Fewest sentence windows a pair must share to become an edge.")
@@ -47,7 +83,7 @@ class GraphSettings(BaseModel):
     aliases: str | None = Field(None, description="File of aliases (JSON/YAML {canonical: [aliases]} or TSV alias<TAB>canonical).")
     batch_rows: int = Field(8192, ge=1, description="Chunks extracted at a time.")
 
-    def extractor(self) -> Extractor:
+    def rule_extractor(self) -> Extractor:
         """The extractor these settings describe (reads the gazetteer and alias files)."""
         gaz: dict[str, str] = {}
         if self.gazetteer:
@@ -60,6 +96,32 @@ class GraphSettings(BaseModel):
                 for name in names:
                     aliases[normalise(name)] = normalise(canonical)
         return Extractor(gazetteer=gaz, aliases=aliases)
+
+    @model_validator(mode="after")
+    def _llm_given(self) -> GraphSettings:
+        if self.extractor == "llm" and self.llm is None:
+            raise ValueError("extractor: llm needs the endpoint (--base-url and --model)")
+        return self
+
+    def builder(self) -> Any:
+        """The builder these settings describe; reads the files and checks the endpoint settings."""
+        extractor = self.rule_extractor()
+        if self.extractor == "llm":
+            from curate.augment.llm import ChatClient
+            from curate.graph.llm import LLMGraphBuilder
+
+            assert self.llm is not None
+            chat = self.llm.chat_settings()
+            ChatClient(chat).close()  # refuses credentials in the URL and a missing key variable now
+            return LLMGraphBuilder(
+                chat,
+                types=tuple(self.llm.types),
+                max_chunks=self.llm.max_chunks,
+                aliases=extractor.aliases,
+                summarize=self.llm.summarize,
+                max_summaries=self.llm.max_summaries,
+            )
+        return GraphBuilder(extractor, self.rule())
 
     def rule(self) -> EdgeRule:
         return EdgeRule(window=self.window, min_count=self.min_count, min_npmi=self.min_npmi, max_degree=self.max_degree)
@@ -96,7 +158,7 @@ def build_graph(shards: list[Path], out: Path, settings: GraphSettings, top: int
     """Write entities.parquet, relationships.parquet and text_units.parquet for chunk shards into
     ``out``; return the graph statistics, written with ``extra`` (what the command knows: document
     counts), the settings and the tables' row counts to ``out/graph_stats.json``."""
-    builder = GraphBuilder(settings.extractor(), settings.rule())
+    builder = settings.builder()
     for shard in shards:
         frame = pl.read_parquet(shard, columns=["id", "text"])
         for start in range(0, frame.height, settings.batch_rows):

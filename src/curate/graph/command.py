@@ -13,6 +13,8 @@ from curate.graph import GraphSettings, build_graph
 from curate.io.shards import list_parts
 
 CHUNK_MARKERS = ("document_id", "chunk_index", "n_tokens")
+FLAGS = {"cache_path": "llm-cache", "types": "entity-types"}
+"""Settings whose flag is not the key with dashes."""
 
 
 def chunk_shards(inputs: list[str]) -> list[Path] | None:
@@ -38,8 +40,9 @@ def settings_from(values: dict[str, Any]) -> GraphSettings:
         return GraphSettings(**values)
     except ValidationError as err:
         first = err.errors()[0]
-        key = ".".join(str(x) for x in first["loc"])
-        raise ConfigError(f"invalid option --{key.replace('_', '-')}: {first['msg']}", hint="see `curate graph --help`") from None
+        key = str(first["loc"][-1]) if first["loc"] else "extractor"
+        flag = FLAGS.get(key, key.replace("_", "-"))
+        raise ConfigError(f"invalid option --{flag}: {first['msg'].removeprefix('Value error, ')}", hint="see `curate graph --help`") from None
 
 
 def run_graph(
@@ -57,7 +60,7 @@ def run_graph(
     from curate.cli import run_to_folder
 
     settings = settings_from(values)
-    settings.extractor()  # files checked before any work
+    settings.builder()  # files, endpoint and key variable checked before any work
     if out.is_file():
         raise ConfigError(f"--output: {out} is a file, expected a folder")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
