@@ -13,6 +13,8 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import write_jsonl
 from curate.graph import EdgeRule, Extractor, GraphBuilder, GraphSettings
@@ -259,3 +261,30 @@ def test_same_input_gives_the_same_tables_with_any_worker_count(cli: Any, tmp_pa
         two = pl.read_parquet(tmp_path / "g2" / f"{name}.parquet")
         assert one.equals(two), name
     assert len(list((tmp_path / "g1" / "chunks").glob("*.parquet"))) > 1
+
+
+NAMES = ["Alpha Corp", "Beta", "GiST", "pg_dump", "SQL", "Free Software Foundation", "Zeta Labs", "the", "runs", "and", "with"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.lists(st.sampled_from(NAMES), min_size=0, max_size=12).map(lambda ws: " ".join(ws) + "."), min_size=0, max_size=12),
+    st.integers(0, 2),
+    st.integers(1, 4),
+)
+def test_graph_tables_are_consistent(texts: list[str], window: int, max_degree: int) -> None:
+    g = graph_of(texts, EdgeRule(window=window, max_degree=max_degree, min_npmi=-1.0))
+    ents, rels, links = g.entities, g.relationships, g.unit_links
+    assert ents["id"].is_unique().all() and rels["id"].is_unique().all()
+    assert ents["frequency"].to_list() == ents["text_unit_ids"].list.len().to_list()
+    titles = set(ents["title"].to_list())
+    assert set(rels["source"].to_list()) | set(rels["target"].to_list()) <= titles
+    ends = rels["source"].to_list() + rels["target"].to_list()
+    assert {t: ends.count(t) for t in titles} == dict(ents.select("title", "degree").iter_rows())
+    assert (ents["degree"] <= max_degree).all()
+    # the per-chunk links and the tables' text_unit_ids say the same thing
+    cid = [f"c{i}" for i in range(len(texts))]
+    by_unit = {cid[c]: set(e) for c, e in links.select("chunk", "entity_ids").iter_rows()}
+    for eid, units in ents.select("id", "text_unit_ids").iter_rows():
+        assert all(eid in by_unit[u] for u in units)
+    assert sum(len(v) for v in by_unit.values()) == ents["frequency"].sum()
