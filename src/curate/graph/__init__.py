@@ -1,10 +1,12 @@
-"""A GraphRAG-ready graph from chunks, offline: entities, relationships and text units in graphrag's schema.
+"""A GraphRAG-ready graph from chunks, offline by default: entities, relationships and text units in graphrag's schema.
 
 ``build_graph`` reads chunk shards (the ``chunk`` stage's output) twice, one shard at a time:
 first to extract mentions (kept as integers), then, after the global step (``builder.py``), to
 write ``text_units.parquet`` with each chunk's entity and relationship ids. The three tables have
 graphrag's column names, order and types (``ENTITY_SCHEMA``, ``RELATIONSHIP_SCHEMA``,
 ``TEXT_UNIT_SCHEMA``), so graphrag's readers and LightRAG-style tools load them as they are.
+The extractor is the rule-based one (``extract.py``, no model) unless the settings name the
+optional LLM extractor (``llm.py``).
 """
 
 from __future__ import annotations
