@@ -7,6 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from report_helpers import HOSTILE, pipeline, read, write_week
 
 
@@ -128,3 +130,23 @@ def test_a_json_lines_release_is_sampled_from_the_workdir_and_not_diffed(tmp_pat
     assert read(tmp_path / "out" / "report.json")["diff"] is None
     result = cli("diff", tmp_path / "out", tmp_path / "out")
     assert result.exit_code == 2 and "JSON Lines release" in result.stderr
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(st.floats(-1e6, 1e6), max_size=60),
+    st.lists(st.floats(-1e6, 1e6), max_size=60),
+    st.lists(st.floats(-1e6, 1e6), max_size=3),
+)
+def test_histograms_count_every_sampled_value_once_and_span_the_thresholds(kept: list[float], rejected: list[float], limits: list[float]) -> None:
+    import numpy as np
+
+    from curate.reporting.sample import histogram
+
+    h = histogram(np.array(kept, float), np.array(rejected, float), limits)
+    if not kept and not rejected:
+        assert h is None
+        return
+    assert h is not None and sum(h["kept"]) == len(kept) and sum(h["rejected"]) == len(rejected)
+    assert len(h["edges"]) == len(h["kept"]) + 1 and h["edges"] == sorted(h["edges"])
+    assert all(h["edges"][0] - 1e-6 <= t <= h["edges"][-1] + 1e-6 for t in limits)

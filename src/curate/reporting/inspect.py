@@ -36,8 +36,9 @@ def summary(folder: Folder) -> list[str]:
     rejected_rows = sum(pq.read_metadata(f).num_rows for f in rejected)
     lines = [f"{folder.kind}: {folder.path}"]
     m = folder.manifest
-    if m.get("run_id") or m.get("config_hash"):
-        lines.append(f"run {m.get('run_id')} · config hash {m.get('config_hash')} · seed {m.get('seed')} · finished {m.get('finished_at')}")
+    facts = [f"{label} {m[key]}" for label, key in (("run", "run_id"), ("config hash", "config_hash"), ("seed", "seed"), ("finished", "finished_at")) if m.get(key) is not None]
+    if facts:
+        lines.append(" · ".join(facts))
     others = len(folder.data_files) - len(data)
     lines.append(f"documents: {kept_rows:,} kept in {len(data)} Parquet file(s)" + (f" (+{others} other data files, not read)" if others else "") + f", {rejected_rows:,} rejected in {len(rejected)} file(s)")
     if m.get("splits"):
