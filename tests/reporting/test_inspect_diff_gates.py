@@ -129,6 +129,7 @@ def test_a_failing_gate_exits_1_publishes_nothing_and_says_why_in_the_report(tmp
     after = read(tmp_path / "out" / "_manifest.json")
     assert after["run_id"] == before["run_id"]  # the previous release is still the one in place
     assert sorted(p.relative_to(tmp_path / "out") for p in (tmp_path / "out").rglob("*")) == files_before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no staged release left beside it
     report = read(tmp_path / "work-out" / "report.json")
     assert report["gates"]["passed"] is False
     assert report["gates"]["results"][0] | {"message": ""} == {"gate": "min_docs", "value": report["totals"]["docs_out"], "limit": 10_000, "passed": False, "message": ""}

@@ -65,11 +65,14 @@ def release_report(plan: Any, staged: Path, target: Path) -> None:
         report["diff"]["new"] = str(target)
     gates = plan.config.gates
     if gates.active():
-        report["gates"] = evaluate(gates, report, report["diff"])
+        report["gates"] = evaluate(gates, report, report["diff"])  # max_score_shift: None without a previous release
     report["report_seconds"] = round(time.monotonic() - t0, 3)
     write_report(report, plan.workdir, link_base="workdir")
     err = failure(report["gates"]) if report["gates"] else None
     if err is not None:
+        from curate.io.shards import remove_tree
+
+        remove_tree(staged)  # nothing is left beside the output; the workdir holds every step to inspect
         raise err
     write_report(report, staged)
 
