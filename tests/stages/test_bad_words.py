@@ -39,9 +39,9 @@ def test_words_match_between_non_word_characters_in_any_case(lists: dict[str, st
 
 
 def test_the_count_counts_adjacent_occurrences_and_the_detail_names_the_language(lists: dict[str, str]) -> None:
-    out = run(BadWordsConfig(lists=lists), ["heck heck, darn heck"])
-    assert out[COUNT_COLUMN].to_list() == [4]
-    assert out[REJECT_DETAIL].to_list() == ["4 matches (en)"]
+    out = run(BadWordsConfig(lists=lists), ["heck heck, darn heck", "heck\nheck", "heck,heck"])
+    assert out[COUNT_COLUMN].to_list() == [4, 2, 1]  # one non-word character other than a space is taken by the first match
+    assert out[REJECT_DETAIL].to_list() == ["4 matches (en)", "2 matches (en)", "1 matches (en)"]
 
 
 def test_languages_without_spaces_match_substrings_and_the_allowlist_is_left_out(lists: dict[str, str]) -> None:

@@ -32,6 +32,10 @@ def escape(word: str) -> str:
     return _META.sub(r"\\\1", word)
 
 
+def _double(text: str) -> str:
+    return text.replace(" ", "  ").replace("\n", "\n\n")
+
+
 def read_list(path: str, allow: frozenset[str] = frozenset()) -> list[str]:
     """The words of a list file: one a line, stripped, blank lines and allowed words left out."""
     try:
@@ -95,7 +99,9 @@ class BadWords(MapStage):
     """Rejects documents with a bad word of their language's list (reason ``bad_words``).
 
     Reads ``text`` and, when present, ``language_column``. Adds ``bad_word_count`` (Int32): the
-    matches counted where each is a separate occurrence (a null where the language has no list).
+    occurrences (two words one space or newline apart both count; two one other non-word
+    character apart count once, as the pattern takes that character with the first), 0 without,
+    null where the language has no list.
     A rejection's ``_reject_detail`` says ``N matches (LANG)``. Counts per language
     ``bad_words_docs_<lang>`` (documents with matches), ``bad_words_kept_<lang>`` (kept by
     ``keep_fraction``) and ``bad_words_missing_<lang>``. Memory: the lists' regexes once per
@@ -130,9 +136,9 @@ class BadWords(MapStage):
                 patterns[code] = (alt, alt)
             else:
                 bounded = r"(?:\W|^)(?:{})(?:\W|$)"
-                # counting: each non-word character doubled on both sides, so two matches may
-                # share the character between them (datatrove's pattern would consume it)
-                doubled = "|".join(escape(re.sub(r"(\W)", r"\1\1", w)) for w in words)
+                # counting: spaces and newlines doubled on both sides, so two matches one space
+                # apart are both counted (the pattern consumes the character around a match)
+                doubled = "|".join(escape(_double(w)) for w in words)
                 patterns[code] = (bounded.format("|".join(escape(w) for w in words)), bounded.format(doubled))
         self._patterns = patterns
 
@@ -161,7 +167,8 @@ class BadWords(MapStage):
             hit = low.filter(pl.col("low").str.contains(decide))
             n_hit = hit.select(
                 "_i",
-                pl.col("low").str.replace_all(r"(\W)", "$1$1").str.count_matches(count).cast(pl.Int32).clip(1).alias("n")
+                pl.col("low").str.replace_all(" ", "  ", literal=True).str.replace_all("\n", "\n\n", literal=True)
+                .str.count_matches(count).cast(pl.Int32).clip(1).alias("n")
                 if count != decide else pl.col("low").str.count_matches(count).cast(pl.Int32).alias("n"),
             )
             ctx.count(f"bad_words_docs_{code}", n_hit.height)
