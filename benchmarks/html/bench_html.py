@@ -12,6 +12,10 @@ scripts and styles, its text nodes joined by spaces. Scores are word-level (lowe
 tokens, as multisets), micro-averaged over pages: precision = shared words / extracted words,
 recall = shared words / reference words.
 
+A second reference, when given (``--shared``): the plain-text corpus made from the same manual
+(``real_docs.parquet``, source ``postgresql_docs``: every page's text in chunks, navigation
+bars included), its chunks joined per page; only pages present there are scored against it.
+
 Speed: pages per second per core = pages / CPU seconds of this process and the watchdog process
 together, once the watchdog has started and imported its extractor (a once-per-worker cost of
 ~0.2 s, or ~1 s with trafilatura), median of the rounds; modes run in a rotating order each round. Also shown: the extractor alone, in this
@@ -86,6 +90,24 @@ def score(texts: dict[str, str], refs: dict[str, Counter[str]]) -> tuple[float, 
     return shared / max(got, 1), shared / max(want, 1), len(texts)
 
 
+def shared_reference(path: str, names: set[str]) -> dict[str, Counter[str]]:
+    """Words per page of the shared plain-text corpus of the same manual (empty if absent)."""
+    if not os.path.isfile(path):
+        return {}
+    import polars as pl
+
+    docs = (
+        pl.scan_parquet(path)
+        .filter(pl.col("source") == "postgresql_docs")
+        .select(pl.col("origin").str.split("#").list.first().alias("page"), pl.col("origin").str.split("#").list.last().cast(pl.Int64).alias("part"), "text")
+        .collect()
+        .sort("page", "part")
+        .group_by("page", maintain_order=True)
+        .agg(pl.col("text").str.join("\n"))
+    )
+    return {BASE_URL + p: Counter(WORD.findall(t.lower())) for p, t in docs.iter_rows() if p in names}
+
+
 def cpu() -> float:
     """CPU seconds of this process and its watchdog processes (the running one, and those
     restarted after a timeout: reaped, so in RUSAGE_CHILDREN)."""
@@ -137,6 +159,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--limit", type=int, default=0, help="use only the first N pages (0: all)")
     ap.add_argument("--out", help="write the Markdown results here")
+    ap.add_argument("--shared", default="/work/shared/data/real_docs.parquet", help="the shared plain-text corpus (optional second reference)")
     args = ap.parse_args()
 
     files = sorted(glob.glob(os.path.join(args.pages, "*.html")))
@@ -150,12 +173,14 @@ def main() -> None:
     warc = work / "pages.warc.gz"
     build_warc(pages, warc)
     refs = {BASE_URL + name: reference(data) for name, data in pages}
+    shared = shared_reference(args.shared, {name for name, _ in pages})
     mb = sum(len(d) for _, d in pages) / 1e6
     print(f"{len(pages)} pages, {mb:.1f} MB of HTML, WARC {warc.stat().st_size / 1e6:.1f} MB", file=sys.stderr)
 
     speed: dict[str, list[float]] = {m: [] for m in MODES}
     inline: dict[str, list[float]] = {m: [] for m in EXTRACT}
     quality: dict[str, tuple[float, float, int]] = {}
+    shared_q: dict[str, tuple[float, float, int]] = {}
     tallies: dict[str, Counter[str]] = {}
     names = list(MODES)
     for r in range(args.rounds):
@@ -163,6 +188,8 @@ def main() -> None:
             texts, tally, cpu_s, wall_s = run_warc(warc, MODES[m])
             speed[m].append(len(pages) / cpu_s)
             quality[m], tallies[m] = score(texts, refs), tally
+            if shared:
+                shared_q[m] = score({u: t for u, t in texts.items() if u in shared}, shared)
             print(f"round {r + 1} {m}: {len(pages) / cpu_s:,.0f} pages/s per core ({wall_s:.1f} s wall), P={quality[m][0]:.4f} R={quality[m][1]:.4f}", file=sys.stderr)
         for name in EXTRACT:
             inline[name].append(len(pages) / run_inline(pages, name))
@@ -176,6 +203,10 @@ def main() -> None:
         alone = "" if MODES[m].extractor == "union" else f"{statistics.median(inline[MODES[m].extractor]):,.0f}"
         who = ", ".join(f"{k} {v}" for k, v in sorted(tallies[m].items(), key=lambda kv: str(kv[0])))
         lines.append(f"| {m} | {statistics.median(speed[m]):,.0f} | {alone} | {p:.4f} | {rec:.4f} | {kept:,} | {who} |")
+    if shared_q:
+        lines += ["", f"Against the shared plain-text corpus of the manual ({len(shared):,} pages, navigation bars included):", "",
+                  "| mode | precision | recall |", "| --- | ---: | ---: |"]
+        lines += [f"| {m} | {shared_q[m][0]:.4f} | {shared_q[m][1]:.4f} |" for m in MODES]
     table = "\n".join(lines)
     print(table)
     if args.out:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import polars as pl
 
-from curate.config import RunConfig, stable_digest
+from curate.config import RunConfig, SourceConfig, stable_digest
 from curate.errors import ConfigError, MissingInputError
 from curate.io.discovery import (
     ReadTask,
@@ -200,6 +200,16 @@ def _lineage(cfg: RunConfig) -> list[dict]:
     return parents
 
 
+def _source_identity(src: SourceConfig) -> dict[str, object]:
+    """A source's settings in the ingest fingerprint; the web options (issue 16) only when set, so
+    fingerprints of runs that never used them stay what they were."""
+    out = src.model_dump(mode="json", exclude={"paths"})
+    for key in ("html", "non_html"):
+        if key not in src.model_fields_set:
+            out.pop(key, None)
+    return out
+
+
 def build_plan(
     cfg: RunConfig,
     *,
@@ -222,7 +232,7 @@ def build_plan(
         schema = probe_input_schema(read_tasks, cfg.input.sources)
         fp = stable_digest(
             ["ingest", cfg.input.model_dump(mode="json", exclude={"sources"}),
-             [s.model_dump(mode="json", exclude={"paths"}) for s in cfg.input.sources],
+             [_source_identity(s) for s in cfg.input.sources],
              _read_tasks_identity(read_tasks), [p["fingerprint"] for p in lineage]]
         )
         steps.append(Step(0, "ingest", step_folder(workdir, 0, "ingest"), fp, None, cfg.input.model_dump(mode="json"), offset, StepRole.INGEST))
