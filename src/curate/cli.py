@@ -975,6 +975,15 @@ def report(
     if folder.kind == "files":
         raise ConfigError(f"{path}: not a folder curate wrote (no _manifest.json or _run.json)", hint="`curate inspect` reads plain Parquet files")
     data = build_report(folder)
+    earlier = path / "report.json" if path.is_dir() else None
+    if earlier is not None and earlier.is_file():  # the gates' verdict and the diff were made at publish time: kept
+        import json
+
+        try:
+            previous = json.loads(earlier.read_text())
+        except ValueError:
+            previous = {}
+        data.update({k: previous.get(k) for k in ("gates", "diff")})
     target = output or (path if path.is_dir() else path.parent)
     if output is not None and folder.kind == "workdir":
         page = write_report(data, target)

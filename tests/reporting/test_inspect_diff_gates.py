@@ -152,6 +152,10 @@ def test_passing_gates_publish_and_are_recorded_with_the_release(tmp_path: Path,
     second = read(tmp_path / "out" / "report.json")
     assert {r["gate"]: r for r in second["gates"]["results"]}["max_score_shift"]["passed"] is True
     assert second["diff"]["documents"]["removed"] > 0
+    # `curate report` rebuilds the figures and keeps the verdict and the diff made at publish time
+    assert cli("report", tmp_path / "out").exit_code == 0
+    rebuilt = read(tmp_path / "out" / "report.json")
+    assert rebuilt["gates"] == second["gates"] and rebuilt["diff"] == second["diff"]
 
 
 def test_reject_share_gate_names_the_reason_that_took_too_much(tmp_path: Path, cli) -> None:  # noqa: ANN001

@@ -228,6 +228,12 @@ def _diff_section(diff: dict[str, Any]) -> str:
     if by_source:
         rows = [[s, v["old"], v["new"], v["added"], v["removed"], v["kept"]] for s, v in by_source.items()]
         out.append(_table(["source", "old", "new", "added", "removed", "kept"], rows, {1, 2, 3, 4, 5}))
+    why = diff.get("removed_by_reason") or {}
+    if why:
+        out.append(_table(["why removed documents are gone", "documents"], [[k, v] for k, v in why.items()], {1}))
+    tokens = diff.get("tokens")
+    if tokens:
+        out.append(_table(["tokens", "old", "new", "delta"], [["total", tokens["old"], tokens["new"], tokens["delta"]]], {1, 2, 3}))
     shifts = [s for s in diff.get("signals", []) if s.get("ks") is not None]
     if shifts:
         out.append(hbars("score-shift", [(s["column"], [(float(s["ks"]), LINE)]) for s in shifts[:30]]))
