@@ -8,7 +8,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from conftest import make_records, read_dir, write_jsonl
+from conftest import make_records, read_dir, read_rejected, write_jsonl
 
 README = Path(__file__).parents[1] / "README.md"
 
@@ -213,6 +213,8 @@ def test_the_web_crawl_example(cli: Any, tmp_path: Path, monkeypatch: Any) -> No
     (tmp_path / "site").mkdir()
     (tmp_path / "site" / "index.html").write_bytes(page("Index"))
     write_jsonl(tmp_path / "scraped.jsonl", [{"text": page("Scraped").decode()}])
+    (tmp_path / "blacklists" / "adult").mkdir(parents=True)
+    (tmp_path / "blacklists" / "adult" / "domains").write_text("ex.com\n")
     run_lines(cli, block_with("curate extract-html"))
     pages = read_dir(tmp_path / "pages")
     assert sorted(pages["url"].to_list()) == ["https://ex.com/a", "https://ex.com/b"]
@@ -220,3 +222,4 @@ def test_the_web_crawl_example(cli: Any, tmp_path: Path, monkeypatch: Any) -> No
     assert read_dir(tmp_path / "site-pages")["path"].to_list() == ["index.html"]
     text = read_dir(tmp_path / "text").filter(pl.col("html_extractor") == "trafilatura")["text"][0]
     assert paragraph.strip() in text and "Home" not in text
+    assert read_rejected(tmp_path / "filtered")["reject_reason"].to_list() == ["url_blocked"] * 2

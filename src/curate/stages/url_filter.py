@@ -157,12 +157,12 @@ def _hash_or_null(values: pl.Series, seed: int) -> pl.Series:
 class UrlFilter(GlobalStage):
     """Filters documents by their URL: block and allow lists, URL dedup, a cap per domain.
 
-    Reads ``id`` and ``url_column``. Rejects with ``url_blocked`` (detail: domain or URL entry),
-    ``not_allowed``, ``missing_url``, ``url_duplicate`` (with ``duplicate_of``) and ``domain_cap``
-    (detail: the host). Matching is vectorised (Polars: host and parent domains, path prefixes,
-    looked up in hash sets of the lists). Global state per document: two 64-bit hashes (host and
-    normalised URL), a code and a draw; the lists are loaded once per worker (UT1's ~4 M domains
-    take ~150 MB). Counters: ``url_domains_capped`` (hosts over the cap).
+    Reads ``id`` and ``url_column``. Rejects with ``url_blocked`` (detail: whether a domain or a
+    host/path entry matched), ``not_allowed``, ``missing_url``, ``url_duplicate`` (with
+    ``duplicate_of``) and ``domain_cap``. Matching is vectorised (Polars: the host and its parent
+    domains, host/path prefixes, looked up in the lists' hash sets). Global state per document:
+    two 64-bit hashes (host and normalised URL), a code and a draw; the lists are loaded once per
+    worker. Counters: ``url_domains_capped`` (hosts over the cap).
     """
 
     kind: ClassVar[str] = "url_filter"
