@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 from curate.config import InputConfig, SourceConfig
 from curate.errors import InputError
 from curate.hashing import _string_buffers, hash_strings
-from curate.io.readers import FILE_REASONS, BadRecord, RawChunk
+from curate.io.readers import CONTENT_REASONS, FILE_REASONS, BadRecord, RawChunk
 
 STAGE = "ingest"
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
@@ -272,9 +272,12 @@ def finalize_chunk(
     bad = _bad_records(chunk, src, default_source)
     if bad.height:
         rejected = pl.concat([rejected, bad], how="diagonal_relaxed") if rejected.height else bad
-    if cfg.strict and rejected.height:
-        candidates = [(b.line, _bad_where(chunk, b), b.detail, b.reason) for b in chunk.bad]
-        marked = np.flatnonzero(rejected_mask.to_numpy())
+    malformed = [b for b in chunk.bad if b.reason not in CONTENT_REASONS]
+    marked = np.flatnonzero(rejected_mask.to_numpy())
+    if cfg.strict and (malformed or len(marked)):
+        # a page without main content, or a non-HTML response, is a well-formed record: strict
+        # mode stops at malformed and damaged records only
+        candidates = [(b.line, _bad_where(chunk, b), b.detail, b.reason) for b in malformed]
         if len(marked):
             i = int(marked[0])
             candidates.append((int(chunk.lines[i]), where(np.array([i]))[0], str(detail[i]), str(reason[i])))

@@ -198,3 +198,14 @@ def test_arc_files_and_object_store_urls_are_clear_errors(cli, tmp_path: Path) -
     result = cli("ingest", arc, "-o", "s3://bucket/out", "-q")
     assert result.exit_code == 2 and "s3:// URL; object storage is not supported yet" in result.output
     assert not (Path.cwd() / "s3:").exists()
+
+
+def test_strict_mode_stops_at_damage_but_not_at_pages_without_main_content(cli, tmp_path: Path) -> None:
+    nav_only = response("https://ex.com/nav", b"<html><body><nav><a href='/'>Home</a></nav></body></html>", "nav")
+    good = response("https://ex.com/a", page("A", "A page with main text."), "a")
+    (tmp_path / "ok.warc").write_bytes(nav_only + good)
+    kept, rejected, _ = ingest(cli, tmp_path, tmp_path / "ok.warc", extra=("--strict",))
+    assert kept["url"].to_list() == ["https://ex.com/a"] and rejected["reject_reason"].to_list() == ["no_main_content"]
+    (tmp_path / "bad.warc").write_bytes(good + b"garbage\r\n\r\n" + good)
+    result = cli("ingest", tmp_path / "bad.warc", "-o", tmp_path / "o2", "--strict", "--workers", "1", "-q")
+    assert result.exit_code == 1 and f"bad.warc:offset {len(good)}: damaged WARC file" in result.output

@@ -69,6 +69,10 @@ UNREADABLE = "unreadable_file"
 MALFORMED_FILE = "malformed_file"
 MISSING_COLUMN = "missing_text_column"
 FILE_REASONS = frozenset({DAMAGED, EMPTY, UNREADABLE, MALFORMED_FILE, MISSING_COLUMN})
+CONTENT_REASONS = frozenset(
+    {"not_html", "no_main_content", "html_too_large", "extract_timeout", "extract_crashed", "extract_error"}
+)
+"""Reasons of web pages that were read whole but gave no text (never stop an `input.strict` run)."""
 
 
 def line_cap(max_chars: int) -> int:
