@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,14 +76,32 @@ class EdgeRule:
 
 def hex_ids(texts: pl.Series) -> pl.Series:
     """32-hex-digit ids (the shape of graphrag's) from two stable 64-bit hashes (XXH64) of each text."""
+    import pyarrow as pa
+
     from curate.hashing import hash_strings
 
     n = len(texts)
     if not n:
         return pl.Series("id", [], dtype=pl.String)
     both = np.stack([hash_strings(texts, 1), hash_strings(texts, 2)], axis=1).astype(">u8")
-    flat = both.tobytes().hex()
-    return pl.Series("id", [flat[i : i + 32] for i in range(0, 32 * n, 32)], dtype=pl.String)
+    raw = pa.Array.from_buffers(pa.binary(16), n, [None, pa.py_buffer(both.tobytes())])
+    return pl.Series("id", pl.from_arrow(raw)).cast(pl.Binary).bin.encode("hex").alias("id")
+
+
+class _Surfaces(Mapping[str, list[str]]):
+    """Entity id -> its surface forms, sorted when asked (most callers never ask)."""
+
+    def __init__(self, by_id: dict[str, set[str]]) -> None:
+        self._by_id = by_id
+
+    def __getitem__(self, key: str) -> list[str]:
+        return sorted(self._by_id[key])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._by_id)
+
+    def __len__(self) -> int:
+        return len(self._by_id)
 
 
 @dataclass
@@ -94,7 +113,7 @@ class Graph:
     unit_links: pl.DataFrame
     """chunk (int, order of :meth:`GraphBuilder.add`), entity_ids, relationship_ids."""
     stats: dict[str, Any]
-    surfaces: dict[str, list[str]] = field(default_factory=dict)
+    surfaces: Mapping[str, list[str]] = field(default_factory=dict)
     """Entity id -> every surface form merged into it (sorted)."""
 
 
@@ -239,12 +258,17 @@ class GraphBuilder:
                 kept.select(pl.col("other").alias("node"), "entity", "other", "npmi", "n"),
             ]
         )
-        ranked = both.sort(["node", "npmi", "n", "entity", "other"], descending=[False, True, True, False, False]).with_columns(
-            pl.int_range(pl.len()).over("node").alias("rank")
+        # only nodes over the cap need ranking (with the default cap, a few hubs)
+        over = both.group_by("node").len().filter(pl.col("len") > r.max_degree).select("node")
+        if not over.height:
+            return kept
+        ranked = (
+            both.join(over, on="node", how="semi")
+            .sort(["node", "npmi", "n", "entity", "other"], descending=[False, True, True, False, False])
+            .with_columns(pl.int_range(pl.len()).over("node").alias("rank"))
         )
-        worst = ranked.group_by("entity", "other").agg(pl.col("rank").max().alias("rank"))
-        ok = worst.filter(pl.col("rank") < r.max_degree).select("entity", "other")
-        return kept.join(ok, on=["entity", "other"], how="semi")
+        drop = ranked.filter(pl.col("rank") >= r.max_degree).select("entity", "other").unique()
+        return kept.join(drop, on=["entity", "other"], how="anti", maintain_order="left")
 
     def build(self, min_frequency: int = 1, top: int = 10) -> Graph:
         """Entities, relationships and per-chunk links in graphrag's schema, and statistics."""
@@ -341,7 +365,7 @@ class GraphBuilder:
             .with_columns(pl.col("entity_ids").fill_null([]), pl.col("relationship_ids").fill_null([]))
         )
         stats = graph_stats(entities, relationships, links, top)
-        surfaces = {ent_ids[e]: sorted(aliases.get(e, set())) for e in ent_ids}
+        surfaces = _Surfaces({ent_ids[e]: aliases.get(e, set()) for e in ent_ids})
         return Graph(entities, relationships, links, stats, surfaces)
 
 
