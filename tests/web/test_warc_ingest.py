@@ -5,10 +5,13 @@ from __future__ import annotations
 import codecs
 import gzip
 import json
+import tempfile
 import time
 from pathlib import Path
 
 import polars as pl
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import read_dir, read_rejected
 from curate.html.options import HtmlOptions
@@ -209,3 +212,37 @@ def test_strict_mode_stops_at_damage_but_not_at_pages_without_main_content(cli, 
     (tmp_path / "bad.warc").write_bytes(good + b"garbage\r\n\r\n" + good)
     result = cli("ingest", tmp_path / "bad.warc", "-o", tmp_path / "o2", "--strict", "--workers", "1", "-q")
     assert result.exit_code == 1 and f"bad.warc:offset {len(good)}: damaged WARC file" in result.output
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.one_of(st.just("html"), st.just("request"), st.text("abcdefgh \r\n", min_size=1, max_size=40)), max_size=12),
+    st.booleans(),
+)
+def test_every_record_is_a_document_a_counted_skip_or_inside_one_damaged_stretch(items: list[str], gz: bool) -> None:
+    from curate.io.discovery import InputFile
+    from curate.io.web import read_warc
+
+    parts, urls, requests, runs, prev_garbage = [], [], 0, 0, False
+    for k, item in enumerate(items):
+        if item == "html":
+            urls.append(f"https://ex.com/{k}")
+            data = response(urls[-1], page(str(k), f"Main text number {k} of this page."), str(k))
+        elif item == "request":
+            requests += 1
+            data = record("request", b"GET / HTTP/1.1\r\n\r\n", f"https://ex.com/{k}", f"r{k}", "application/http; msgtype=request")
+        else:
+            data = item.encode()
+            runs += not prev_garbage
+        prev_garbage = item not in ("html", "request")
+        parts.append(gzip.compress(data) if gz and item in ("html", "request") else data)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / ("x.warc.gz" if gz else "x.warc")
+        path.write_bytes(b"".join(parts))
+        f = InputFile(str(path), path.name, "warc", "gzip" if gz else None, path.stat().st_size, 0)
+        chunks = list(read_warc(f, HtmlOptions(timeout_s=0), "skip", 1000)) if path.stat().st_size else []
+    got = [u for c in chunks for u in (c.table.column("url").to_pylist() if c.table.num_rows else [])]
+    bad = [b for c in chunks for b in c.bad]
+    assert got == urls
+    assert [b.reason for b in bad] == ["damaged_file"] * runs
+    assert sum(c.counters.get("warc_skipped_request", 0) for c in chunks) == requests

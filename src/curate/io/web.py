@@ -17,7 +17,8 @@ Other records are not documents: ``warcinfo``, ``request``, ``metadata``, ``revi
 A damaged archive (a record without ``Content-Length``, a record cut short, bytes that are no
 record, a corrupt gzip member) gives one ``damaged_file`` record per damaged stretch, naming the
 byte offset where it starts and where reading resumed: the reader looks for the next record start
-(a line ``WARC/1.x`` in a plain file, a gzip member that opens with one in a ``.gz`` file) and
+(a version line ``WARC/1.0`` or ``WARC/1.1`` in a plain file, a gzip member that opens with one in
+a ``.gz`` file) and
 reads on from there. In a zstd archive everything after the damage is one rejected stretch.
 """
 
@@ -101,9 +102,13 @@ class _Pending:
 # ---------------------------------------------------------------- WARC
 
 
-def _is_gzip(path: str) -> bool:
-    with open(path, "rb") as fh:
-        return fh.read(2) == b"\x1f\x8b"
+def _is_gzip(f: InputFile) -> bool:
+    """Gzip members or plain records: by the first bytes, else (damage at the start) by the name."""
+    with open(f.path, "rb") as fh:
+        head = fh.read(5)
+    if head.startswith(b"\x1f\x8b"):
+        return True
+    return False if head.startswith(b"WARC/") else f.compression == "gzip"
 
 
 def _member_end(fh, pos: int) -> int | None:
@@ -161,7 +166,7 @@ def _next_record(fh, start: int, gz: bool) -> int | None:
                         return at
                 except zlib.error:
                     pass
-            elif at == 0 or block[k - 1 : k] == b"\n" or (k == 0 and _prev_byte(fh, at) == b"\n"):
+            elif block[k + 7 : k + 10] in (b"0\r\n", b"1\r\n"):  # a version line: WARC/1.0 or WARC/1.1
                 return at
             k += 1
         if len(block) <= _SCAN:
@@ -169,9 +174,13 @@ def _next_record(fh, start: int, gz: bool) -> int | None:
         pos += _SCAN
 
 
-def _prev_byte(fh, at: int) -> bytes:
-    fh.seek(at - 1)
-    return fh.read(1)
+def _only_padding(fh, pos: int) -> bool:
+    """Whether the file holds nothing but whitespace and NUL bytes from ``pos`` on."""
+    fh.seek(pos)
+    while block := fh.read(_SCAN):
+        if block.strip(b" \t\r\n\0"):
+            return False
+    return True
 
 
 def _header(record, name: str) -> str | None:
@@ -184,7 +193,7 @@ def read_warc(f: InputFile, opts: HtmlOptions, non_html: str, rows_per_chunk: in
     from fastwarc.warc import ArchiveIterator, WarcRecordType
 
     pending = _Pending(WARC_COLUMNS)
-    gz = _is_gzip(f.path)
+    gz = _is_gzip(f)
     zstd = f.compression == "zstd"
     with open(f.path, "rb") as fh:
         start = 0
@@ -215,6 +224,13 @@ def read_warc(f: InputFile, opts: HtmlOptions, non_html: str, rows_per_chunk: in
                 if last_good is not None:  # the damage starts where the last good record ends
                     at = (_member_end(fh, last_good) if gz else _plain_end(fh, last_good)) or last_good + 1
                 damage = (at, f"unreadable data ({msg})")
+            if damage is None and not zstd:
+                # fastwarc ends quietly at bytes that do not start a record (at the start of a
+                # file, after the last gzip member): anything but padding after the last record
+                # read is damage too
+                end = start if last_good is None else (_member_end(fh, last_good) if gz else _plain_end(fh, last_good))
+                if end is not None and not _only_padding(fh, end):
+                    damage = (end, "bytes that are no WARC record")
             if damage is None:
                 break
             at, what = damage
