@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from curate.stages.augment import Augment
-from curate.stages.base import Stage, StageConfig
 from curate.stages.bad_words import BadWords
+from curate.stages.base import Stage, StageConfig
 from curate.stages.c4_clean import C4Clean
 from curate.stages.chunk import Chunk
 from curate.stages.decontaminate import Decontaminate
