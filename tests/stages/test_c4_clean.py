@@ -109,16 +109,6 @@ def test_the_plan_rescores_signals_a_filter_reads_after_the_text_changed(tmp_pat
     ]
 
 
-def test_redacting_pii_and_cutting_spans_also_rescore_what_was_scored_before(tmp_path: Path) -> None:
-    scored = {"kind": "quality_score", "heuristics": ["gopher"]}
-    evals = write_jsonl(tmp_path / "quiz.jsonl", [{"text": "which river flows through the ancient city of rome"}])
-    span = {"kind": "decontaminate", "mode": "span", "evals": [{"name": "q", "path": str(evals)}]}
-    assert plan_kinds(tmp_path, [scored, span]) == ["quality_score", "decontaminate", "quality_score"]
-    assert plan_kinds(tmp_path, [scored, {**span, "mode": "drop"}]) == ["quality_score", "decontaminate"]
-    assert plan_kinds(tmp_path, [scored, {"kind": "pii"}]) == ["quality_score", "pii", "quality_score"]
-    assert plan_kinds(tmp_path, [scored, {"kind": "pii", "default_policy": "tag_only"}]) == ["quality_score", "pii"]
-
-
 LINES = st.sampled_from([
     "The cat sat on the mat.", "menu", "Short one.", "We use cookies here.", "Is it so, they asked?",
     "The the the the the.", "Read more", "A line that ends with a quote.\"", "- bullet item here.", "",

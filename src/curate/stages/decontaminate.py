@@ -130,11 +130,6 @@ class Decontaminate(GlobalStage):
     Config: ClassVar[type[StageConfig]] = DecontaminateConfig
     requires: ClassVar[frozenset[str]] = frozenset({"id", "text"})
 
-    @property  # type: ignore[override]
-    def modifies_text(self) -> bool:
-        """Span mode cuts ``text``: signals computed before are redone after it."""
-        return self.cfg.mode == "span"
-
     def __init__(self, cfg: DecontaminateConfig) -> None:
         super().__init__(cfg)
         self.cfg: DecontaminateConfig = cfg

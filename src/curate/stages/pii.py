@@ -254,11 +254,6 @@ class Pii(MapStage):
     Config: ClassVar[type[StageConfig]] = PiiConfig
     requires: ClassVar[frozenset[str]] = frozenset({"text"})
 
-    @property  # type: ignore[override]
-    def modifies_text(self) -> bool:
-        """Redacting, pseudonymising or masking rewrites ``text``: signals computed before are redone."""
-        return any(self.cfg.policy_of(t) in REWRITING for t in self.cfg.type_names())
-
     def __init__(self, cfg: PiiConfig) -> None:
         super().__init__(cfg)
         self.cfg: PiiConfig = cfg
