@@ -85,7 +85,7 @@ def pick_union(preferred: tuple[str, str], other: tuple[str, str], margin: int, 
     roughly constant number of words a page, while what a precise extractor drops from the main
     text (a table, a code listing, a table of contents, a layout it does not recognise) is usually
     larger. The default margin (40) was chosen on the PostgreSQL-manual benchmark
-    (benchmarks/html/RESULTS-html.md), where margins of 30 to 50 all meet the targets there;
+    (benchmarks/html/RESULTS-html.md), where margins of 20 to 50 all meet the targets there;
     a ratio rule could not (any ratio that took resiliparse's tables also took its navigation).
     Each argument is (name, text)."""
     if len(preferred[1]) < min_chars:
