@@ -216,7 +216,7 @@ def test_strict_mode_stops_at_damage_but_not_at_pages_without_main_content(cli, 
 
 @settings(max_examples=40, deadline=None)
 @given(
-    st.lists(st.one_of(st.just("html"), st.just("request"), st.text("abcdefgh \r\n", min_size=1, max_size=40)), max_size=12),
+    st.lists(st.one_of(st.just("html"), st.just("wet"), st.just("request"), st.text("abcdefgh \r\n", min_size=1, max_size=40).filter(str.strip)), max_size=12),
     st.booleans(),
 )
 def test_every_record_is_a_document_a_counted_skip_or_inside_one_damaged_stretch(items: list[str], gz: bool) -> None:
@@ -228,14 +228,17 @@ def test_every_record_is_a_document_a_counted_skip_or_inside_one_damaged_stretch
         if item == "html":
             urls.append(f"https://ex.com/{k}")
             data = response(urls[-1], page(str(k), f"Main text number {k} of this page."), str(k))
+        elif item == "wet":
+            urls.append(f"https://ex.com/{k}")
+            data = record("conversion", f"Text {k}, already extracted.".encode(), urls[-1], f"w{k}", "text/plain")
         elif item == "request":
             requests += 1
             data = record("request", b"GET / HTTP/1.1\r\n\r\n", f"https://ex.com/{k}", f"r{k}", "application/http; msgtype=request")
         else:
             data = item.encode()
             runs += not prev_garbage
-        prev_garbage = item not in ("html", "request")
-        parts.append(gzip.compress(data) if gz and item in ("html", "request") else data)
+        prev_garbage = item not in ("html", "wet", "request")
+        parts.append(gzip.compress(data) if gz and not prev_garbage else data)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / ("x.warc.gz" if gz else "x.warc")
         path.write_bytes(b"".join(parts))
@@ -243,6 +246,6 @@ def test_every_record_is_a_document_a_counted_skip_or_inside_one_damaged_stretch
         chunks = list(read_warc(f, HtmlOptions(timeout_s=0), "skip", 1000)) if path.stat().st_size else []
     got = [u for c in chunks for u in (c.table.column("url").to_pylist() if c.table.num_rows else [])]
     bad = [b for c in chunks for b in c.bad]
-    assert got == urls
+    assert got == urls  # file order, WET text and extracted pages alike
     assert [b.reason for b in bad] == ["damaged_file"] * runs
     assert sum(c.counters.get("warc_skipped_request", 0) for c in chunks) == requests

@@ -65,6 +65,7 @@ class _Pending:
         self.lines: list[int] = []
         self.bad: list[BadRecord] = []
         self.counters: Counter[str] = Counter()
+        self.ready: dict[int, str] = {}  # place in `html` -> text of a document that needs no extraction
 
     def add_text(self, pos: int, text: str, meta: dict[str, str | None]) -> None:
         self.rows["text"].append(text)
@@ -72,10 +73,25 @@ class _Pending:
             self.rows[c].append(meta.get(c))
         self.lines.append(pos)
 
+    def queue_text(self, pos: int, text: str, meta: dict[str, str | None]) -> None:
+        """A document that is text already (WET), queued behind the pages before it (file order)."""
+        if not self.html:
+            self.add_text(pos, text, meta)
+            return
+        self.ready[len(self.html)] = text
+        self.html.append(("", None))
+        self.html_meta.append((pos, meta, ""))
+
     def flush_html(self, opts: HtmlOptions, unit: str | None) -> None:
         if not self.html:
             return
-        for (data, _), (pos, meta, where), page in zip(self.html, self.html_meta, extract_pages(self.html, opts), strict=True):
+        todo = [i for i in range(len(self.html)) if i not in self.ready]
+        pages = dict(zip(todo, extract_pages([self.html[i] for i in todo], opts), strict=True))
+        for i, ((data, _), (pos, meta, where)) in enumerate(zip(self.html, self.html_meta, strict=True)):
+            if i in self.ready:
+                self.add_text(pos, self.ready[i], meta)
+                continue
+            page = pages[i]
             if page.text is None:
                 detail = f"{where}{page.detail}" if where else str(page.detail)
                 raw = data[:RAW_LIMIT] if isinstance(data, str) else _lossy(data)
@@ -85,6 +101,7 @@ class _Pending:
             self.add_text(pos, page.text, {**meta, "charset": page.charset, "html_extractor": page.extractor})
         self.html.clear()
         self.html_meta.clear()
+        self.ready.clear()
 
     def take(self, f: InputFile, unit: str) -> RawChunk:
         table = _frame(self.rows, self.columns).to_arrow()
@@ -97,6 +114,9 @@ class _Pending:
 
     def size(self) -> int:
         return len(self.lines) + len(self.html)
+
+    def pages_waiting(self) -> int:
+        return len(self.html) - len(self.ready)
 
 
 # ---------------------------------------------------------------- WARC
@@ -213,7 +233,7 @@ def read_warc(f: InputFile, opts: HtmlOptions, non_html: str, rows_per_chunk: in
                         break
                     _warc_record(record, pos, block, pending, non_html)
                     last_good = pos
-                    if len(pending.html) >= _GROUP:
+                    if pending.pages_waiting() >= _GROUP:
                         pending.flush_html(opts, None)
                     if pending.size() >= rows_per_chunk:
                         pending.flush_html(opts, None)
@@ -275,7 +295,7 @@ def _warc_record(record, pos: int, block: bytes, pending: _Pending, non_html: st
     meta["content_type"] = mime
     if kind == "conversion":
         text = body.decode("utf-8", errors="replace")
-        pending.add_text(pos, text, {**meta, "charset": "utf-8", "html_extractor": None})
+        pending.queue_text(pos, text, {**meta, "charset": "utf-8", "html_extractor": None})
         return
     if mime in _HTML_TYPES or (mime is None and _sniff_html(body)):
         pending.html.append((body, declared))
