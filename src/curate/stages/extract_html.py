@@ -31,7 +31,8 @@ class ExtractHtml(MapStage):
     text; one watchdog process per worker holding a group of at most 256 pages (64 MiB).
     Extraction is one library call per page (there is no batch form of these extractors): the
     per-row Python here is the extractor itself. Results are deterministic except for pages that
-    hit ``timeout_s``, a safety cap far above normal extraction times (~0.1-10 ms a page).
+    hit ``timeout_s``, a safety cap far above normal extraction times (0.7 to 11 ms a page in
+    benchmarks/html/RESULTS-html.md).
     """
 
     kind: ClassVar[str] = "extract_html"
