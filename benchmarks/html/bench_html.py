@@ -7,7 +7,8 @@ page) and read back through the product's path: ``curate.io.web.read_warc`` with
 process, as `curate ingest crawl.warc.gz` reads it.
 
 Reference text: the page's own main text, known from its DocBook structure: everything in
-``<body>`` except the ``navheader`` and ``navfooter`` blocks (the "Prev / Up / Home / Next" bars),
+``<body>`` except the ``navheader`` and ``navfooter`` blocks or ``nav`` tables (the "Prev / Up /
+Home / Next" bars; `--pages /usr/share/doc/valgrind/html` is a second DocBook manual, held out),
 scripts and styles, its text nodes joined by spaces. Scores are word-level (lowercased ``\\w+``
 tokens, as multisets), micro-averaged over pages: precision = shared words / extracted words,
 recall = shared words / reference words.
@@ -74,7 +75,10 @@ def reference(data: bytes) -> Counter[str]:
     import lxml.html
 
     tree = lxml.html.fromstring(data)
-    drop = '//head|//script|//style|//div[contains(concat(" ",@class," ")," navheader ")]|//div[contains(concat(" ",@class," ")," navfooter ")]'
+    drop = (
+        '//head|//script|//style|//div[contains(concat(" ",@class," ")," navheader ")]'
+        '|//div[contains(concat(" ",@class," ")," navfooter ")]|//table[@class="nav"]'
+    )
     for el in tree.xpath(drop):
         el.drop_tree()
     return Counter(WORD.findall(" ".join(tree.itertext()).lower()))
@@ -105,7 +109,8 @@ def shared_reference(path: str, names: set[str]) -> dict[str, Counter[str]]:
         .group_by("page", maintain_order=True)
         .agg(pl.col("text").str.join("\n"))
     )
-    return {BASE_URL + p: Counter(WORD.findall(t.lower())) for p, t in docs.iter_rows() if p in names}
+    found = {BASE_URL + p: Counter(WORD.findall(t.lower())) for p, t in docs.iter_rows() if p in names}
+    return found if len(found) * 2 >= len(names) else {}  # another manual: its pages are not in the corpus
 
 
 def union_sweep(pref: dict[str, str], other: dict[str, str]) -> list[tuple[str, dict[str, str]]]:
@@ -115,7 +120,7 @@ def union_sweep(pref: dict[str, str], other: dict[str, str]) -> list[tuple[str, 
     out = []
     for margin in (0, 10, 20, 30, 40, 50, 80):
         picked = {u: pick_union(("a", pref.get(u, "")), ("b", other.get(u, "")), margin)[1] for u in set(pref) | set(other)}
-        out.append((f"margin {margin}" + (" (default)" if margin == 40 else ""), picked))
+        out.append((f"margin {margin}" + (" (default)" if margin == HtmlOptions().union_margin_words else ""), picked))
     for ratio in (0.5, 1.0):
         picked = {}
         for u in set(pref) | set(other):

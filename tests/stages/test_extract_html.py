@@ -43,7 +43,7 @@ def test_union_keeps_the_preferred_output_unless_the_other_has_many_more_words()
     article = ARTICLE.format(p=PARAGRAPH * 3)
     pages = [article, article.replace("</article>", table + "</article>"), ARTICLE.format(p=PARAGRAPH)]
     out, ctx = run({"extractor": "union", "union_of": ["justext", "resiliparse"]}, pages)
-    # page 0: both agree but for a few words of page chrome (fewer than 40): justext's output is kept;
+    # page 0: both agree but for a few words of page chrome (fewer than 20): justext's output is kept;
     # page 1: justext drops the table (~240 words), so resiliparse's output, with it, is kept;
     # page 2: justext finds nothing in a page of one short paragraph: resiliparse's output is kept
     assert out["html_extractor"].to_list() == ["justext", "resiliparse", "resiliparse"]

@@ -84,9 +84,11 @@ def pick_union(preferred: tuple[str, str], other: tuple[str, str], margin: int, 
     text is mostly page chrome (navigation bars, breadcrumbs, "Prev | Up | Next" footers), a
     roughly constant number of words a page, while what a precise extractor drops from the main
     text (a table, a code listing, a table of contents, a layout it does not recognise) is usually
-    larger. The default margin (40) was chosen on the PostgreSQL-manual benchmark
-    (benchmarks/html/RESULTS-html.md), where margins of 20 to 50 all meet the targets there;
-    a ratio rule could not (any ratio that took resiliparse's tables also took its navigation).
+    larger. The default margin (20) is the largest that meets the targets (recall at least each
+    extractor's, precision within 2 points of the best) on both manuals of
+    benchmarks/html/RESULTS-html.md: PostgreSQL's (20 to 50 meet them) and Valgrind's, held out
+    (0 to 20); a ratio rule could not (any ratio that took resiliparse's tables also took its
+    navigation bars).
     Each argument is (name, text)."""
     if len(preferred[1]) < min_chars:
         return other

@@ -28,7 +28,7 @@ class HtmlOptions(BaseModel):
         description="The two extractors of `union` mode, the preferred (more precise) one first.",
     )
     union_margin_words: int = Field(
-        40,
+        20,
         ge=0,
         le=100_000,
         description="Union rule: the second extractor's output is kept only when it has more than this many "
