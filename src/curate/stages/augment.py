@@ -226,7 +226,22 @@ class AugmentLLMConfig(ChatEndpointConfig):
         return v
 
 
-class AugmentConfig(StageConfig):
+class SecretsRefusedConfig(StageConfig):
+    """A stage config that may hold endpoint sections: a key written inline anywhere in it is
+    refused with a pointer to `api_key_env` (keys come from the environment only)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mark_secrets(cls, data: Any) -> Any:
+        return _refuse_secrets(data)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _refuse_marked(cls, v: Any) -> Any:
+        return _raise_refused(v)
+
+
+class AugmentConfig(SecretsRefusedConfig):
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     kind: Literal["augment"] = "augment"
@@ -287,16 +302,6 @@ class AugmentConfig(StageConfig):
     llm: AugmentLLMConfig | None = Field(
         None, description="Synthetic generation through a chat endpoint."
     )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _mark_secrets(cls, data: Any) -> Any:
-        return _refuse_secrets(data)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _refuse_marked(cls, v: Any) -> Any:
-        return _raise_refused(v)
 
     def with_paths(self, fix: Callable[[str], str]) -> AugmentConfig:
         """``llm.cache_path`` relative to the config file's folder (like every path in a config)."""

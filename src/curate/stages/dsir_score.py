@@ -48,6 +48,13 @@ _K3 = 0xC4CEB9FE1A85EC53
 FIT_KIND = "dsir_fit"
 
 
+def score_column(v: str) -> str:
+    """A score column's name: never a scratch column (``_``) nor a core one."""
+    if v.startswith("_") or v in {"id", "text", "source"}:
+        raise ValueError(f"column {v!r}: must not start with '_' or be id, text or source")
+    return v
+
+
 class DsirTargetConfig(BaseModel):
     """One target file: documents that look like the data wanted."""
 
@@ -79,9 +86,7 @@ class DsirScoreConfig(StageConfig):
     @field_validator("column")
     @classmethod
     def _column(cls, v: str) -> str:
-        if v.startswith("_") or v in {"id", "text", "source"}:
-            raise ValueError(f"column {v!r}: must not start with '_' or be id, text or source")
-        return v
+        return score_column(v)
 
     def with_paths(self, fix: Callable[[str], str]) -> DsirScoreConfig:
         return self.model_copy(

@@ -14,7 +14,7 @@ import polars as pl
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from curate.errors import StageError
-from curate.stages.augment import ChatEndpointConfig, _raise_refused, _refuse_secrets
+from curate.stages.augment import ChatEndpointConfig, SecretsRefusedConfig
 from curate.stages.base import REJECT, GlobalStage, StageConfig, StageContext
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ def _check_template(v: str, allowed: tuple[str, ...]) -> str:
     return check(v, allowed)
 
 
-class LabGenerateConfig(StageConfig):
+class LabGenerateConfig(SecretsRefusedConfig):
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     kind: Literal["lab_generate"] = "lab_generate"
@@ -131,16 +131,6 @@ class LabGenerateConfig(StageConfig):
     judge: ChatEndpointConfig | None = Field(
         None, description="Endpoint of the judge; null: the teacher."
     )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _mark_secrets(cls, data: Any) -> Any:
-        return _refuse_secrets(data)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _refuse_marked(cls, v: Any) -> Any:
-        return _raise_refused(v)
 
     @field_validator("generate_prompt")
     @classmethod

@@ -42,7 +42,7 @@ from curate.errors import ConfigError
 from curate.hashing import derive_seed, hash_strings
 from curate.select.ngram_lm import NgramModel, fit_texts, in_slices, positions, word_ids
 from curate.stages.base import REJECT, GlobalStage, StageConfig, StageContext, keys_by_shard
-from curate.stages.dsir_score import DsirTargetConfig
+from curate.stages.dsir_score import DsirTargetConfig, score_column
 
 WORDS_COLUMN = "_lm_words"
 
@@ -72,9 +72,7 @@ class LearnabilityScoreConfig(StageConfig):
     @field_validator("column")
     @classmethod
     def _column(cls, v: str) -> str:
-        if v.startswith("_") or v in {"id", "text", "source"}:
-            raise ValueError(f"column {v!r}: must not start with '_' or be id, text or source")
-        return v
+        return score_column(v)
 
     def with_paths(self, fix: Callable[[str], str]) -> LearnabilityScoreConfig:
         return self.model_copy(update={"target": [t.model_copy(update={"path": fix(t.path)}) for t in self.target]})

@@ -9,7 +9,7 @@ import polars as pl
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from curate.errors import StageError
-from curate.stages.augment import AugmentLLMConfig, _raise_refused, _refuse_secrets
+from curate.stages.augment import AugmentLLMConfig, SecretsRefusedConfig
 from curate.stages.base import REJECT, GlobalStage, StageConfig, StageContext
 
 TEACHER_FIELDS = ("prompt", "reference", "prediction", "index", "k", "round")
@@ -60,7 +60,7 @@ class TeacherConfig(AugmentLLMConfig):
         return _check_template(v, TEACHER_FIELDS)
 
 
-class TargetedAugmentConfig(StageConfig):
+class TargetedAugmentConfig(SecretsRefusedConfig):
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     kind: Literal["targeted_augment"] = "targeted_augment"
@@ -107,16 +107,6 @@ class TargetedAugmentConfig(StageConfig):
     teacher: TeacherConfig = Field(
         description="The teacher's chat endpoint (see the `llm` section)."
     )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _mark_secrets(cls, data: Any) -> Any:
-        return _refuse_secrets(data)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _refuse_marked(cls, v: Any) -> Any:
-        return _raise_refused(v)
 
     @field_validator("judge_prompt")
     @classmethod
