@@ -79,14 +79,17 @@ def generate(folder: Path, n: int, files: int = 8, per_doc: int = 8, seed: int =
     return folder
 
 
-def run_engine(inputs: str, n: int, engine: str, workers: int) -> dict[str, float]:
+def run_engine(inputs: str, n: int, engine: str, workers: int, langid_max_chars: int | None = None) -> dict[str, float]:
     cfg = WORK / f"ray-bench-{engine}.yaml"
+    stages = STAGES
+    if langid_max_chars:
+        stages = stages.replace("langid: true}", f"langid: true, langid_max_chars: {langid_max_chars}}}")
     cfg.write_text(
         f"input: {{paths: ['{inputs}']}}\n"
         f"workdir: {WORK}/ray-bench-run-{engine}\n"
         f"output: {{path: {WORK}/ray-bench-out-{engine}, overwrite: true, split: {{validation: 0.01}}}}\n"
         f"engine: {{kind: {engine}, workers: {workers}}}\n"
-        "seed: 1234\n" + STAGES
+        "seed: 1234\n" + stages
     )
     env_cmd = [sys.executable, "-m", "curate", "run", str(cfg), "-q"]
     wall, tree, one = measure(env_cmd, REPO, interval=0.1)
@@ -108,6 +111,7 @@ def main() -> None:
     ap.add_argument("--corpus", help="JSON Lines glob to use instead of the generated corpus")
     ap.add_argument("--engines", default="local,ray")
     ap.add_argument("--out", type=Path, default=None, help="append the results table to this Markdown file")
+    ap.add_argument("--langid-max-chars", type=int, default=None, help="language ID reads each text's first N characters")
     args = ap.parse_args()
     if args.corpus:
         inputs = args.corpus
@@ -119,7 +123,7 @@ def main() -> None:
         print(f"corpus ready in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     rows = []
     for engine in args.engines.split(","):
-        rows.append(run_engine(inputs, n, engine, args.workers))
+        rows.append(run_engine(inputs, n, engine, args.workers, args.langid_max_chars))
         print(json.dumps(rows[-1]), file=sys.stderr)
     same = len({tuple(kept_ids(r["engine"])) for r in rows}) == 1
     size = sum(p.stat().st_size for p in Path(inputs).parent.glob(Path(inputs).name))

@@ -547,6 +547,7 @@ def score(
     langid: Annotated[bool, typer.Option("--langid", help="Add `lang` and `lang_score` (the shipped fastText lid.176.ftz, or --langid-backend).")] = False,
     langid_model: Annotated[str | None, typer.Option("--langid-model", help="fastText language-ID model (lid.176.bin/.ftz).")] = None,
     langid_backend: Annotated[str | None, typer.Option("--langid-backend", help="fasttext or py3langid " + _default("curate.stages.quality_score.QualityScoreConfig", "langid_backend"))] = None,
+    langid_max_chars: Annotated[int | None, typer.Option("--langid-max-chars", help="Language ID reads only each text's first N characters (default: the whole text).")] = None,
     workers: Workers = None,
     resume: Resume = False,
     overwrite: Overwrite = False,
@@ -566,7 +567,7 @@ def score(
         "fasttext": scorers,
         "langid": langid,
         "langid_model": str(Path(langid_model).resolve()) if langid_model else None,
-        **_given(langid_backend=langid_backend),
+        **_given(langid_backend=langid_backend, langid_max_chars=langid_max_chars),
     }
     report = run_to_folder(inputs, output, [_stage_config("quality_score", values)], workers=workers, resume=resume, overwrite=overwrite, quiet=quiet)
     _summary(report, quiet)

@@ -167,3 +167,22 @@ def test_batched_kernel_gives_py3langid_answers() -> None:
         want_lang, want_score = ref.classify(text)
         assert lang == want_lang
         assert score == pytest.approx(want_score, abs=1e-4)
+
+
+def test_langid_max_chars_reads_only_the_start_of_each_text(tmp_path: Path) -> None:
+    from curate.runner import run_stage_frames
+    from curate.stages.quality_score import QualityScore, QualityScoreConfig
+
+    english = "The planner chooses an index scan when the filter keeps few rows of the table. "
+    french = "Le planificateur choisit un parcours d'index quand le filtre garde peu de lignes de la table. "
+    frame = pl.DataFrame({"id": ["a", "b"], "text": [english * 2 + french * 40, french * 3]})
+
+    def lang(**kw: object) -> list[str]:
+        cfg = QualityScoreConfig.model_validate({"heuristics": [], "langid": True, **kw})
+        rows, _ = run_stage_frames(QualityScore(cfg), [frame], tmp_path / str(kw), seed=0)
+        return rows.sort("id")["lang"].to_list()
+
+    assert lang() == ["fr", "fr"]  # the whole text, as datatrove and FineWeb read it
+    assert lang(langid_max_chars=150) == ["en", "fr"]
+    with pytest.raises(ValueError, match="langid_max_chars"):
+        QualityScoreConfig.model_validate({"langid": True, "langid_max_chars": 5})
