@@ -63,6 +63,15 @@ def test_url_entries_block_whole_path_prefixes(ut1: Path) -> None:
     }
 
 
+def test_url_entries_match_the_host_in_any_case_and_the_path_exactly(tmp_path: Path) -> None:
+    (tmp_path / "ut1" / "ads").mkdir(parents=True)
+    (tmp_path / "ut1" / "ads" / "urls").write_text("Example.COM/Docs/Page.html\n")
+    got = decide({"blocklist": [str(tmp_path / "ut1")]}, [
+        "http://example.com/Docs/Page.html", "http://EXAMPLE.com/Docs/Page.html#x", "http://example.com/docs/page.html",
+    ])
+    assert {u for u, (r, _) in got.items() if r} == {"http://example.com/Docs/Page.html", "http://EXAMPLE.com/Docs/Page.html#x"}
+
+
 def test_allowlist_entries_are_exceptions_and_only_allowed_keeps_just_them(ut1: Path, tmp_path: Path) -> None:
     allow = tmp_path / "allow.txt"
     allow.write_text("good.badsite.com\nwiki.org\n")

@@ -93,11 +93,14 @@ def read_lists(paths: list[str]) -> tuple[pl.Series, pl.Series]:
         for f in list_files(p, "list"):
             with open(f, encoding="utf-8", errors="replace") as fh:
                 for line in fh:
-                    entry = line.split("#", 1)[0].strip().lower()
+                    entry = line.split("#", 1)[0].strip()
                     if not entry:
                         continue
-                    entry = entry.split("://", 1)[-1].removeprefix("www.").rstrip("/")
-                    (prefixes if "/" in entry else domains).add(entry.rstrip("."))
+                    # hosts are case-insensitive, paths are not (as in the URLs they are matched to)
+                    host, slash, path = entry.split("://", 1)[-1].partition("/")
+                    host = host.lower().removeprefix("www.").rstrip(".")
+                    entry = f"{host}{slash}{path}".rstrip("/")
+                    (prefixes if "/" in entry else domains).add(entry)
     return pl.Series(sorted(domains), dtype=pl.String), pl.Series(sorted(prefixes), dtype=pl.String)
 
 
