@@ -202,3 +202,14 @@ def test_a_column_an_earlier_stage_adds_is_known_to_later_ones(tmp_path: Path) -
     with pytest.raises(ConfigError, match=r"stages\[0\]\.filter\.rules\.r: unknown column 'dup_cluster_size'"):
         check_config(raw)
     check_config({**raw, "stages": raw["stages"][::-1]})
+
+
+def test_a_text_or_id_field_a_parquet_input_lacks_is_a_config_error(cli, tmp_path: Path) -> None:
+    """Otherwise every record would be rejected as missing_text (or missing_id) with exit 0."""
+    src = tmp_path / "in.parquet"
+    pl.DataFrame({"id": ["1"], "text": ["a b"], "body": ["c d"]}).write_parquet(src)
+    for flag, name in (("--text-field", "content"), ("--id-field", "doc_id")):
+        result = cli("ingest", src, "-o", tmp_path / f"out{flag}", flag, name, "-q")
+        assert result.exit_code == 2, result.output
+        assert f"no column {name!r} in {src} (columns: id, text, body)" in result.output
+    assert cli("ingest", src, "-o", tmp_path / "ok", "--text-field", "body", "-q").exit_code == 0

@@ -111,6 +111,21 @@ def _merge(into: Schema, more: Mapping[str, pl.DataType | None]) -> None:
             into[name] = None
 
 
+def _check_named_fields(raw: Schema, source: Any, index: int, path: str) -> None:
+    """A Parquet file's columns are exact: a text or id field the user named that it lacks (a
+    typo, most likely) would reject every record with exit 0, so it is a config error naming the
+    field and the columns. A file lacking the default `text` is bad input: its rows are rejected
+    as ``missing_text``, naming the file's columns."""
+    given = getattr(source, "model_fields_set", set())
+    for key in ("text_field", "id_field"):
+        name = getattr(source, key, None)
+        if key in given and name and name not in raw:
+            raise ConfigError(
+                f"input.sources[{index}].{key}: no column {name!r} in {path} (columns: {', '.join(raw)})",
+                hint=f"name one of its columns with --{key.replace('_', '-')} (or `{key}:` in the config)",
+            )
+
+
 def probe_input_schema(read_tasks: Sequence[ReadTask], sources: Sequence[Any] | None = None) -> Schema | None:
     """The columns ingest will produce and their types, from file headers only.
 
@@ -134,6 +149,8 @@ def probe_input_schema(read_tasks: Sequence[ReadTask], sources: Sequence[Any] | 
         if raw is None:
             return None
         source = sources[task.source_index] if sources is not None and task.source_index < len(sources) else None
+        if f.format == "parquet" and source is not None:
+            _check_named_fields(raw, source, task.source_index, f.path)
         mapped = _after_ingest(raw, f.format, source)
         core = {c: mapped.pop(c) for c in CORE_COLUMNS if c in mapped}  # curated shards carry them
         _merge(schema, mapped)
