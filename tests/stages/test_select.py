@@ -512,3 +512,10 @@ print(json.dumps(results))
     results = json.loads(fresh_python(code, timeout=300).splitlines()[-1])
     assert results["serial"] == results["pool"] == results["ray"]
     assert max(results["serial"][1]) > 1  # code was upsampled
+
+
+def test_gumbel_by_score_over_negative_log_weights_says_to_use_exp() -> None:
+    frame = corpus(50).with_columns((-pl.col("q") - 1).alias("q"))  # log weights: all below 0
+    with pytest.raises(ConfigError, match=r"in 0 eligible documents.*never drawn.*--weight exp"):
+        run(frame, score="q", k=10, method="gumbel")
+    assert kept(run(frame, score="q", k=10, method="gumbel", weight="exp")[0]).height == 10

@@ -422,10 +422,16 @@ class Select(GlobalStage):
     def _shortfall(self, name: str, target: int, pool: int, docs: int) -> str:
         cfg = self.cfg
         what = f"source {name!r}" if name else "the pool"
-        return (
+        why = (
             f"the target of {what} ({target:,} {cfg.unit}) exceeds what it holds ({pool:,} {cfg.unit} in {docs:,} "
             f"eligible documents) times max_epochs ({cfg.max_epochs})"
         )
+        if cfg.method == "gumbel" and cfg.weight == "score":
+            why += (
+                "; with weight: score a document scoring <= 0 is never drawn (log weights such as dsir_score or "
+                "learnability are often negative: use weight: exp, `--weight exp`)"
+            )
+        return why
 
     def _count(self, full: pl.DataFrame, total: int | None, tokens_known: bool, ctx: StageContext) -> None:
         """Per source: input, eligible, kept (documents, and with repeats), tokens; totals."""
