@@ -83,8 +83,10 @@ def test_config_errors() -> None:
     assert e["loc"] == ("rules", "bad") and "syntax error at position 6" in e["msg"]
     with pytest.raises(ValidationError, match="give `rules`, a `preset`"):
         FilterConfig()
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError, match=r"unknown preset 'gopher_all' \(did you mean 'gopher_quality'\?\); presets: gopher_quality,"):
         FilterConfig(preset="gopher_all")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match=r"unknown preset 'finweb' \(did you mean 'fineweb'\?\)"):
+        FilterConfig(preset=["gopher", "finweb"])  # type: ignore[list-item]
     with pytest.raises(ValidationError, match="rule name"):
         FilterConfig(rules={"bad name": "lang == 'en'"})
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import polars as pl
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -104,6 +104,22 @@ class FilterConfig(StageConfig):
     explain: bool = Field(
         False, description="Record every failing rule (comma-separated) in the rejection detail."
     )
+
+    @field_validator("preset", mode="before")
+    @classmethod
+    def _known_presets(cls, value: Any) -> Any:
+        """A misspelt preset gets one line naming it, the nearest name and the presets, not the
+        union's two type errors."""
+        import difflib
+        import typing
+
+        names = typing.get_args(PresetName)
+        for name in [value] if isinstance(value, str) else value if isinstance(value, list) else []:
+            if isinstance(name, str) and name not in names:
+                near = difflib.get_close_matches(name, names, n=1)
+                guess = f" (did you mean {near[0]!r}?)" if near else ""
+                raise ValueError(f"unknown preset {name!r}{guess}; presets: {', '.join(names)}")
+        return value
 
     @field_validator("rules")
     @classmethod
