@@ -1011,7 +1011,10 @@ def inspect(
 
     folder = open_folder(path)
     if doc_id is not None:
-        print("\n".join(view.show_find(view.find(folder, doc_id))))
+        found = view.find(folder, doc_id)
+        print("\n".join(view.show_find(found)))
+        if found["status"] == "not found":  # like grep: a lookup that finds nothing exits 1
+            raise typer.Exit(1)
         return
     lines = view.summary(folder)
     what, frame = view.rows(folder, reason=reason, source=source, where=where, limit=limit, rejected=rejected)

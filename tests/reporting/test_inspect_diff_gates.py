@@ -66,7 +66,8 @@ def test_inspect_id_shows_which_step_removed_a_duplicate_and_its_survivor(tmp_pa
     assert "  00_ingest: kept\n  01_exact_dedup: removed (exact_duplicate)" in out
     kept = cli("inspect", tmp_path / "out", "--id", row["duplicate_of"]).stdout
     assert f"{row['duplicate_of']}: kept" in kept and "  05_export: kept" in kept
-    assert "not found" in cli("inspect", tmp_path / "out", "--id", "no-such-id").stdout
+    missing = cli("inspect", tmp_path / "out", "--id", "no-such-id")
+    assert "not found" in missing.stdout and missing.exit_code == 1
 
 
 # ------------------------------------------------------------------ diff
