@@ -95,6 +95,14 @@ def test_degradations_that_do_not_apply_make_no_pair_and_are_counted() -> None:
     assert counters["pairs_not_applicable_perturb_numbers"] == 4
 
 
+def test_a_blank_response_makes_no_pair() -> None:
+    df = qa(3).with_columns(pl.when(pl.col("id") == "q001").then(pl.lit("  \n")).otherwise(pl.col("response")).alias("response"))
+    out, counters = run(stage(degradations=[{"name": "swap_answer"}, {"name": "truncate"}]), [df])
+    pairs = out.filter(pl.col("is_synthetic"))
+    assert "q001" not in set(pairs["origin_id"]) and pairs.height == 4
+    assert counters["pairs_not_applicable_swap_answer"] >= 1 and counters["pairs_not_applicable_truncate"] >= 1
+
+
 def test_correction_pairs_from_degradations() -> None:
     out, _ = run(stage(pairs="correction", degradations=[{"name": "drop_step"}]), [qa(6)])
     pairs = out.filter(pl.col("is_synthetic"))

@@ -541,7 +541,8 @@ class Augment(GlobalStage):
                 rows, new_text = base.filter(keep), answers.filter(keep)
             elif variant.degrade is not None:
                 answers = self._degraded(src, variant.degrade, ctx.doc_seeds(ids, f"v{v}.degrade"))
-                keep = answers.is_not_null()
+                # a blank original is no answer to prefer or correct towards: no pair from it
+                keep = answers.is_not_null() & (texts.fill_null("").str.strip_chars() != "")
                 ctx.count(f"pairs_not_applicable_{variant.degrade}", int((~keep).sum()))
                 rows, new_text = base.filter(keep), answers.filter(keep)
             else:
