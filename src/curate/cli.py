@@ -1018,6 +1018,10 @@ def inspect(
         return
     lines = view.summary(folder)
     what, frame = view.rows(folder, reason=reason, source=source, where=where, limit=limit, rejected=rejected)
+    counts = view.reason_counts(folder) if reason is not None and frame.height == 0 else {}
+    if reason is not None and frame.height == 0 and reason not in counts:  # like --id: no such reason exits 1
+        print("\n".join([*lines, "", view.show_no_reason(reason, counts)]))
+        raise typer.Exit(1)
     if limit:
         lines += ["", *view.show_rows(what, frame)]
     print("\n".join(lines))

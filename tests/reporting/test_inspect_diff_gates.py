@@ -70,6 +70,27 @@ def test_inspect_id_shows_which_step_removed_a_duplicate_and_its_survivor(tmp_pa
     assert "not found" in missing.stdout and missing.exit_code == 1
 
 
+def _shards_with_rejected(root: Path, reasons: list[str]) -> Path:
+    """A command's output (shards layout) of one kept file and one rejected file with ``reasons``."""
+    (root / "data").mkdir(parents=True)
+    (root / "rejected").mkdir()
+    pl.DataFrame({"id": ["k1", "k2"], "text": ["kept one", "kept two"]}).write_parquet(root / "data" / "part-00000.parquet")
+    ids = [f"r{i}" for i in range(len(reasons))]
+    pl.DataFrame({"id": ids, "text": ids, "reject_stage": ["filter"] * len(ids), "reject_reason": reasons}).write_parquet(root / "rejected" / "part-00000.parquet")
+    block = {"layout": "shards", "data_files": ["data/part-00000.parquet"], "rejected_files": ["rejected/part-00000.parquet"]}
+    (root / "_manifest.json").write_text(json.dumps({"curate_dataset": block}))
+    return root
+
+
+def test_inspect_reason_that_no_row_has_exits_1_and_lists_the_reasons_with_counts(tmp_path: Path, cli) -> None:  # noqa: ANN001
+    out = _shards_with_rejected(tmp_path / "out", ["too_short", "too_short", "exact_duplicate"])
+    missing = cli("inspect", out, "--reason", "too_long")
+    assert missing.exit_code == 1
+    assert "no rejected row has reason 'too_long'; the reasons here: too_short 2, exact_duplicate 1" in missing.stdout
+    found = cli("inspect", out, "--reason", "exact_duplicate")
+    assert found.exit_code == 0 and "1 rejected row(s):" in found.stdout and "  id: r2" in found.stdout
+
+
 # ------------------------------------------------------------------ diff
 
 

@@ -87,6 +87,24 @@ def rows(
     return what, lf.head(limit).collect()
 
 
+def reason_counts(folder: Folder) -> dict[str, int]:
+    """Rejected rows per ``reject_reason`` over the folder's rejected files, most first (only
+    that column is read)."""
+    lf = _scan(folder.rejected_files)
+    if lf is None or "reject_reason" not in lf.collect_schema():
+        return {}
+    counts = lf.group_by("reject_reason").len().collect()
+    pairs = [(str(r), int(n)) for r, n in counts.iter_rows() if r is not None]
+    return dict(sorted(pairs, key=lambda kv: (-kv[1], kv[0])))
+
+
+def show_no_reason(reason: str, counts: dict[str, int]) -> str:
+    """The line for a ``--reason`` that no rejected row has: the reasons that do exist."""
+    if not counts:
+        return f"no rejected row has reason {reason!r}: there are no rejected rows with a reason here"
+    return f"no rejected row has reason {reason!r}; the reasons here: " + ", ".join(f"{r} {n:,}" for r, n in counts.items())
+
+
 def show_rows(what: str, frame: pl.DataFrame, columns: list[str] | None = None) -> list[str]:
     if frame.height == 0:
         return [f"no {what} rows match"]
