@@ -88,15 +88,37 @@ def _main(
 
 
 def _execute(
-    cfg: Any, *, resume: bool, quiet: bool, from_step: str | None = None, until_step: str | None = None, shards_output: Path | None = None
+    cfg: Any, *, resume: bool, quiet: bool, from_step: str | None = None, until_step: str | None = None, shards_output: Path | None = None,
+    overwrite: bool = False,
 ) -> Any:
     """Every command ends here: one plan, one runner (the executor the config names)."""
+    from curate.io.remote_run import RemoteRun
     from curate.pipeline import build_plan
     from curate.report import make_reporter
     from curate.runner import run_plan
 
-    plan = build_plan(cfg, resume=resume, from_step=from_step, until_step=until_step, shards_output=shards_output)
-    return plan, run_plan(plan, reporter=make_reporter(quiet))
+    remote = RemoteRun.prepare(cfg, shards_output, resume, overwrite)
+    if remote is None:
+        plan = build_plan(cfg, resume=resume, from_step=from_step, until_step=until_step, shards_output=shards_output)
+        return plan, run_plan(plan, reporter=make_reporter(quiet))
+    remote.start()  # workdir lease taken and its state pulled before the plan reads it
+    try:
+        plan = build_plan(remote.cfg, resume=resume, from_step=from_step, until_step=until_step, shards_output=remote.shards_output)
+        report = run_plan(plan, reporter=make_reporter(quiet), on_commit=remote.on_commit)
+    except BaseException:
+        remote.abort()
+        remote.close()
+        raise
+    try:
+        remote.finish(report.manifest.get("run_id", ""))
+    finally:
+        remote.close()
+    for out in remote.outputs:
+        if out.published is not None:
+            report.manifest["published"] = f"{out.url} ({out.published})"
+            if not quiet:
+                err_console.print(f"published {out.url}: release {out.published}")
+    return plan, report
 
 
 def _summary(report: Any, quiet: bool) -> None:
@@ -213,16 +235,23 @@ def run_to_folder(
     failure, for --resume).
     """
     from curate.config import EngineConfig, InputConfig, RunConfig, SourceConfig
+    from curate.io import store
     from curate.io.remote import remote_message
 
-    for flag, value in [("--output", str(out)), *(("input", p) for p in inputs)]:
+    for flag, value in [*(("input", p) for p in inputs)]:
         if (why := remote_message(value)) is not None:
             raise ConfigError(f"{flag}: {why}")
-    if out.is_file():
-        raise ConfigError(f"--output: {out} is a file, expected a folder")
-    work = command_workdir(out)
-    if out.is_dir() and any(out.iterdir()) and not (resume or overwrite):
-        raise ConfigError(f"--output: {out} is not empty", hint="choose an empty folder or pass --overwrite")
+    if store.is_remote(str(out)):  # checked and published by the remote run; the workdir stays local
+        from curate.io.remote_workdir import mirror_for
+
+        out = Path(store.normalise(str(out)))
+        work = mirror_for(str(out), "command") / "work"
+    else:
+        if out.is_file():
+            raise ConfigError(f"--output: {out} is a file, expected a folder")
+        work = command_workdir(out)
+        if out.is_dir() and any(out.iterdir()) and not (resume or overwrite):
+            raise ConfigError(f"--output: {out} is not empty", hint="choose an empty folder or pass --overwrite")
     src = SourceConfig(paths=inputs, **(source or {}))
     engine = EngineConfig() if workers is None else EngineConfig(workers=workers)
     cfg = RunConfig(
@@ -233,7 +262,7 @@ def run_to_folder(
         seed=seed,
         stages=stages,
     )
-    _, report = _execute(cfg, resume=resume, quiet=quiet, shards_output=None if output is not None else out)
+    _, report = _execute(cfg, resume=resume, quiet=quiet, shards_output=None if output is not None else out, overwrite=overwrite)
     shutil.rmtree(work, ignore_errors=True)
     return report
 
@@ -827,7 +856,7 @@ def dsir(
     target: Annotated[list[str], typer.Option("--target", help="A target file PATH[:FIELD,FIELD] (repeatable): JSON Lines, Parquet or CSV; fields joined by newlines (default: text).")],
     buckets: Annotated[int | None, typer.Option("--buckets", help="Hash buckets of the n-gram features " + _default(_DS, "buckets"))] = None,
     ngrams: Annotated[int | None, typer.Option("--ngrams", help="1: words; 2: words and word pairs " + _default(_DS, "ngrams"))] = None,
-    fit: Annotated[str | None, typer.Option("--fit", help="Fit file: scored against when it exists, else written after the run.")] = None,
+    fit: Annotated[str | None, typer.Option("--fit", help="Fit file: scored against when it exists and was made from the same --target, else (re)written after the run.")] = None,
     column: Annotated[str | None, typer.Option("--column", help="Output column " + _default(_DS, "column"))] = None,
     seed: Seed = 0,
     workers: Workers = None,

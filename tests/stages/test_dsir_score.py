@@ -139,7 +139,11 @@ def test_saved_fit_scores_new_data_against_the_old_pool(tmp_path: Path) -> None:
     # without the fit the new pool changes p_raw, so the scores differ
     fresh = _run(_config(tmp_path, buckets=256), new, tmp_path / "w3")
     assert fresh.filter(pl.col("id").str.starts_with("d"))["dsir_score"].to_list() != week1["dsir_score"].to_list()
+    # beside a fit, the target files that still exist are part of the step's identity; the fit stands in for the rest
+    assert cfg.input_paths() == [("target[0].path", cfg.target[0].path), ("fit", str(fit))]
+    Path(cfg.target[0].path).unlink()
     assert cfg.input_paths() == [("fit", str(fit))]
+    assert _run(cfg, new, tmp_path / "w4")["dsir_score"].to_list() == week2["dsir_score"].to_list()
     with pytest.raises(ConfigError, match="buckets 64 differs"):
         DsirScore(_config(tmp_path, fit=str(fit), buckets=64)).setup()
 
@@ -167,3 +171,37 @@ def test_cli_adds_the_column_and_loses_no_rows(cli, tmp_path: Path) -> None:
     manifest = json.loads((out / "_manifest.json").read_text())
     assert manifest["steps"][-1]["counts"]["counters"]["docs_scored"] == frame.height
     assert np.isfinite(frame["dsir_score"].to_numpy()).all()
+
+
+OTHER_TARGET = [{"text": "cats and dogs play"}, {"text": "dogs chase cats"}]
+
+
+def test_cli_fit_of_the_same_target_is_reused_and_of_another_target_is_replaced(cli, tmp_path: Path) -> None:
+    src = write_jsonl(tmp_path / "d.jsonl", [{"text": t or "x"} for t in POOL])
+    rome = write_jsonl(tmp_path / "rome.jsonl", TARGET)
+    cats = write_jsonl(tmp_path / "cats.jsonl", OTHER_TARGET)
+    fit = tmp_path / "fit.parquet"
+
+    def dsir(out: str, target: str, fit_path: Path | None = fit) -> pl.DataFrame:
+        extra = ["--fit", fit_path] if fit_path else []
+        result = cli("dsir", src, "-o", tmp_path / out, "--target", target, "--buckets", "128", *extra, "-w", "1", "-q")
+        assert result.exit_code == 0, result.output
+        return read_dir(tmp_path / out).sort("id")
+
+    first = dsir("a", f"{rome}:question,answer")
+    made = pl.read_parquet(fit)
+    # same target again: the saved fit is used as it is (file untouched, same scores)
+    stamp = fit.stat().st_mtime_ns
+    assert dsir("b", f"{rome}:question,answer")["dsir_score"].to_list() == first["dsir_score"].to_list()
+    assert fit.stat().st_mtime_ns == stamp
+    # another target: fitted again, scores are those of a fresh fit to it, and the fit is replaced
+    changed = dsir("c", str(cats))
+    fresh = dsir("d", str(cats), None)
+    assert changed["dsir_score"].to_list() == fresh["dsir_score"].to_list() != first["dsir_score"].to_list()
+    replaced = pl.read_parquet(fit)
+    assert replaced["target_identity"][0] != made["target_identity"][0]
+    assert replaced["target_counts"][0].to_list() != made["target_counts"][0].to_list()
+    manifest = json.loads((tmp_path / "c" / "_manifest.json").read_text())
+    assert manifest["steps"][-1]["counts"]["counters"]["fit_replaced"] == 1
+    # the same file under other fields is another target too
+    assert dsir("e", f"{rome}:question")["dsir_score"].to_list() != first["dsir_score"].to_list()

@@ -16,12 +16,16 @@ a bigram mixes its two words' hashes (``bigram_hash``); bucket = hash mod ``buck
 seed is ``derive_seed(seed, "dsir")`` where ``seed`` is the config's, else the run seed. These
 definitions are persisted in fit files: changing one invalidates every saved fit.
 
-A fit (``fit: PATH``) is one Parquet row: buckets, ngrams, hash seed and the target and raw
-bucket counts. If the file exists when the run is planned, its counts and hash settings are
-used as they are (a weekly refresh scores new data against the same fit; the target files are
-not read). Otherwise the stage fits both distributions and hands the fit to the runner as side
-state (kind ``dsir_fit``), written after the run's output is published; an existing file is
-never overwritten.
+A fit (``fit: PATH``) is one Parquet row: buckets, ngrams, hash seed, the target and raw
+bucket counts, and the target's identity (sha256 over each target file's content, fields and
+format, in order; not its path). If the file exists when the run is planned and was made from
+the same target, its counts and hash settings are used as they are (a weekly refresh scores new
+data against the same fit; the target files are only hashed, not parsed). A target file that no
+longer exists, or a fit written before identities were recorded, cannot be compared: the fit is
+used. When the identities differ (``--target`` changed), the stage fits again with this config's
+settings and the new fit replaces the old file (counter ``fit_replaced``). Otherwise the stage
+fits both distributions and hands the fit to the runner as side state (kind ``dsir_fit``),
+written after the run's output is published; a fit of the same target is never overwritten.
 """
 
 from __future__ import annotations
@@ -71,7 +75,8 @@ class DsirTargetConfig(BaseModel):
 class DsirScoreConfig(StageConfig):
     kind: Literal["dsir_score"] = "dsir_score"
     target: list[DsirTargetConfig] = Field(
-        min_length=1, description="Target corpus files (the distribution to select towards); ignored when `fit` exists."
+        min_length=1, description="Target corpus files (the distribution to select towards); when `fit` exists and was made "
+        "from the same target (content, fields, format) they are only hashed, else the stage fits again.",
     )
     buckets: int = Field(10_000, ge=16, le=16_777_216, description="Hash buckets of the n-gram features.")
     ngrams: int = Field(2, ge=1, le=2, description="1: words only; 2: words and pairs of consecutive words.")
@@ -79,8 +84,8 @@ class DsirScoreConfig(StageConfig):
     column: str = Field("dsir_score", min_length=1, description="Output column: the document's log importance weight (Float64).")
     fit: str | None = Field(
         None,
-        description="Parquet file of a fit: used as it is when it exists (score new data against it), "
-        "else written with this run's fit when the run completes.",
+        description="Parquet file of a fit: used as it is when it exists and records the same target (score new data "
+        "against it), else written (replacing a fit of another target) with this run's fit when the run completes.",
     )
 
     @field_validator("column")
@@ -95,11 +100,29 @@ class DsirScoreConfig(StageConfig):
         )
 
     def input_paths(self) -> list[tuple[str, str]]:
-        """Target files and an existing fit: their content is part of the step's fingerprint."""
+        """Target files and an existing fit: their content is part of the step's fingerprint
+        (beside a fit, only the target files that still exist: the fit stands in for the rest)."""
         out = [(f"target[{i}].path", t.path) for i, t in enumerate(self.target)]
         if self.fit and Path(self.fit).is_file():
-            out = [("fit", self.fit)]
+            out = [(key, path) for key, path in out if Path(path).is_file()] + [("fit", self.fit)]
         return out
+
+    def target_identity(self) -> str | None:
+        """sha256 over every target file's content, fields and format, in order (not the path,
+        so a moved file is the same target); None when a target file does not exist."""
+        import hashlib
+
+        h = hashlib.sha256()
+        for t in self.target:
+            path = Path(t.path)
+            if not path.is_file():
+                return None
+            h.update(repr((list(t.fields), t.format)).encode())
+            with open(path, "rb") as fh:
+                while block := fh.read(1 << 22):
+                    h.update(block)
+            h.update(b"\0")
+        return h.hexdigest()
 
 
 def bigram_hash(first: np.ndarray, second: np.ndarray) -> np.ndarray:
@@ -158,12 +181,12 @@ def log_ratio(target_counts: np.ndarray, raw_counts: np.ndarray) -> np.ndarray:
     return (np.log(t) - np.log(t.sum())) - (np.log(r) - np.log(r.sum()))
 
 
-def fit_frame(buckets: int, ngrams: int, hash_seed: int, target: np.ndarray, raw: np.ndarray) -> pl.DataFrame:
+def fit_frame(buckets: int, ngrams: int, hash_seed: int, target: np.ndarray, raw: np.ndarray, target_identity: str | None = None) -> pl.DataFrame:
     return pl.DataFrame(
         {"buckets": [buckets], "ngrams": [ngrams], "hash_seed": [hash_seed],
-         "target_counts": [target.tolist()], "raw_counts": [raw.tolist()]},
+         "target_counts": [target.tolist()], "raw_counts": [raw.tolist()], "target_identity": [target_identity]},
         schema={"buckets": pl.Int64, "ngrams": pl.Int64, "hash_seed": pl.UInt64,
-                "target_counts": pl.List(pl.Int64), "raw_counts": pl.List(pl.Int64)},
+                "target_counts": pl.List(pl.Int64), "raw_counts": pl.List(pl.Int64), "target_identity": pl.String},
     )
 
 
@@ -172,7 +195,8 @@ def read_fit(path: str) -> dict[str, Any]:
     try:
         row = pl.read_parquet(path).row(0, named=True)
         fit = {"buckets": int(row["buckets"]), "ngrams": int(row["ngrams"]), "hash_seed": int(row["hash_seed"]),
-               "target": np.asarray(row["target_counts"], dtype=np.int64), "raw": np.asarray(row["raw_counts"], dtype=np.int64)}
+               "target": np.asarray(row["target_counts"], dtype=np.int64), "raw": np.asarray(row["raw_counts"], dtype=np.int64),
+               "target_identity": row.get("target_identity")}  # absent in fits written before identities
     except Exception as err:
         raise ConfigError(f"dsir fit {path}: not a fit file ({type(err).__name__}: {err})",
                           hint="remove it to fit again, or point `fit` at a file a dsir_score run wrote") from err
@@ -183,13 +207,17 @@ def read_fit(path: str) -> dict[str, Any]:
 
 @committer(FIT_KIND)
 def commit_fit(staged: Path, desc: dict[str, Any]) -> int:
-    """Write a staged fit to its target, unless a fit is already there (never overwritten)."""
+    """Write a staged fit to its target, unless a fit of the same target is already there (a fit
+    of another target is replaced: the run fitted again because its target changed)."""
     from curate.io.shards import write_parquet_atomic
 
     target = Path(desc["target"])
-    if target.exists():
-        return 0
     frame = pl.read_parquet(staged)
+    if target.exists():
+        new = frame["target_identity"][0] if "target_identity" in frame.columns else None
+        old = pl.read_parquet(target)["target_identity"][0] if "target_identity" in pl.read_parquet_schema(target) else None
+        if new is None or old is None or new == old:
+            return 0
     write_parquet_atomic(frame, target)
     return frame.height
 
@@ -201,7 +229,8 @@ class DsirScore(GlobalStage):
     disk). Resolve streams them one shard at a time, twice (memory: ``buckets`` counts plus one
     shard's keys). Resolve: the pool's bucket counts (or the saved fit's), the log ratio per
     bucket, and each document's score as decisions (id, score). Apply: joins the score on id. A null
-    text scores null, a text without words 0. Setup reads the target files, or the fit if it exists.
+    text scores null, a text without words 0. Setup reads the target files, or the fit if it exists
+    and was made from the same target.
     """
 
     kind = "dsir_score"
@@ -213,10 +242,12 @@ class DsirScore(GlobalStage):
         self.cfg: DsirScoreConfig = cfg
         self._texts: list[str] | None = None
         self._fit: dict[str, Any] | None = None
+        self._identity: str | None = None
+        self._replaces = False
         self._ready = False
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"cfg": self.cfg, "_texts": None, "_fit": None, "_ready": False}
+        return {"cfg": self.cfg, "_texts": None, "_fit": None, "_identity": None, "_replaces": False, "_ready": False}
 
     def config_fingerprint(self) -> dict[str, Any]:
         """The config and whether the fit file exists (with its size and mtime): a fit written
@@ -238,9 +269,15 @@ class DsirScore(GlobalStage):
         return {self.cfg.column: pl.Float64()}
 
     def setup(self) -> None:
-        """Read the fit if it exists, else the target files (once per worker)."""
+        """Read the fit if it exists and records the same target, else the target files (once per worker)."""
+        self._identity = self.cfg.target_identity()
         if self.cfg.fit and Path(self.cfg.fit).is_file():
             self._fit = read_fit(self.cfg.fit)
+            made_from = self._fit["target_identity"]
+            self._replaces = made_from is not None and self._identity is not None and made_from != self._identity
+            if self._replaces:  # made from another target: fit again, and the new fit replaces it
+                self._fit = None
+        if self._fit is not None:
             for key in ("buckets", "ngrams"):
                 if key in self.cfg.model_fields_set and getattr(self.cfg, key) != self._fit[key]:
                     raise ConfigError(
@@ -292,9 +329,11 @@ class DsirScore(GlobalStage):
             for frame in keys_by_shard(keys.select("id", BUCKETS_COLUMN, *self._shard_column(keys))):
                 for part in frame.iter_slices(4096):
                     raw += np.bincount(part[BUCKETS_COLUMN].explode().drop_nulls().to_numpy(), minlength=buckets)
+            if self._replaces:
+                ctx.count("fit_replaced", 1)
             if self.cfg.fit:
                 ctx.side_state["dsir_fit"] = SideWrite(
-                    FIT_KIND, self.cfg.fit, fit_frame(buckets, ngrams, seed, target, raw),
+                    FIT_KIND, self.cfg.fit, fit_frame(buckets, ngrams, seed, target, raw, self._identity),
                     params={"buckets": buckets, "ngrams": ngrams, "hash_seed": seed},
                 )
         ratio = log_ratio(target, raw)
