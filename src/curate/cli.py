@@ -236,11 +236,10 @@ def run_to_folder(
     """
     from curate.config import EngineConfig, InputConfig, RunConfig, SourceConfig
     from curate.io import store
-    from curate.io.remote import remote_message
 
-    for flag, value in [*(("input", p) for p in inputs)]:
-        if (why := remote_message(value)) is not None:
-            raise ConfigError(f"{flag}: {why}")
+    for p in inputs:  # an input may be in a store (s3://bucket/prefix/): never with credentials in it
+        if store.is_remote(p):
+            store.check_url(p, "input")
     if store.is_remote(str(out)):  # checked and published by the remote run; the workdir stays local
         from curate.io.remote_workdir import mirror_for
 

@@ -21,6 +21,7 @@ from pydantic import (
 
 from curate.errors import ConfigError
 from curate.html.options import HtmlOptions
+from curate.io.remote import url_scheme
 from curate.reporting.gates import GatesConfig
 from curate.stages import REGISTRY
 from curate.stages.base import StageConfig
@@ -36,6 +37,19 @@ def _local(path: str) -> str:
     if why is not None:
         raise ValueError(why)
     return path
+
+
+def _local_or_store(path: str) -> str:
+    """A local folder, or an object-store URL (``s3://bucket/prefix``): normalised, no credentials."""
+    from curate.io import store
+
+    if not store.is_remote(path):
+        return path
+    try:
+        store.check_url(path, "path")
+    except ConfigError as err:
+        raise ValueError(str(err)) from None
+    return store.normalise(path)
 
 
 class _Strict(BaseModel):
@@ -65,7 +79,7 @@ class SourceConfig(_Strict):
     @field_validator("paths")
     @classmethod
     def _local_paths(cls, v: list[str]) -> list[str]:
-        return [_local(p) for p in v]
+        return [_local_or_store(p) for p in v]  # inputs may be in a store (read streamed, see io/discovery.py)
 
     html: HtmlOptions = Field(
         default_factory=HtmlOptions,
@@ -133,12 +147,12 @@ class SplitConfig(_Strict):
 class OutputConfig(_Strict):
     """The exported dataset: format, shard size, split, columns and a dataset card."""
 
-    path: str = Field(description="Output folder (must be empty unless `overwrite: true`).")
+    path: str = Field(description="Output folder or object-store URL (`s3://bucket/out`; must be empty unless `overwrite: true`).")
 
     @field_validator("path")
     @classmethod
     def _local_path(cls, v: str) -> str:
-        return _local(v)
+        return _local_or_store(v)
 
     format: Literal["parquet", "jsonl"] = Field("parquet", description="Data file format.")
     compression: Literal["zstd", "snappy", "gzip", "none"] = Field(
@@ -186,12 +200,12 @@ class RunConfig(_Strict):
     input: InputConfig | None = Field(
         None, description="Raw inputs to ingest (omit to start from `workdir`'s ingested shards)."
     )
-    workdir: str = Field(".curate/run", description="Folder for per-stage shards and manifests.")
+    workdir: str = Field(".curate/run", description="Folder or object-store URL for per-stage shards and manifests.")
 
     @field_validator("workdir")
     @classmethod
     def _local_workdir(cls, v: str) -> str:
-        return _local(v)
+        return _local_or_store(v)
 
     output: OutputConfig | None = Field(None, description="The exported dataset (omit to stop at the last stage).")
     engine: EngineConfig = Field(default_factory=EngineConfig, description="Execution engine.")
@@ -384,7 +398,7 @@ def resolve_paths(cfg: RunConfig, base: Path) -> RunConfig:
     """Make relative paths in the config relative to ``base`` (the config file's folder)."""
 
     def fix(p: str) -> str:
-        return p if os.path.isabs(p) else os.path.normpath(os.path.join(base, p))
+        return p if os.path.isabs(p) or url_scheme(p) not in (None, "file") else os.path.normpath(os.path.join(base, p))
 
     update: dict[str, Any] = {"workdir": fix(cfg.workdir)}
     if cfg.input is not None:

@@ -27,6 +27,7 @@ import shutil
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -78,19 +79,25 @@ class _Pending:
     target: Path
 
 
-def run_plan(plan: Plan, executor: Executor | None = None, reporter: Reporter | None = None) -> RunReport:
-    """Run ``plan`` with ``executor`` (default: the one the config names)."""
+def run_plan(
+    plan: Plan, executor: Executor | None = None, reporter: Reporter | None = None, on_commit: Callable[[Path], None] | None = None
+) -> RunReport:
+    """Run ``plan`` with ``executor`` (default: the one the config names); ``on_commit`` is told of
+    each step folder once its manifest is written (a remote workdir pushes it then)."""
     if executor is None:
         engine = plan.config.engine
         executor = make_executor(engine.kind, engine.workers, engine.address)
-    return Runner(plan, executor, reporter).run()
+    return Runner(plan, executor, reporter, on_commit).run()
 
 
 class Runner:
     """Runs one plan; see the module docstring for what it owns."""
 
-    def __init__(self, plan: Plan, executor: Executor | None = None, reporter: Reporter | None = None) -> None:
+    def __init__(
+        self, plan: Plan, executor: Executor | None = None, reporter: Reporter | None = None, on_commit: Callable[[Path], None] | None = None
+    ) -> None:
         self.plan = plan
+        self.on_commit = on_commit
         self.executor = executor or SerialExecutor()
         self.reporter = reporter or NullReporter()
         self.run_id = ""
@@ -273,6 +280,8 @@ class Runner:
             "curate_dataset": block,
         }
         write_json_atomic(data, step.folder / "_manifest.json")
+        if self.on_commit is not None:
+            self.on_commit(step.folder)
         self._results[step.index] = result
         self.reporter.step_finished(result)
         return result
@@ -361,14 +370,31 @@ class Runner:
             i -= 1
         return self.plan.steps[i]
 
-    def _chain_links(self, source: Step, end: Step, pending: list[Step]) -> list[ChainLink]:
+    def _chain_links(self, source: Step, end: Step, pending: list[Step], end_writes: bool = True) -> list[ChainLink]:
         """Links for every map step after ``source`` up to ``end``: the pending ones write their
-        rejected rows and stats, the others are replayed in memory; only ``end`` writes kept rows."""
+        rejected rows and stats, the others are replayed in memory; only ``end`` writes kept rows
+        (unless not ``end_writes``: a global stage right after reads them in memory)."""
         steps = self.plan.steps[source.index + 1 : end.index + 1]
         return [
-            self._link(s, self.plan.steps[s.index - 1].folder if i else source.folder, writes_kept=s is end, replay=s not in pending)
+            self._link(s, self.plan.steps[s.index - 1].folder if i else source.folder, writes_kept=s is end and end_writes, replay=s not in pending)
             for i, s in enumerate(steps)
         ]
+
+    def _following_global(self, end: Step) -> Step | None:
+        """The global stage right after a chain that ends at ``end``, when this run reaches it: it
+        is the only reader of the chain's kept rows, so the chain writes none and computes that
+        stage's keys from them in the same task (text is written once across global barriers);
+        its apply replays the chain from its source."""
+        i = end.index + 1
+        if i > self.plan.last or i >= len(self.plan.steps) or self.plan.steps[i].role is not StepRole.GLOBAL:
+            return None
+        return self.plan.steps[i]
+
+    def _kept_end(self, end: Step) -> Step:
+        """The step whose data files will hold the kept rows of a chain that ends at ``end``."""
+        while (following := self._following_global(end)) is not None:
+            end = self.plan.chain_end(following)
+        return end
 
     def _run_chain(self, chain: list[Step], head: tuple[StageStats, float] | None = None) -> list[StepResult]:
         """Run a fused chain's pending steps, one task per shard. ``head``: a global stage heads the
@@ -376,24 +402,37 @@ class Runner:
         done = {s.index: self._completed(s) for s in chain}
         pending = [s for s in chain if done[s.index] is None]
         end = chain[-1]
+        following = self._following_global(end)
         if not pending:
-            self._materialize(end)  # resumed, and the chain now ends at a step that held no data
+            if following is None:
+                self._materialize(end)  # resumed, and the chain now ends at a step that held no data
             return [done[s.index] for s in chain]  # type: ignore[misc]
         t0 = time.monotonic()
         source = self._data_source(pending[0])
         shards = self._shards(source)
-        links = self._chain_links(source, end, pending)
+        links = self._chain_links(source, end, pending, end_writes=following is None)
         for s in pending:
             self._start(s)
         first = len(links) - len(pending)  # the pending links are the chain's tail
         name = " + ".join(s.folder.name for s in pending)
         self.reporter.step_started(name, len(shards))
-        per_shard = self.executor.map_shards(
-            base.map_chain_task,
-            [(shard, links) for shard in shards],
-            lambda r: self.reporter.step_progress(1, r[first].docs_in),
-            links,
-        )
+        if following is None:
+            per_shard = self.executor.map_shards(
+                base.map_chain_task,
+                [(shard, links) for shard in shards],
+                lambda r: self.reporter.step_progress(1, r[first].docs_in),
+                links,
+            )
+        else:
+            self._start(following)
+            after = self._link(following, end.folder, writes_kept=True, replay=False)
+            both = self.executor.map_shards(
+                base.chain_keys_task,
+                [(shard, i, links, after) for i, shard in enumerate(shards)],
+                lambda r: self.reporter.step_progress(1, r[0][first].docs_in),
+                [*links, after],
+            )
+            per_shard = [r[0] for r in both]
         wall = time.monotonic() - t0
         totals = [sum((r[first + k] for r in per_shard), StageStats()) for k in range(len(pending))]
         cpu = sum(t.cpu_seconds for t in totals) or 1.0
@@ -403,10 +442,10 @@ class Runner:
             seconds = wall * stats.cpu_seconds / cpu if len(pending) > 1 else wall
             if head is not None and s is chain[0]:
                 stats, seconds = stats + head[0], seconds + head[1]
-            if s is end:
+            if s is end and following is None:
                 results[s.index] = self._finish(s, stats, seconds, self._input_fp(s), [f"{n}.parquet" for n in shards])
             else:
-                results[s.index] = self._finish(s, stats, seconds, self._input_fp(s), chain=(source, end))
+                results[s.index] = self._finish(s, stats, seconds, self._input_fp(s), chain=(source, self._kept_end(end)))
         return [results[s.index] for s in chain]  # type: ignore[misc]
 
     def _materialize(self, step: Step) -> None:
@@ -436,26 +475,32 @@ class Runner:
 
     def _run_global(self, chain: list[Step]) -> list[StepResult]:
         """A global stage: keys per shard, one resolve, then apply per shard, fused with the map
-        steps after it (``chain[1:]``) so that its kept rows are written only at the chain's end."""
+        steps after it (``chain[1:]``) so that its kept rows are written only at the chain's end;
+        when another global stage follows, the chain writes no kept rows at all: that stage's keys
+        are computed in the same tasks (``_following_global``), their time counted here."""
         step = chain[0]
         done = self._completed(step)
         if done:
             if len(chain) == 1:
-                self._materialize(step)  # resumed, and the chain now ends here
+                if self._following_global(step) is None:
+                    self._materialize(step)  # resumed, and the chain now ends here
                 return [done]
             return [done, *self._run_chain(chain[1:])]
         t0 = time.monotonic()
         previous = self.plan.steps[step.index - 1]
-        self._materialize(previous)
-        link = self._link(step, previous.folder, writes_kept=True, replay=False)
-        shards = self._shards(previous)
+        # the nearest step holding data files; completed steps between (a fused chain, a global
+        # stage whose keys were computed with its apply) are replayed in memory by the keys tasks
+        source = self._data_source(step)
+        replay = tuple(self._chain_links(source, previous, [], end_writes=False)) if source is not previous else ()
+        link = self._link(step, source.folder if not replay else previous.folder, writes_kept=True, replay=False)
+        shards = self._shards(source)
         self._start(step)
         self.reporter.step_started(f"{step.folder.name} keys", len(shards))
         key_stats = self.executor.map(
-            base.keys_task, [(s, i, link) for i, s in enumerate(shards)], lambda r: self.reporter.step_progress(1)
+            base.keys_task, [(s, i, link, replay) for i, s in enumerate(shards)], lambda r: self.reporter.step_progress(1)
         )
         resolve_stats = base.resolve_global(link, shards, self.executor.map)
-        if len(chain) > 1:
+        if len(chain) > 1 or replay or self._following_global(step) is not None:
             return self._run_chain(chain, (sum(key_stats, StageStats()) + resolve_stats, time.monotonic() - t0))
         self.reporter.step_started(f"{step.folder.name} apply", len(shards))
         applied = self.executor.map(base.apply_task, [(s, link) for s in shards], lambda r: self.reporter.step_progress(1, r.docs_in))
