@@ -312,3 +312,37 @@ def test_arrow_utf8_check_agrees_with_python_s_strict_decoder() -> None:
                       for _ in range(rng.randint(1, 12))) for _ in range(20000)]
     for b in samples:
         assert _valid_utf8(pa.py_buffer(b)) == python_ok(b), b
+
+
+def _one_schema(out: Path) -> pl.DataFrame:
+    """Every kept shard has the same schema, so one glob reads the step (polars and pyarrow)."""
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    shards = sorted(out.glob("*.parquet"))
+    assert len(shards) >= 2
+    schemas = {pq.read_schema(f).remove_metadata().to_string() for f in shards}
+    assert len(schemas) == 1, schemas
+    assert ds.dataset(out / "", format="parquet", exclude_invalid_files=True).to_table().num_rows == sum(pq.read_metadata(f).num_rows for f in shards)
+    return pl.scan_parquet(out / "*.parquet").collect().sort("text")
+
+
+def test_shards_of_one_ingest_share_one_schema_when_a_field_is_null_in_one_file(cli, tmp_path: Path) -> None:
+    # one read task per file: each types its own rows (all-null title, int vs float score, no lang)
+    write_jsonl(tmp_path / "in" / "a.jsonl", [{"text": "first document", "title": None, "score": 1}])
+    write_jsonl(tmp_path / "in" / "b.jsonl", [{"text": "second document", "title": "Second", "score": 2.5, "lang": "en"}])
+    kept, _ = ingest(cli, tmp_path, tmp_path / "in")
+    frame = _one_schema(tmp_path / "out")
+    assert frame.schema["title"] == pl.String and frame.schema["score"] == pl.Float64
+    assert frame["title"].to_list() == [None, "Second"] and frame["score"].to_list() == [1.0, 2.5]
+    assert frame["lang"].to_list() == [None, "en"]
+
+
+def test_html_files_with_and_without_a_declared_charset_share_one_schema(cli, tmp_path: Path) -> None:
+    body = "<article><p>{} is a paragraph of main content, long enough for the extractor to keep it as the page text.</p></article>"
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.html").write_text(f'<html><head><meta charset="utf-8"><title>A</title></head><body>{body.format("Alpha")}</body></html>')
+    (tmp_path / "in" / "b.html").write_bytes(f"<html><body>{body.format('Beta')}</body></html>".encode())
+    ingest(cli, tmp_path, tmp_path / "in", extra=("--rows-per-shard", "1"))
+    frame = _one_schema(tmp_path / "out")
+    assert frame.height == 2 and frame["path"].to_list() == ["a.html", "b.html"]

@@ -8,6 +8,8 @@ separately with the reason and ``file:line`` so the engine writes them to ``reje
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import polars as pl
 import pyarrow as pa
@@ -293,6 +295,57 @@ def finalize_chunk(
             hint="fix the record, or run without --strict to send malformed records to rejected/",
         )
     return kept, rejected
+
+
+_CASTABLE = (pa.types.is_integer, pa.types.is_floating, pa.types.is_boolean, pa.types.is_string, pa.types.is_large_string)
+
+
+def _common_type(types: list[pa.DataType]) -> pa.DataType | None:
+    """One type for a column the shards typed differently: null gives way to any type, numbers
+    widen (permissive promotion); scalars that do not promote become strings; else None."""
+    known = [t for t in types if not pa.types.is_null(t)] or types
+    try:
+        return pa.unify_schemas([pa.schema([pa.field("c", t)]) for t in known], promote_options="permissive").field("c").type
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        if all(any(ok(t) for ok in _CASTABLE) for t in known):
+            return pa.large_string()
+        return None
+
+
+def unify_shard_schemas(folder: Path, shards: list[str]) -> int:
+    """Give the kept shards of an ingest step one schema; returns the shards rewritten.
+
+    Each read task types its own rows, so a metadata column can differ between shards: all null
+    in one file (Arrow's null type) and strings in another, integers here and floats there, or
+    missing where a file lacks the field. Only the footers are read to decide; a shard that
+    differs is rewritten (one at a time) with every column cast to the common type, in the
+    order of first appearance, and columns it lacks added as nulls. A column whose types cannot
+    be reconciled (a struct here, a string there) is left as each shard has it.
+    """
+    import pyarrow.parquet as pq
+
+    from curate.io.shards import write_parquet_atomic
+
+    paths = [folder / f"{s}.parquet" for s in shards]
+    schemas = [pq.read_schema(p).remove_metadata() for p in paths]
+    if len(schemas) < 2 or all(s.equals(schemas[0]) for s in schemas[1:]):
+        return 0
+    types: dict[str, list[pa.DataType]] = {}
+    for schema in schemas:
+        for f in schema:
+            types.setdefault(f.name, []).append(f.type)
+    common = {name: _common_type(ts) for name, ts in types.items()}
+    rewritten = 0
+    for path, schema in zip(paths, schemas, strict=True):
+        fields = [pa.field(n, t if t is not None else schema.field(n).type) for n, t in common.items() if t is not None or n in schema.names]
+        target = pa.schema(fields)
+        if schema.equals(target):
+            continue
+        table = pq.read_table(path)
+        columns = [table.column(f.name).cast(f.type) if f.name in schema.names else pa.nulls(table.num_rows, f.type) for f in target]
+        write_parquet_atomic(pa.Table.from_arrays(columns, schema=target), path)
+        rewritten += 1
+    return rewritten
 
 
 def _bad_where(chunk: RawChunk, b: BadRecord) -> str:

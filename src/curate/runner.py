@@ -341,6 +341,9 @@ class Runner:
         def where(shard: str) -> str:
             return labels.get(shard.split("-")[1], shard)
 
+        from curate.ingest import unify_shard_schemas
+
+        unify_shard_schemas(step.folder, shard_names(step.folder))  # one schema for every shard of the step
         stats = stats + check_unique_ids(step.folder, shard_names(step.folder), cfg.strict, where)
         return self._finish(step, stats, time.monotonic() - t0, "")
 
