@@ -401,7 +401,7 @@ def augment(
     op: Annotated[list[str], typer.Option("--op", help="Operator (repeatable): typo, typo_substitute, typo_insert, typo_delete, typo_transpose, ocr, casing, whitespace, punctuation, word_dropout, word_swap, sentence_shuffle.")] = [],  # noqa: B006
     rate: Annotated[list[float], typer.Option("--rate", help="Rate of each --op (one value for all, or one per --op).")] = [],  # noqa: B006
     fraction: Annotated[float | None, typer.Option("--fraction", help="Fraction of documents used as sources " + _default("curate.stages.augment.AugmentConfig", "fraction"))] = None,
-    max_synthetic_fraction: Annotated[float | None, typer.Option("--max-synthetic-fraction", help="Cap on synthetic rows in the output " + _default("curate.stages.augment.AugmentConfig", "max_synthetic_fraction"))] = None,
+    max_synthetic_fraction: Annotated[float | None, typer.Option("--max-synthetic-fraction", help="Cap on synthetic rows in the output (with --originals separate: in the output and the originals together) " + _default("curate.stages.augment.AugmentConfig", "max_synthetic_fraction"))] = None,
     pairs: Annotated[str | None, typer.Option("--pairs", help="none, correction (noisy, clean) or preference (degraded responses) " + _default("curate.stages.augment.AugmentConfig", "pairs"))] = None,
     degrade: Annotated[list[str], typer.Option("--degrade", help="Meaning-changing degradation for pairs (repeatable), NAME or NAME=GRADE: truncate, drop_step, reorder_steps, perturb_numbers, swap_units, negate, swap_answer, shuffle_list.")] = [],  # noqa: B006
     field: Annotated[str | None, typer.Option("--field", help="Response column " + _default("curate.stages.augment.AugmentConfig", "field"))] = None,

@@ -215,6 +215,38 @@ def test_diff_checks_gates_against_the_new_release(tmp_path: Path, cli) -> None:
     assert cli("diff", tmp_path / "w1", tmp_path / "w2", "--gates", tmp_path / "gates.yaml").exit_code == 0
 
 
+def _pairs_run(tmp_path: Path, originals: str, gate: float) -> tuple[Path, dict]:
+    """20 Q&A rows -> augment preference pairs (2 degradations, cap 0.5) -> a release gated on the synthetic share."""
+    import yaml
+
+    rows = [{"id": f"q{i:02d}", "text": f"How far is town {i}?", "prompt": f"How far is town {i}?",
+             "response": f"Town {i} is {i + 3} km away. It is not far.\nWalk north.\nThen turn left."} for i in range(20)]
+    (tmp_path / "qa.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    augment = {"kind": "augment", "pairs": "preference", "field": "response", "prompt_field": "prompt", "fraction": 1.0,
+               "degradations": [{"name": "truncate"}, {"name": "negate"}], "originals": originals, "max_synthetic_fraction": 0.5}
+    cfg = {"input": {"sources": [{"paths": [str(tmp_path / "qa.jsonl")]}]}, "stages": [augment],
+           "output": {"path": str(tmp_path / originals)}, "workdir": str(tmp_path / f"work-{originals}"),
+           "gates": {"max_synthetic_fraction": gate}}
+    config = tmp_path / f"{originals}.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    return config, cfg
+
+
+@pytest.mark.parametrize("originals", ["keep", "separate"])
+def test_synthetic_share_gate_measures_what_the_augment_cap_bounds(tmp_path: Path, cli, originals: str) -> None:  # noqa: ANN001
+    # cap 0.5 with 2 pairs a source: 10 sources, 20 pairs, 20 originals (in the output, or set aside as pair_source)
+    config, _ = _pairs_run(tmp_path, originals, 0.5)
+    result = cli("run", config, "-q")
+    assert result.exit_code == 0, result.output
+    gate = read(tmp_path / originals / "report.json")["gates"]["results"][0]
+    assert gate["gate"] == "max_synthetic_fraction" and gate["value"] == 0.5 and gate["passed"] is True
+    kept = pl.read_parquet(list((tmp_path / originals).glob("*/part-*.parquet")))
+    assert int(kept["is_synthetic"].sum()) == 20 and kept.height == (20 if originals == "separate" else 40)
+    stricter, _ = _pairs_run(tmp_path, originals, 0.4)
+    failed = cli("run", stricter, "-q", "--overwrite")
+    assert failed.exit_code == 1 and "gate failed: max_synthetic_fraction: 20 of the " in failed.stderr and "(0.5000)" in failed.stderr
+
+
 def test_week_records_are_what_the_tests_assume() -> None:
     one, two = week_records(1), week_records(2)
     assert {r["id"] for r in one} - {r["id"] for r in two} == {f"doc-{i:04d}" for i in range(10)}

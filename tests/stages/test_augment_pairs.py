@@ -190,3 +190,13 @@ def test_cli_preference_pairs_with_degradations(tmp_path: Path) -> None:
     assert pairs.height == 16 and pairs["is_synthetic"].all()
     assert sorted(set(pairs["degradation"])) == [2, 5]
     assert pl.read_parquet(list((out / "rejected").glob("*.parquet"))).height == 8
+
+
+def test_with_originals_separate_the_cap_bounds_pairs_over_pairs_and_originals() -> None:
+    kept_mode, _ = run(stage(max_synthetic_fraction=0.5), [qa(20)])
+    out, counters = run(stage(max_synthetic_fraction=0.5, originals="separate"), [qa(20)])
+    pairs, originals = out.filter(pl.col(REJECT).is_null()), out.filter(pl.col(REJECT) == "pair_source")
+    assert pairs["is_synthetic"].all() and originals.height == 20
+    assert pairs.height / (pairs.height + originals.height) <= 0.5
+    # the same budget as with the originals kept: the same rows, only routed elsewhere
+    assert pairs.height == int(kept_mode["is_synthetic"].sum()) and counters["augment_selected"] == 6

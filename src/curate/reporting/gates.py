@@ -45,7 +45,8 @@ class GatesConfig(BaseModel):
         "numeric column (samples); not checked when there is no previous release.",
     )
     max_synthetic_fraction: float | None = Field(
-        None, ge=0.0, le=1.0, description="Largest share of the release that augmentation may have added."
+        None, ge=0.0, le=1.0, description="Largest share of the release that augmentation may have added: added rows / (rows in "
+        "the release + originals that `originals: separate` set aside as `pair_source`), what augment's own cap bounds."
     )
 
     def active(self) -> bool:
@@ -126,10 +127,17 @@ def evaluate(gates: GatesConfig, report: dict[str, Any], diff: dict[str, Any] | 
             out.append(_result("max_score_shift", worst["ks"], gates.max_score_shift, worst["ks"] <= gates.max_score_shift,
                                f"{worst['column']} moved by KS {worst['ks']:.4f} since the previous release, at most {gates.max_score_shift} allowed"))
     if gates.max_synthetic_fraction is not None:
+        from curate.stages.augment import ORIGINAL_REASON
+
+        # the share augment's cap bounds: added rows over the release plus the originals that
+        # `originals: separate` set aside as pair sources (the second output; none with `keep`)
         added = int(totals.get("docs_added", 0))
-        share = added / docs_out if docs_out else 0.0
+        aside = sum(int(r["count"]) for r in report.get("reasons") or [] if r["reason"] == ORIGINAL_REASON)
+        whole = docs_out + aside
+        share = added / whole if whole else 0.0
+        of = f"the {docs_out:,} documents" + (f" and {aside:,} originals set aside as {ORIGINAL_REASON}" if aside else "")
         out.append(_result("max_synthetic_fraction", round(share, 6), gates.max_synthetic_fraction, share <= gates.max_synthetic_fraction,
-                           f"{added:,} of the {docs_out:,} documents were added by augmentation ({share:.4f}), at most {gates.max_synthetic_fraction} allowed"))
+                           f"{added:,} of {of} were added by augmentation ({share:.4f}), at most {gates.max_synthetic_fraction} allowed"))
     return {"passed": all(r["passed"] is not False for r in out), "results": out}
 
 

@@ -264,7 +264,10 @@ class AugmentConfig(SecretsRefusedConfig):
         0.2,
         ge=0.0,
         lt=1.0,
-        description="Hard cap on synthetic rows / all rows in this stage's output (existing synthetic rows count).",
+        description="Hard cap on synthetic rows / (rows in this stage's output + originals set aside by `originals: "
+        "separate`): with `keep` the share of the output, with `separate` of the pairs and their originals together "
+        "(the output alone is all pairs by design). Existing synthetic rows count; the gate of the same name measures "
+        "the release the same way.",
     )
     field: str = Field(
         "text", min_length=1, description="Column that operators corrupt and LLM answers replace."
@@ -362,7 +365,9 @@ class Augment(GlobalStage):
     only from those that apply to it (``pairs_not_applicable_<name>`` counts the rest), so the
     cap, which assumes every pair is made, is an upper bound. ``swap_answer`` draws its partner
     from the same shard. ``originals: separate`` sends the originals to ``rejected/`` as
-    ``pair_source``, so the output holds only the pairs.
+    ``pair_source``, so the output holds only the pairs; the cap then bounds the pairs' share of
+    the pairs and originals together (the same rows as with ``keep``, so the same budget), which
+    is also what the release gate ``max_synthetic_fraction`` measures.
 
     LLM failures are judged per shard (apply sees one shard at a time): a source whose request
     fails after its retries is dropped and counted (``llm_failed_rows``, ``llm_error_<cause>``),
