@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from conftest import write_jsonl
 from curate.config import parse_config
+from curate.errors import ConfigError
 from curate.pipeline import build_plan
 from curate.stages.bad_words import COUNT_COLUMN, BadWords, BadWordsConfig
 from curate.stages.base import REJECT, REJECT_DETAIL, StageContext
@@ -118,3 +119,40 @@ def test_filter_command_takes_word_lists(cli, tmp_path: Path, lists: dict[str, s
     assert rejected.select("id", "reject_reason", "reject_detail").rows() == [("a", "bad_words", "1 matches (en)")]
     bad = cli("filter", src, "-o", tmp_path / "x", "--bad-words", "en", "-q")
     assert bad.exit_code == 2 and "LANG=PATH" in bad.stderr
+
+
+@pytest.mark.parametrize(("content", "why"), [("", "holds no words$"), ("\n  \n", "holds no words$"), ("sm\n", "holds no words once the `allow` words are left out")])
+def test_an_empty_list_is_a_config_error_naming_the_key_and_file(tmp_path: Path, lists: dict[str, str], content: str, why: str) -> None:
+    (tmp_path / "de.txt").write_text(content, encoding="utf-8")
+    stage = BadWords(BadWordsConfig(lists={**lists, "de": str(tmp_path / "de.txt")}))
+    with pytest.raises(ConfigError, match=rf"^bad_words\.lists\.de: {re.escape(str(tmp_path / 'de.txt'))} {why}"):
+        stage.setup()
+
+
+def test_cli_with_an_empty_list_exits_2_with_one_line(cli, tmp_path: Path) -> None:
+    (tmp_path / "empty.txt").write_text("\n", encoding="utf-8")
+    src = write_jsonl(tmp_path / "d.jsonl", [{"text": "oh darn"}, {"text": "fine"}])
+    result = cli("filter", src, "-o", tmp_path / "out", "--bad-words", f"en={tmp_path / 'empty.txt'}", "-w", "1", "-q")
+    assert result.exit_code == 2 and result.stderr.startswith(f"error: bad_words.lists.en: {tmp_path / 'empty.txt'} holds no words\n")
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("default_language", "fr", "default_language: fr has no list; languages with lists: en, zh"),
+    ("substring_languages", ["zh", "ja", "th"], "substring_languages: ja, th have no list; languages with lists: en, zh"),
+])
+def test_a_language_the_config_names_without_a_list_is_a_config_error(lists: dict[str, str], key: str, value: object, message: str) -> None:
+    with pytest.raises(ValidationError, match=re.escape(message)):
+        BadWordsConfig(lists=lists, **{key: value})
+    assert BadWordsConfig(lists={"de": lists["en"]}).default_language == "en"  # the defaults are not checked
+
+
+def test_validate_names_the_stage_key_and_the_languages_with_lists(cli, tmp_path: Path, lists: dict[str, str]) -> None:
+    import yaml
+
+    src = write_jsonl(tmp_path / "d.jsonl", [{"text": "darn"}])
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({"input": {"paths": [str(src)]}, "workdir": str(tmp_path / "w"),
+                                      "stages": [{"kind": "bad_words", "lists": lists, "default_language": "de"}]}))
+    result = cli("validate", config)
+    assert result.exit_code == 2
+    assert "stages[0].bad_words: default_language: de has no list; languages with lists: en, zh" in result.stderr

@@ -5,7 +5,9 @@ text is lowercased (the words are not: lists are written in lower case), a word 
 is flanked by non-word characters or the text's ends, except in the languages written without
 spaces (``substring_languages``: ja, th, zh by default) where any occurrence matches. curate
 ships no list and downloads none: the user gives one file per language (one word or phrase a
-line, blank lines ignored), and the files' content is part of the step's fingerprint.
+line, blank lines ignored), and the files' content is part of the step's fingerprint. A list
+with no words, and a language the config names (``default_language``, ``substring_languages``,
+when given) without a list, are config errors: either would let documents pass unchecked.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import polars as pl
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from curate.errors import ConfigError
 from curate.stages.base import REJECT, REJECT_DETAIL, MapStage, StageConfig, StageContext
@@ -51,18 +53,20 @@ class BadWordsConfig(StageConfig):
     lists: dict[str, str] = Field(
         min_length=1,
         description="Word list per language code, e.g. {en: lists/en.txt}: one word or phrase a "
-        "line (UTF-8), matched against the lowercased text. curate ships and downloads none.",
+        "line (UTF-8), matched against the lowercased text; a file with no words is an error. curate ships "
+        "and downloads none.",
     )
     language_column: str = Field(
         "lang", description="Column holding each document's language code (quality_score's `lang`)."
     )
     default_language: str = Field(
-        "en", min_length=1, description="Language of documents without the column or with a null value."
+        "en", min_length=1, description="Language of documents without the column or with a null value; when given, "
+        "it must have a list."
     )
     substring_languages: list[str] = Field(
         default_factory=lambda: ["ja", "th", "zh"],
         description="Languages written without spaces: a word matches anywhere, not only between "
-        "non-word characters (C4's rule).",
+        "non-word characters (C4's rule); when given, each must have a list.",
     )
     allow: list[str] = Field(
         default_factory=lambda: ["sm", "グロ", "女の子", "性"],
@@ -86,6 +90,22 @@ class BadWordsConfig(StageConfig):
             if not code.strip() or not path.strip():
                 raise ValueError("each entry is LANGUAGE: PATH, neither empty")
         return v
+
+    @model_validator(mode="after")
+    def _languages_have_lists(self) -> BadWordsConfig:
+        """A language the config names (``default_language``, ``substring_languages``; only when
+        given, not the defaults) must have a list: else its documents would pass unchecked."""
+        named = [("default_language", [self.default_language])] if "default_language" in self.model_fields_set else []
+        if "substring_languages" in self.model_fields_set:
+            named.append(("substring_languages", self.substring_languages))
+        for key, codes in named:
+            missing = [c for c in codes if c not in self.lists]
+            if missing:
+                raise ValueError(
+                    f"{key}: {', '.join(missing)} {'has' if len(missing) == 1 else 'have'} no list; "
+                    f"languages with lists: {', '.join(sorted(self.lists))}"
+                )
+        return self
 
     def with_paths(self, fix: Callable[[str], str]) -> BadWordsConfig:
         return self.model_copy(update={"lists": {k: fix(p) for k, p in self.lists.items()}})
@@ -129,8 +149,9 @@ class BadWords(MapStage):
         patterns: dict[str, tuple[str, str]] = {}
         for code, path in self.cfg.lists.items():
             words = read_list(path, allow)
-            if not words:
-                continue
+            if not words:  # an empty file (or one of allowed words only) would filter nothing
+                left = " once the `allow` words are left out" if read_list(path) else ""
+                raise ConfigError(f"bad_words.lists.{code}: {path} holds no words{left}", hint="one word or phrase a line (UTF-8)")
             if code in self.cfg.substring_languages:
                 alt = "|".join(escape(w) for w in words)
                 patterns[code] = (alt, alt)
@@ -158,9 +179,6 @@ class BadWords(MapStage):
             sub = work.filter(pl.col("lang") == code)
             if code not in self.cfg.lists:
                 ctx.count(f"bad_words_missing_{code}", sub.height)
-                continue
-            if code not in self._patterns:  # an empty list
-                counts.append(sub.select("_i", pl.lit(0, pl.Int32).alias("n")))
                 continue
             decide, count = self._patterns[code]
             low = sub.select("_i", pl.col("text").fill_null("").str.to_lowercase().alias("low"))
