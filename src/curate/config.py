@@ -291,8 +291,8 @@ def format_validation_error(
         elif e["type"] == "value_error":
             msg = msg.removeprefix("Value error, ")
         got = e.get("input")
-        if e["type"] not in ("missing", "extra_forbidden") and isinstance(got, str | int | float | bool):
-            msg += f" (got {got!r})"
+        if e["type"] not in ("missing", "extra_forbidden") and isinstance(got, str | int | float | bool) and "credentials" not in msg:
+            msg += f" (got {got!r})"  # never for a refused credential: the message would print it
         lines.append(f"{path}: {msg}")
     return lines
 

@@ -47,3 +47,14 @@ def test_credentials_in_a_url_are_refused() -> None:
 @pytest.mark.parametrize("url,expected", [("s3:/b/k", "s3://b/k"), ("s3://b/k/", "s3://b/k"), ("gs://b", "gs://b")])
 def test_urls_are_normalised(url: str, expected: str) -> None:
     assert store.normalise(url) == expected
+
+
+def test_a_config_with_credentials_in_a_url_is_refused_without_printing_them(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("workdir: s3://AKIAEXAMPLE:supersecret@bucket/work\n")
+    proc = subprocess.run([sys.executable, "-m", "curate", "run", str(cfg)], capture_output=True, text=True)
+    assert proc.returncode == 2 and "credentials in a URL are refused" in proc.stderr
+    assert "supersecret" not in proc.stderr + proc.stdout and "AKIAEXAMPLE" not in proc.stderr + proc.stdout

@@ -21,6 +21,7 @@ Readers resolve the marker: ``curate`` commands do it for an input URL; elsewher
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -64,9 +65,9 @@ def publish_release(local: Path, url: str, run_id: str) -> str:
     prefix = store.join(url, name)
     files = [p for p in store.walk_local(local) if not any(part.startswith(".") for part in p.relative_to(local).parts)]
     try:
-        for p in files:  # the release's own manifest last: a complete-looking release is complete
-            if p.relative_to(local).as_posix() != "_manifest.json":
-                store.upload(p, store.join(prefix, p.relative_to(local).as_posix()))
+        store.parallel(  # the release's own manifest last: a complete-looking release is complete
+            [(store.upload, p, store.join(prefix, p.relative_to(local).as_posix())) for p in files if p.relative_to(local).as_posix() != "_manifest.json"]
+        )
         if (local / "_manifest.json").is_file():
             store.upload(local / "_manifest.json", store.join(prefix, "_manifest.json"))
         arrived = {f.url[len(prefix) + 1 :]: f.size for f in store.list_files(prefix)}
@@ -93,15 +94,9 @@ def publish_release(local: Path, url: str, run_id: str) -> str:
 
 def _collect_garbage(url: str, keep: set[str | None]) -> None:
     """Remove what is neither the marker nor a kept release (older releases, failed attempts)."""
-    for f in store.list_files(url):
-        rel = f.url[len(url) + 1 :]
-        top = rel.split("/", 1)[0]
-        if rel == RELEASE_MARKER or top in keep:
-            continue
-        try:
-            store.delete(f.url)
-        except CurateError:
-            pass  # left for the next publish; the output is already committed
+    stale = [f.url for f in store.list_files(url) if f.url[len(url) + 1 :] != RELEASE_MARKER and f.url[len(url) + 1 :].split("/", 1)[0] not in keep]
+    with contextlib.suppress(CurateError):  # what is left goes at the next publish; the output is already committed
+        store.parallel([(store.delete, u) for u in stale])
 
 
 def download_release(url: str, local: Path) -> bool:
@@ -112,6 +107,5 @@ def download_release(url: str, local: Path) -> bool:
     release = store.current_release(url)
     if release is None:
         return False
-    for f in store.list_files(release):
-        store.download(f.url, local / f.url[len(release) + 1 :])
+    store.parallel([(store.download, f.url, local / f.url[len(release) + 1 :]) for f in store.list_files(release)])
     return True

@@ -89,13 +89,13 @@ class RemoteWorkdir:
                 from curate.io.shards import remove_tree
 
                 remove_tree(self.local / rel)
-        n = 0
+        calls = []
         for rel, f in sorted(by_rel.items()):
             dest = self.local / rel
             if rel.endswith(".json") or not dest.is_file() or dest.stat().st_size != f.size:
-                store.download(f.url, dest)
-                n += 1
-        return n
+                calls.append((store.download, f.url, dest))
+        store.parallel(calls)
+        return len(calls)
 
     # ---------------------------------------------------------------- push
 
@@ -118,13 +118,13 @@ class RemoteWorkdir:
         if "_manifest.json" in remote and (manifest is None or manifest.stat().st_size != remote["_manifest.json"].size or
                                             store.read_bytes(remote["_manifest.json"].url) != manifest.read_bytes()):
             store.delete(remote.pop("_manifest.json").url)  # the old commit goes before the files change
+        calls: list[tuple] = []
         for rel, path in local.items():
             have = remote.get(rel)
             if have is None or have.size != path.stat().st_size or rel.endswith(".json"):
-                store.upload(path, store.join(remote_folder, rel))
-        for rel, f in remote.items():
-            if rel not in local and rel != "_manifest.json":
-                store.delete(f.url)
+                calls.append((store.upload, path, store.join(remote_folder, rel)))
+        calls += [(store.delete, f.url) for rel, f in remote.items() if rel not in local and rel != "_manifest.json"]
+        store.parallel(calls)
         if manifest is not None and ("_manifest.json" not in remote):
             store.upload(manifest, store.join(remote_folder, "_manifest.json"))
 
@@ -139,12 +139,14 @@ class RemoteWorkdir:
         for name in sorted(remote_top):
             if _STEP_FOLDER.match(name) and name not in local_steps:
                 store.delete_prefix(store.join(self.url, name))  # a step of another plan, gone locally too
+        calls = []
         for p in store.walk_local(self.local):
             rel = p.relative_to(self.local)
             if rel.parts and _STEP_FOLDER.match(rel.parts[0]) and len(rel.parts) > 1:
                 continue
             if _pushable(rel):
-                store.upload(p, store.join(self.url, rel.as_posix()))
+                calls.append((store.upload, p, store.join(self.url, rel.as_posix())))
+        store.parallel(calls)
 
 
 class Lease:

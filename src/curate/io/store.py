@@ -222,7 +222,7 @@ def read_bytes(url: str) -> bytes | None:
     """The whole object, or None when it does not exist (small files: manifests, markers)."""
     loc = locate(url)
     try:
-        with loc.fs.open_input_stream(loc.path) as fh:
+        with loc.fs.open_input_stream(loc.path, compression=None) as fh:
             return fh.read()
     except FileNotFoundError:
         return None
@@ -239,7 +239,7 @@ def write_bytes(url: str, data: bytes) -> None:
     """One object written in one request: on S3, GCS and Azure it appears whole or not at all."""
     loc = locate(url)
     try:
-        with loc.fs.open_output_stream(loc.path) as fh:
+        with loc.fs.open_output_stream(loc.path, compression=None) as fh:
             fh.write(data)
     except OSError as err:
         raise store_error(url, err, "cannot write") from None
@@ -249,7 +249,7 @@ def upload(local: Path, url: str) -> None:
     """Copy one local file to ``url`` (streamed; multipart on S3 for large files)."""
     loc = locate(url)
     try:
-        with open(local, "rb") as src, loc.fs.open_output_stream(loc.path) as dst:
+        with open(local, "rb") as src, loc.fs.open_output_stream(loc.path, compression=None) as dst:
             shutil.copyfileobj(src, dst, 8 << 20)
     except OSError as err:
         raise store_error(url, err, "cannot upload to") from None
@@ -261,7 +261,7 @@ def download(url: str, local: Path) -> None:
     local.parent.mkdir(parents=True, exist_ok=True)
     tmp = local.with_name(f".{local.name}.download")
     try:
-        with loc.fs.open_input_stream(loc.path) as src, open(tmp, "wb") as dst:
+        with loc.fs.open_input_stream(loc.path, compression=None) as src, open(tmp, "wb") as dst:
             shutil.copyfileobj(src, dst, 8 << 20)
         os.replace(tmp, local)
     except OSError as err:
@@ -315,3 +315,22 @@ def current_release(url: str) -> str | None:
     except (ValueError, KeyError, TypeError):
         raise CurateError(f"{join(url, RELEASE_MARKER)}: damaged release marker (expected JSON with a `release` key)") from None
     return join(url, release)
+
+
+TRANSFER_THREADS = 8
+"""Object stores answer each request in tens of milliseconds: files go up and down in parallel."""
+
+
+def parallel(calls: list[tuple[Any, ...]]) -> None:
+    """Run ``fn(*args)`` for each ``(fn, *args)`` on a few threads (the clients release the GIL);
+    the first error is raised after the others have finished."""
+    if len(calls) <= 1:
+        for fn, *args in calls:
+            fn(*args)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(min(TRANSFER_THREADS, len(calls)), thread_name_prefix="curate-store") as pool:
+        futures = [pool.submit(fn, *args) for fn, *args in calls]
+    for fut in futures:
+        fut.result()
