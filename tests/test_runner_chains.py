@@ -351,3 +351,120 @@ def test_resume_after_removing_the_map_steps_after_a_global_stage_equals_a_fresh
     assert parquet_bytes(a / "out") == parquet_bytes(b / "out")
     assert resumed.manifest["totals"] == fresh.manifest["totals"]
     assert workdir_rejected(a) == workdir_rejected(b)
+
+
+# ---------------------------------------------------------------- a global stage feeding the next global stage
+
+TWO_GLOBALS = [{"kind": "exact_dedup"}, {"kind": "minhash_dedup", "threshold": 0.7}, *CHAIN[:1]]
+"""exact_dedup's kept rows are read only by minhash_dedup: its apply computes minhash's keys in
+the same task and writes no kept rows; minhash's apply replays it from the ingested shards."""
+
+
+def two_globals(root: Path) -> dict[str, Any]:
+    cfg = project(root, stages=TWO_GLOBALS)
+    # near copies that exact dedup keeps (other case) and MinHash removes (words are lowercased)
+    copies = [{"text": r["text"].upper(), "n": 1000 + i} for i, r in enumerate(make_records(40, seed=1)) if i % 3 == 1]
+    write_jsonl(root / "raw" / "c.jsonl", copies)
+    return cfg
+
+
+def test_a_global_stage_followed_by_a_global_stage_writes_no_kept_rows(tmp_path: Path) -> None:
+    root = tmp_path / "fused"
+    report = run_cfg(root, two_globals(root))
+    work = root / "work"
+    assert not kept_files(work / "01_exact_dedup")
+    m = manifest(work / "01_exact_dedup")
+    assert m["curate_dataset"]["materialized"] is False
+    assert (m["curate_dataset"]["recompute_from"], m["curate_dataset"]["chain_end"]) == ("00_ingest", "03_filter")
+    assert read_rejected(work / "01_exact_dedup").height == m["counts"]["docs_rejected"] > 0
+    assert read_rejected(work / "02_minhash_dedup").height == report.steps[2].stats.docs_rejected > 0
+    ingested = [p.name for p in kept_files(work / "00_ingest")]
+    assert sorted(p.name for p in (work / "02_minhash_dedup" / "_keys").glob("*.parquet")) == ingested
+    assert [s.materialized for s in report.steps] == [True, False, False, True, None]
+    assert report.steps[2].stats.docs_in == report.steps[1].stats.docs_kept
+    # the same steps, each written (--until one step at a time), give the same bytes
+    step = tmp_path / "stepwise"
+    cfg = two_globals(step)
+    for until in ("exact_dedup", "minhash_dedup"):
+        run_cfg(step, cfg, resume=True, until_step=until)
+    run_cfg(step, cfg, resume=True)
+    assert kept_files(step / "work" / "01_exact_dedup") and kept_files(step / "work" / "02_minhash_dedup")
+    assert parquet_bytes(step / "out") == parquet_bytes(root / "out")
+    assert workdir_rejected(step) == workdir_rejected(root)
+    assert read_dir(root / "out").height + read_rejected(work).height == report.steps[0].stats.docs_in
+
+
+def test_a_run_killed_between_a_global_apply_and_the_next_stage_s_keys_resumes_exactly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Killed after exact dedup saved shard 2's rejected rows and stats but before minhash's keys of
+    that shard: the resumed run recomputes the shard in memory (its saved counts checked) and
+    writes only the missing keys."""
+    from curate.engines import base
+
+    clean, root = tmp_path / "clean", tmp_path / "killed"
+    run_cfg(clean, two_globals(clean))
+    cfg = two_globals(root)
+    real, calls = base._write_keys, []
+
+    def dies(link: Any, shard: str, *args: Any) -> Any:
+        if link.stage.kind == "minhash_dedup":
+            calls.append(shard)
+            if len(calls) > 1:
+                raise KeyboardInterrupt
+        return real(link, shard, *args)
+
+    with monkeypatch.context() as m:
+        m.setattr(base, "_write_keys", dies)
+        with pytest.raises(KeyboardInterrupt):
+            run_cfg(root, cfg)
+    work = root / "work"
+    assert len(list((work / "01_exact_dedup" / "_stats").glob("*.json"))) == 2
+    assert len(list((work / "02_minhash_dedup" / "_keys").glob("*.parquet"))) == 1
+    saved = {p.name: p.read_bytes() for p in (work / "01_exact_dedup" / "_stats").glob("*.json")}
+    run_cfg(root, cfg, resume=True)
+    assert {p.name: p.read_bytes() for p in (work / "01_exact_dedup" / "_stats").glob("*.json") if p.name in saved} == saved
+    assert parquet_bytes(root / "out") == parquet_bytes(clean / "out")
+    assert workdir_rejected(root) == workdir_rejected(clean)
+    for name in ("01_exact_dedup", "02_minhash_dedup"):
+        assert manifest(work / name)["counts"] | {"cpu_seconds": 0} == manifest(clean / "work" / name)["counts"] | {"cpu_seconds": 0}
+
+
+def test_from_a_global_stage_after_a_fused_global_stage_replays_it_for_its_keys(tmp_path: Path) -> None:
+    clean, root = tmp_path / "clean", tmp_path / "from"
+    run_cfg(clean, two_globals(clean))
+    cfg = two_globals(root)
+    run_cfg(root, cfg)
+    report = run_cfg(root, cfg, from_step="02_minhash_dedup")
+    assert [s.skipped for s in report.steps] == [True, True, False, False, False]
+    assert not kept_files(root / "work" / "01_exact_dedup")
+    assert parquet_bytes(root / "out") == parquet_bytes(clean / "out")
+    assert workdir_rejected(root) == workdir_rejected(clean)
+
+
+def test_until_a_fused_global_stage_writes_its_rows(tmp_path: Path) -> None:
+    root = tmp_path / "until"
+    cfg = two_globals(root)
+    run_cfg(root, cfg)
+    report = run_cfg(root, cfg, resume=True, until_step="exact_dedup")
+    assert report.steps[-1].materialized is True
+    m = manifest(root / "work" / "01_exact_dedup")
+    assert read_dir(root / "work" / "01_exact_dedup").height == m["counts"]["docs_kept"]
+    assert [f.name for f in kept_files(root / "work" / "01_exact_dedup")] == m["curate_dataset"]["data_files"]
+
+
+def test_two_global_stages_on_the_ray_engine_give_the_local_bytes(tmp_path: Path) -> None:
+    ray = pytest.importorskip("ray")
+    from curate.engines.ray import RayExecutor
+
+    clean, root = tmp_path / "clean", tmp_path / "ray"
+    run_cfg(clean, two_globals(clean))
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=2, include_dashboard=False, object_store_memory=256 * 1024 * 1024, log_to_driver=False)
+    try:
+        run_cfg(root, two_globals(root), RayExecutor(2))
+    finally:
+        if started:
+            ray.shutdown()
+    assert parquet_bytes(root / "out") == parquet_bytes(clean / "out")
+    assert workdir_rejected(root) == workdir_rejected(clean)
+    assert not kept_files(root / "work" / "01_exact_dedup")

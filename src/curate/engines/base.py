@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections import Counter
@@ -15,7 +16,8 @@ import polars as pl
 from curate.config import InputConfig, SourceConfig
 from curate.errors import CurateError, StageError
 from curate.ingest import finalize_chunk
-from curate.io.discovery import CURATED, CURATED_JSONL, InputFile, ReadTask
+from curate.io import store
+from curate.io.discovery import CURATED, CURATED_JSONL, InputFile, ReadTask, open_native
 from curate.io.readers import ReadLimits, read_task
 from curate.io.shards import (
     list_parts,
@@ -162,6 +164,8 @@ def _adopt_shard(task: ReadTask, folder: Path) -> StageStats:
     tmp.unlink(missing_ok=True)
     if src.format == CURATED_JSONL:
         _shard_from_release_jsonl(src, tmp)
+    elif store.is_remote(src.path):  # a shard of a curate output in a store: copied in, streamed
+        store.download(src.path, tmp)
     else:
         try:
             os.link(src.path, tmp)
@@ -187,12 +191,18 @@ def _shard_from_release_jsonl(src: InputFile, out: Path) -> None:
     import pyarrow.json as pajson
     import pyarrow.parquet as pq
 
-    root = Path(src.path[: len(src.path) - len(src.relpath)])
-    manifest = read_json(root / "_manifest.json") or {}
+    root = src.path[: len(src.path) - len(src.relpath)]
+    remote = store.is_remote(src.path)
+    if remote:
+        raw = store.read_bytes(store.join(root, "_manifest.json"))
+        manifest = json.loads(raw) if raw else {}
+    else:
+        manifest = read_json(Path(root) / "_manifest.json") or {}
     try:
         schema = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(manifest["arrow_schema"])))
         options = pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
-        with pa.input_stream(src.path, compression="detect") as stream:
+        source = open_native(src.path) if remote else src.path
+        with pa.input_stream(source, compression=src.compression if remote else "detect") as stream:
             table = pajson.read_json(stream, parse_options=options, read_options=pajson.ReadOptions(block_size=1 << 26))
     except (KeyError, ValueError, pa.ArrowException, OSError) as err:
         raise StageError(f"{src.path}: cannot read this file of a curate release ({err})", hint="rerun the export that wrote it") from None
@@ -243,13 +253,32 @@ def map_chain_task(shard: str, links: list[ChainLink]) -> list[StageStats]:
     read at all; otherwise it is recomputed from the chain's source, and a link done earlier is
     recomputed in memory without rewriting anything: its counts must equal the saved ones.
     """
+    return _chain(shard, links)[0]
+
+
+def chain_keys_task(shard: str, shard_index: int, links: list[ChainLink], following: ChainLink) -> tuple[list[StageStats], StageStats]:
+    """A chain whose kept rows only the next global stage reads (``following``): the chain runs
+    as in ``map_chain_task`` with its last link writing no kept rows, and the next stage's keys
+    are computed from those rows in memory, in the same task. Returns (one result per link,
+    the keys' stats); each part done earlier is not redone."""
+    keys = done_stats(following.folder / "_keys", shard, following.fingerprint)
+    results, batch = _chain(shard, links, need_rows=keys is None)
+    if keys is None:
+        assert batch is not None
+        keys = _write_keys(following, shard, shard_index, batch)
+    return results, keys
+
+
+def _chain(shard: str, links: list[ChainLink], need_rows: bool = False) -> tuple[list[StageStats], pl.DataFrame | None]:
+    """``map_chain_task``'s work; also returns the last link's kept rows when it ran the chain
+    (always with ``need_rows``: then a shard whose links are all done is recomputed)."""
     saved = [done_stats(link.folder, shard, link.fingerprint) for link in links]
     last = links[-1]
     kept_file = last.folder / f"{shard}.parquet"
-    if all(prior is not None for prior, link in zip(saved, links, strict=True) if not link.replay) and (
+    if not need_rows and all(prior is not None for prior, link in zip(saved, links, strict=True) if not link.replay) and (
         not last.writes_kept or kept_file.is_file()
     ):
-        return [prior or StageStats() for prior in saved]
+        return [prior or StageStats() for prior in saved], None
     results: list[StageStats] = []
     batch = read_shard(links[0].source / f"{shard}.parquet")
     for link, prior in zip(links, saved, strict=True):
@@ -276,7 +305,7 @@ def map_chain_task(shard: str, links: list[ChainLink]) -> list[StageStats]:
             save_stats(link.folder, shard, link.fingerprint, stats)
             results.append(stats)
         batch = kept
-    return results
+    return results, batch
 
 
 def _run_link(link: ChainLink, shard: str, batch: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, StageStats]:
@@ -298,13 +327,25 @@ def _run_link(link: ChainLink, shard: str, batch: pl.DataFrame) -> tuple[pl.Data
     return kept, rejected, routed_stats(batch.height, kept, rejected, ctx, stage.adds_rows)
 
 
-def keys_task(shard: str, shard_index: int, link: ChainLink) -> StageStats:
-    """Global stage, map side: compact keys of one shard into `_keys/`."""
+def keys_task(shard: str, shard_index: int, link: ChainLink, replay: tuple[ChainLink, ...] = ()) -> StageStats:
+    """Global stage, map side: compact keys of one shard into `_keys/`.
+
+    ``replay``: completed steps between the shard's source and this stage that hold no data
+    files (links of a fused chain, replayed in memory from the first one's source)."""
     keys_dir = link.folder / "_keys"
     prior = done_stats(keys_dir, shard, link.fingerprint)
     if prior is not None:
         return prior
-    batch = read_shard(link.source / f"{shard}.parquet")
+    if replay:
+        batch = _chain(shard, list(replay), need_rows=True)[1]
+        assert batch is not None
+    else:
+        batch = read_shard(link.source / f"{shard}.parquet")
+    return _write_keys(link, shard, shard_index, batch)
+
+
+def _write_keys(link: ChainLink, shard: str, shard_index: int, batch: pl.DataFrame) -> StageStats:
+    keys_dir = link.folder / "_keys"
     stage = ready_stage(link.stage, link.fingerprint)
     assert isinstance(stage, GlobalStage)
     ctx = link.context()

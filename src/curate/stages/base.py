@@ -181,6 +181,11 @@ class GlobalStage(Stage):
     got no decision.
     """
 
+    replay_cheap: ClassVar[bool] = False
+    """True when ``apply`` only joins the saved decisions (no model, no request, no side state):
+    the runner may then skip writing its kept rows when another global stage follows, and
+    recompute them in memory wherever they are read."""
+
     def keys(self, batch: pl.DataFrame, ctx: StageContext) -> pl.DataFrame:
         raise NotImplementedError
 

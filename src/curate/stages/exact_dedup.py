@@ -50,6 +50,7 @@ class ExactDedup(GlobalStage):
     kind: ClassVar[str] = "exact_dedup"
     Config: ClassVar[type[StageConfig]] = ExactDedupConfig
     reject_columns: ClassVar[frozenset[str]] = frozenset({"duplicate_of"})
+    replay_cheap: ClassVar[bool] = True
 
     def __init__(self, cfg: ExactDedupConfig) -> None:
         super().__init__(cfg)

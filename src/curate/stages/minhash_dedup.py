@@ -179,6 +179,7 @@ class MinhashDedup(GlobalStage):
     Config: ClassVar[type[StageConfig]] = MinhashDedupConfig
     adds: ClassVar[frozenset[str]] = frozenset({"dup_cluster", "dup_cluster_size"})
     reject_columns: ClassVar[frozenset[str]] = frozenset({"duplicate_of"})
+    replay_cheap: ClassVar[bool] = True
 
     def __init__(self, cfg: MinhashDedupConfig) -> None:
         super().__init__(cfg)
