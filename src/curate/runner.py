@@ -384,11 +384,15 @@ class Runner:
         ]
 
     def _following_global(self, end: Step) -> Step | None:
-        """The global stage right after a chain that ends at ``end``, when this run reaches it: it
-        is the only reader of the chain's kept rows, so the chain writes none and computes that
-        stage's keys from them in the same task (text is written once across global barriers);
-        its apply replays the chain from its source."""
+        """The global stage right after ``end``, a global stage's apply that is cheap to replay
+        (``replay_cheap``: a join of its saved decisions), when this run reaches it: it is the
+        only reader of ``end``'s kept rows, so ``end`` writes none and computes that stage's keys
+        from them in the same task (text is written once across global barriers); that stage
+        replays ``end`` from its source. A chain of map stages still writes its kept rows:
+        replaying scoring would cost more than the write."""
         i = end.index + 1
+        if end.role is not StepRole.GLOBAL or not getattr(end.stage, "replay_cheap", False):
+            return None
         if i > self.plan.last or i >= len(self.plan.steps) or self.plan.steps[i].role is not StepRole.GLOBAL:
             return None
         return self.plan.steps[i]
