@@ -6,8 +6,9 @@ is flanked by non-word characters or the text's ends, except in the languages wr
 spaces (``substring_languages``: ja, th, zh by default) where any occurrence matches. curate
 ships no list and downloads none: the user gives one file per language (one word or phrase a
 line, blank lines ignored), and the files' content is part of the step's fingerprint. A list
-with no words, and a language the config names (``default_language``, ``substring_languages``,
-when given) without a list, are config errors: either would let documents pass unchecked.
+with no words, and a language the config names beyond the defaults (``default_language`` other
+than en, ``substring_languages`` other than ja, th, zh) without a list, are config errors: either
+would let documents pass unchecked.
 """
 
 from __future__ import annotations
@@ -61,12 +62,12 @@ class BadWordsConfig(StageConfig):
     )
     default_language: str = Field(
         "en", min_length=1, description="Language of documents without the column or with a null value; when given, "
-        "it must have a list."
+        "other than en, it must have a list."
     )
     substring_languages: list[str] = Field(
         default_factory=lambda: ["ja", "th", "zh"],
         description="Languages written without spaces: a word matches anywhere, not only between "
-        "non-word characters (C4's rule); when given, each must have a list.",
+        "non-word characters (C4's rule); each one beyond ja, th, zh must have a list.",
     )
     allow: list[str] = Field(
         default_factory=lambda: ["sm", "グロ", "女の子", "性"],
@@ -93,11 +94,15 @@ class BadWordsConfig(StageConfig):
 
     @model_validator(mode="after")
     def _languages_have_lists(self) -> BadWordsConfig:
-        """A language the config names (``default_language``, ``substring_languages``; only when
-        given, not the defaults) must have a list: else its documents would pass unchecked."""
-        named = [("default_language", [self.default_language])] if "default_language" in self.model_fields_set else []
-        if "substring_languages" in self.model_fields_set:
-            named.append(("substring_languages", self.substring_languages))
+        """A language the config names beyond the defaults (``default_language`` other than en,
+        ``substring_languages`` other than ja, th, zh) must have a list: else its documents would
+        pass unchecked (compared by value, so a dumped config validates again)."""
+        fields = type(self).model_fields
+        default_subs = set(fields["substring_languages"].get_default(call_default_factory=True))
+        named = [
+            ("default_language", [self.default_language] if self.default_language != fields["default_language"].default else []),
+            ("substring_languages", [c for c in self.substring_languages if c not in default_subs]),
+        ]
         for key, codes in named:
             missing = [c for c in codes if c not in self.lists]
             if missing:
