@@ -175,3 +175,17 @@ def test_no_credential_is_written_to_the_store_or_the_scratch(bucket: str, env: 
         if p.is_file():
             assert secret not in p.read_bytes(), p
     assert os.environ["AWS_ACCESS_KEY_ID"]  # the run had credentials: they came from the environment
+
+
+def test_report_inspect_and_diff_read_a_release_on_the_store(bucket: str, env: dict[str, str], tmp_path: Path) -> None:
+    src = _corpus(tmp_path / "in")
+    cfg = _config(tmp_path, src, f"{bucket}/work", f"{bucket}/out")
+    _curate(["run", str(cfg), "-q"], env)
+    _curate(["run", str(cfg), "-q", "--overwrite"], env)
+    inspect = _curate(["inspect", f"{bucket}/out", "--reason", "exact_duplicate"], env, check=False)
+    assert inspect.returncode == 0 and "copy" in inspect.stdout, inspect.stderr
+    diff = _curate(["diff", f"{bucket}/out", f"{bucket}/out", "--json"], env)
+    docs = json.loads(diff.stdout)["documents"]
+    assert docs["added"] == 0 and docs["kept"] == docs["new"] > 0
+    report = _curate(["report", f"{bucket}/out", "-o", str(tmp_path / "rep")], env)
+    assert (tmp_path / "rep" / "report.html").is_file(), report.stderr

@@ -109,3 +109,31 @@ def download_release(url: str, local: Path) -> bool:
         return False
     store.parallel([(store.download, f.url, local / f.url[len(release) + 1 :]) for f in store.list_files(release)])
     return True
+
+
+def view(url: str) -> Path:
+    """A local copy of what ``url`` names, for commands that read a folder (report, inspect, diff).
+
+    An output URL gives its current release; any other prefix (a release folder, a remote
+    workdir) is copied as it is. Copies live in the scratch folder and are reused while the
+    store holds the same release.
+    """
+    from curate.io.remote_workdir import mirror_for
+    from curate.io.shards import remove_tree
+
+    url = store.normalise(url)
+    source = store.current_release(url) or url
+    files = store.list_files(source)
+    if not files:
+        from curate.errors import ConfigError
+
+        raise ConfigError(f"{url}: nothing there (no release marker and no objects under the prefix)")
+    local = mirror_for(source, "view") / store.name(source)
+    done = local.parent / ".complete"
+    stamp = json.dumps(sorted((f.url, f.size, f.mtime_ns) for f in files)).encode()
+    if not (done.is_file() and done.read_bytes() == stamp):
+        remove_tree(local)
+        done.unlink(missing_ok=True)
+        store.parallel([(store.download, f.url, local / f.url[len(source) + 1 :]) for f in files])
+        done.write_bytes(stamp)
+    return local

@@ -46,7 +46,15 @@ class Folder:
 
 
 def open_folder(path: str | Path) -> Folder:
-    """Resolve ``path`` to a :class:`Folder`; a clear one-line error when curate cannot read it."""
+    """Resolve ``path`` to a :class:`Folder`; a clear one-line error when curate cannot read it.
+
+    An object-store URL is read from a local copy (its current release when it is an output)."""
+    from curate.io import store
+
+    if store.is_remote(str(path)):
+        from curate.io.remote_publish import view
+
+        path = view(str(path))
     p = Path(path)
     if not p.exists():
         raise ConfigError(f"{p}: no such file or folder")
