@@ -7,22 +7,49 @@ next run would read it as input. All checked by `curate validate`, before anythi
 
 from __future__ import annotations
 
+import glob
 import os
 from pathlib import Path
 
 from curate.config import RunConfig
 from curate.errors import ConfigError
+from curate.io import store
 from curate.io.discovery import ReadTask
 from curate.stages.base import StageConfig
 
 
-def _inside(child: Path, parent: Path) -> bool:
-    child, parent = child.resolve(), parent.resolve()
+def _inside(child: Path | str, parent: Path | str) -> bool:
+    """Whether ``child`` is ``parent`` or below it; URLs of a store compare as prefixes (and never
+    touch the local filesystem), a URL and a local path never overlap."""
+    if store.is_remote(str(child)) or store.is_remote(str(parent)):
+        if not (store.is_remote(str(child)) and store.is_remote(str(parent))):
+            return False
+        c, p = store.normalise(str(child)), store.normalise(str(parent))
+        return c == p or c.startswith(p + "/")
+    child, parent = Path(child).resolve(), Path(parent).resolve()
     return child == parent or parent in child.parents
 
 
-def _hidden_below(path: Path, folder: Path) -> bool:
-    return any(part.startswith((".", "_")) for part in path.resolve().relative_to(folder.resolve()).parts)
+def _hidden_below(path: Path | str, folder: Path | str) -> bool:
+    if store.is_remote(str(path)):
+        rel = store.normalise(str(path))[len(store.normalise(str(folder))) :]
+        return any(part.startswith((".", "_")) for part in rel.split("/"))
+    return any(part.startswith((".", "_")) for part in Path(path).resolve().relative_to(Path(folder).resolve()).parts)
+
+
+def _input_folders(cfg: RunConfig, inputs: list[Path | str]) -> list[Path | str]:
+    """The folders the sources name: local ones that are folders; a URL that is not a glob and
+    had files below it (from the listing already made: no request, no local lookup)."""
+    remote = [store.normalise(str(f)) for f in inputs if isinstance(f, str)]
+    out: list[Path | str] = []
+    for s in cfg.input.sources if cfg.input else []:
+        for p in s.paths:
+            if not store.is_remote(p):
+                if os.path.isdir(p):
+                    out.append(Path(p))
+            elif not glob.has_magic(p) and any(f.startswith(store.normalise(p) + "/") for f in remote):
+                out.append(store.normalise(p))
+    return out
 
 
 def _index_paths(stage_cfg: StageConfig) -> list[Path]:
@@ -32,8 +59,9 @@ def _index_paths(stage_cfg: StageConfig) -> list[Path]:
 
 def check_overlaps(workdir: Path, outputs: list[tuple[str, Path]], read_tasks: list[ReadTask], cfg: RunConfig) -> None:
     """Raise ConfigError for the first overlap found, naming both paths."""
-    inputs = sorted({Path(f.path) for t in read_tasks for f in t.files})
-    folders = [Path(p) for s in (cfg.input.sources if cfg.input else []) for p in s.paths if os.path.isdir(p)]
+    paths = sorted({f.path for t in read_tasks for f in t.files})
+    inputs: list[Path | str] = [p if store.is_remote(p) else Path(p) for p in paths]
+    folders = _input_folders(cfg, inputs)
     indexes = [p for s in cfg.stages for p in _index_paths(s)]
     rules: list[tuple[bool, str, str]] = []
     rules += [(_inside(f, workdir), f"input: {f} is inside the workdir {workdir}, which the run rewrites",

@@ -12,10 +12,12 @@ from pathlib import Path
 import polars as pl
 
 from curate.config import RunConfig, SourceConfig, stable_digest
-from curate.errors import ConfigError, MissingInputError
+from curate.errors import ConfigError, CurateError, MissingInputError
+from curate.io import store
 from curate.io.discovery import (
     ReadTask,
     curated_manifest,
+    curated_source,
     default_source_name,
     plan_read_tasks,
 )
@@ -191,11 +193,17 @@ def _lineage(cfg: RunConfig) -> list[dict]:
         return parents
     for src in cfg.input.sources:
         for path in src.paths:
-            block = curated_manifest(path) if os.path.isdir(path) else None
+            block = None
+            if store.is_remote(path):  # a curate output in a store: its current release (errors: at discovery)
+                with contextlib.suppress(CurateError):
+                    if (found := curated_source(path)) is not None:
+                        path, block = found
+            else:
+                block = curated_manifest(path) if os.path.isdir(path) else None
             if block is not None:
                 parents.append(
-                    {"path": os.path.abspath(path), "run_id": block.get("run_id"), "fingerprint": block.get("fingerprint"),
-                     "depth": int(block.get("depth") or 0), "layout": block.get("layout")}
+                    {"path": path if store.is_remote(path) else os.path.abspath(path), "run_id": block.get("run_id"),
+                     "fingerprint": block.get("fingerprint"), "depth": int(block.get("depth") or 0), "layout": block.get("layout")}
                 )
     return parents
 

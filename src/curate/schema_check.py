@@ -19,7 +19,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.errors import ConfigError
-from curate.io.discovery import CURATED, ReadTask
+from curate.io import store
+from curate.io.discovery import CURATED, ReadTask, open_binary, open_native
 from curate.stages.base import CORE_COLUMNS, Stage
 
 Schema = dict[str, pl.DataType | None]
@@ -56,6 +57,9 @@ def _file_schema(path: str, fmt: str, compression: str | None) -> Schema | None:
     """Columns of one input file as read (before ingest renames), from its header only."""
     if fmt in ("parquet", CURATED):
         try:
+            if store.is_remote(path):  # the footer only, through the store's random-access reader
+                with open_native(path) as native:
+                    return _arrow_schema(pq.read_schema(native))
             return _arrow_schema(pq.read_schema(path))
         except Exception:  # a damaged file: ingest rejects it with its reason, naming the file
             return None
@@ -75,7 +79,7 @@ def _file_schema(path: str, fmt: str, compression: str | None) -> Schema | None:
 
 def _first_record_schema(path: str) -> Schema:
     """Fields of the first non-blank record of a plain JSON Lines file (types of its values)."""
-    with open(path, "rb") as fh:
+    with open_binary(path, 1 << 18) as fh:  # an object in a store: its first 256 KiB, more only for a longer record
         for raw in fh:
             if raw.strip():
                 try:

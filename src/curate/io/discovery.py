@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import fnmatch
 import glob
+import io
 import json
 import os
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from curate.config import InputConfig, SourceConfig
-from curate.errors import ConfigError, MissingInputError
+from curate.errors import ConfigError, CurateError, MissingInputError
+from curate.io import store
 
 _EXTENSIONS = {
     ".jsonl": "jsonl",
@@ -37,11 +41,17 @@ CURATED_JSONL = "curated_jsonl"
 """A JSON Lines file of a release curate wrote: converted to a shard with the release's schema,
 never re-validated."""
 _SPLIT_BLOCK = 1 << 24
+REMOTE_BUFFER = 8 << 20
+"""Read buffer over an object in a store: each read of the store's own reader is one request."""
 
 
 @dataclass(frozen=True)
 class InputFile:
-    """One matched file: where it is, how to read it, and the name used in ids and messages."""
+    """One matched file: where it is, how to read it, and the name used in ids and messages.
+
+    ``path`` is an absolute local path or an object's URL (``s3://bucket/key``); ``relpath`` is
+    relative to the folder, prefix or glob base the source named, the same for both, so ids
+    and rejection positions do not depend on where the files are kept."""
 
     path: str
     relpath: str
@@ -78,6 +88,26 @@ def detect_format(path: str, declared: str) -> tuple[str | None, str | None]:
     return fmt, compression
 
 
+def open_binary(path: str, buffer: int = REMOTE_BUFFER) -> BinaryIO:
+    """A seekable binary reader over an input file: ``open(path, "rb")`` for a local one; an
+    object in a store is streamed through :func:`curate.io.store.open_input` behind a read
+    buffer (so small reads are not one request each), never downloaded first.
+
+    Store failures are ``OSError``s here, as local ones are, so readers report them the same way."""
+    if not store.is_remote(path):
+        return open(path, "rb")  # noqa: SIM115 - the caller closes it
+    return io.BufferedReader(open_native(path), buffer)  # type: ignore[arg-type]
+
+
+def open_native(path: str):  # noqa: ANN201 - a pyarrow NativeFile
+    """The store's own random-access reader of an object (what pyarrow's Parquet and CSV readers
+    take directly); an ``OSError`` when it cannot be opened."""
+    try:
+        return store.open_input(path)
+    except CurateError as err:
+        raise OSError(str(err)) from None
+
+
 def _glob_base(pattern: str) -> str:
     """The folder part of a pattern before its first wildcard (ids are relative to it)."""
     parts = Path(pattern).parts
@@ -93,7 +123,15 @@ def _glob_base(pattern: str) -> str:
 
 
 def default_source_name(pattern: str) -> str:
-    """`data/raw/*.jsonl` -> `raw`; `corpus.jsonl.gz` -> `corpus`; `docs/` -> `docs`."""
+    """`data/raw/*.jsonl` -> `raw`; `corpus.jsonl.gz` -> `corpus`; `docs/` -> `docs` (URLs alike)."""
+    if store.is_remote(pattern):
+        url = store.normalise(pattern)
+        if glob.has_magic(url):
+            return store.name(_remote_glob_base(url)[0]) or "input"
+        name = store.name(url)
+        if "." in name and _remote_is_folder(url):
+            return name
+        return name.split(".")[0] or "input"
     p = Path(pattern)
     if glob.has_magic(pattern):
         base = Path(_glob_base(pattern))
@@ -113,8 +151,39 @@ def curated_manifest(folder: str | Path) -> dict | None:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    return _dataset_block(data)
+
+
+def _dataset_block(data: object) -> dict | None:
     block = data.get("curate_dataset") if isinstance(data, dict) else None
     return block if isinstance(block, dict) and isinstance(block.get("data_files"), list) else None
+
+
+def curated_source(path: str) -> tuple[str, dict] | None:
+    """(folder, ``curate_dataset`` block) when ``path`` is something curate wrote, else None.
+
+    Locally: a folder with such a manifest. In a store, also an output published there: its
+    ``_release.json`` names the release folder that is the output now (the folder returned),
+    which holds what a local output folder holds. Store errors are CurateErrors."""
+    if not store.is_remote(path):
+        block = curated_manifest(path) if os.path.isdir(path) else None
+        return None if block is None else (path, block)
+    url = store.normalise(path)
+    if glob.has_magic(url):
+        return None
+    release = store.current_release(url)
+    folder = release or url
+    raw = store.read_bytes(store.join(folder, MANIFEST))
+    try:
+        block = _dataset_block(json.loads(raw)) if raw is not None else None
+    except ValueError:
+        block = None
+    if block is None and release is not None:
+        raise MissingInputError(
+            f"{url}: its {store.RELEASE_MARKER} names the release {folder}, which has no readable {MANIFEST}",
+            hint="the release was changed or removed after it was published; publish it again",
+        )
+    return None if block is None else (folder, block)
 
 
 def _curated_files(folder: str, block: dict, where: str, i: int) -> list[InputFile]:
@@ -122,29 +191,40 @@ def _curated_files(folder: str, block: dict, where: str, i: int) -> list[InputFi
     if block.get("materialized") is False:
         # a link inside a fused chain: its kept rows were never written (text is written once per chain)
         where_from, end = block.get("recompute_from", "an earlier step"), block.get("chain_end", "a later step")
-        step = Path(folder).name
+        step = store.name(folder) if store.is_remote(folder) else Path(folder).name
+        chain_end = store.join(store.parent(folder), end) if store.is_remote(folder) else Path(folder).parent / end
         raise MissingInputError(
             f"{where}.paths[{i}]: {folder} is a step inside a fused chain and holds no kept data files "
             f"(its rows are recomputed from {where_from}; the chain's data is in {end})",
-            hint=f"read {Path(folder).parent / end} instead, or write this step's rows with "
+            hint=f"read {chain_end} instead, or write this step's rows with "
             f"`curate run CONFIG --until {step} --resume` on that workdir",
         )
     files = []
     columns = block.get("columns")
     complete = columns is None or {"id", "text", "source"} <= set(columns)
+    remote = store.is_remote(folder)
+    listed = {f.url: f for f in store.list_files(folder)} if remote else {}
     for rel in block["data_files"]:
-        full = os.path.abspath(os.path.join(folder, rel))
-        if not os.path.isfile(full):
+        if remote:
+            full = store.join(folder, rel)
+            found = listed.get(full)
+            size, mtime_ns = (found.size, found.mtime_ns) if found is not None else (0, 0)
+        else:
+            full = os.path.abspath(os.path.join(folder, rel))
+            found = os.path.isfile(full)
+            if found:
+                st = os.stat(full)
+                size, mtime_ns = st.st_size, st.st_mtime_ns
+        if not found:
             raise MissingInputError(
                 f"{where}.paths[{i}]: {folder} is a curate output whose manifest lists {rel}, which is missing",
                 hint="the folder was changed after curate wrote it; rerun the command that made it",
             )
         fmt, compression = detect_format(full, "auto")
-        st = os.stat(full)
         # kept shards are adopted as they are (a JSON Lines release is read with the schema its
         # manifest records); a release without the core columns is ordinary input, ingested
         kind = (CURATED if fmt == "parquet" else CURATED_JSONL) if complete else (fmt or "jsonl")
-        files.append(InputFile(full, rel, kind, compression, st.st_size, st.st_mtime_ns))
+        files.append(InputFile(full, rel, kind, compression, size, mtime_ns))
     return files
 
 
@@ -175,10 +255,15 @@ def expand_source(src: SourceConfig, where: str) -> list[InputFile]:
 
     A folder that curate wrote is recognised by its manifest and yields exactly the kept data
     files the manifest lists (format ``curated``): its rejected set, keys and sidecars never
-    come back as input, whatever their names.
+    come back as input, whatever their names. URLs of a store (``s3://bucket/prefix``, globs,
+    one object, a published curate output) follow the same rules against the store's listing.
     """
     seen: dict[str, InputFile] = {}
     for i, pattern in enumerate(src.paths):
+        if store.is_remote(pattern):
+            for f in _expand_remote(pattern, src, where, i):
+                seen.setdefault(f.path, f)
+            continue
         base = _glob_base(pattern)
         block = curated_manifest(pattern) if os.path.isdir(pattern) else None
         if block is not None:
@@ -204,19 +289,7 @@ def expand_source(src: SourceConfig, where: str) -> list[InputFile]:
                 hint="check the path; relative paths are resolved against the config file's folder",
             )
         for m in matches:
-            fmt, compression = detect_format(m, src.format)
-            if fmt is None:
-                raise ConfigError(
-                    f"{where}.format: cannot tell the format of {m!r} from its extension",
-                    hint="set format to one of: jsonl, parquet, csv, tsv, txt, warc, html",
-                )
-            if fmt == "parquet" and compression:
-                raise ConfigError(f"{where}: compressed Parquet files are not supported ({m})")
-            if fmt == "warc" and ".arc" in (s.lower() for s in Path(m).suffixes):
-                raise ConfigError(
-                    f"{where}: {m!r} is an ARC file (the format before WARC), which is not supported",
-                    hint="convert it to WARC first, e.g. with warcio's `warcio recompress` or `arc2warc`",
-                )
+            fmt, compression = _checked_format(m, src, where)
             full = os.path.abspath(m)
             if full in seen:
                 continue
@@ -224,6 +297,119 @@ def expand_source(src: SourceConfig, where: str) -> list[InputFile]:
             rel = os.path.relpath(full, os.path.abspath(base))
             seen[full] = InputFile(full, rel, fmt, compression, st.st_size, st.st_mtime_ns)
     return list(seen.values())
+
+
+def _checked_format(m: str, src: SourceConfig, where: str) -> tuple[str, str | None]:
+    """(format, compression) of one matched file, or the ConfigError that says why it cannot be read."""
+    fmt, compression = detect_format(m, src.format)
+    if fmt is None:
+        raise ConfigError(
+            f"{where}.format: cannot tell the format of {m!r} from its extension",
+            hint="set format to one of: jsonl, parquet, csv, tsv, txt, warc, html",
+        )
+    if fmt == "parquet" and compression:
+        raise ConfigError(f"{where}: compressed Parquet files are not supported ({m})")
+    if fmt == "warc" and ".arc" in (s.lower() for s in Path(m).suffixes):
+        raise ConfigError(
+            f"{where}: {m!r} is an ARC file (the format before WARC), which is not supported",
+            hint="convert it to WARC first, e.g. with warcio's `warcio recompress` or `arc2warc`",
+        )
+    return fmt, compression
+
+
+# ---------------------------------------------------------------- inputs in a store
+
+
+def _remote_glob_base(url: str) -> tuple[str, list[str]]:
+    """(the prefix before the first wildcard segment, the pattern's segments after it)."""
+    scheme, rest = url.split("://", 1)
+    parts = rest.split("/")
+    k = next(j for j, part in enumerate(parts) if glob.has_magic(part))
+    return f"{scheme}://" + "/".join(parts[:k]), parts[k:]
+
+
+def _glob_match(pattern: list[str], parts: list[str]) -> bool:
+    """Whether the key segments ``parts`` match ``pattern`` as :func:`glob.glob` (recursive) would
+    match local paths: ``*``, ``?`` and ``[...]`` within one segment, ``**`` as a whole segment
+    for any number of folders, and names starting with ``.`` only matched by a pattern that does."""
+    if not pattern:
+        return not parts
+    seg = pattern[0]
+    if seg == "**":
+        if _glob_match(pattern[1:], parts):
+            return True
+        return bool(parts) and not parts[0].startswith(".") and _glob_match(pattern, parts[1:])
+    if not parts:
+        return False
+    name = parts[0]
+    if glob.has_magic(seg):
+        if (name.startswith(".") and not seg.startswith(".")) or not fnmatch.fnmatchcase(name, seg):
+            return False
+    elif name != seg:
+        return False
+    return _glob_match(pattern[1:], parts[1:])
+
+
+def _remote_is_folder(url: str) -> bool:
+    """Whether a URL names a prefix rather than one object (one request)."""
+    return store.info(url) is None
+
+
+def _expand_remote(pattern: str, src: SourceConfig, where: str, i: int) -> list[InputFile]:
+    """The files one URL names; a store that cannot be reached or read is a MissingInputError
+    naming the key and the URL (never the client's paragraph of text, never a credential)."""
+    key = f"{where}.paths[{i}]"
+    store.check_url(pattern, key)
+    url = store.normalise(pattern)
+    try:
+        return _remote_matches(url, src, where, i)
+    except (ConfigError, MissingInputError):
+        raise
+    except CurateError as err:
+        raise MissingInputError(
+            f"{key}: {err.message}",
+            hint="check the URL, the credentials in the environment (AWS_ACCESS_KEY_ID, ...) and AWS_ENDPOINT_URL for an S3-compatible store",
+        ) from None
+
+
+def _remote_matches(url: str, src: SourceConfig, where: str, i: int) -> list[InputFile]:
+    key = f"{where}.paths[{i}]"
+    if glob.has_magic(url):
+        base, pat = _remote_glob_base(url)
+        if "://" not in base or base.endswith("://"):
+            raise ConfigError(f"{key}: {url!r} has a wildcard in the bucket name", hint="name the bucket; wildcards may follow it")
+        listed = [(f, f.url[len(base) + 1 :]) for f in store.list_files(base)]
+        found = [(f, rel) for f, rel in listed if _glob_match(pat, rel.split("/"))]
+    else:
+        one = store.info(url)
+        if one is not None:
+            base, found = store.parent(url), [(one, store.name(url))]
+        else:
+            curated = curated_source(url)
+            if curated is not None:
+                return _curated_files(curated[0], curated[1], where, i)
+            base = url
+            found = [
+                (f, rel)
+                for f in store.list_files(url)
+                if not _hidden(PurePosixPath(rel := f.url[len(url) + 1 :])) and detect_format(rel, src.format)[0] is not None
+            ]
+    if not found:
+        raise MissingInputError(f"{key}: {_nothing_at(url)}", hint="check the URL (a folder is a prefix: s3://BUCKET/PREFIX/)")
+    files = []
+    for f, rel in sorted(found, key=lambda t: t[0].url):
+        fmt, compression = _checked_format(f.url, src, where)
+        files.append(InputFile(f.url, rel, fmt, compression, f.size, f.mtime_ns))
+    return files
+
+
+def _nothing_at(url: str) -> str:
+    """Why a URL matched nothing: no such bucket, or no object under it."""
+    scheme, rest = url.split("://", 1)
+    bucket = f"{scheme}://{rest.split('/', 1)[0]}"
+    if not store.is_dir(bucket):
+        return f"no input file matches {url!r}: the bucket {bucket} does not exist (or these credentials cannot see it)"
+    return f"no input file matches {url!r}: no object in the store has that name or prefix"
 
 
 def _jsonl_ranges(path: str, size: int, target: int) -> list[tuple[int, int, int]]:
@@ -236,7 +422,7 @@ def _jsonl_ranges(path: str, size: int, target: int) -> list[tuple[int, int, int
         return [(0, size, 1)]
     ranges: list[tuple[int, int, int]] = []
     start, line, pos, newlines_before_block = 0, 1, 0, 0
-    with open(path, "rb") as fh:
+    with open_binary(path) as fh:  # an object in a store is streamed, once, at planning
         while block := fh.read(_SPLIT_BLOCK):
             block_start, pos = pos, pos + len(block)
             while (want := start + target - block_start) < len(block):

@@ -50,7 +50,8 @@ import pyarrow.parquet as pq
 
 from curate.errors import InputError
 from curate.html.options import HtmlOptions
-from curate.io.discovery import InputFile, ReadTask
+from curate.io import store
+from curate.io.discovery import InputFile, ReadTask, open_binary, open_native
 
 CHUNK_BYTES = 32 * 1024 * 1024
 MAX_DEPTH = 48
@@ -152,7 +153,7 @@ def read_task(
             yield _problem(f, EMPTY, "the file is empty (0 bytes)")
             continue
         try:
-            with open(f.path, "rb"):
+            with open_binary(f.path, 1 << 16):
                 pass
         except OSError as err:
             yield _problem(f, UNREADABLE, f"cannot open the file: {_os_reason(err)}")
@@ -203,7 +204,7 @@ class _Decompressed:
 
     def __init__(self, f: InputFile) -> None:
         self.name = {"gzip": "gzip", "zstd": "zstd"}[f.compression or ""]
-        self._fh = open(f.path, "rb")  # noqa: SIM115 - closed by close()
+        self._fh = open_binary(f.path)  # closed by close()
         self._pending = b""  # compressed input not yet given to the decoder
         self._base = 0  # file offset of _pending[0]
         self._dec: object | None = None  # decoder of the current member / frame
@@ -402,9 +403,9 @@ def _locate_zlib_error(dec: zlib._Decompress, data: bytes) -> tuple[bytes, int]:
 def _open_stream(f: InputFile, start: int) -> io.BufferedIOBase | _Decompressed:
     if f.compression in ("gzip", "zstd"):
         return _Decompressed(f)
-    fh = open(f.path, "rb")  # noqa: SIM115
+    fh = open_binary(f.path)
     fh.seek(start)
-    return fh
+    return fh  # type: ignore[return-value]
 
 
 # ---------------------------------------------------------------- JSON Lines
@@ -769,8 +770,18 @@ def table_from_records(records: list[dict]) -> pa.Table:
 
 
 def _read_parquet(f: InputFile, text_field: str, rows_per_chunk: int) -> Iterator[RawChunk]:
+    """An object in a store is read through the store's random-access reader: the footer, then
+    the column chunks of each row group, never the whole object at once."""
+    if store.is_remote(f.path):
+        with open_native(f.path) as native:
+            yield from _read_parquet_from(f, native, rows_per_chunk)
+    else:
+        yield from _read_parquet_from(f, f.path, rows_per_chunk)
+
+
+def _read_parquet_from(f: InputFile, source: object, rows_per_chunk: int) -> Iterator[RawChunk]:
     try:
-        pf = pq.ParquetFile(f.path)
+        pf = pq.ParquetFile(source)
         md = pf.metadata
     except (pa.ArrowException, OSError) as err:
         yield _problem(f, DAMAGED, f"damaged Parquet file ({f.size:,} bytes): its footer cannot be read: {_one_line(err)}")
@@ -828,7 +839,12 @@ def _read_csv(f: InputFile, text_field: str) -> Iterator[RawChunk]:
 
     delimiter = "\t" if f.format == "tsv" else ","
     what = f.format.upper()
-    source = _Decompressed(f) if f.compression in ("gzip", "zstd") else pa.input_stream(f.path, compression=f.compression)
+    if f.compression in ("gzip", "zstd"):
+        source = _Decompressed(f)
+    elif store.is_remote(f.path):
+        source = open_native(f.path)  # read in blocks of CHUNK_BYTES, one request each
+    else:
+        source = pa.input_stream(f.path, compression=f.compression)
     kept = 0
     try:
         try:
@@ -895,7 +911,7 @@ def _read_whole(f: InputFile) -> tuple[bytes, BadRecord | None]:
     """A .txt file's bytes, or what could be read and a record saying why the rest could not."""
     try:
         if f.compression not in ("gzip", "zstd"):
-            with open(f.path, "rb") as fh:
+            with open_binary(f.path, 1 << 16) as fh:
                 return fh.read(), None
         with _Decompressed(f) as stream:
             data = stream.read()

@@ -33,7 +33,7 @@ import polars as pl
 
 from curate.html.options import HtmlOptions
 from curate.html.watchdog import extract_pages
-from curate.io.discovery import InputFile
+from curate.io.discovery import InputFile, open_binary
 from curate.io.readers import DAMAGED, RAW_LIMIT, BadRecord, RawChunk, _lossy, _os_reason
 
 NOT_HTML = "not_html"
@@ -124,7 +124,7 @@ class _Pending:
 
 def _is_gzip(f: InputFile) -> bool:
     """Gzip members or plain records: by the first bytes, else (damage at the start) by the name."""
-    with open(f.path, "rb") as fh:
+    with open_binary(f.path, 1 << 12) as fh:
         head = fh.read(5)
     if head.startswith(b"\x1f\x8b"):
         return True
@@ -215,7 +215,7 @@ def read_warc(f: InputFile, opts: HtmlOptions, non_html: str, rows_per_chunk: in
     pending = _Pending(WARC_COLUMNS)
     gz = _is_gzip(f)
     zstd = f.compression == "zstd"
-    with open(f.path, "rb") as fh:
+    with open_binary(f.path) as fh:  # an object in a store: streamed behind a read buffer
         start = 0
         while start is not None:
             fh.seek(start)
