@@ -44,6 +44,7 @@ class RemoteRun:
     workdir: RemoteWorkdir | None = None
     outputs: list[RemoteOutput] = field(default_factory=list)
     lease: Lease | None = None
+    config_hash: str = ""
 
     # ------------------------------------------------------------ set-up
 
@@ -55,7 +56,7 @@ class RemoteRun:
         shards_remote = shards_output is not None and store.is_remote(str(shards_output))
         if not (wd_remote or out_remote or shards_remote):
             return None
-        run = cls(cfg, shards_output)
+        run = cls(cfg, shards_output, config_hash=cfg.fingerprint())
         update: dict[str, Any] = {}
         if wd_remote:
             run.workdir = RemoteWorkdir(cfg.workdir, mirror_for(cfg.workdir, "workdir"))
@@ -74,8 +75,18 @@ class RemoteRun:
         url = store.normalise(url)
         store.check_url(url, key)
         marker = read_marker(url)
-        if not is_empty(url) and not (overwrite or (resume and marker is not None)):
-            raise ConfigError(f"{key}: {url} is not empty", hint=f"choose an empty prefix, or {how}")
+        if not is_empty(url) and not overwrite:
+            if marker is None or not resume:
+                raise ConfigError(f"{key}: {url} is not empty", hint=f"choose an empty prefix, or {how}")
+            import json
+
+            release = json.loads(store.read_bytes(store.join(url, marker["release"], "_manifest.json")) or b"{}")
+            if release.get("config_hash") not in (None, self.config_hash):
+                raise ConfigError(  # as for a local output: a resume never replaces another config's release
+                    f"{key}: {url} holds a release of another config (config hash {release.get('config_hash')}, "
+                    f"this config {self.config_hash}); --resume does not replace it",
+                    hint=how,
+                )
         out = RemoteOutput(url, mirror_for(url, "output") / "release")
         self.outputs.append(out)
         return out
