@@ -301,7 +301,7 @@ def build_plan(
                 hint="run the earlier steps first, or drop --from",
             )
     if cfg.output is not None and last == steps[-1].index:
-        _check_output(Path(cfg.output.path), cfg.output.overwrite, resume)
+        _check_output(Path(cfg.output.path), cfg.output.overwrite, resume, cfg.fingerprint())
     outputs = [("output.path", Path(cfg.output.path))] if cfg.output is not None else []
     if shards_output is not None:
         outputs.append(("--output", shards_output))
@@ -332,15 +332,26 @@ def file_digest(path: Path, workdir: Path) -> str:
     return digest
 
 
-def _check_output(path: Path, overwrite: bool, resume: bool) -> None:
+def _check_output(path: Path, overwrite: bool, resume: bool, config_hash: str) -> None:
+    """An output may be replaced when it is empty, with ``overwrite``, or by ``--resume`` of the
+    config that published it (a run killed after its publish); a release of another config is
+    never replaced by a resume alone: loosening a filter and resuming must not silently drop the
+    release the user had."""
     if path.is_file():
         raise ConfigError(f"output.path: {path} is a file, expected a folder")
-    ours = (path / "_manifest.json").is_file()
-    if path.is_dir() and any(path.iterdir()) and not (overwrite or (resume and ours)):
-        raise ConfigError(
-            f"output.path: {path} is not empty",
-            hint="choose an empty folder, or set `output.overwrite: true` (or pass --overwrite)",
-        )
+    release = read_json(path / "_manifest.json") if (path / "_manifest.json").is_file() else None
+    if path.is_dir() and any(path.iterdir()) and not overwrite:
+        if resume and release is not None and release.get("config_hash") not in (None, config_hash):
+            raise ConfigError(
+                f"output.path: {path} holds a release of another config (config hash {release.get('config_hash')}, "
+                f"this config {config_hash}); --resume does not replace it",
+                hint="set `output.overwrite: true` (or pass --overwrite) to replace it, or choose another output folder",
+            )
+        if not (resume and release is not None):
+            raise ConfigError(
+                f"output.path: {path} is not empty",
+                hint="choose an empty folder, or set `output.overwrite: true` (or pass --overwrite)",
+            )
     parent = path.parent
     if parent.exists() and not os.access(parent, os.W_OK):
         raise ConfigError(f"output.path: cannot write to {parent}")
