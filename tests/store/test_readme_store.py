@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,11 @@ def test_the_object_storage_example(cli: Any, bucket: str, tmp_path: Path, monke
     (tmp_path / "store.yaml").write_text(
         yaml.safe_dump({"input": {"sources": [{"paths": [f"{bucket}/deduped"]}]}, "workdir": f"{bucket}/work", "output": {"path": f"{bucket}/release"}})
     )
-    run_lines(cli, block_with("curate dedup s3://corpus/ingested"), {"s3://corpus": bucket})
+    lines = [ln.replace("s3://corpus", bucket) for ln in block_with("curate dedup s3://corpus/ingested")]
+    run_lines(cli, [ln for ln in lines if not ln.startswith("curate inspect")])
+    inspect = next(ln for ln in lines if ln.startswith("curate inspect"))
+    shown = cli(*shlex.split(inspect)[1:])  # inspect prints: no -q
+    assert shown.exit_code == 0 and "exact_duplicate" in shown.stdout, shown.output
     marker = json.loads(store.read_bytes(f"{bucket}/release/_release.json"))
     manifest = json.loads(store.read_bytes(f"{bucket}/release/{marker['release']}/_manifest.json"))
     assert manifest["totals"]["docs_in"] == 40  # the 20 copies stayed in the dedup command's rejected set
