@@ -60,7 +60,8 @@ class SourceConfig(_Strict):
     """One input source: files of one format sharing a text field and a source name."""
 
     paths: list[str] = Field(
-        min_length=1, description="Files, folders or globs (`data/*.jsonl.gz`, `docs/**/*.txt`)."
+        min_length=1, description="Files, folders or globs (`data/*.jsonl.gz`, `docs/**/*.txt`), local or in an object store "
+        "(`s3://bucket/raw/`, `s3://bucket/raw/**/*.jsonl.zst`: read streamed)."
     )
     format: Literal["auto", "jsonl", "parquet", "csv", "tsv", "txt", "warc", "html"] = Field(
         "auto",

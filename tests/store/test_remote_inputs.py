@@ -260,10 +260,10 @@ def test_the_command_a_user_types_reads_a_bucket_and_logs_no_secret(tmp_path: Pa
     write_jsonl(tmp_path / "src" / "part-2.jsonl", records[10:])
     upload_tree(tmp_path / "src", f"{bucket}/raw")
     outputs = []
-    for command in (["ingest", f"{bucket}/raw/"], ["dedup", f"{bucket}/raw/*.jsonl"]):
+    for command in (["ingest", f"{bucket}/raw/", "--workers", "2"], ["dedup", f"{bucket}/raw/*.jsonl", "--workers", "1"]):
         out = tmp_path / command[0]
         proc = subprocess.run(
-            [sys.executable, "-m", "curate", *command, "-o", str(out), "--workers", "1"],
+            [sys.executable, "-m", "curate", *command, "-o", str(out)],
             env=subprocess_env, capture_output=True, text=True, timeout=300,
         )
         assert proc.returncode == 0, proc.stderr
