@@ -468,3 +468,30 @@ def test_two_global_stages_on_the_ray_engine_give_the_local_bytes(tmp_path: Path
     assert parquet_bytes(root / "out") == parquet_bytes(clean / "out")
     assert workdir_rejected(root) == workdir_rejected(clean)
     assert not kept_files(root / "work" / "01_exact_dedup")
+
+
+def codecs(folder: Path) -> set[str]:
+    import pyarrow.parquet as pq
+
+    return {pq.ParquetFile(p).metadata.row_group(0).column(0).compression for p in kept_files(folder)}
+
+
+def test_workdir_shards_no_command_publishes_are_lz4_and_published_ones_zstd(cli: Any, tmp_path: Path) -> None:
+    root = tmp_path / "run"
+    run_cfg(root, two_globals(root))
+    work = root / "work"
+    assert codecs(work / "00_ingest") == codecs(work / "03_filter") == {"LZ4"}  # read by the next steps only
+    published = [*(work / "02_minhash_dedup" / "rejected").glob("*.parquet"), *(root / "out").rglob("*.parquet")]
+    assert published and {codec for p in published for codec in codecs_of(p)} == {"ZSTD"}  # rejected sets, the export
+    # a single command publishes its last step's shards as they are: zstd
+    write_jsonl(tmp_path / "d.jsonl", make_records(80, seed=3, dup_every=5))
+    result = cli("dedup", tmp_path / "d.jsonl", "-o", tmp_path / "dd", "-w", "1", "-q")
+    assert result.exit_code == 0, result.output
+    assert codecs(tmp_path / "dd") == {"ZSTD"}
+
+
+def codecs_of(path: Path) -> set[str]:
+    import pyarrow.parquet as pq
+
+    md = pq.ParquetFile(path).metadata
+    return {md.row_group(g).column(c).compression for g in range(md.num_row_groups) for c in range(md.num_columns)}

@@ -52,6 +52,8 @@ from curate.export import (
 )
 from curate.io.lock import FolderLock
 from curate.io.shards import (
+    PARQUET_COMPRESSION,
+    WORK_COMPRESSION,
     clean_temporaries,
     read_json,
     remove_tree,
@@ -332,7 +334,7 @@ class Runner:
                 stats = stats + prior
                 continue
             src = cfg.sources[task.source_index]
-            calls.append((task, src, cfg, plan.default_sources[task.source_index], step.folder, step.fingerprint))
+            calls.append((task, src, cfg, plan.default_sources[task.source_index], step.folder, step.fingerprint, self._codec(step)))
         self.reporter.step_started(step.folder.name, len(calls), "read tasks")
         for r in self.executor.map(base.ingest_task, calls, lambda r: self.reporter.step_progress(1, r.docs_in)):
             stats = stats + r
@@ -351,8 +353,13 @@ class Runner:
         assert step.stage is not None
         return ChainLink(
             step.stage, step.index, step.folder, source, step.fingerprint, self.plan.config.seed, self.run_id, step.stage_index,  # type: ignore[arg-type]
-            writes_kept, replay,
+            writes_kept, replay, self._codec(step),
         )
+
+    def _codec(self, step: Step) -> str:
+        """Parquet codec of a step's kept shards: the plan's last step may be published as it is
+        (a single command's output), every other step's shards are only read by the next steps."""
+        return PARQUET_COMPRESSION if step is self.plan.steps[-1] else WORK_COMPRESSION
 
     def _holds_data(self, step: Step) -> bool:
         return _holds_data(read_json(step.folder / "_manifest.json") or {})
