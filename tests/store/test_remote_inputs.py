@@ -6,21 +6,25 @@ the URL with what it makes of the local path: the same ids, text, metadata and r
 
 from __future__ import annotations
 
+import glob
 import gzip
 import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import make_records, read_dir, read_rejected, write_config, write_jsonl
 from curate.config import InputConfig, SourceConfig, load_config
 from curate.io import store
-from curate.io.discovery import expand_source, plan_read_tasks
+from curate.io.discovery import _glob_match, expand_source, plan_read_tasks
 from curate.pipeline import build_plan
 from curate.runner import run_plan
 
@@ -141,6 +145,30 @@ def test_a_warc_from_a_bucket_equals_the_same_archive_read_locally(cli: Any, tmp
     assert {"https://example.com/a", "https://example.com/c"} <= set(kept["url"].to_list())
 
 
+def test_a_folder_of_html_pages_from_a_bucket_equals_the_same_folder_read_locally(cli: Any, tmp_path: Path, bucket: str) -> None:
+    from web.test_warc_ingest import page
+
+    root = tmp_path / "site"
+    root.mkdir()
+    (root / "a.html").write_bytes(page("Alpha", "The first page has a paragraph of real main text about alpha."))
+    (root / "b.htm.gz").write_bytes(gzip.compress(page("Beta", "A second page, compressed, with its own main text.")))
+    upload_tree(root, f"{bucket}/site")
+    kept = same_as_local(cli, tmp_path, bucket, root, f"{bucket}/site")
+    assert sorted(kept["path"].to_list()) == ["a.html", "b.htm.gz"]
+
+
+@pytest.mark.parametrize("name", ["cut.jsonl.gz", "cut.jsonl.zst"])
+def test_a_truncated_remote_file_keeps_what_precedes_the_damage_as_a_local_one_does(cli: Any, tmp_path: Path, bucket: str, name: str) -> None:
+    whole = write_jsonl(tmp_path / "whole" / name, make_records(200)).read_bytes()
+    local = tmp_path / name
+    local.write_bytes(whole[: len(whole) * 2 // 3])
+    store.upload(local, f"{bucket}/{name}")
+    same_as_local(cli, tmp_path, bucket, local, f"{bucket}/{name}")
+    _, rejected, _ = ingest(cli, tmp_path / "again", f"{bucket}/{name}")
+    assert rejected["reject_reason"].to_list() == ["damaged_file"]
+    assert rejected["reject_detail"][0].startswith(f"{name}:") and "truncated" in rejected["reject_detail"][0]
+
+
 def test_a_prefix_reads_every_object_below_it_with_the_local_folder_rules(tmp_path: Path, bucket: str) -> None:
     root = tmp_path / "corpus"
     for rel in ("a.jsonl", "x/b.jsonl.gz", "_sidecar.jsonl", ".hidden/c.jsonl", "rejected/d.jsonl", "x/notes.md", "x/y/e.parquet"):
@@ -163,6 +191,38 @@ def test_a_glob_matches_the_objects_local_glob_matches(tmp_path: Path, bucket: s
     remote = expand_source(SourceConfig(paths=[f"{bucket}/g/{pattern}"]), "input")
     assert [f.path.removeprefix(f"{bucket}/g/") for f in remote] == [os.path.relpath(f.path, root) for f in local]
     assert [f.relpath for f in remote] == [f.relpath for f in local]
+
+
+_DIRS = st.sampled_from(["a", "b", ".h", "_u", "rejected"])
+_FILES = st.sampled_from(["c.jsonl", "d.txt", ".e.jsonl", "f.jsonl.gz", "_g.jsonl"])
+_SEGMENTS = st.sampled_from(["*", "**", "?", "*.jsonl", "*.j*", "a", ".h", "[ab]", ".*", "c.*", "[!c]*", "_*"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    files=st.lists(st.tuples(st.lists(_DIRS, max_size=3), _FILES), min_size=1, max_size=12),
+    pattern=st.lists(_SEGMENTS, min_size=1, max_size=4),
+)
+def test_glob_matching_of_a_listing_agrees_with_local_glob(files: list[tuple[list[str], str]], pattern: list[str]) -> None:
+    """Object keys matched against a glob give exactly what glob.glob finds for the same tree on disk."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        rels = sorted({"/".join([*dirs, name]) for dirs, name in files})
+        for rel in rels:
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            (root / rel).write_bytes(b"")
+        found = glob.glob(str(root / "/".join(pattern)), recursive=True)
+        local = sorted(os.path.relpath(m, root) for m in found if os.path.isfile(m))
+        assert [rel for rel in rels if _glob_match(pattern, rel.split("/"))] == local
+
+
+def test_a_json_lines_release_in_a_bucket_gives_back_its_rows(cli: Any, tmp_path: Path, bucket: str) -> None:
+    write_jsonl(tmp_path / "raw" / "d.jsonl", make_records(15), BAD_LINE)
+    cfg = {"input": {"paths": [str(tmp_path / "raw")]}, "workdir": str(tmp_path / "work"), "engine": {"workers": 1},
+           "output": {"path": str(tmp_path / "release"), "format": "jsonl"}}
+    run_plan(build_plan(load_config(write_config(tmp_path, cfg))))
+    publish_by_hand(tmp_path / "release", f"{bucket}/rel")
+    same_as_local(cli, tmp_path, bucket, tmp_path / "release", f"{bucket}/rel")
 
 
 def test_a_glob_from_a_bucket_equals_the_same_glob_read_locally(cli: Any, tmp_path: Path, bucket: str) -> None:
