@@ -193,13 +193,11 @@ def test_pages_over_max_bytes_are_rejected_before_parsing() -> None:
     assert (p.reason, p.detail) == ("html_too_large", f"page of {len(big):,} bytes, over max_bytes=1,000")
 
 
-def test_arc_files_and_object_store_urls_are_clear_errors(cli, tmp_path: Path) -> None:
-    arc = tmp_path / "old.arc.gz"
-    arc.write_bytes(b"x")
-    result = cli("ingest", arc, "-o", tmp_path / "o", "-q")
-    assert result.exit_code == 2 and "ARC file" in result.output
-    result = cli("ingest", arc, "-o", "s3://bucket/out", "-q")
-    assert result.exit_code == 2 and "s3:// URL; object storage is not supported yet" in result.output
+def test_a_url_with_credentials_is_refused_and_makes_no_local_folder(cli, tmp_path: Path) -> None:
+    warc = tmp_path / "crawl.warc"
+    warc.write_bytes(b"".join(MIXED))
+    result = cli("ingest", warc, "-o", "s3://KEY:secret@bucket/out", "-q")
+    assert result.exit_code == 2 and "credentials in a URL are refused" in result.output and "secret" not in result.output
     assert not (Path.cwd() / "s3:").exists()
 
 

@@ -299,6 +299,11 @@ def expand_source(src: SourceConfig, where: str) -> list[InputFile]:
     return list(seen.values())
 
 
+def is_arc(path: str) -> bool:
+    """An ARC file (``x.arc``, ``x.arc.gz``): read by :mod:`curate.io.arc`, WARC by :mod:`curate.io.web`."""
+    return "arc" in (part.lower() for part in path.rsplit("/", 1)[-1].split(".")[1:])
+
+
 def _checked_format(m: str, src: SourceConfig, where: str) -> tuple[str, str | None]:
     """(format, compression) of one matched file, or the ConfigError that says why it cannot be read."""
     fmt, compression = detect_format(m, src.format)
@@ -309,11 +314,6 @@ def _checked_format(m: str, src: SourceConfig, where: str) -> tuple[str, str | N
         )
     if fmt == "parquet" and compression:
         raise ConfigError(f"{where}: compressed Parquet files are not supported ({m})")
-    if fmt == "warc" and ".arc" in (s.lower() for s in Path(m).suffixes):
-        raise ConfigError(
-            f"{where}: {m!r} is an ARC file (the format before WARC), which is not supported",
-            hint="convert it to WARC first, e.g. with warcio's `warcio recompress` or `arc2warc`",
-        )
     return fmt, compression
 
 
@@ -339,7 +339,7 @@ def _glob_match(pattern: list[str], parts: list[str]) -> bool:
         if _glob_match(pattern[1:], parts):
             return True
         return bool(parts) and not parts[0].startswith(".") and _glob_match(pattern, parts[1:])
-    if not parts:
+    if not parts or (len(pattern) > 1 and len(parts) == 1):  # a segment before the last names a folder
         return False
     name = parts[0]
     if glob.has_magic(seg):

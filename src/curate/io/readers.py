@@ -51,7 +51,7 @@ import pyarrow.parquet as pq
 from curate.errors import InputError
 from curate.html.options import HtmlOptions
 from curate.io import store
-from curate.io.discovery import InputFile, ReadTask, open_binary, open_native
+from curate.io.discovery import InputFile, ReadTask, is_arc, open_binary, open_native
 
 CHUNK_BYTES = 32 * 1024 * 1024
 MAX_DEPTH = 48
@@ -165,6 +165,10 @@ def read_task(
                 yield from _read_parquet(f, text_field, rows_per_chunk)
             elif f.format in ("csv", "tsv"):
                 yield from _read_csv(f, text_field)
+            elif f.format == "warc" and is_arc(f.path):
+                from curate.io.arc import read_arc
+
+                yield from read_arc(f, html or HtmlOptions(), non_html, rows_per_chunk)
             elif f.format == "warc":
                 from curate.io.web import read_warc
 
