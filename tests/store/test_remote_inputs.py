@@ -198,7 +198,7 @@ _FILES = st.sampled_from(["c.jsonl", "d.txt", ".e.jsonl", "f.jsonl.gz", "_g.json
 _SEGMENTS = st.sampled_from(["*", "**", "?", "*.jsonl", "*.j*", "a", ".h", "[ab]", ".*", "c.*", "[!c]*", "_*"])
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(
     files=st.lists(st.tuples(st.lists(_DIRS, max_size=3), _FILES), min_size=1, max_size=12),
     pattern=st.lists(_SEGMENTS, min_size=1, max_size=4),
@@ -212,7 +212,7 @@ def test_glob_matching_of_a_listing_agrees_with_local_glob(files: list[tuple[lis
             (root / rel).parent.mkdir(parents=True, exist_ok=True)
             (root / rel).write_bytes(b"")
         found = glob.glob(str(root / "/".join(pattern)), recursive=True)
-        local = sorted(os.path.relpath(m, root) for m in found if os.path.isfile(m))
+        local = sorted({os.path.relpath(m, root) for m in found if os.path.isfile(m)})  # discovery drops repeats
         assert [rel for rel in rels if _glob_match(pattern, rel.split("/"))] == local
 
 
