@@ -85,3 +85,39 @@ def check_overlaps(workdir: Path, outputs: list[tuple[str, Path]], read_tasks: l
     for broken, message, hint in rules:
         if broken:
             raise ConfigError(message, hint=hint)
+
+
+def check_remote_overlaps(cfg: RunConfig, shards_output: str | Path | None = None) -> None:
+    """:func:`check_overlaps`'s rules for URLs, checked before a run with a store replaces its URL
+    workdir and outputs by local stand-ins (which the local rules then never see as overlapping).
+
+    An output or workdir in a store may not hold an input (publishing would replace it) nor sit
+    in an input prefix, unless hidden there (the next run would read it as input); an output and
+    the workdir may not hold each other. String comparisons of URLs only: no request is made."""
+    from curate.io.discovery import _remote_glob_base
+
+    sources = [store.normalise(p) for s in (cfg.input.sources if cfg.input else []) for p in s.paths if store.is_remote(p)]
+    inputs = [(_remote_glob_base(p)[0] if glob.has_magic(p) else p, not glob.has_magic(p)) for p in sources]
+    workdir = store.normalise(cfg.workdir) if store.is_remote(cfg.workdir) else None
+    outputs = [("output.path", cfg.output.path)] if cfg.output is not None else []
+    outputs += [("--output", str(shards_output))] if shards_output is not None else []
+    targets = [(key, store.normalise(url)) for key, url in outputs if store.is_remote(url)]
+    rules: list[tuple[bool, str, str]] = []
+    for key, out in targets:
+        rules += [(_inside(i, out), f"{key}: the output {out} holds the input {i}; publishing would replace it",
+                   "write the output to another prefix") for i, _ in inputs]
+        rules += [(folder and _inside(out, i) and not _hidden_below(out, i),
+                   f"{key}: the output {out} is inside the input prefix {i}; the next run would read it as input",
+                   "write the output outside the input prefixes") for i, folder in inputs]
+        if workdir is not None:
+            rules += [(_inside(workdir, out), f"{key}: the workdir {workdir} is inside the output {out}", "put the workdir beside the output, not in it"),
+                      (_inside(out, workdir), f"{key}: the output {out} is inside the workdir {workdir}", "choose an output outside the workdir")]
+    if workdir is not None:
+        rules += [(_inside(i, workdir), f"input: {i} is inside the workdir {workdir}, which the run rewrites",
+                   "copy it out, or give the step folder of another workdir") for i, _ in inputs]
+        rules += [(folder and _inside(workdir, i) and not _hidden_below(workdir, i),
+                   f"workdir: {workdir} is inside the input prefix {i}; its shards would be read as input",
+                   "put the workdir outside the input prefixes (or below a hidden name such as .curate/)") for i, folder in inputs]
+    for broken, message, hint in rules:
+        if broken:
+            raise ConfigError(message, hint=hint)

@@ -10,6 +10,7 @@ import glob
 import gzip
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -333,3 +334,35 @@ def test_the_command_a_user_types_reads_a_bucket_and_logs_no_secret(tmp_path: Pa
         outputs.append(read_dir(out))
     ingested, deduped = outputs
     assert ingested.height == 20 and deduped.height < 20
+
+
+@pytest.mark.parametrize(
+    "inputs,workdir,output,expect",
+    [
+        (["s3://b/raw/"], ".curate/run", "s3://b/raw/out", "the output s3://b/raw/out is inside the input prefix s3://b/raw"),
+        (["s3://b/raw/x.jsonl"], ".curate/run", "s3://b/raw", "the output s3://b/raw holds the input s3://b/raw/x.jsonl"),
+        (["s3://b/raw/**/*.jsonl"], ".curate/run", "s3://b", "the output s3://b holds the input s3://b/raw"),
+        (["s3://b/raw"], "s3://b/raw/work", "s3://b/out", "workdir: s3://b/raw/work is inside the input prefix s3://b/raw"),
+        (["s3://b/work/02_dedup"], "s3://b/work", "s3://b/out", "input: s3://b/work/02_dedup is inside the workdir s3://b/work"),
+        (["s3://b/raw"], "s3://b/out/work", "s3://b/out", "the workdir s3://b/out/work is inside the output s3://b/out"),
+    ],
+)
+def test_urls_that_overlap_are_refused_before_anything_is_read(inputs: list[str], workdir: str, output: str, expect: str) -> None:
+    from curate.config import parse_config
+    from curate.errors import ConfigError
+    from curate.path_checks import check_remote_overlaps
+
+    cfg = parse_config({"input": {"paths": inputs}, "workdir": workdir, "output": {"path": output}})
+    with pytest.raises(ConfigError, match=re.escape(expect)):
+        check_remote_overlaps(cfg)
+
+
+@pytest.mark.parametrize(
+    "inputs,workdir,output",
+    [(["s3://b/ingested"], "s3://b/work", "s3://b/deduped"), (["s3://b/raw/"], "s3://b/raw/.curate/work", "s3://b/out"), (["s3://b/raw/*.jsonl"], ".curate/run", "s3://b/raw-out")],
+)
+def test_urls_side_by_side_or_hidden_below_an_input_are_accepted(inputs: list[str], workdir: str, output: str) -> None:
+    from curate.config import parse_config
+    from curate.path_checks import check_remote_overlaps
+
+    check_remote_overlaps(parse_config({"input": {"paths": inputs}, "workdir": workdir, "output": {"path": output}}))
