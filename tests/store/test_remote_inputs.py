@@ -366,3 +366,15 @@ def test_urls_side_by_side_or_hidden_below_an_input_are_accepted(inputs: list[st
     from curate.path_checks import check_remote_overlaps
 
     check_remote_overlaps(parse_config({"input": {"paths": inputs}, "workdir": workdir, "output": {"path": output}}))
+
+
+def test_the_input_schema_is_probed_from_remote_headers_as_from_local_ones(tmp_path: Path, bucket: str) -> None:
+    from curate.schema_check import probe_input_schema
+
+    root = tmp_path / "mixed"
+    write_jsonl(root / "a.jsonl", [{"text": "x", "score": 0.5, "lang": "en"}])
+    pl.DataFrame({"text": ["y"], "year": [2024]}).write_parquet(root / "b.parquet")
+    upload_tree(root, f"{bucket}/mixed")
+    schemas = [probe_input_schema(plan_read_tasks(InputConfig(sources=[SourceConfig(paths=[where])]))) for where in (str(root), f"{bucket}/mixed")]
+    assert schemas[1] == schemas[0]
+    assert schemas[0] is not None and {"score", "lang", "year"} <= set(schemas[0])
