@@ -495,3 +495,19 @@ def codecs_of(path: Path) -> set[str]:
 
     md = pq.ParquetFile(path).metadata
     return {md.row_group(g).column(c).compression for g in range(md.num_row_groups) for c in range(md.num_columns)}
+
+
+def test_resume_with_the_second_global_stage_changed_replays_the_first_and_equals_a_fresh_run(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    cfg = two_globals(a)
+    run_cfg(a, cfg)
+    stats = {p.name: p.read_bytes() for p in (a / "work" / "01_exact_dedup" / "_stats").glob("*.json")}
+    changed = [TWO_GLOBALS[0], {**TWO_GLOBALS[1], "threshold": 0.5}, *TWO_GLOBALS[2:]]
+    resumed = run_cfg(a, cfg | {"stages": changed}, resume=True)
+    assert [s.skipped for s in resumed.steps] == [True, True, False, False, False]
+    assert not kept_files(a / "work" / "01_exact_dedup")  # replayed from its decisions, never written
+    assert {p.name: p.read_bytes() for p in (a / "work" / "01_exact_dedup" / "_stats").glob("*.json")} == stats
+    fresh = run_cfg(b, two_globals(b) | {"stages": changed})
+    assert parquet_bytes(a / "out") == parquet_bytes(b / "out")
+    assert workdir_rejected(a) == workdir_rejected(b)
+    assert resumed.manifest["totals"] == fresh.manifest["totals"]

@@ -502,8 +502,10 @@ class Runner:
             return [done, *self._run_chain(chain[1:])]
         t0 = time.monotonic()
         previous = self.plan.steps[step.index - 1]
-        # the nearest step holding data files; completed steps between (a fused chain, a global
-        # stage whose keys were computed with its apply) are replayed in memory by the keys tasks
+        if previous.role is not StepRole.GLOBAL or not getattr(previous.stage, "replay_cheap", False):
+            self._materialize(previous)  # a map chain's rows are written once rather than replayed twice
+        # the nearest step holding data files; a global stage between whose apply wrote no kept
+        # rows (``_following_global``) is replayed in memory by the keys tasks and the apply
         source = self._data_source(step)
         replay = tuple(self._chain_links(source, previous, [], end_writes=False)) if source is not previous else ()
         link = self._link(step, source.folder if not replay else previous.folder, writes_kept=True, replay=False)
