@@ -16,6 +16,9 @@ the chain's last step writes kept rows; the steps before it write their rejected
 manifest, and their manifest says ``materialized: false``. Whatever must read such a step (a
 step after ``--from``, ``--until`` or a removed stage, export, a command's output) gets it
 recomputed from the nearest step that holds data files (``_materialize``); stages never know.
+A global stage whose apply only joins its decisions (``replay_cheap``) and that is followed by
+another global stage writes no kept rows either: its apply tasks compute the next stage's keys
+(``_following_global``), and that stage replays it. Workdir shards no command publishes are lz4.
 """
 
 from __future__ import annotations
