@@ -261,6 +261,12 @@ def build_plan(
         _check_packages(user_index, stage)
         files: list[tuple[str, str]] = []
         for key, path in stage_cfg.input_paths():
+            if store.is_remote(path):  # inputs may be in a store; what a stage reads is read whole, many times
+                raise ConfigError(
+                    f"stages[{user_index}].{stage.kind}.{key}: {path} is a URL; files a stage reads (models, lists, "
+                    "evaluation sets) must be local files",
+                    hint="copy it to a local file first (e.g. `aws s3 cp`, `gcloud storage cp`)",
+                )
             if not Path(path).is_file():
                 raise MissingInputError(
                     f"stages[{user_index}].{stage.kind}.{key}: file not found: {path}",

@@ -378,3 +378,13 @@ def test_the_input_schema_is_probed_from_remote_headers_as_from_local_ones(tmp_p
     schemas = [probe_input_schema(plan_read_tasks(InputConfig(sources=[SourceConfig(paths=[where])]))) for where in (str(root), f"{bucket}/mixed")]
     assert schemas[1] == schemas[0]
     assert schemas[0] is not None and {"score", "lang", "year"} <= set(schemas[0])
+
+
+def test_a_file_a_stage_reads_must_stay_local(tmp_path: Path) -> None:
+    from curate.errors import ConfigError
+
+    write_jsonl(tmp_path / "d.jsonl", make_records(3))
+    cfg = {"input": {"paths": [str(tmp_path / "d.jsonl")]}, "workdir": str(tmp_path / "w"),
+           "stages": [{"kind": "decontaminate", "evals": [{"name": "mmlu", "path": "s3://bucket/evals/mmlu.jsonl"}]}]}
+    with pytest.raises(ConfigError, match=re.escape("stages[0].decontaminate.evals[0].path: s3://bucket/evals/mmlu.jsonl is a URL; files a stage reads")):
+        build_plan(load_config(write_config(tmp_path, cfg)))
