@@ -511,3 +511,20 @@ def test_resume_with_the_second_global_stage_changed_replays_the_first_and_equal
     assert parquet_bytes(a / "out") == parquet_bytes(b / "out")
     assert workdir_rejected(a) == workdir_rejected(b)
     assert resumed.manifest["totals"] == fresh.manifest["totals"]
+
+
+def test_a_workdir_shard_reused_by_a_publish_is_written_as_a_fresh_run_writes_it(tmp_path: Path) -> None:
+    """A resume may publish shards a step wrote for the workdir only (lz4): the output must hold
+    the bytes an uninterrupted run publishes (zstd)."""
+    import polars as pl
+
+    from curate.io.shards import WORK_COMPRESSION, write_parquet_atomic
+    from curate.runner import _publish_shard
+
+    frame = pl.DataFrame({"id": [f"d{i}" for i in range(500)], "text": [f"text {i} " * 20 for i in range(500)], "source": ["s"] * 500})
+    write_parquet_atomic(frame, tmp_path / "work.parquet", WORK_COMPRESSION)
+    write_parquet_atomic(frame, tmp_path / "fresh.parquet")
+    _publish_shard(tmp_path / "work.parquet", tmp_path / "published.parquet")
+    assert (tmp_path / "published.parquet").read_bytes() == (tmp_path / "fresh.parquet").read_bytes()
+    _publish_shard(tmp_path / "fresh.parquet", tmp_path / "linked.parquet")
+    assert (tmp_path / "linked.parquet").read_bytes() == (tmp_path / "fresh.parquet").read_bytes()

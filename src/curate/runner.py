@@ -36,6 +36,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
+
 from curate import side_state
 from curate.config import stable_digest
 from curate.engines import base
@@ -62,6 +64,7 @@ from curate.io.shards import (
     remove_tree,
     write_bytes_atomic,
     write_json_atomic,
+    write_parquet_atomic,
 )
 from curate.manifest import StageStats, StepResult, versions
 from curate.pipeline import Plan, Step, StepRole
@@ -650,7 +653,7 @@ class Runner:
         try:
             staged.mkdir(parents=True)
             for name in self._shards(last):
-                _link_or_copy(last.folder / f"{name}.parquet", staged / f"{name}.parquet")
+                _publish_shard(last.folder / f"{name}.parquet", staged / f"{name}.parquet")
                 data_files.append(f"{name}.parquet")
             for step in plan.steps:
                 for p in sorted((step.folder / "rejected").glob("*.parquet")):
@@ -682,6 +685,17 @@ class Runner:
 def _holds_data(manifest: dict[str, Any]) -> bool:
     """Whether a step's manifest lists kept data files (every step but a link inside a fused chain)."""
     return (manifest.get("curate_dataset") or {}).get("materialized", True) is not False
+
+
+def _publish_shard(src: Path, dst: Path) -> None:
+    """A kept shard into a single command's output: linked as it is, unless a resume reused it
+    from a step written for the workdir only (lz4): then re-encoded as a fresh run writes it, so
+    a resumed output holds the same bytes as an uninterrupted one."""
+    meta = pq.read_metadata(src)
+    if meta.num_row_groups and meta.num_columns and meta.row_group(0).column(0).compression.lower() != PARQUET_COMPRESSION:
+        write_parquet_atomic(pq.ParquetFile(src).read(use_threads=False), dst)
+    else:
+        _link_or_copy(src, dst)
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
