@@ -382,13 +382,12 @@ def _remote_matches(url: str, src: SourceConfig, where: str, i: int) -> list[Inp
         found = [(f, rel) for f, rel in listed if _glob_match(pat, rel.split("/"))]
     else:
         one = store.info(url)
-        if one is not None:
-            base, found = store.parent(url), [(one, store.name(url))]
+        if one is not None:  # one object: named relative to its "folder", as a local file is
+            found = [(one, store.name(url))]
         else:
             curated = curated_source(url)
             if curated is not None:
                 return _curated_files(curated[0], curated[1], where, i)
-            base = url
             found = [
                 (f, rel)
                 for f in store.list_files(url)
