@@ -29,16 +29,6 @@ from curate.stages.base import StageConfig
 FORMATS = ("auto", "jsonl", "parquet", "csv", "tsv", "txt", "warc", "html")
 
 
-def _local(path: str) -> str:
-    """``path``, unless it is an object-store URL (refused with the reason, see curate.io.remote)."""
-    from curate.io.remote import remote_message
-
-    why = remote_message(path)
-    if why is not None:
-        raise ValueError(why)
-    return path
-
-
 def _local_or_store(path: str) -> str:
     """A local folder, or an object-store URL (``s3://bucket/prefix``): normalised, no credentials."""
     from curate.io import store

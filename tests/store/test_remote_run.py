@@ -189,3 +189,9 @@ def test_report_inspect_and_diff_read_a_release_on_the_store(bucket: str, env: d
     assert docs["added"] == 0 and docs["kept"] == docs["new"] > 0
     report = _curate(["report", f"{bucket}/out", "-o", str(tmp_path / "rep")], env)
     assert (tmp_path / "rep" / "report.html").is_file(), report.stderr
+
+
+def test_an_output_on_the_store_may_not_hold_its_input(bucket: str, env: dict[str, str], tmp_path: Path) -> None:
+    store.write_bytes(f"{bucket}/raw/a.jsonl", b'{"text": "one document"}\n')
+    proc = _curate(["ingest", f"{bucket}/raw", "-o", f"{bucket}/raw/out", "-q"], env, check=False)
+    assert proc.returncode == 2 and "inside the input prefix" in proc.stderr, proc.stderr

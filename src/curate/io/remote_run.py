@@ -51,6 +51,9 @@ class RemoteRun:
     @classmethod
     def prepare(cls, cfg: Any, shards_output: Path | None, resume: bool, overwrite: bool = False) -> RemoteRun | None:
         """Local stand-ins for every URL in ``cfg`` (and the single command's ``-o``), or None."""
+        from curate.path_checks import check_remote_overlaps
+
+        check_remote_overlaps(cfg, shards_output)  # on the URLs: the local stand-ins never overlap
         wd_remote = store.is_remote(cfg.workdir)
         out_remote = cfg.output is not None and store.is_remote(cfg.output.path)
         shards_remote = shards_output is not None and store.is_remote(str(shards_output))

@@ -122,7 +122,7 @@ def _s3_options() -> dict[str, Any]:
     endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
     if endpoint:
         parsed = urllib.parse.urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
-        opts["endpoint_override"] = parsed.netloc
+        opts["endpoint_override"] = parsed.hostname + (f":{parsed.port}" if parsed.port else "") if parsed.hostname else parsed.netloc
         opts["scheme"] = parsed.scheme or "https"
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     if region:
