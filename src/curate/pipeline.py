@@ -79,7 +79,7 @@ class Plan:
     """A single command's output folder (kept shards, rejected sets, manifest), published last."""
 
     def describe(self) -> list[str]:
-        lines = [f"workdir: {self.workdir}", f"config hash: {self.run_fingerprint}"]
+        lines = [f"workdir: {self.config.workdir}", f"config hash: {self.run_fingerprint}"]
         if self.config.input is not None:
             n_files = len({f.path for t in self.read_tasks for f in t.files})
             lines.append(f"input: {n_files} files in {len(self.read_tasks)} read tasks")
