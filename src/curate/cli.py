@@ -101,7 +101,9 @@ def _execute(
     if remote is None:
         plan = build_plan(cfg, resume=resume, from_step=from_step, until_step=until_step, shards_output=shards_output)
         return plan, run_plan(plan, reporter=make_reporter(quiet))
-    remote.start()  # workdir lease taken and its state pulled before the plan reads it
+    # the workdir's lease taken and its state pulled before the plan reads it; a fresh run
+    # reuses no step, so their shards stay in the store (unless its input is the workdir's ingest)
+    remote.start(pull_steps=resume or from_step is not None or cfg.input is None)
     try:
         plan = build_plan(remote.cfg, resume=resume, from_step=from_step, until_step=until_step, shards_output=remote.shards_output)
         report = run_plan(plan, reporter=make_reporter(quiet), on_commit=remote.on_commit)

@@ -195,3 +195,15 @@ def test_an_output_on_the_store_may_not_hold_its_input(bucket: str, env: dict[st
     store.write_bytes(f"{bucket}/raw/a.jsonl", b'{"text": "one document"}\n')
     proc = _curate(["ingest", f"{bucket}/raw", "-o", f"{bucket}/raw/out", "-q"], env, check=False)
     assert proc.returncode == 2 and "inside the input prefix" in proc.stderr, proc.stderr
+
+
+def test_a_fresh_run_does_not_download_the_steps_it_replaces(bucket: str, tmp_path: Path) -> None:
+    from curate.io.remote_workdir import RemoteWorkdir
+
+    store.write_bytes(f"{bucket}/work/01_filter/part-00000.parquet", b"last week's shard")
+    store.write_bytes(f"{bucket}/work/01_filter/_manifest.json", b"{}")
+    store.write_bytes(f"{bucket}/work/_file_digests.json", b"{}")
+    fresh = RemoteWorkdir(f"{bucket}/work", tmp_path / "fresh")
+    assert fresh.pull(steps=False) == 1 and not (tmp_path / "fresh" / "01_filter").exists()
+    resumed = RemoteWorkdir(f"{bucket}/work", tmp_path / "resumed")
+    assert resumed.pull() == 3 and (tmp_path / "resumed" / "01_filter" / "part-00000.parquet").is_file()

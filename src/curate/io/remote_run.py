@@ -94,13 +94,14 @@ class RemoteRun:
         self.outputs.append(out)
         return out
 
-    def start(self) -> None:
-        """Take the workdir's lease, pull its state, and lay out the outputs' current releases."""
+    def start(self, pull_steps: bool = True) -> None:
+        """Take the workdir's lease, pull its state (its step folders only when the run may reuse
+        them), and lay out the outputs' current releases."""
         if self.workdir is not None:
             self.lease = Lease(self.workdir.url)
             self.lease.acquire()
             try:
-                self.workdir.pull()
+                self.workdir.pull(steps=pull_steps)
             except BaseException:
                 self.lease.release()
                 raise

@@ -77,11 +77,16 @@ class RemoteWorkdir:
 
     # ---------------------------------------------------------------- pull
 
-    def pull(self) -> int:
-        """Bring the mirror up to the remote state; returns the number of files downloaded."""
+    def pull(self, steps: bool = True) -> int:
+        """Bring the mirror up to the remote state; returns the number of files downloaded.
+
+        ``steps=False`` (a fresh run, which replaces every step it plans) fetches only the
+        workdir's own files: last week's shards are not downloaded to be deleted."""
         self.local.mkdir(parents=True, exist_ok=True)
         remote = [f for f in store.list_files(self.url) if f.url != store.join(self.url, LEASE_NAME)]
         by_rel = {f.url[len(self.url) + 1 :]: f for f in remote}
+        if not steps:
+            by_rel = {rel: f for rel, f in by_rel.items() if not ("/" in rel and _STEP_FOLDER.match(rel.split("/", 1)[0]))}
         for rel in {r.split("/", 1)[0] for r in by_rel if "/" in r}:
             marker = by_rel.get(f"{rel}/_step.json")
             local_marker = self.local / rel / "_step.json"
