@@ -202,7 +202,7 @@ def list_files(url: str) -> list[RemoteFile]:
     for fi in infos:
         if fi.type != pafs.FileType.File:
             continue
-        rel = fi.path[len(loc.path) :].lstrip("/")
+        rel = fi.path.lstrip("/")[len(loc.path.lstrip("/")) :].lstrip("/")  # fsspec's memory:// lists "/bucket/..."
         out.append(RemoteFile(join(root, rel), int(fi.size or 0), int(fi.mtime_ns or 0)))
     return sorted(out, key=lambda f: f.url)
 
