@@ -1002,10 +1002,19 @@ def report(
     from curate.reporting.collect import build_report
     from curate.reporting.folders import open_folder
 
+    from curate.io import store
+
+    remote_out = output is not None and store.is_remote(str(output))
+    if store.is_remote(str(path)) and output is None:
+        raise ConfigError(
+            f"{store.normalise(str(path))} is in an object store and a published release is never changed",
+            hint="give -o: a local folder, or a prefix in the store, for report.html and report.json",
+        )
     folder = open_folder(path)
     if folder.kind == "files":
         raise ConfigError(f"{path}: not a folder curate wrote (no _manifest.json or _run.json)", hint="`curate inspect` reads plain Parquet files")
     data = build_report(folder)
+    path = folder.path if store.is_remote(str(path)) else path  # a store's release: its local copy
     earlier = path / "report.json" if path.is_dir() else None
     if earlier is not None and earlier.is_file():  # the gates' verdict and the diff were made at publish time: kept
         import json
@@ -1015,6 +1024,14 @@ def report(
         except ValueError:
             previous = {}
         data.update({k: previous.get(k) for k in ("gates", "diff")})
+    if remote_out:  # written beside the local copy, then uploaded
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="curate-report-") as tmp:
+            page = write_report(data, Path(tmp))
+            store.parallel([(store.upload, p, store.join(str(output), p.name)) for p in sorted(Path(tmp).iterdir()) if p.is_file()])
+        print(store.join(str(output), page.name))
+        return
     target = output or (path if path.is_dir() else path.parent)
     if output is not None and folder.kind == "workdir":
         page = write_report(data, target)

@@ -189,6 +189,11 @@ def test_report_inspect_and_diff_read_a_release_on_the_store(bucket: str, env: d
     assert docs["added"] == 0 and docs["kept"] == docs["new"] > 0
     report = _curate(["report", f"{bucket}/out", "-o", str(tmp_path / "rep")], env)
     assert (tmp_path / "rep" / "report.html").is_file(), report.stderr
+    _curate(["report", f"{bucket}/out", "-o", f"{bucket}/reports/week1"], env)
+    assert store.info(f"{bucket}/reports/week1/report.html") is not None
+    refused = _curate(["report", f"{bucket}/out"], env, check=False)
+    assert refused.returncode == 2 and "give -o" in refused.stderr
+    assert not list(tmp_path.glob("s3:*")) and not Path("s3:").exists()
 
 
 def test_an_output_on_the_store_may_not_hold_its_input(bucket: str, env: dict[str, str], tmp_path: Path) -> None:

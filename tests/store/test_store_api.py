@@ -58,3 +58,16 @@ def test_a_config_with_credentials_in_a_url_is_refused_without_printing_them(tmp
     proc = subprocess.run([sys.executable, "-m", "curate", "run", str(cfg)], capture_output=True, text=True)
     assert proc.returncode == 2 and "credentials in a URL are refused" in proc.stderr
     assert "supersecret" not in proc.stderr + proc.stdout and "AKIAEXAMPLE" not in proc.stderr + proc.stdout
+
+
+@pytest.mark.parametrize("url", ["s3://u:hunter2@bucket/x", "s3://bucket/x?secret_key=hunter2", "gs://bucket/x#hunter2"])
+def test_every_store_call_refuses_a_url_that_could_carry_a_secret_without_echoing_it(url: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        store.list_files(url)
+    assert "hunter2" not in str(err.value) + (err.value.hint or "")
+
+
+def test_an_azure_container_at_account_url_is_not_taken_for_credentials() -> None:
+    store.check_url("abfs://container@account.dfs.core.windows.net/data", "input")
+    with pytest.raises(ConfigError, match="credentials"):
+        store.check_url("abfs://container:key@account.dfs.core.windows.net/data", "input")

@@ -67,10 +67,17 @@ def name(url: str) -> str:
 def check_url(url: str, where: str) -> None:
     """Refuse a URL that carries credentials or names no bucket, naming the key it came from."""
     parsed = urllib.parse.urlsplit(normalise(url))
-    if parsed.username or parsed.password or "@" in parsed.netloc and parsed.scheme in ("s3", "s3a", "gs", "gcs"):
+    azure = parsed.scheme in ("az", "abfs", "abfss")  # abfs://CONTAINER@ACCOUNT.dfs.core.windows.net names no secret
+    if parsed.password or ("@" in parsed.netloc and not azure):
         raise ConfigError(
             f"{where}: {parsed.scheme}://...@{parsed.hostname or ''}: credentials in a URL are refused (paths are written to manifests and logs)",
             hint="give them through the environment (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, GOOGLE_APPLICATION_CREDENTIALS, ...) or the client's profile files",
+        )
+    if parsed.query or parsed.fragment:
+        bare = f"{parsed.scheme}://{parsed.netloc}{parsed.path}"
+        raise ConfigError(
+            f"{where}: {bare}?...: a URL with a query string is refused (it could carry a key, and paths are written to manifests and logs)",
+            hint="give options and credentials through the environment or the client's profile files",
         )
     if not parsed.netloc:
         raise ConfigError(f"{where}: {url!r} names no bucket", hint=f"write {parsed.scheme}://BUCKET/PREFIX")
@@ -134,6 +141,7 @@ def _s3_options() -> dict[str, Any]:
 
 def locate(url: str) -> Location:
     """The filesystem and path of ``url`` (which :func:`is_remote` accepted)."""
+    check_url(url, "URL")  # every way into a store, commands that read one included
     u = normalise(url)
     parsed = urllib.parse.urlsplit(u)
     fs = _filesystem(parsed.scheme.lower(), parsed.netloc)
