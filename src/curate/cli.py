@@ -92,6 +92,7 @@ def _execute(
     overwrite: bool = False,
 ) -> Any:
     """Every command ends here: one plan, one runner (the executor the config names)."""
+    from curate.io import store
     from curate.io.remote_run import RemoteRun
     from curate.pipeline import build_plan
     from curate.report import make_reporter
@@ -118,8 +119,11 @@ def _execute(
     for out in remote.outputs:
         if out.published is not None:
             report.manifest["published"] = f"{out.url} ({out.published})"
+            report.manifest["report_url"] = store.join(out.url, out.published, "report.html")
             if not quiet:
                 err_console.print(f"published {out.url}: release {out.published}")
+        elif not quiet:
+            err_console.print(f"{out.url}: unchanged (its release already holds this result)")
     return plan, report
 
 
@@ -155,7 +159,10 @@ def run(
     if not quiet and report.manifest.get("report"):
         from curate.reporting import summary_lines
 
-        print("\n".join(summary_lines(Path(report.manifest["report"]))))
+        lines = summary_lines(Path(report.manifest["report"]))
+        if report.manifest.get("report_url"):  # published to a store: name the report there
+            lines[0] = f"report: {report.manifest['report_url']}"
+        print("\n".join(lines))
 
 
 def _overrides(
@@ -206,13 +213,15 @@ def validate(
 ) -> None:
     """Check a config and its inputs without reading data, and print the plan."""
     from curate.config import load_config
+    from curate.io.remote_run import RemoteRun
     from curate.pipeline import build_plan
 
     cfg = load_config(config)
-    plan = build_plan(cfg, resume=True)
+    remote = RemoteRun.prepare(cfg, None, resume=True)  # URLs: overlaps, buckets; local stand-ins, nothing written
+    plan = build_plan(cfg if remote is None else remote.cfg, resume=True)
     print(f"{config}: valid")
     for line in plan.describe():
-        print(line)
+        print(line if remote is None else remote.display(line))
 
 
 def run_to_folder(
@@ -998,11 +1007,10 @@ def report(
     debug: Debug = False,
 ) -> None:
     """Write report.html and report.json for a folder curate wrote, and print the page's path."""
+    from curate.io import store
     from curate.reporting import write_report
     from curate.reporting.collect import build_report
     from curate.reporting.folders import open_folder
-
-    from curate.io import store
 
     remote_out = output is not None and store.is_remote(str(output))
     if store.is_remote(str(path)) and output is None:

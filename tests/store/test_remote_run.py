@@ -212,3 +212,26 @@ def test_a_fresh_run_does_not_download_the_steps_it_replaces(bucket: str, tmp_pa
     assert fresh.pull(steps=False) == 1 and not (tmp_path / "fresh" / "01_filter").exists()
     resumed = RemoteWorkdir(f"{bucket}/work", tmp_path / "resumed")
     assert resumed.pull() == 3 and (tmp_path / "resumed" / "01_filter" / "part-00000.parquet").is_file()
+
+
+def test_a_missing_bucket_is_a_config_error_before_any_work(bucket: str, env: dict[str, str], tmp_path: Path) -> None:
+    src = _corpus(tmp_path / "in")
+    for workdir, output, key in ((f"{bucket}/work", "s3://no-such-bucket-x/out", "output.path"), ("s3://no-such-bucket-y/work", f"{bucket}/out", "workdir")):
+        cfg = _config(tmp_path, src, workdir, output)
+        for cmd in (["validate", str(cfg)], ["run", str(cfg), "-q"]):
+            proc = _curate(cmd, env, check=False)
+            assert proc.returncode == 2 and f"{key}: the bucket" in proc.stderr and "does not exist" in proc.stderr, proc.stderr
+    assert store.list_files(bucket) == [] and not Path("s3:").exists()
+
+
+def test_an_unreachable_endpoint_is_a_config_error_naming_it(env: dict[str, str], tmp_path: Path) -> None:
+    src = _corpus(tmp_path / "in")
+    proc = _curate(["ingest", str(src), "-o", "s3://any-bucket/out", "-q"], env | {"AWS_ENDPOINT_URL": "http://127.0.0.1:1"}, check=False)
+    assert proc.returncode == 2 and "cannot reach the store" in proc.stderr and "127.0.0.1:1" in proc.stderr, proc.stderr
+
+
+def test_validate_prints_the_urls_not_the_local_stand_ins(bucket: str, env: dict[str, str], tmp_path: Path) -> None:
+    src = _corpus(tmp_path / "in")
+    proc = _curate(["validate", str(_config(tmp_path, src, f"{bucket}/work", f"{bucket}/out"))], env)
+    assert f"workdir: {bucket}/work" in proc.stdout and f"-> {bucket}/out" in proc.stdout, proc.stdout
+    assert str(tmp_path / "scratch") not in proc.stdout

@@ -128,12 +128,13 @@ def view(url: str) -> Path:
         from curate.errors import ConfigError
 
         raise ConfigError(f"{url}: nothing there (no release marker and no objects under the prefix)")
-    local = mirror_for(source, "view") / store.name(source)
-    done = local.parent / ".complete"
+    base = mirror_for(url, "view")  # one copy per URL asked for: a new release replaces the old copy
+    local = base / store.name(source)
+    done = base / ".complete"
     stamp = json.dumps(sorted((f.url, f.size, f.mtime_ns) for f in files)).encode()
     if not (done.is_file() and done.read_bytes() == stamp):
-        remove_tree(local)
-        done.unlink(missing_ok=True)
+        remove_tree(base)
+        base.mkdir(parents=True)
         store.parallel([(store.download, f.url, local / f.url[len(source) + 1 :]) for f in files])
         done.write_bytes(stamp)
     return local

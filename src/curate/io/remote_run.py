@@ -59,6 +59,10 @@ class RemoteRun:
         shards_remote = shards_output is not None and store.is_remote(str(shards_output))
         if not (wd_remote or out_remote or shards_remote):
             return None
+        for key, url, remote in (("workdir", cfg.workdir, wd_remote), ("output.path", cfg.output.path if out_remote else "", out_remote),
+                                 ("--output", str(shards_output), shards_remote)):
+            if remote:
+                store.check_bucket(url, key)  # before any work: not a failed upload at the end
         run = cls(cfg, shards_output, config_hash=cfg.fingerprint())
         update: dict[str, Any] = {}
         if wd_remote:
@@ -94,6 +98,15 @@ class RemoteRun:
         self.outputs.append(out)
         return out
 
+    def display(self, text: str) -> str:
+        """``text`` with each local stand-in named by its URL (messages, the plan, the report line)."""
+        pairs = [(str(o.local), o.url) for o in self.outputs]
+        if self.workdir is not None:
+            pairs.append((str(self.workdir.local), self.workdir.url))
+        for local, url in pairs:
+            text = text.replace(local, url)
+        return text
+
     def start(self, pull_steps: bool = True) -> None:
         """Take the workdir's lease, pull its state (its step folders only when the run may reuse
         them), and lay out the outputs' current releases."""
@@ -126,6 +139,9 @@ class RemoteRun:
             now = manifest.read_bytes() if manifest.is_file() else None
             if now is not None and now != out.before:
                 out.published = publish_release(out.local, out.url, run_id)
+            from curate.io.shards import remove_tree
+
+            remove_tree(out.local.parent)  # the store holds it now; the next run downloads what it needs
 
     def abort(self) -> None:
         """After a failure: push what committed (best effort), publish nothing."""

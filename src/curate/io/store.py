@@ -73,7 +73,7 @@ def check_url(url: str, where: str) -> None:
             f"{where}: {parsed.scheme}://...@{parsed.hostname or ''}: credentials in a URL are refused (paths are written to manifests and logs)",
             hint="give them through the environment (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, GOOGLE_APPLICATION_CREDENTIALS, ...) or the client's profile files",
         )
-    if parsed.query or parsed.fragment:
+    if "=" in parsed.query or parsed.fragment:  # a bare "?" is a glob's one-character wildcard
         bare = f"{parsed.scheme}://{parsed.netloc}{parsed.path}"
         raise ConfigError(
             f"{where}: {bare}?...: a URL with a query string is refused (it could carry a key, and paths are written to manifests and logs)",
@@ -158,6 +158,31 @@ def _one_line(err: BaseException) -> str:
 def store_error(url: str, err: BaseException, doing: str) -> CurateError:
     """A clear one-line error for a failed store call (the client's messages run to paragraphs)."""
     return CurateError(f"{doing} {normalise(url)}: {_one_line(err)}")
+
+
+def check_bucket(url: str, where: str) -> None:
+    """Before any work: the store answers and the bucket exists (S3, GCS, Azure), else a
+    ConfigError naming the key, the URL and the endpoint (never a credential)."""
+    import pyarrow.fs as pafs
+
+    if urllib.parse.urlsplit(normalise(url)).scheme not in _PYARROW_SCHEMES:
+        return  # fsspec stores without buckets (memory://, file-like ones)
+    loc = locate(url)
+    bucket = loc.path.split("/", 1)[0]
+    endpoint = _s3_options().get("endpoint_override") if _PYARROW_SCHEMES[urllib.parse.urlsplit(loc.url).scheme] == "s3" else None
+    via = f" (endpoint {endpoint})" if endpoint else ""
+    try:
+        found = loc.fs.get_file_info(bucket).type != pafs.FileType.NotFound
+    except OSError as err:
+        raise ConfigError(
+            f"{where}: cannot reach the store for {loc.url}{via}: {_one_line(err)}",
+            hint="check the network, the endpoint (AWS_ENDPOINT_URL) and the credentials in the environment",
+        ) from None
+    if not found:
+        raise ConfigError(
+            f"{where}: the bucket {bucket!r} of {loc.url} does not exist{via} (or these credentials cannot see it)",
+            hint="create it first, or fix the bucket name",
+        )
 
 
 # ------------------------------------------------------------------ reading
