@@ -185,6 +185,8 @@ def test_report_inspect_and_diff_read_a_release_on_the_store(bucket: str, env: d
     inspect = _curate(["inspect", f"{bucket}/out", "--reason", "exact_duplicate"], env, check=False)
     assert inspect.returncode == 0 and "copy" in inspect.stdout, inspect.stderr
     diff = _curate(["diff", f"{bucket}/out", f"{bucket}/out", "--json"], env)
+    assert f"release: {bucket}/out" in inspect.stdout, inspect.stdout
+    assert json.loads(diff.stdout)["old"] == f"{bucket}/out"
     docs = json.loads(diff.stdout)["documents"]
     assert docs["added"] == 0 and docs["kept"] == docs["new"] > 0
     report = _curate(["report", f"{bucket}/out", "-o", str(tmp_path / "rep")], env)

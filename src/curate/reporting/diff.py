@@ -84,8 +84,8 @@ def diff(old: Folder, new: Folder, *, sample_rows: int = S.SAMPLE_ROWS) -> dict[
             "by_source": {s: {"old": (old_t.get("sources") or {}).get(s, 0), "new": (new_t.get("sources") or {}).get(s, 0)} for s in srcs},
         }
     return {
-        "old": str(old.path),
-        "new": str(new.path),
+        "old": old.shown,
+        "new": new.shown,
         "documents": {"old": int(totals["in_old"]), "new": int(totals["in_new"]), "added": int(totals["added"]), "removed": int(totals["removed"]), "kept": int(totals["kept"])},
         "by_source": by_source,
         "removed_by_reason": {str(r): int(n) for r, n in reasons.iter_rows()},

@@ -36,6 +36,13 @@ class Folder:
     rejected_files: list[Path] = field(default_factory=list)
     workdir: Path | None = None
     """The workdir whose steps a workdir or step folder belongs to (for lineage and samples)."""
+    url: str | None = None
+    """The object-store URL the user gave, when ``path`` is its local copy."""
+
+    @property
+    def shown(self) -> str:
+        """How messages name the folder: the URL asked for, else the path."""
+        return self.url or str(self.path)
 
     @property
     def steps(self) -> list[dict[str, Any]]:
@@ -54,7 +61,9 @@ def open_folder(path: str | Path) -> Folder:
     if store.is_remote(str(path)):
         from curate.io.remote_publish import view
 
-        path = view(str(path))
+        folder = open_folder(view(str(path)))
+        folder.url = store.normalise(str(path))
+        return folder
     p = Path(path)
     if not p.exists():
         raise ConfigError(f"{p}: no such file or folder")

@@ -34,7 +34,7 @@ def summary(folder: Folder) -> list[str]:
     data, rejected = S.parquet_files(folder.data_files), S.parquet_files(folder.rejected_files)
     kept_rows = sum(pq.read_metadata(f).num_rows for f in data)
     rejected_rows = sum(pq.read_metadata(f).num_rows for f in rejected)
-    lines = [f"{folder.kind}: {folder.path}"]
+    lines = [f"{folder.kind}: {folder.shown}"]
     m = folder.manifest
     facts = [f"{label} {m[key]}" for label, key in (("run", "run_id"), ("config hash", "config_hash"), ("seed", "seed"), ("finished", "finished_at")) if m.get(key) is not None]
     if facts:
