@@ -18,6 +18,7 @@ the same machine); set ``workdir`` in a config to an URL to resume anywhere.
 from __future__ import annotations
 
 import contextlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from curate.errors import ConfigError
 from curate.io import store
 from curate.io.remote_publish import download_release, is_empty, publish_release, read_marker
 from curate.io.remote_workdir import Lease, RemoteWorkdir, mirror_for
+from curate.io.shards import remove_tree
 
 
 @dataclass
@@ -59,13 +61,10 @@ class RemoteRun:
         shards_remote = shards_output is not None and store.is_remote(str(shards_output))
         if not (wd_remote or out_remote or shards_remote):
             return None
-        for key, url, remote in (("workdir", cfg.workdir, wd_remote), ("output.path", cfg.output.path if out_remote else "", out_remote),
-                                 ("--output", str(shards_output), shards_remote)):
-            if remote:
-                store.check_bucket(url, key)  # before any work: not a failed upload at the end
         run = cls(cfg, shards_output, config_hash=cfg.fingerprint())
         update: dict[str, Any] = {}
         if wd_remote:
+            store.check_bucket(cfg.workdir, "workdir")  # before any work: not a failed upload at the end
             run.workdir = RemoteWorkdir(cfg.workdir, mirror_for(cfg.workdir, "workdir"))
             update["workdir"] = str(run.workdir.local)
         if out_remote:
@@ -81,12 +80,11 @@ class RemoteRun:
         """Check an output URL may be written (empty, or ours to replace) and give it a local stand-in."""
         url = store.normalise(url)
         store.check_url(url, key)
+        store.check_bucket(url, key)
         marker = read_marker(url)
         if not is_empty(url) and not overwrite:
             if marker is None or not resume:
                 raise ConfigError(f"{key}: {url} is not empty", hint=f"choose an empty prefix, or {how}")
-            import json
-
             release = json.loads(store.read_bytes(store.join(url, marker["release"], "_manifest.json")) or b"{}")
             if release.get("config_hash") not in (None, self.config_hash):
                 raise ConfigError(  # as for a local output: a resume never replaces another config's release
@@ -139,8 +137,6 @@ class RemoteRun:
             now = manifest.read_bytes() if manifest.is_file() else None
             if now is not None and now != out.before:
                 out.published = publish_release(out.local, out.url, run_id)
-            from curate.io.shards import remove_tree
-
             remove_tree(out.local.parent)  # the store holds it now; the next run downloads what it needs
 
     def abort(self) -> None:
