@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 SCRIPT = """
 import sys
@@ -56,3 +57,65 @@ def test_the_help_defaults_table_equals_the_config_models() -> None:
     assert shipped.keys() == table().keys(), "run `make docs` to regenerate src/curate/cli_defaults.json"
     for key, value in table().items():
         assert f"{shipped[key]}" == f"{value}", f"{key}: run `make docs`"
+
+
+def _stage_modules_after(code: str, cwd: Path) -> list[str]:
+    """The ``curate.stages.*`` modules a fresh interpreter holds after running ``code``."""
+    probe = code + "\nimport sys\nprint(sorted(m for m in sys.modules if m.startswith('curate.stages.')))\n"
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=cwd, timeout=120)
+    assert run.returncode == 0, run.stderr
+    return eval(run.stdout.strip().splitlines()[-1])  # noqa: S307 - our own repr of a list of str
+
+
+def test_an_ingest_export_config_and_its_worker_code_import_no_stage_module(tmp_path: Path) -> None:
+    """A spawned worker imports ``curate.config`` and the task code; with a config that has no
+    stages, neither loads any stage module (augment, pii, select... each cost every worker time)."""
+    (tmp_path / "run.yaml").write_text("input: {paths: [in.jsonl]}\noutput: {path: out}\n")
+    code = "from curate.config import load_config\nload_config('run.yaml')\nimport curate.engines.base, curate.runner\n"
+    assert _stage_modules_after(code, tmp_path) == ["curate.stages.base"]
+
+
+def test_a_config_imports_only_the_stage_modules_it_uses(tmp_path: Path) -> None:
+    (tmp_path / "run.yaml").write_text("input: {paths: [in.jsonl]}\nstages:\n  - kind: exact_dedup\n  - kind: chunk\n")
+    code = "from curate.config import load_config\nload_config('run.yaml')\n"
+    assert _stage_modules_after(code, tmp_path) == ["curate.stages.base", "curate.stages.chunk", "curate.stages.exact_dedup"]
+
+
+def test_an_unknown_kind_lists_every_stage_without_importing_one(tmp_path: Path) -> None:
+    (tmp_path / "run.yaml").write_text("stages:\n  - kind: nope\n")
+    code = (
+        "from curate.config import load_config\nfrom curate.errors import ConfigError\n"
+        "try:\n    load_config('run.yaml')\nexcept ConfigError as err:\n    print(err)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert "unknown stage kind 'nope'; allowed kinds: augment, bad_words, c4_clean" in run.stdout
+    assert _stage_modules_after(code, tmp_path) == ["curate.stages.base"]
+
+
+def test_every_registered_kind_names_a_class_of_that_kind() -> None:
+    """The registry lists (module, class) by hand: each must import and carry the kind it is listed under."""
+    from curate.stages import REGISTRY, StageRegistry
+    from curate.stages.base import Stage
+
+    for kind in REGISTRY:
+        cls = REGISTRY[kind]
+        assert issubclass(cls, Stage) and cls.kind == kind
+        assert REGISTRY.location(kind) == (cls.__module__, cls.__name__)
+    with pytest.raises(TypeError, match="has kind 'tokens', registered as 'chunk'"):
+        StageRegistry({"chunk": ("curate.stages.tokens", "Tokens")})["chunk"]
+
+
+def test_a_stage_config_sent_to_a_fresh_process_imports_its_module_there(tmp_path: Path) -> None:
+    """Spawned workers and Ray receive stage configs pickled: unpickling imports the one module."""
+    import pickle
+
+    from curate.config import parse_stage
+
+    cfg, errors = parse_stage({"kind": "chunk"}, 0)
+    assert not errors
+    (tmp_path / "cfg.pkl").write_bytes(pickle.dumps(cfg))
+    code = (
+        "import pickle\nfrom curate.stages import build_stage\n"
+        "stage = build_stage(pickle.loads(open('cfg.pkl', 'rb').read()))\nassert stage.kind == 'chunk'\n"
+    )
+    assert _stage_modules_after(code, tmp_path) == ["curate.stages.base", "curate.stages.chunk"]
