@@ -6,10 +6,13 @@ import fnmatch
 import glob
 import io
 import json
+import mmap
 import os
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
+
+import numpy as np
 
 from curate.config import InputConfig, SourceConfig
 from curate.errors import ConfigError, CurateError, MissingInputError
@@ -414,11 +417,61 @@ def _nothing_at(url: str) -> str:
 def _jsonl_ranges(path: str, size: int, target: int) -> list[tuple[int, int, int]]:
     """Split a plain JSON Lines file into (start, end, first_line) ranges at newline boundaries.
 
-    One sequential pass counts newlines per block so that every range knows its first line
-    number (rejections report file and line) without the workers reading what precedes them.
+    A range ends at the first newline at or after ``start + target``; the newlines before it are
+    counted so that every range knows its first line number (ids and rejections carry file and
+    line) without the workers reading what precedes them. A local file is mapped, not read: the
+    counting touches the page cache in place (no copy into Python bytes) and stops at the last
+    cut, where a plain read costs about three times the CPU. A store's object is streamed.
     """
     if size <= target:
         return [(0, size, 1)]
+    if not store.is_remote(path):
+        try:
+            return _mapped_jsonl_ranges(path, size, target)
+        except (ValueError, OSError):  # not mappable (a special file, changed meanwhile): read it
+            pass
+    return _streamed_jsonl_ranges(path, size, target)
+
+
+_COUNT_STEP = 1 << 20
+"""Bytes compared at a time when counting newlines (the comparison's buffer stays in cache)."""
+_MAP_DROP = 64 << 20
+"""Mapped bytes after which the counted pages are let go, so the planner's resident memory stays
+bounded by this, not by the file (they remain in the page cache for the workers' reads)."""
+
+
+def _mapped_jsonl_ranges(path: str, size: int, target: int) -> list[tuple[int, int, int]]:
+    """:func:`_jsonl_ranges` of a local file, through a read-only memory map."""
+    ranges: list[tuple[int, int, int]] = []
+    start, line = 0, 1
+    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        if len(mm) < size:
+            raise ValueError("the file shrank since it was listed")
+        scratch = np.empty(_COUNT_STEP, dtype=bool)
+        dropped = 0
+        while (cut := mm.find(b"\n", start + target, size)) >= 0 and cut + 1 < size:
+            end = cut + 1
+            ranges.append((start, end, line))
+            for i in range(start, end, _COUNT_STEP):
+                line += _newlines(mm, i, min(i + _COUNT_STEP, end), scratch)
+                done = min(i + _COUNT_STEP, end) // mmap.PAGESIZE * mmap.PAGESIZE
+                if done - dropped >= _MAP_DROP and hasattr(mmap, "MADV_DONTNEED"):
+                    mm.madvise(mmap.MADV_DONTNEED, dropped, done - dropped)
+                    dropped = done
+            start = end
+    if start < size:
+        ranges.append((start, size, line))
+    return ranges
+
+
+def _newlines(mm: mmap.mmap, start: int, end: int, scratch: np.ndarray) -> int:
+    """Newlines in ``mm[start:end]`` (at most ``len(scratch)`` bytes), read in place."""
+    piece = np.frombuffer(mm, dtype=np.uint8, count=end - start, offset=start)
+    return int(np.count_nonzero(np.equal(piece, 10, out=scratch[: end - start])))
+
+
+def _streamed_jsonl_ranges(path: str, size: int, target: int) -> list[tuple[int, int, int]]:
+    """:func:`_jsonl_ranges` by one sequential read (an object in a store), in blocks."""
     ranges: list[tuple[int, int, int]] = []
     start, line, pos, newlines_before_block = 0, 1, 0, 0
     with open_binary(path) as fh:  # an object in a store is streamed, once, at planning
