@@ -173,6 +173,7 @@ def ingest_task(
         reasons: Counter[str] = Counter(rejected["reject_reason"].to_list()) if rejected.height else Counter()
         n = kept.height + rejected.height
         stats = stats + StageStats(n, kept.height, 0, reasons, Counter(chunk.counters), int(kept.height > 0), written)
+        del chunk, kept, rejected  # freed before the next chunk is read, not while it is
     stats.cpu_seconds = time.process_time() - t0
     save_stats(folder, name, fingerprint, stats)
     return stats

@@ -794,17 +794,17 @@ def _read_parquet_from(f: InputFile, source: object, rows_per_chunk: int) -> Ite
     group_start = np.concatenate(([1], 1 + np.cumsum(group_rows, dtype=np.int64))).tolist()
     row = 1  # the next row to hand on
 
-    def chunk(batch: pa.RecordBatch) -> RawChunk:
-        table = pa.Table.from_batches([batch])
+    def chunk(batch: pa.RecordBatch | pa.Table) -> RawChunk:
+        table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
         return RawChunk(f, table, np.arange(row, row + table.num_rows, dtype=np.int64), unit="row")
 
     if md.num_rows == 0:
         yield RawChunk(f, pf.schema_arrow.empty_table(), np.zeros(0, np.int64), unit="row")
         return
     try:
-        for batch in pf.iter_batches(batch_size=rows_per_chunk):
-            yield chunk(batch)
-            row += batch.num_rows
+        for table in _chunks_of(pf, rows_per_chunk, _read_batch_rows(md, rows_per_chunk)):
+            yield chunk(table)
+            row += table.num_rows
         return
     except (pa.ArrowException, OSError):
         pass
@@ -827,6 +827,47 @@ def _read_parquet_from(f: InputFile, source: object, rows_per_chunk: int) -> Ite
             )
             yield RawChunk(f, pa.table({}), np.zeros(0, np.int64), [BadRecord(row, DAMAGED, detail, "")], unit="row")
             row = last + 1
+
+
+PARQUET_READ_BYTES = 16 * 1024 * 1024
+"""About how many bytes of decoded columns one Parquet read holds: a chunk of ``rows_per_chunk``
+rows is read in batches of this size, so a large row group is never decoded at once (pyarrow
+decodes a whole batch, with its growth buffers, before handing it on: 50,000 rows of a 1.3 kB/row
+group held ~270 MiB in the reader; batches of ~16 MiB hold the chunk and one batch)."""
+
+
+def _read_batch_rows(md: pq.FileMetaData, rows_per_chunk: int) -> int:
+    """Rows per read batch: ``PARQUET_READ_BYTES`` of the file's decoded row size, at most a chunk."""
+    size = sum(md.row_group(g).total_byte_size for g in range(md.num_row_groups))
+    per_row = max(1, size // max(1, md.num_rows))
+    return min(rows_per_chunk, max(1024, PARQUET_READ_BYTES // per_row))
+
+
+def _chunks_of(pf: pq.ParquetFile, rows_per_chunk: int, batch_rows: int) -> Iterator[pa.Table]:
+    """The file's rows in tables of exactly ``rows_per_chunk`` rows (the last may hold fewer), the
+    same rows ``iter_batches(batch_size=rows_per_chunk)`` gives, each one contiguous table, read
+    in batches of ``batch_rows``."""
+    pending: list[pa.RecordBatch] = []
+    have = 0
+    for batch in pf.iter_batches(batch_size=batch_rows):
+        while batch.num_rows:
+            take = min(batch.num_rows, rows_per_chunk - have)
+            pending.append(batch.slice(0, take))
+            have += take
+            batch = batch.slice(take)
+            if have == rows_per_chunk:
+                yield _joined(pending)
+                pending, have = [], 0
+    if have:
+        yield _joined(pending)
+
+
+def _joined(batches: list[pa.RecordBatch]) -> pa.Table:
+    if len(batches) == 1:
+        return pa.Table.from_batches(batches)
+    table = pa.Table.from_batches(batches).combine_chunks()
+    batches.clear()  # the caller's list: its batches are freed once the table holds their copy
+    return table
 
 
 def _read_csv(f: InputFile, text_field: str) -> Iterator[RawChunk]:

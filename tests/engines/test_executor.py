@@ -1,0 +1,68 @@
+"""The local executor's worker processes: forked from a runner that has only imported its libraries,
+spawned from one that has run polars; the same bytes either way, thread limits set per worker."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+
+from conftest import fresh_python, make_records, write_jsonl
+from curate.engines.executor import PoolExecutor, _fork_safe
+
+CURATE = str(Path(sys.executable).parent / "curate")
+
+
+def test_a_process_that_has_only_imported_its_libraries_forks_its_workers() -> None:
+    """Importing numpy, pyarrow and polars starts threads (jemalloc's, polars' spill cleaner,
+    OpenBLAS's) that survive a fork; the workers are the runner's children, forked before any work,
+    and each sizes polars' pool for its share of the cores."""
+    out = fresh_python(
+        "import os, numpy, pyarrow, polars\n"
+        "import curate.runner\n"
+        "from curate.engines.executor import PoolExecutor, _fork_safe\n"
+        "assert _fork_safe()\n"
+        "ex = PoolExecutor(2)\n"
+        "parents = ex.map(os.getppid, [()] * 4, lambda r: None)\n"
+        "threads = ex.map(polars.thread_pool_size, [()] * 4, lambda r: None)\n"
+        "ex.close()\n"
+        "print(ex.start_method, all(p == os.getpid() for p in parents), set(threads) == {max(1, os.cpu_count() // 2)})"
+    )
+    assert out == "fork True True"
+
+
+def test_a_process_that_has_run_polars_spawns_its_workers() -> None:
+    """polars' pool threads (`polars-N`) would be copied as state without threads: never forked."""
+    pl.DataFrame({"a": [1, 2, 3]}).select(pl.col("a").sum())  # starts polars' pool in this process
+    assert not _fork_safe()
+    ex = PoolExecutor(2)
+    try:
+        assert ex.start_method == "spawn"
+        assert ex.map(pow, [(2, i) for i in range(5)], lambda r: None) == [1, 2, 4, 8, 16]
+    finally:
+        ex.close()
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*.parquet"))}
+
+
+def test_forked_workers_write_the_bytes_of_one_process(tmp_path: Path) -> None:
+    """`curate dedup` with forked workers (the CLI's case) and with none: the same files, byte for byte."""
+    records = make_records(400, seed=3, dup_every=4)
+    for i in range(4):  # four read tasks, four shards: every step has units for both workers
+        write_jsonl(tmp_path / "in" / f"{i}.jsonl", records[i * 100 : (i + 2) * 100])
+    outs = {}
+    for w in ("1", "2"):
+        out = tmp_path / f"out{w}"
+        done = subprocess.run(
+            [CURATE, "dedup", str(tmp_path / "in"), "-o", str(out), "-q", "-w", w],
+            capture_output=True, text=True, timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+        outs[w] = _digests(out)
+    assert len(outs["1"]) > 2
+    assert outs["1"] == outs["2"]

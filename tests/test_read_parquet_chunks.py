@@ -1,0 +1,41 @@
+"""A Parquet input is read a slice of a row group at a time, yet cut into the same chunks (shards)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from curate.io.readers import PARQUET_READ_BYTES, _chunks_of, _read_batch_rows
+
+
+def _write(path: Path, n: int, group: int) -> pq.ParquetFile:
+    table = pa.table({"id": [f"d{i}" for i in range(n)], "text": [("w" * (i % 7)) + str(i) for i in range(n)]})
+    pq.write_table(table, path, row_group_size=group)
+    return pq.ParquetFile(path)
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 300), group=st.integers(1, 120), chunk=st.integers(1, 90), batch=st.integers(1, 90))
+def test_chunks_read_in_small_batches_are_those_of_one_batch_per_chunk(tmp_path_factory, n: int, group: int, chunk: int, batch: int) -> None:
+    pf = _write(tmp_path_factory.mktemp("pq") / "a.parquet", n, group)
+    expected = [pa.Table.from_batches([b]) for b in pf.iter_batches(batch_size=chunk)]
+    got = list(_chunks_of(pf, chunk, batch))
+    assert [t.num_rows for t in got] == [t.num_rows for t in expected]
+    for a, b in zip(got, expected, strict=True):
+        assert a.equals(b)
+        assert all(c.num_chunks == 1 for c in a.columns)  # one contiguous table, as before
+
+
+def test_a_large_row_group_is_read_in_batches_of_bounded_bytes(tmp_path: Path) -> None:
+    rows = 4_000
+    table = pa.table({"text": [f"{i:05d}" + "x" * 20_000 for i in range(rows)]})  # 80 MB in one row group
+    pq.write_table(table, tmp_path / "big.parquet", row_group_size=rows, compression="zstd")
+    md = pq.ParquetFile(tmp_path / "big.parquet").metadata
+    per_batch = _read_batch_rows(md, 50_000)
+    assert per_batch < rows
+    assert 1024 <= per_batch <= max(1024, PARQUET_READ_BYTES // 20_000)
+    assert _read_batch_rows(md, 100) == 100  # never more than a chunk
