@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 .PHONY: setup run test test-faults lint docs bench bench-dedup bench-dedup-command bench-quality bench-fineweb bench-augment bench-synthetic bench-ray bench-pii bench-decontam bench-select bench-graph bench-html clean
 
 # setup.py builds the compiled kernels (dedup, quality signals, augment): editing their C source reinstalls (seconds).
-$(STAMP): pyproject.toml setup.py requirements/lock.txt src/curate/dedup/_native.c src/curate/quality/_native.c src/curate/augment/_native.c src/curate/select/_native.c
+$(STAMP): pyproject.toml setup.py requirements/lock.txt src/curate/dedup/_native.c src/curate/quality/_native.c src/curate/quality/_ftpredict.c src/curate/augment/_native.c src/curate/select/_native.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c requirements/lock.txt -e '.[dev,ray]'

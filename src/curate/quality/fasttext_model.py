@@ -11,12 +11,15 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
 
 from curate.errors import ConfigError, InputError
+
+if TYPE_CHECKING:
+    from curate.quality.ft_predict import CompiledFastText
 
 POSITIVE_LABEL = "__label__hq"
 NEGATIVE_LABEL = "__label__cc"
@@ -45,12 +48,29 @@ def load_fasttext(path: str | os.PathLike[str]) -> Any:
         raise ConfigError(f"not a fastText model: {p} ({err})") from None
 
 
+def load_supported(path: str | os.PathLike[str]) -> CompiledFastText | None:
+    """The model read for curate's compiled kernel (fastText's answers, much faster), or None for
+    a model only the ``fasttext`` module runs; a clear error for a missing or unreadable file."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"fastText model not found: {p}", hint="check the model path in the config")
+    from curate.quality.ft_predict import UnsupportedModel, load_compiled
+
+    try:
+        return load_compiled(p)
+    except UnsupportedModel:
+        return None
+    except (ValueError, OSError) as err:
+        raise ConfigError(f"not a fastText model: {p} ({err})") from None
+
+
 class FastTextScorerModel:
     """A loaded classifier that scores texts by the probability of one label."""
 
     def __init__(self, path: str | os.PathLike[str], label: str = POSITIVE_LABEL) -> None:
-        self.model = load_fasttext(path)
-        labels = list(self.model.get_labels())
+        self.compiled = load_supported(path)
+        self.model = load_fasttext(path) if self.compiled is None else None
+        labels = list(self.compiled.labels if self.compiled is not None else self.model.get_labels())
         if label not in labels:
             raise ConfigError(
                 f"fastText model {path} has no label {label!r}",
@@ -66,6 +86,11 @@ class FastTextScorerModel:
 
     def score(self, text: pl.Series, batch_size: int = 4096) -> pl.Series:
         """P(label) per document (null for null text), predicted in batches."""
+        if self.compiled is not None:
+            p = np.clip(self.compiled.probability_of(text, self.label).astype(np.float64), 0.0, 1.0)
+            return pl.Series(values=p, dtype=pl.Float64).to_frame("p").select(
+                pl.when(text.is_null().not_()).then(pl.col("p"))
+            ).to_series()
         lines = prepare_texts(text)
         out = np.empty(len(lines), dtype=np.float64)
         for start in range(0, len(lines), batch_size):
@@ -221,6 +246,7 @@ def train_classifier(
     valid_idx = np.flatnonzero(valid)
     scorer = FastTextScorerModel.__new__(FastTextScorerModel)
     scorer.model, scorer.label, scorer.n_labels = model, POSITIVE_LABEL, len(model.get_labels())
+    scorer.compiled = None  # the model in memory, as it was just trained
     p = scorer.score(pl.Series([texts[i] for i in valid_idx], dtype=pl.String)).to_numpy()
     y = labels[valid_idx].astype(bool)
     pred = p >= threshold
