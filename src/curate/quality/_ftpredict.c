@@ -81,6 +81,9 @@ typedef struct {
     int32_t *cids;
     uint32_t cids_used;
     Ids hashes; /* the current document's word hashes, for word n-grams */
+    Ids line;   /* the current document's row ids */
+    struct Token *toks; /* the current document's tokens */
+    size_t ntok, tok_cap;
     float *hidden;
     float *output;
 } Model;
@@ -281,73 +284,89 @@ static inline int is_sep(uint8_t c) {
     return c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == '\v' || c == '\f' || c == 0;
 }
 
-static inline void add_rows(const Model *m, float *hidden, const int32_t *ids, Py_ssize_t k) {
+/* The sum of the rows `ids`, added one after another in this order (fastText's), into hidden.
+ * The rows of a few ids ahead are fetched from memory while earlier ones are added; for the
+ * common dimension 16 the sum stays in registers. */
+static void sum_rows(const Model *m, const int32_t *ids, size_t k, float *restrict hidden) {
+    enum { AHEAD = 8 };
+    const float *rows = m->rows;
+    if (m->dim == 16) {
+        float acc[16];
+        memcpy(acc, hidden, sizeof(acc));
+        for (size_t t = 0; t < k; t++) {
+            if (t + AHEAD < k) __builtin_prefetch(rows + (int64_t)ids[t + AHEAD] * 16);
+            const float *r = rows + (int64_t)ids[t] * 16;
+            for (int d = 0; d < 16; d++) acc[d] += r[d];
+        }
+        memcpy(hidden, acc, sizeof(acc));
+        return;
+    }
     const int dim = m->dim;
-    for (Py_ssize_t t = 0; t < k; t++) {
-        const float *r = m->rows + (int64_t)ids[t] * dim;
+    for (size_t t = 0; t < k; t++) {
+        if (t + AHEAD < k) __builtin_prefetch(rows + (int64_t)ids[t + AHEAD] * dim);
+        const float *r = rows + (int64_t)ids[t] * dim;
         for (int d = 0; d < dim; d++) hidden[d] += r[d];
     }
 }
 
-/* The next token at or after *p (fastText's separators between tokens); 0 when none is left. */
-static inline int next_token(const uint8_t *s, int64_t n, int64_t *p, const uint8_t **tok, size_t *len) {
-    int64_t a = *p;
-    while (a < n && is_sep(s[a])) a++;
-    if (a >= n) {
-        *p = n;
-        return 0;
+typedef struct Token {
+    int64_t start;
+    uint32_t len;
+    uint32_t hash;
+} Token;
+
+static int tokens_push(Model *m, int64_t start, uint32_t len, uint32_t hash) {
+    if (m->ntok == m->tok_cap) {
+        size_t cap = m->tok_cap ? m->tok_cap * 2 : 256;
+        Token *t = realloc(m->toks, cap * sizeof(Token));
+        if (!t) return -1;
+        m->toks = t;
+        m->tok_cap = cap;
     }
-    int64_t b = a;
-    while (b < n && !is_sep(s[b])) b++;
-    *tok = s + a;
-    *len = (size_t)(b - a);
-    *p = b;
-    return 1;
+    m->toks[m->ntok++] = (Token){start, len, hash};
+    return 0;
 }
 
-/* The averaged input vector of one document. Returns the number of rows (0: no prediction). */
+/* The averaged input vector of one document. Returns the number of rows (0: no prediction), or
+ * -1 when out of memory. Three passes: the tokens (their cache slots fetched from memory
+ * meanwhile), the row ids of the whole line as fastText's getLine lists them, then their sum. */
 static Py_ssize_t doc_hidden(Model *m, Ids *tmp, const uint8_t *s, int64_t n, float *hidden) {
-    memset(hidden, 0, sizeof(float) * (size_t)m->dim);
-    Py_ssize_t count = 0;
     int ended = 0, is_word;
+    m->ntok = 0;
     int64_t p = 0;
-    m->hashes.n = 0;
-    /* One token ahead: its cache slot is fetched from memory while this one is added. */
-    const uint8_t *tok = NULL;
-    size_t len = 0;
-    uint32_t h = 0;
-    int have = next_token(s, n, &p, &tok, &len);
-    if (have) {
-        h = ft_hash(tok, len);
-        __builtin_prefetch(&m->slots[slot_of(h, len)]);
-    }
-    while (have) {
-        const uint8_t *ntok = NULL;
-        size_t nlen = 0;
-        uint32_t nh = 0;
-        int nhave = next_token(s, n, &p, &ntok, &nlen);
-        if (nhave) {
-            nh = ft_hash(ntok, nlen);
-            __builtin_prefetch(&m->slots[slot_of(nh, nlen)]);
-        }
-        const int32_t *ids;
-        Py_ssize_t k = cached_ids(m, tmp, tok, len, h, &ids, &is_word);
-        if (k < 0) return -1;
-        add_rows(m, hidden, ids, k);
-        count += k;
-        if (m->word_ngrams > 1 && is_word && ids_push(&m->hashes, (int32_t)h)) return -1;
-        if (len == 4 && memcmp(tok, EOS, 4) == 0) {
-            ended = 1;
+    while (p < n) {
+        while (p < n && is_sep(s[p])) p++;
+        if (p >= n) break;
+        int64_t q = p;
+        while (q < n && !is_sep(s[q])) q++;
+        size_t len = (size_t)(q - p);
+        if (len > UINT32_MAX) return -1;
+        uint32_t h = ft_hash(s + p, len);
+        if (len <= CACHE_MAX_WORD_LEN) __builtin_prefetch(&m->slots[slot_of(h, len)]);
+        if (tokens_push(m, p, (uint32_t)len, h)) return -1;
+        p = q;
+        if (len == 4 && memcmp(s + q - 4, EOS, 4) == 0) {
+            ended = 1; /* fastText stops reading the line at its end-of-line token */
             break;
         }
-        tok = ntok;
-        len = nlen;
-        h = nh;
-        have = nhave;
+    }
+    Ids *ids = &m->line;
+    ids->n = 0;
+    m->hashes.n = 0;
+    for (size_t t = 0; t < m->ntok; t++) {
+        const Token tk = m->toks[t];
+        const int32_t *got;
+        Py_ssize_t k = cached_ids(m, tmp, s + tk.start, tk.len, tk.hash, &got, &is_word);
+        if (k < 0) return -1;
+        for (Py_ssize_t j = 0; j < k; j++) {
+            if (ids_push(ids, got[j])) return -1;
+        }
+        if (m->word_ngrams > 1 && is_word && ids_push(&m->hashes, (int32_t)tk.hash)) return -1;
     }
     if (!ended) {
-        add_rows(m, hidden, m->eos_ids, m->n_eos);
-        count += m->n_eos;
+        for (int j = 0; j < m->n_eos; j++) {
+            if (ids_push(ids, m->eos_ids[j])) return -1;
+        }
         if (m->word_ngrams > 1 && ids_push(&m->hashes, (int32_t)ft_hash(EOS, 4))) return -1;
     }
     if (m->word_ngrams > 1 && m->bucket > 0) {
@@ -358,18 +377,17 @@ static Py_ssize_t doc_hidden(Model *m, Ids *tmp, const uint8_t *s, int64_t n, fl
             uint64_t g = (uint64_t)(int64_t)hs[i];
             for (size_t j = i + 1; j < nh && j < i + (size_t)m->word_ngrams; j++) {
                 g = g * 116049371u + (uint64_t)(int64_t)hs[j];
-                tmp->n = 0;
-                if (push_bucket(m, tmp, (int32_t)(g % (uint64_t)(int64_t)m->bucket))) return -1;
-                add_rows(m, hidden, tmp->v, (Py_ssize_t)tmp->n);
-                count += (Py_ssize_t)tmp->n;
+                if (push_bucket(m, ids, (int32_t)(g % (uint64_t)(int64_t)m->bucket))) return -1;
             }
         }
     }
-    if (count > 0) {
-        float a = (float)(1.0 / (double)count);
+    memset(hidden, 0, sizeof(float) * (size_t)m->dim);
+    sum_rows(m, ids->v, ids->n, hidden);
+    if (ids->n > 0) {
+        float a = (float)(1.0 / (double)ids->n);
         for (int d = 0; d < m->dim; d++) hidden[d] *= a;
     }
-    return count;
+    return (Py_ssize_t)ids->n;
 }
 
 /* fastText's std_log: log(x + 1e-5) of a float, in double, returned as float. */
@@ -487,6 +505,8 @@ static void model_free(Model *m) {
     free(m->cbytes);
     free(m->cids);
     free(m->hashes.v);
+    free(m->line.v);
+    free(m->toks);
     free(m->hidden);
     free(m->output);
     free(m);
