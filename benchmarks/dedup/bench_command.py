@@ -22,24 +22,54 @@ CORPUS_DIR/shards/ (``build_corpus.py``); both commands read the same files.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
 import resource
+import shlex
 import shutil
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import polars as pl
+import psutil
 from run import score
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _measure import emit, measure  # noqa: E402
+from _measure import emit  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 METHODS = ("curate", "rensa")
+
+
+def measure(cmd: list[str], cwd: Path, interval: float = 0.05) -> tuple[float, int, int, int]:
+    """``benchmarks/_measure.measure`` (wall, peak RSS summed over the process tree, of its largest
+    process) plus the peak PSS summed over the tree, from the same samples: RSS counts a page
+    shared by several processes (forked workers share the runner's imported modules) in each of
+    them, PSS divides it among them, so the tree's PSS is the memory the command holds."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL)
+    root = psutil.Process(proc.pid)
+    peak_tree = peak_one = peak_pss = 0
+    while proc.poll() is None:
+        with contextlib.suppress(psutil.Error):
+            rss, pss = [], 0
+            for p in [root, *root.children(recursive=True)]:
+                with contextlib.suppress(psutil.Error):
+                    m = p.memory_full_info()
+                    rss.append(m.rss)
+                    pss += m.pss
+            peak_tree = max(peak_tree, sum(rss))
+            peak_one = max(peak_one, max(rss, default=0))
+            peak_pss = max(peak_pss, pss)
+        time.sleep(interval)
+    if proc.returncode:
+        raise SystemExit(f"command failed ({proc.returncode}): {' '.join(cmd)}")
+    return time.perf_counter() - t0, peak_tree, peak_one, peak_pss
 
 
 def inputs(corpus: Path) -> list[Path]:
@@ -57,9 +87,9 @@ def ids_of(files: list[Path]) -> list[str]:
     return [i for f in files for i in pl.read_parquet(f, columns=["id"])["id"].to_list()]
 
 
-def command(method: str, files: list[Path], out: Path, curate: str) -> list[str]:
+def command(method: str, files: list[Path], out: Path, curate: str, extra: list[str]) -> list[str]:
     if method == "curate":
-        return [curate, "dedup", *map(str, files), "-o", str(out), "-q"]
+        return [curate, "dedup", *map(str, files), "-o", str(out), "-q", *extra]
     out.mkdir(parents=True)
     script = Path(__file__).with_name("rensa_dedup.py")
     return [sys.executable, str(script), *map(str, files), "-o", str(out / "removed.parquet")]
@@ -101,6 +131,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--curate", default=str(Path(sys.executable).parent / "curate"),
                     help="the curate console script (default: beside this Python)")
+    ap.add_argument("--curate-args", default="", help="more arguments for curate dedup, e.g. '-w 1'")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/dedup-command-work"))
     ap.add_argument("--out", type=Path, help="append the tables to this file")
     args = ap.parse_args()
@@ -125,9 +156,9 @@ def main() -> None:
         for method in METHODS if r % 2 == 0 else METHODS[::-1]:
             out = args.workdir / f"{method}-out"
             shutil.rmtree(out, ignore_errors=True)
-            cmd = command(method, files, out, args.curate)
+            cmd = command(method, files, out, args.curate, shlex.split(args.curate_args))
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            wall, tree, one = measure(cmd, REPO)
+            wall, tree, one, pss = measure(cmd, REPO)
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
             cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
             if method == "curate":
@@ -135,9 +166,9 @@ def main() -> None:
             else:
                 removed, steps = set(ids_of([out / "removed.parquet"])), []
             p, rc, f = score(removed, truth)
-            res[method].append({"wall": wall, "cpu": cpu, "rss": tree / 2**20, "one": one / 2**20, "removed": len(removed),
+            res[method].append({"wall": wall, "cpu": cpu, "rss": tree / 2**20, "one": one / 2**20, "pss": pss / 2**20, "removed": len(removed),
                                 "p": p, "r": rc, "f": f, "steps": steps})
-            print(f"run {r + 1} {method}: {wall:.2f} s wall, {cpu:.2f} CPU s, {tree / 2**20:.0f} MiB, "
+            print(f"run {r + 1} {method}: {wall:.2f} s wall, {cpu:.2f} CPU s, {tree / 2**20:.0f} MiB ({pss / 2**20:.0f} PSS), "
                   f"removed {len(removed):,}, F1 {f:.3f}", file=sys.stderr)
             shutil.rmtree(out, ignore_errors=True)
 
@@ -158,10 +189,11 @@ def main() -> None:
         "",
         "| command | wall s (" + " / ".join(str(i + 1) for i in range(n)) + ") | median wall s | docs/s (median) "
         "| CPU s, process tree (median) | peak RSS MiB, process tree (min-max) | largest process MiB (max) "
-        "| removed | precision | recall | F1 |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| peak PSS MiB, process tree (min-max) | removed | precision | recall | F1 |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    names = {"curate": "`curate dedup` (exact + MinHash, 2 workers)", "rensa": "rensa 0.5 script (`rensa_dedup.py`)"}
+    workers = f"`{args.curate_args}`" if args.curate_args else f"{os.cpu_count()} workers"
+    names = {"curate": f"`curate dedup` (exact + MinHash, {workers})", "rensa": "rensa 0.5 script (`rensa_dedup.py`)"}
     for m in METHODS:
         rs = res[m]
         walls = [x["wall"] for x in rs]
@@ -169,12 +201,13 @@ def main() -> None:
         lines.append(
             f"| {names[m]} | {runs(walls)} | {med(walls):.2f} | {docs / med(walls):,.0f} | "
             f"{med([x['cpu'] for x in rs]):.2f} | {min(rss):,.0f}-{max(rss):,.0f} | {max(x['one'] for x in rs):,.0f} | "
+            f"{min(x['pss'] for x in rs):,.0f}-{max(x['pss'] for x in rs):,.0f} | "
             f"{distinct([x['removed'] for x in rs], '{:,}')} | {distinct([x['p'] for x in rs], '{:.3f}')} | "
             f"{distinct([x['r'] for x in rs], '{:.3f}')} | {distinct([x['f'] for x in rs], '{:.3f}')} |"
         )
     lines += ["", "| ratio, rensa / curate | " + " | ".join(f"run {i + 1}" for i in range(n)) + " | median |",
               "| --- |" + " ---: |" * (n + 1)]
-    for key, label in (("wall", "wall time"), ("cpu", "CPU time"), ("rss", "peak RSS")):
+    for key, label in (("wall", "wall time"), ("cpu", "CPU time"), ("rss", "peak RSS"), ("pss", "peak PSS")):
         ratios = [b[key] / a[key] for a, b in zip(res["curate"], res["rensa"], strict=True)]
         lines.append(f"| {label} | " + " | ".join(f"{x:.2f}x" for x in ratios) + f" | {med(ratios):.2f}x |")
     stages = [s for s, _, _ in res["curate"][0]["steps"]]
