@@ -28,7 +28,8 @@ class LanguageIdentifier:
     documents); a model the kernel does not cover runs through the ``fasttext`` module.
     ``backend="py3langid"``: py3langid's bundled model (97 languages), run by a compiled batch
     kernel that gives py3langid's own answers (about 4x faster than its per-text ``classify``;
-    on full-length documents about as fast as fastText, see benchmarks/quality/RESULTS-quality.md).
+    on full-length documents ~7x slower than the fastText kernel, see
+    benchmarks/quality/RESULTS-quality.md).
     Whitespace runs are collapsed first (one line per document, as fastText needs). Null or
     blank text gives null.
     """
