@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from curate.io.readers import PARQUET_READ_BYTES, _chunks_of, _read_batch_rows
+from curate.engines.base import text_slices
+from curate.io.discovery import InputFile
+from curate.io.readers import PARQUET_READ_BYTES, RawChunk, _chunks_of, _read_batch_rows
 
 
 def _write(path: Path, n: int, group: int) -> pq.ParquetFile:
@@ -39,3 +42,30 @@ def test_a_large_row_group_is_read_in_batches_of_bounded_bytes(tmp_path: Path) -
     assert per_batch < rows
     assert 1024 <= per_batch <= max(1024, PARQUET_READ_BYTES // 20_000)
     assert _read_batch_rows(md, 100) == 100  # never more than a chunk
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    sizes=st.lists(st.one_of(st.none(), st.integers(0, 40)), min_size=1, max_size=200),
+    group=st.integers(1, 120), chunk=st.integers(1, 90), batch=st.integers(1, 90), cap=st.integers(1, 120),
+)
+def test_pieces_cut_while_reading_are_those_cut_from_whole_chunks(
+    tmp_path_factory, sizes: list[int | None], group: int, chunk: int, batch: int, cap: int
+) -> None:
+    """`input.shard_text_bytes`: a Parquet file is cut while it is read into the pieces that cutting
+    each whole chunk gives (each within the cap, a longer document alone, nulls weighing nothing)."""
+    texts = [None if k is None else "é" * (k // 2) + "x" * (k % 2) for k in sizes]
+    path = tmp_path_factory.mktemp("pq") / "a.parquet"
+    pq.write_table(pa.table({"id": [str(i) for i in range(len(texts))], "text": pa.array(texts, pa.string())}), path, row_group_size=group)
+    pf = pq.ParquetFile(path)
+    f = InputFile(str(path), "a.parquet", "parquet", None, path.stat().st_size, 0)
+    expected = []
+    for b in pf.iter_batches(batch_size=chunk):
+        whole = RawChunk(f, pa.Table.from_batches([b]), np.arange(b.num_rows), unit="row")
+        expected += [p.table for p in text_slices(whole, "text", cap)]
+    got = list(_chunks_of(pf, chunk, batch, "text", cap))
+    assert [t.num_rows for t in got] == [t.num_rows for t in expected]
+    for a, b in zip(got, expected, strict=True):
+        assert a.equals(b)
+        lengths = [len(t.encode()) for t in a.column("text").to_pylist() if t is not None]
+        assert sum(lengths) <= cap or a.num_rows == 1

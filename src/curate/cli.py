@@ -572,7 +572,11 @@ def dedup(
         stage_cfgs.append(_stage_config("minhash_dedup", values))
     if not stage_cfgs:
         raise ConfigError("--no-exact and --no-near together leave nothing to do")
-    report = run_to_folder(inputs, output, stage_cfgs, workers=workers, seed=seed, resume=resume, overwrite=overwrite, quiet=quiet)
+    # shards of at most 32 MiB of text: a dedup worker holds ~5x its shard's text (MinHash keys, joins)
+    report = run_to_folder(
+        inputs, output, stage_cfgs, input_options={"shard_text_bytes": 32 << 20},
+        workers=workers, seed=seed, resume=resume, overwrite=overwrite, quiet=quiet,
+    )
     _summary(report, quiet)
 
 

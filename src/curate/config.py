@@ -102,6 +102,13 @@ class InputConfig(_Strict):
     bytes_per_shard: int = Field(
         128 * 1024 * 1024, gt=0, description="Target size of raw input per ingest task (bytes)."
     )
+    shard_text_bytes: int | None = Field(
+        None,
+        gt=0,
+        description="Upper bound on the text (UTF-8 bytes) of each ingested shard: `rows_per_shard` rows "
+        "holding more are cut into shards of at most this much (a longer document is a shard of its own); "
+        "a worker holds a few times its shard's text. None: shards bounded by rows only.",
+    )
 
     @model_validator(mode="before")
     @classmethod

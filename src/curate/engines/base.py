@@ -19,7 +19,7 @@ from curate.errors import CurateError, StageError
 from curate.ingest import finalize_chunk
 from curate.io import store
 from curate.io.discovery import CURATED, CURATED_JSONL, InputFile, ReadTask, open_native
-from curate.io.readers import ReadLimits, read_task
+from curate.io.readers import RawChunk, ReadLimits, read_task
 from curate.io.shards import (
     PARQUET_COMPRESSION,
     list_parts,
@@ -162,7 +162,12 @@ def ingest_task(
         save_stats(folder, name, fingerprint, stats)
         return stats
     limits = ReadLimits.for_max_chars(cfg.max_chars)
-    for c, chunk in enumerate(read_task(task, src.text_field, cfg.rows_per_shard, limits, src.html, src.non_html)):
+    chunks = (
+        piece
+        for raw in read_task(task, src.text_field, cfg.rows_per_shard, limits, src.html, src.non_html, cfg.shard_text_bytes)
+        for piece in text_slices(raw, src.text_field, cfg.shard_text_bytes)
+    )
+    for c, chunk in enumerate(chunks):
         kept, rejected = finalize_chunk(chunk, src, cfg, default_source)
         shard = f"part-{task.index:05d}-{c:04d}"
         written = 0
@@ -177,6 +182,40 @@ def ingest_task(
     stats.cpu_seconds = time.process_time() - t0
     save_stats(folder, name, fingerprint, stats)
     return stats
+
+
+def text_slices(chunk: RawChunk, text_field: str, cap: int | None) -> list[RawChunk]:
+    """``chunk`` cut into consecutive pieces of at most ``cap`` bytes of text each (a longer
+    document alone), for ``input.shard_text_bytes``; the chunk itself when it holds no more (or
+    ``cap`` is None). The file's problems and reader counters go with the first piece."""
+    table = chunk.table
+    field_name = "text" if chunk.file.format in ("txt", "warc", "html") else text_field
+    if cap is None or table.num_rows < 2 or field_name not in table.column_names:
+        return [chunk]
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    column = table.column(field_name)
+    if not any(check(column.type) for check in (pa.types.is_string, pa.types.is_large_string, pa.types.is_binary, pa.types.is_large_binary)):
+        return [chunk]
+    ends = np.cumsum(pc.fill_null(pc.binary_length(column), 0).to_numpy(), dtype=np.int64)
+    if ends[-1] <= cap:
+        return [chunk]
+    pieces = []
+    start, done = 0, 0  # first row of the piece; text bytes before it
+    while start < table.num_rows:
+        stop = max(start + 1, int(np.searchsorted(ends, done + cap, side="right")))
+        first = not pieces
+        pieces.append(
+            RawChunk(
+                chunk.file, table.slice(start, stop - start), chunk.lines[start:stop],
+                chunk.bad if first else [], chunk.unit, chunk.counters if first else Counter(),
+            )
+        )
+        done = int(ends[stop - 1])
+        start = stop
+    return pieces
 
 
 def _adopt_shard(task: ReadTask, folder: Path) -> StageStats:

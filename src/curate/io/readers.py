@@ -143,8 +143,13 @@ def read_task(
     limits: ReadLimits | None = None,
     html: HtmlOptions | None = None,
     non_html: str = "skip",
+    text_bytes: int | None = None,
 ) -> Iterator[RawChunk]:
-    """All chunks of a read task, in file order (``html``: how WARC and HTML pages become text)."""
+    """All chunks of a read task, in file order (``html``: how WARC and HTML pages become text).
+
+    ``text_bytes`` (``input.shard_text_bytes``): a Parquet file's chunks are cut as they are read
+    into pieces of at most that much text, the pieces ``engines.base.text_slices`` makes of a whole
+    chunk (which cuts the chunks of other formats after reading)."""
     limits = limits or ReadLimits()
     for f in task.files:
         if f.format in ("txt", "html"):
@@ -162,7 +167,7 @@ def read_task(
             if f.format == "jsonl":
                 yield from _read_jsonl(f, task, text_field, rows_per_chunk, limits)
             elif f.format == "parquet":
-                yield from _read_parquet(f, text_field, rows_per_chunk)
+                yield from _read_parquet(f, text_field, rows_per_chunk, text_bytes)
             elif f.format in ("csv", "tsv"):
                 yield from _read_csv(f, text_field)
             elif f.format == "warc" and is_arc(f.path):
@@ -773,17 +778,19 @@ def table_from_records(records: list[dict]) -> pa.Table:
 # ---------------------------------------------------------------- Parquet, CSV, txt
 
 
-def _read_parquet(f: InputFile, text_field: str, rows_per_chunk: int) -> Iterator[RawChunk]:
+def _read_parquet(f: InputFile, text_field: str, rows_per_chunk: int, text_bytes: int | None = None) -> Iterator[RawChunk]:
     """An object in a store is read through the store's random-access reader: the footer, then
     the column chunks of each row group, never the whole object at once."""
     if store.is_remote(f.path):
         with open_native(f.path) as native:
-            yield from _read_parquet_from(f, native, rows_per_chunk)
+            yield from _read_parquet_from(f, native, rows_per_chunk, text_field, text_bytes)
     else:
-        yield from _read_parquet_from(f, f.path, rows_per_chunk)
+        yield from _read_parquet_from(f, f.path, rows_per_chunk, text_field, text_bytes)
 
 
-def _read_parquet_from(f: InputFile, source: object, rows_per_chunk: int) -> Iterator[RawChunk]:
+def _read_parquet_from(
+    f: InputFile, source: object, rows_per_chunk: int, text_field: str = "text", text_bytes: int | None = None
+) -> Iterator[RawChunk]:
     try:
         pf = pq.ParquetFile(source)
         md = pf.metadata
@@ -802,7 +809,13 @@ def _read_parquet_from(f: InputFile, source: object, rows_per_chunk: int) -> Ite
         yield RawChunk(f, pf.schema_arrow.empty_table(), np.zeros(0, np.int64), unit="row")
         return
     try:
-        for table in _chunks_of(pf, rows_per_chunk, _read_batch_rows(md, rows_per_chunk)):
+        names = pf.schema_arrow.names
+        cut = None
+        if text_bytes is not None and text_field in names:
+            kind = pf.schema_arrow.field(text_field).type
+            if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+                cut = text_field
+        for table in _chunks_of(pf, rows_per_chunk, _read_batch_rows(md, rows_per_chunk), cut, text_bytes):
             yield chunk(table)
             row += table.num_rows
         return
@@ -843,22 +856,46 @@ def _read_batch_rows(md: pq.FileMetaData, rows_per_chunk: int) -> int:
     return min(rows_per_chunk, max(1024, PARQUET_READ_BYTES // per_row))
 
 
-def _chunks_of(pf: pq.ParquetFile, rows_per_chunk: int, batch_rows: int) -> Iterator[pa.Table]:
+def _chunks_of(
+    pf: pq.ParquetFile, rows_per_chunk: int, batch_rows: int, text_field: str | None = None, text_bytes: int | None = None
+) -> Iterator[pa.Table]:
     """The file's rows in tables of exactly ``rows_per_chunk`` rows (the last may hold fewer), the
     same rows ``iter_batches(batch_size=rows_per_chunk)`` gives, each one contiguous table, read
-    in batches of ``batch_rows``."""
+    in batches of ``batch_rows``. With ``text_field`` and ``text_bytes``, each such chunk comes in
+    pieces: rows are added to a piece while its text stays within ``text_bytes`` (a longer row is a
+    piece of its own)."""
     pending: list[pa.RecordBatch] = []
-    have = 0
+    have = 0  # rows of the current chunk handed on or pending
+    held = 0  # rows pending
+    size = 0  # text bytes pending
     for batch in pf.iter_batches(batch_size=batch_rows):
-        while batch.num_rows:
-            take = min(batch.num_rows, rows_per_chunk - have)
-            pending.append(batch.slice(0, take))
-            have += take
-            batch = batch.slice(take)
-            if have == rows_per_chunk:
+        ends = None
+        if text_field is not None:
+            import pyarrow.compute as pc
+
+            ends = np.cumsum(pc.fill_null(pc.binary_length(batch.column(text_field)), 0).to_numpy(), dtype=np.int64)
+        at = 0  # rows of this batch taken
+        while at < batch.num_rows:
+            take = min(batch.num_rows - at, rows_per_chunk - have)
+            full = have + take == rows_per_chunk
+            if ends is not None and text_bytes is not None:
+                before = int(ends[at - 1]) if at else 0
+                fit = int(np.searchsorted(ends[at : at + take], before + text_bytes - size, side="right"))
+                if fit < take:  # the piece is full before the chunk is (a row over the cap: alone)
+                    take, full = (fit if fit or held else 1), True
+            if take:
+                pending.append(batch.slice(at, take))
+                if ends is not None:
+                    size += int(ends[at + take - 1]) - (int(ends[at - 1]) if at else 0)
+                at += take
+                have += take
+                held += take
+            if full:
                 yield _joined(pending)
-                pending, have = [], 0
-    if have:
+                pending, held, size = [], 0, 0
+                if have == rows_per_chunk:
+                    have = 0
+    if held:
         yield _joined(pending)
 
 
