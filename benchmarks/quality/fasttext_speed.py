@@ -1,16 +1,19 @@
-"""Language ID speed: curate's compiled fastText kernel against the `fasttext` module, same model.
+"""fastText speed: curate's compiled kernel against the `fasttext` module, same models.
 
-Two measurements, both on a corpus a user did not tune (default: the shared real documents):
+Three measurements, on a corpus a user did not tune (default: the shared real documents):
 
 1. In one process, per CPU second: ``LanguageIdentifier.identify`` (the kernel) against the module
    path curate used before (newlines to spaces, ``model.predict`` in batches of 4,096), and the
    py3langid kernel, interleaved pass by pass. Checks the kernel's answers equal the module's bit
    for bit (label and float32 probability of every document).
-2. With ``--before-src TREE``: the whole command a user types, ``curate score IN -o OUT --langid
+2. A DCLM-style quality scorer (``train_classifier``: dim 64, word bigrams, trained here on half
+   the corpus), ``FastTextScorerModel.score`` (the kernel) against the module's ``predict`` with
+   every label (the path before), same check of equal answers.
+3. With ``--before-src TREE``: the whole command a user types, ``curate score IN -o OUT --langid
    --heuristics ''``, as a subprocess, with the source tree before the kernel and the checkout,
    alternating, wall and CPU time of the process tree.
 
-    .venv/bin/python benchmarks/quality/langid_speed.py /work/shared/data/real_docs.parquet \
+    .venv/bin/python benchmarks/quality/fasttext_speed.py /work/shared/data/real_docs.parquet \
         --repeats 5 --before-src /tmp/before/src
 """
 
@@ -93,6 +96,45 @@ def in_process(corpus: Path, repeats: int) -> None:
     print(f"same lang for every document: {same_lang}; same lang_score (float64 of fastText's float32): {same_score}")
 
 
+def scorer(corpus: Path, repeats: int) -> None:
+    import fasttext
+
+    from curate.quality.fasttext_model import FastTextScorerModel, prepare_texts, train_classifier
+
+    text = pl.read_parquet(corpus, columns=["text"])["text"] if corpus.suffix == ".parquet" else pl.read_ndjson(corpus)["text"]
+    half = text.len() // 2
+    pos, neg = text.head(half).gather_every(2), text.head(half).gather_every(2, offset=1)
+    with tempfile.TemporaryDirectory() as tmp:
+        model_path = Path(tmp) / "hq.bin"
+        train_classifier(pos.to_list()[:3000], neg.to_list()[:3000], model_path, thread=1, epoch=5, dim=64)
+        kernel = FastTextScorerModel(model_path)
+        assert kernel.compiled is not None
+        module = fasttext.load_model(str(model_path))
+        held = text.tail(text.len() - half)
+        runs: dict[str, list[float]] = {"kernel": [], "module": []}
+        got = want = None
+        for _ in range(repeats):
+            t = time.process_time()
+            got = kernel.score(held).to_numpy()
+            runs["kernel"].append(time.process_time() - t)
+            t = time.process_time()
+            lines = prepare_texts(held)
+            want = np.zeros(len(lines))
+            for start in range(0, len(lines), 4096):
+                labels, probs = module.predict(lines[start : start + 4096], k=2, threshold=0.0)
+                for j, (ls, ps) in enumerate(zip(labels, probs, strict=True)):
+                    want[start + j] = min(max(float(dict(zip(ls, ps, strict=True)).get("__label__hq", 0.0)), 0.0), 1.0)
+            runs["module"].append(time.process_time() - t)
+    assert got is not None and want is not None
+    print(f"\nquality scorer (dim 64, word bigrams) on the other {held.len():,} documents, {repeats} passes, CPU s")
+    print("| fastText scorer | CPU s per pass (median) | docs per CPU s |")
+    print("| --- | ---: | ---: |")
+    for name in runs:
+        med = statistics.median(runs[name])
+        print(f"| {name} | {med:.3f} | {held.len() / med:,.0f} |")
+    print(f"same P(__label__hq) for every document: {bool(np.array_equal(got, want))}")
+
+
 def whole_command(corpus: Path, before: Path, repeats: int) -> None:
     trees = {"before": before, "after": REPO / "src"}
     res: dict[str, list[tuple[float, float]]] = {k: [] for k in trees}
@@ -131,6 +173,7 @@ def main() -> int:
     args = ap.parse_args()
     os.environ.setdefault("POLARS_MAX_THREADS", "1")
     in_process(args.corpus, args.repeats)
+    scorer(args.corpus, args.repeats)
     if args.before_src:
         whole_command(args.corpus, args.before_src, max(3, args.repeats // 2 * 2 - 1))
     return 0
