@@ -75,6 +75,18 @@ def test_an_ingest_export_config_and_its_worker_code_import_no_stage_module(tmp_
     assert _stage_modules_after(code, tmp_path) == ["curate.stages.base"]
 
 
+def test_a_whole_ingest_export_run_imports_no_stage_module(tmp_path: Path) -> None:
+    """The runner (planning, ingest, export, report) of a config without stages loads none either."""
+    (tmp_path / "in.jsonl").write_text('{"text": "one document"}\n{"text": "another document"}\n')
+    (tmp_path / "run.yaml").write_text("input: {paths: [in.jsonl]}\nworkdir: w\noutput: {path: out}\nengine: {workers: 1}\n")
+    code = (
+        "import sys\nsys.argv = ['curate', 'run', 'run.yaml', '-q']\nfrom curate.cli import main\n"
+        "try:\n    main()\nexcept SystemExit as exit:\n    assert not exit.code, exit.code\n"
+    )
+    assert _stage_modules_after(code, tmp_path) == ["curate.stages.base"]
+    assert (tmp_path / "out" / "_manifest.json").is_file()
+
+
 def test_a_config_imports_only_the_stage_modules_it_uses(tmp_path: Path) -> None:
     (tmp_path / "run.yaml").write_text("input: {paths: [in.jsonl]}\nstages:\n  - kind: exact_dedup\n  - kind: chunk\n")
     code = "from curate.config import load_config\nload_config('run.yaml')\n"

@@ -174,14 +174,13 @@ def finalize_chunk(
     table = chunk.table
     n = table.num_rows
     text_field = "text" if chunk.file.format in ("txt", "warc", "html") else src.text_field
-    origin = (
-        pl.Series(table.column("path")) if chunk.unit == "file" else pl.repeat(chunk.file.relpath, n, eager=True)
-    ).cast(pl.String)
+    # a chunk of one file (a line, row or offset unit) names it once; a column only for file units
+    origin = pl.Series(table.column("path")).cast(pl.String) if chunk.unit == "file" else None
     unit = {"line": "", "row": "row ", "file": "", "offset": "offset "}[chunk.unit]
 
     def where(rows: np.ndarray) -> list[str]:
         """`file:line` of some rows (only rejected rows need it, so no column is built)."""
-        if chunk.unit == "file":
+        if origin is not None:
             return origin.gather(rows).to_list()
         return [f"{chunk.file.relpath}:{unit}{chunk.lines[i]}" for i in rows.tolist()]
 
@@ -229,7 +228,7 @@ def finalize_chunk(
     else:
         source = pl.repeat(_source_name(src, default_source), n, eager=True, dtype=pl.String)
     id_source: pl.Series | str = _source_name(src, default_source) if const_source else source
-    id_origin: pl.Series | str = chunk.file.relpath if chunk.unit != "file" else origin
+    id_origin: pl.Series | str = chunk.file.relpath if origin is None else origin
     id_field = src.id_field or ("id" if "id" in table.column_names else None)
     if id_field is not None and id_field in table.column_names:
         ids = pl.Series(table.column(id_field)).cast(pl.String)

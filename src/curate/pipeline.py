@@ -130,6 +130,8 @@ def _add_scoring_for_filters(stage_cfgs: list[StageConfig], available: set[str] 
     describes a text that is gone. Each stage comes with its index in the user's list (an added
     stage takes its filter's), so errors name the stage the user wrote.
     """
+    if not stage_cfgs:  # ingest -> export: no stage module to load
+        return []
     from curate.quality.signals import family_of
     from curate.stages.filter import Filter, FilterConfig
     from curate.stages.quality_score import QualityScore, QualityScoreConfig

@@ -111,6 +111,8 @@ def _funnel_row(step: dict[str, Any]) -> dict[str, Any]:
 
 def thresholds(steps: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     """Column -> the numeric thresholds the filter steps' rules compare it with."""
+    if not any(s.get("stage") == "filter" for s in steps):
+        return {}  # nothing to parse: the filter stage's module stays unloaded
     from curate.rules import Cmp, Col, Lit, _walk, parse_rule
     from curate.stages.filter import PRESETS
 
