@@ -838,6 +838,9 @@ static PyObject *py_ngram_repetition(PyObject *self, PyObject *args) {
                     }
                 }
                 dup[(g - 5) * n + d] = rep;
+                /* no g-gram repeats, so no longer one does (it would start with a repeated
+                 * g-gram): the larger sizes stay 0 (most documents stop at 5) */
+                if (rep == 0) break;
             }
         }
     }
