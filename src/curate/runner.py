@@ -42,7 +42,7 @@ from curate import side_state
 from curate.config import stable_digest
 from curate.engines import base
 from curate.engines.base import ChainLink, RunReport, shard_names
-from curate.engines.executor import Executor, SerialExecutor, make_executor
+from curate.engines.executor import Executor, SerialExecutor, make_executor, units_hint
 from curate.errors import ConfigError, CurateError, StageError
 from curate.export import (
     active_splits,
@@ -94,7 +94,7 @@ def run_plan(
     each step folder once its manifest is written (a remote workdir pushes it then)."""
     if executor is None:
         engine = plan.config.engine
-        executor = make_executor(engine.kind, engine.workers, engine.address)
+        executor = make_executor(engine.kind, engine.workers, engine.address, units_hint(plan.read_tasks))
     return Runner(plan, executor, reporter, on_commit).run()
 
 

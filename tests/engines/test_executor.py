@@ -4,6 +4,7 @@ spawned from one that has run polars; the same bytes either way, thread limits s
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,8 @@ from pathlib import Path
 import polars as pl
 
 from conftest import fresh_python, make_records, write_jsonl
-from curate.engines.executor import PoolExecutor, _fork_safe
+from curate.engines.executor import UNIT_BYTES, PoolExecutor, _fork_safe, make_executor, units_hint
+from curate.io.discovery import InputFile, ReadTask
 
 CURATE = str(Path(sys.executable).parent / "curate")
 
@@ -66,3 +68,26 @@ def test_forked_workers_write_the_bytes_of_one_process(tmp_path: Path) -> None:
         outs[w] = _digests(out)
     assert len(outs["1"]) > 2
     assert outs["1"] == outs["2"]
+
+
+def _task(i: int, size: int, start: int = 0, end: int | None = None) -> ReadTask:
+    return ReadTask(i, 0, (InputFile(f"/in/{i}.jsonl", f"{i}.jsonl", "jsonl", None, size, 0),), start, end)
+
+
+def test_a_run_has_at_most_a_unit_per_read_task_or_per_unit_bytes_of_input() -> None:
+    assert units_hint([]) is None
+    assert units_hint([_task(0, 1_000)]) == 1
+    assert units_hint([_task(i, 10) for i in range(5)]) == 5  # one unit per read task at least
+    assert units_hint([_task(0, 3 * UNIT_BYTES + 1)]) == 4
+    big = 10 * UNIT_BYTES
+    assert units_hint([_task(0, big, 0, big // 2), _task(1, big, big // 2, big)]) == 10  # byte ranges of one file
+
+
+def test_never_more_worker_processes_than_units() -> None:
+    """A small input on a machine with many cores: one unit at a time, run in this process."""
+    one = make_executor("local", 8, None, units=1)
+    assert isinstance(one, PoolExecutor) and one.workers == 1
+    assert one.map(os.getpid, [(), ()], lambda r: None) == [os.getpid()] * 2
+    assert make_executor("local", 8, None, units=3).workers == 3
+    assert make_executor("local", 2, None, units=30).workers == 2
+    assert make_executor("local", 4, None, units=None).workers == 4
