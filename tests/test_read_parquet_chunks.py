@@ -12,7 +12,13 @@ from hypothesis import strategies as st
 
 from curate.engines.base import text_slices
 from curate.io.discovery import InputFile
-from curate.io.readers import PARQUET_READ_BYTES, RawChunk, _chunks_of, _read_batch_rows
+from curate.io.readers import (
+    PARQUET_READ_BYTES,
+    RawChunk,
+    _chunks_of,
+    _read_batch_rows,
+    text_lengths,
+)
 
 
 def _write(path: Path, n: int, group: int) -> pq.ParquetFile:
@@ -69,3 +75,18 @@ def test_pieces_cut_while_reading_are_those_cut_from_whole_chunks(
         assert a.equals(b)
         lengths = [len(t.encode()) for t in a.column("text").to_pylist() if t is not None]
         assert sum(lengths) <= cap or a.num_rows == 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    texts=st.lists(st.one_of(st.none(), st.text(max_size=12)), max_size=40),
+    kind=st.sampled_from([pa.string(), pa.large_string(), pa.binary(), pa.large_binary()]),
+    cut=st.integers(0, 40), start=st.integers(0, 40),
+)
+def test_text_lengths_are_the_utf8_bytes_of_each_value(texts: list[str | None], kind: pa.DataType, cut: int, start: int) -> None:
+    values = [None if t is None else (t.encode() if kind in (pa.binary(), pa.large_binary()) else t) for t in texts]
+    array = pa.array(values, kind)
+    chunked = pa.chunked_array([array[: min(cut, len(array))], array[min(cut, len(array)) :]], kind)
+    want = [0 if t is None else len(t.encode()) for t in texts]
+    assert text_lengths(chunked).tolist() == want
+    assert text_lengths(array.slice(min(start, len(array)))).tolist() == want[min(start, len(array)) :]

@@ -8,7 +8,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from conftest import make_records, read_dir, write_config, write_jsonl
+from conftest import fresh_python, make_records, read_dir, write_config, write_jsonl
 from curate.config import load_config
 from curate.engines.executor import SerialExecutor
 from curate.pipeline import build_plan
@@ -49,3 +49,17 @@ def test_shards_hold_at_most_the_cap_and_the_same_documents_survive(tmp_path: Pa
                .select("id", "reject_reason").sort("id") for r in (capped, rows)]
     assert removed[0].height > 0
     assert removed[0].equals(removed[1])
+
+
+def test_cutting_shards_by_text_loads_no_pandas(tmp_path: Path) -> None:
+    """The lengths come from the offsets: pyarrow's to_numpy of a chunked array imports pandas (~0.3 s)."""
+    pl.DataFrame({"text": [f"document {i} " * 40 for i in range(500)]}).write_parquet(tmp_path / "a.parquet")
+    out = fresh_python(
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from curate.cli import app\n"
+        f"r = CliRunner().invoke(app, ['dedup', {str(tmp_path / 'a.parquet')!r}, '-o', {str(tmp_path / 'out')!r}, '-q', '-w', '1'])\n"
+        "assert r.exit_code == 0, r.output\n"
+        "print('pandas' in sys.modules)"
+    )
+    assert out == "False"

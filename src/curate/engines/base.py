@@ -19,7 +19,7 @@ from curate.errors import CurateError, StageError
 from curate.ingest import finalize_chunk
 from curate.io import store
 from curate.io.discovery import CURATED, CURATED_JSONL, InputFile, ReadTask, open_native
-from curate.io.readers import RawChunk, ReadLimits, read_task
+from curate.io.readers import RawChunk, ReadLimits, read_task, text_lengths
 from curate.io.shards import (
     PARQUET_COMPRESSION,
     list_parts,
@@ -194,12 +194,11 @@ def text_slices(chunk: RawChunk, text_field: str, cap: int | None) -> list[RawCh
         return [chunk]
     import numpy as np
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     column = table.column(field_name)
     if not any(check(column.type) for check in (pa.types.is_string, pa.types.is_large_string, pa.types.is_binary, pa.types.is_large_binary)):
         return [chunk]
-    ends = np.cumsum(pc.fill_null(pc.binary_length(column), 0).to_numpy(), dtype=np.int64)
+    ends = np.cumsum(text_lengths(column))
     if ends[-1] <= cap:
         return [chunk]
     pieces = []

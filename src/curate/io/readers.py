@@ -869,11 +869,7 @@ def _chunks_of(
     held = 0  # rows pending
     size = 0  # text bytes pending
     for batch in pf.iter_batches(batch_size=batch_rows):
-        ends = None
-        if text_field is not None:
-            import pyarrow.compute as pc
-
-            ends = np.cumsum(pc.fill_null(pc.binary_length(batch.column(text_field)), 0).to_numpy(), dtype=np.int64)
+        ends = None if text_field is None else np.cumsum(text_lengths(batch.column(text_field)))
         at = 0  # rows of this batch taken
         while at < batch.num_rows:
             take = min(batch.num_rows - at, rows_per_chunk - have)
@@ -897,6 +893,25 @@ def _chunks_of(
                     have = 0
     if held:
         yield _joined(pending)
+
+
+def text_lengths(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Bytes of each value of a string or binary column, a null weighing nothing, read from its
+    offsets (no compute kernel: pyarrow's ``to_numpy`` of a chunked array imports pandas)."""
+    parts = [np.zeros(0, np.int64)]
+    for a in column.chunks if isinstance(column, pa.ChunkedArray) else [column]:
+        n = len(a)
+        if not n:
+            continue
+        wide = pa.types.is_large_string(a.type) or pa.types.is_large_binary(a.type)
+        validity, offsets = a.buffers()[:2]
+        ends = np.frombuffer(offsets, dtype=np.int64 if wide else np.int32)[a.offset : a.offset + n + 1]
+        lengths = np.diff(ends).astype(np.int64)
+        if a.null_count:
+            bits = np.unpackbits(np.frombuffer(validity, dtype=np.uint8), bitorder="little")
+            lengths[bits[a.offset : a.offset + n] == 0] = 0
+        parts.append(lengths)
+    return np.concatenate(parts)
 
 
 def _joined(batches: list[pa.RecordBatch]) -> pa.Table:
