@@ -1,16 +1,18 @@
 """The Ray executor: the runner's units of work, spread over a Ray cluster.
 
-Stages do not change and never import Ray. What runs where:
+Stages do not change and never import Ray. Every unit of work (ingest read tasks, map chains
+over shards, the keys and apply sides of global stages, the pieces of a global phase such as
+MinHash's LSH bands, export files) runs as a plain Ray task on Ray's worker processes, which Ray
+starts once and reuses from step to step. A worker sets a stage up (loads its models) once, the
+first time one of its tasks needs it, and keeps it by the link's fingerprint
+(``curate.engines.base.ready_stage``), as a local worker does. Big shared arguments (the dense
+order of ids of a global phase) go to the object store once; the driver combines the compact
+results (candidate pairs) with union-find.
 
-- map chains run through Ray Data: a dataset of shard descriptors mapped by an actor pool
-  (``map_batches`` with a callable class), so each actor sets its stages up once (models load
-  once per actor) and then streams shards through them;
-- the keys and apply sides of global stages run as Ray tasks: they load nothing heavy, and Ray's
-  worker processes, already warm, start them at once (a new actor pool per step costs seconds);
-- the pieces of a global phase (MinHash: one per LSH band) run as Ray tasks, the shared compact
-  state (the dense order of ids) put in the object store once; the driver combines the compact
-  results (candidate pairs) with union-find;
-- ingest read tasks and export files run as Ray tasks too.
+Why not Ray Data with an actor pool per map step (what this engine did first): every step then
+started fresh actor processes that imported curate, polars and pyarrow and set their stages up
+again while the previous step's workers sat idle beside them, seconds per step on a small
+machine and ~1 GiB more resident memory for the run (benchmarks/RESULTS.md, "Ray engine").
 
 Shards stay the unit of work, and every unit writes the same files under the same names as on
 the local engine, so outputs, manifests, rejected sets and ``--resume`` are the same (a test
@@ -24,13 +26,12 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
 
-from curate.engines.base import ChainLink, ready_stage
+from curate.engines.base import ChainLink
 from curate.errors import ConfigError, CurateError, StageError
 
 _SHARE_BYTES = 1 << 20
@@ -50,21 +51,24 @@ def _ray() -> Any:
     return ray
 
 
-class ShardActor:
-    """A Ray Data actor: sets its stages up once, then runs one unit of work per row.
+def _unit(fn: Callable[..., Any], *args: Any) -> Any:
+    """What a Ray task runs: ``fn(*args)`` in a worker process whose thread pools are sized to the
+    one CPU the task holds (as a local worker's are to its share of the cores)."""
+    _size_pools()
+    return fn(*args)
 
-    Rows carry a pickled ``args`` tuple for ``fn`` (a module-level unit of work of
-    ``curate.engines.base``); the result goes back pickled, in the row's ``result`` column.
-    """
 
-    def __init__(self, fn: Callable[..., Any], links: list[ChainLink]) -> None:
-        for link in links:
-            ready_stage(link.stage, link.fingerprint)
-        self.fn = fn
+_POOLS_SIZED = False
 
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        results = [pickle.dumps(self.fn(*pickle.loads(blob))) for blob in batch["args"]]
-        return {"i": batch["i"], "result": np.array(results, dtype=object)}
+
+def _size_pools() -> None:
+    global _POOLS_SIZED
+    if not _POOLS_SIZED:
+        import pyarrow
+
+        pyarrow.set_cpu_count(1)
+        pyarrow.set_io_thread_count(1)
+        _POOLS_SIZED = True
 
 
 class RayExecutor:
@@ -76,7 +80,7 @@ class RayExecutor:
         self.workers = max(1, workers)
         self.address = address or os.environ.get("RAY_ADDRESS")
         self._started = False
-        self._remote: dict[Callable[..., Any], Any] = {}
+        self._task: Any = None  # the remote form of ``_unit``, made once
 
     def _connect(self) -> Any:
         ray = _ray()
@@ -108,12 +112,6 @@ class RayExecutor:
             self._started = True
         return ray
 
-    def _parallelism(self, ray: Any) -> int:
-        """Actors per map step: the cluster's CPUs (a local instance: ``workers``)."""
-        if self._started and not self.address:
-            return self.workers
-        return max(1, int(ray.cluster_resources().get("CPU", self.workers)))
-
     # ------------------------------------------------------------ tasks
 
     def map(self, fn: Callable[..., Any], calls: Iterable[tuple], on_done: Callable[[Any], None]) -> list[Any]:
@@ -121,11 +119,10 @@ class RayExecutor:
         if not calls:
             return []
         ray = self._connect()
-        remote = self._remote.get(fn)
-        if remote is None:
-            remote = self._remote[fn] = ray.remote(fn)
+        if self._task is None:
+            self._task = ray.remote(num_cpus=1)(_unit)
         shared: dict[int, Any] = {}
-        refs = [remote.remote(*[_share(ray, a, shared) for a in args]) for args in calls]
+        refs = [self._task.remote(fn, *[_share(ray, a, shared) for a in args]) for args in calls]
         index = {ref: i for i, ref in enumerate(refs)}
         results: list[Any] = [None] * len(refs)
         pending = list(refs)
@@ -142,41 +139,12 @@ class RayExecutor:
             raise _user_error(err) from err
         return results
 
-    # ------------------------------------------------------------ Ray Data
-
     def map_shards(
         self, fn: Callable[..., Any], calls: Iterable[tuple], on_done: Callable[[Any], None], links: list[ChainLink]
     ) -> list[Any]:
-        calls = list(calls)
-        if not calls:
-            return []
-        self._connect()
-        import ray.data  # binds `ray` too
-
-        data_log = logging.getLogger("ray.data")
-        data_log.setLevel(logging.ERROR)  # setting the flags below logs a warning of its own
-        context = ray.data.DataContext.get_current()
-        context.enable_progress_bars = False  # the engine reports progress per shard itself
-        context.print_on_execution_start = False
-        data_log.setLevel(logging.WARNING)  # no per-dataset INFO lines, but real warnings
-        items = [{"i": i, "args": pickle.dumps(args)} for i, args in enumerate(calls)]
-        actors = min(len(calls), self._parallelism(ray))
-        dataset = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
-            ShardActor,
-            fn_constructor_args=(fn, links),
-            batch_size=1,
-            compute=ray.data.ActorPoolStrategy(size=actors),
-            num_cpus=1,
-        )
-        results: list[Any] = [None] * len(calls)
-        try:
-            for row in dataset.iter_rows():
-                r = pickle.loads(row["result"])
-                results[int(row["i"])] = r
-                on_done(r)
-        except Exception as err:  # Ray Data wraps a task's exception in its own types
-            raise _user_error(err) from err
-        return results
+        """Map chains run as plain tasks too: a worker sets each link's stage up the first time it
+        runs it and keeps it for the rest of the run (``ready_stage``), so ``links`` needs nothing here."""
+        return self.map(fn, calls, on_done)
 
     def close(self) -> None:
         if self._started:
