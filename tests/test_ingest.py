@@ -346,3 +346,26 @@ def test_html_files_with_and_without_a_declared_charset_share_one_schema(cli, tm
     ingest(cli, tmp_path, tmp_path / "in", extra=("--rows-per-shard", "1"))
     frame = _one_schema(tmp_path / "out")
     assert frame.height == 2 and frame["path"].to_list() == ["a.html", "b.html"]
+
+
+def test_strict_mode_names_the_first_record_a_check_rejects(cli, tmp_path: Path) -> None:
+    """A well-formed record that fails a check (here: no text) stops a --strict run too, at its line."""
+    path = write_jsonl(tmp_path / "d.jsonl", make_records(6), raw_lines={3: b'{"text": "  "}', 5: b'{"other": 1}'})
+    result = cli("ingest", path, "-o", tmp_path / "out", "--strict", "--workers", "1", "-q")
+    assert result.exit_code == 1
+    assert "d.jsonl:4: text is empty or whitespace (empty_text)" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_each_rejected_row_keeps_the_first_check_it_failed(cli, tmp_path: Path) -> None:
+    """A row failing several checks is rejected once, for the first; rows failing different
+    checks each keep their own reason and line."""
+    records = [{**r, "id": f"doc-{i}"} for i, r in enumerate(make_records(3))]
+    path = write_jsonl(
+        tmp_path / "d.jsonl", records, raw_lines={1: b'{"text": null, "id": ""}', 2: b'{"text": "", "id": "x"}', 3: b'{"text": "fine", "id": ""}'}
+    )
+    (tmp_path / "run.yaml").write_text(f"input: {{paths: ['{path}'], id_field: id}}\nworkdir: {tmp_path / 'w'}\nengine: {{workers: 1}}\n")
+    assert cli("run", tmp_path / "run.yaml", "-q").exit_code == 0
+    rejected = pl.concat([pl.read_parquet(p) for p in sorted((tmp_path / "w" / "00_ingest" / "rejected").glob("*.parquet"))])
+    got = sorted(zip(rejected["reject_detail"].str.extract(r"^d\.jsonl:(\d+):").cast(int), rejected["reject_reason"], strict=True))
+    assert got == [(2, "missing_text"), (3, "empty_text"), (4, "missing_id")]

@@ -184,13 +184,15 @@ def finalize_chunk(
             return origin.gather(rows).to_list()
         return [f"{chunk.file.relpath}:{unit}{chunk.lines[i]}" for i in rows.tolist()]
 
-    reason = np.full(n, None, dtype=object)
-    detail = np.full(n, None, dtype=object)
+    # why each row is rejected: 0 kept, k the k-th (reason, detail) marked; the first mark wins
+    code = np.zeros(n, dtype=np.int8)
+    marks: list[tuple[str, str]] = []
 
     def mark(mask: np.ndarray, why: str, text: str) -> None:
-        new = mask & (reason == None)  # noqa: E711 - numpy elementwise
-        reason[new] = why
-        detail[new] = text
+        new = mask & (code == 0)
+        if new.any():
+            marks.append((why, text))
+            code[new] = len(marks)
 
     # --- text: present, a string, valid UTF-8, not blank, not too long
     if text_field in table.column_names:
@@ -258,15 +260,16 @@ def finalize_chunk(
         {"id": ids, "text": text_s, "source": source, **meta},
         schema_overrides={"id": pl.String, "text": pl.String, "source": pl.String},
     ) if n else pl.DataFrame({"id": [], "text": [], "source": []}, schema={"id": pl.String, "text": pl.String, "source": pl.String})
-    rejected_mask = pl.Series(reason != None)  # noqa: E711
-    rejected_rows = np.flatnonzero(rejected_mask.to_numpy())
+    rejected_rows = np.flatnonzero(code)
+    rejected_mask = pl.Series(code != 0)
+    row_marks = [marks[k - 1] for k in code[rejected_rows].tolist()]  # only rejected rows: few
     kept = frame.filter(~rejected_mask) if rejected_rows.size else frame
     rejected = frame.filter(rejected_mask).with_columns(
         pl.lit(STAGE).alias("reject_stage"),
-        pl.Series("reject_reason", reason[rejected_rows].tolist(), dtype=pl.String),
+        pl.Series("reject_reason", [r for r, _ in row_marks], dtype=pl.String),
         pl.Series(
             "reject_detail",
-            [f"{w}: {d}" for w, d in zip(where(rejected_rows), detail[rejected_rows].tolist(), strict=True)],
+            [f"{w}: {d}" for w, (_, d) in zip(where(rejected_rows), row_marks, strict=True)],
             dtype=pl.String,
         ),
     ) if n else pl.DataFrame()
@@ -274,14 +277,14 @@ def finalize_chunk(
     if bad.height:
         rejected = pl.concat([rejected, bad], how="diagonal_relaxed") if rejected.height else bad
     malformed = [b for b in chunk.bad if b.reason not in CONTENT_REASONS]
-    marked = np.flatnonzero(rejected_mask.to_numpy())
+    marked = rejected_rows
     if cfg.strict and (malformed or len(marked)):
         # a page without main content, or a non-HTML response, is a well-formed record: strict
         # mode stops at malformed and damaged records only
         candidates = [(b.line, _bad_where(chunk, b), b.detail, b.reason) for b in malformed]
         if len(marked):
             i = int(marked[0])
-            candidates.append((int(chunk.lines[i]), where(np.array([i]))[0], str(detail[i]), str(reason[i])))
+            candidates.append((int(chunk.lines[i]), where(np.array([i]))[0], row_marks[0][1], row_marks[0][0]))
         _, at, text, why = min(candidates)
         if why in FILE_REASONS:
             raise InputError(
