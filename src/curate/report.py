@@ -99,12 +99,17 @@ class RichReporter:
             console=self.console,
             transient=False,
         )
-        self.progress.start()
+        # started with the first step, not here: its refresh thread would make the runner spawn its
+        # workers instead of forking them (engines.executor._fork_safe)
+        self._started = False
         self._task: TaskID | None = None
         self._docs = 0
         self._start = time.monotonic()
 
     def step_started(self, name: str, total_units: int, unit: str = "shards") -> None:
+        if not self._started:
+            self.progress.start()
+            self._started = True
         self._docs = 0
         self._start = time.monotonic()
         self._task = self.progress.add_task(name, total=max(total_units, 1), docs=0, rate=0.0)
@@ -123,7 +128,8 @@ class RichReporter:
         self._task = None
 
     def close(self) -> None:
-        self.progress.stop()
+        if self._started:
+            self.progress.stop()
 
 
 def make_reporter(quiet: bool) -> Reporter:

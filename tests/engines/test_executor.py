@@ -91,3 +91,19 @@ def test_never_more_worker_processes_than_units() -> None:
     assert make_executor("local", 8, None, units=3).workers == 3
     assert make_executor("local", 2, None, units=30).workers == 2
     assert make_executor("local", 4, None, units=None).workers == 4
+
+
+def test_the_progress_display_starts_no_thread_before_the_first_step() -> None:
+    """On a terminal the runner's executor is made after the progress bars: their refresh thread,
+    started with the first step, must not exist yet, or the workers would be spawned."""
+    import threading
+
+    from curate.report import RichReporter
+
+    before = threading.active_count()
+    reporter = RichReporter()
+    assert threading.active_count() == before
+    reporter.step_started("00_ingest", 2)
+    assert threading.active_count() == before + 1
+    reporter.close()
+    assert threading.active_count() == before
