@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from conftest import fresh_python, make_records, write_jsonl
 from curate.engines.executor import UNIT_BYTES, PoolExecutor, _fork_safe, make_executor, units_hint
+from curate.errors import StageError
 from curate.io.discovery import InputFile, ReadTask
 
 CURATE = str(Path(sys.executable).parent / "curate")
@@ -107,3 +111,17 @@ def test_the_progress_display_starts_no_thread_before_the_first_step() -> None:
     assert threading.active_count() == before + 1
     reporter.close()
     assert threading.active_count() == before
+
+
+def test_a_worker_killed_between_steps_is_a_clear_error() -> None:
+    """A worker killed while idle (the OOM killer between two steps) breaks the pool; the next step
+    says so in one line (the run then continues with --resume), never with a traceback."""
+    ex = PoolExecutor(2)
+    try:
+        assert ex.map(pow, [(2, 1), (2, 2)], lambda r: None) == [2, 4]
+        os.kill(next(iter(ex._pool._processes)), signal.SIGKILL)  # type: ignore[union-attr]
+        time.sleep(0.5)
+        with pytest.raises(StageError, match="a worker process died"):
+            ex.map(pow, [(2, 3), (2, 4)], lambda r: None)
+    finally:
+        ex.close(wait=False)

@@ -153,9 +153,11 @@ class PoolExecutor:
         if not calls or self.workers == 1 or (len(calls) == 1 and self._pool is None):
             return self._serial.map(fn, calls, on_done)
         pool = self._get_pool()
-        futures: dict[Future, int] = {pool.submit(fn, *args): i for i, args in enumerate(calls)}
+        futures: dict[Future, int] = {}
         results: list[Any] = [None] * len(calls)
         try:
+            for i, args in enumerate(calls):  # a worker killed while idle breaks the pool: submit raises
+                futures[pool.submit(fn, *args)] = i
             for fut in as_completed(futures):
                 r = fut.result()
                 results[futures[fut]] = r
