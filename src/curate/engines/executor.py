@@ -136,7 +136,7 @@ class PoolExecutor:
 
     def __init__(self, workers: int = 1, units: int | None = None) -> None:
         # never more processes than a step can have units (``units_hint``): an idle forked worker
-        # costs no CPU but ~80 MiB of RSS (~20 MiB PSS); with one, everything runs here
+        # costs no CPU but ~100 MiB of RSS (~30 MiB PSS); with one, everything runs here
         self.workers = max(1, min(workers, units) if units else workers)
         self._pool: ProcessPoolExecutor | None = None
         self._serial = SerialExecutor()
