@@ -167,3 +167,53 @@ def test_selection_is_the_same_on_both_engines_and_any_worker_count(ray_session:
         kept[kind] = read_dir(tmp_path / kind / "o").select("id", "learnability", "dsir_score").sort("id")
     assert kept["ray"].height > 0
     assert kept["ray"].equals(kept["local1"]) and kept["ray"].equals(kept["local2"])
+
+
+def test_map_steps_reuse_the_same_worker_processes(ray_session: Any) -> None:
+    """Every step's units run on Ray's worker processes, started once: no new processes per step
+    (stages set up once per process stay set up for the next steps)."""
+    import os
+
+    from curate.engines.ray import RayExecutor
+
+    executor = RayExecutor(2)
+    first = set(executor.map_shards(os.getpid, [()] * 8, lambda r: None, []))
+    second = set(executor.map_shards(os.getpid, [()] * 8, lambda r: None, []))
+    third = set(executor.map(os.getpid, [()] * 8, lambda r: None))
+    assert os.getpid() not in first
+    assert len(first | second | third) <= 2
+
+
+LOCAL_INSTANCE = """
+import json, os, psutil
+from curate.engines.ray import RayExecutor
+
+def threads():
+    import pyarrow
+    return os.environ.get("POLARS_MAX_THREADS"), pyarrow.cpu_count(), pyarrow.io_thread_count()
+
+executor = RayExecutor(2)
+per_task = executor.map(threads, [()] * 4, lambda r: None)
+daemons = [" ".join(p.cmdline()) for p in psutil.Process().children(recursive=True)]
+print(json.dumps({"per_task": per_task, "daemons": daemons, "driver_env": os.environ.get("POLARS_MAX_THREADS")}))
+executor.close()
+"""
+
+
+def test_a_local_instance_gives_each_task_one_thread_and_runs_no_idle_daemons(tmp_path: Path) -> None:
+    """A Ray instance the engine starts itself: each task's polars and Arrow pools hold the one CPU
+    the task holds (the driver's environment left as it was), and the autoscaler monitor, the log
+    monitor and the dashboard's API server, which such a run never uses, are not left running."""
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("psutil")
+    env = {k: v for k, v in os.environ.items() if k not in ("POLARS_MAX_THREADS", "RAY_ADDRESS")} | {"RAY_USAGE_STATS_ENABLED": "0"}
+    done = subprocess.run([sys.executable, "-c", LOCAL_INSTANCE], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["per_task"] == [["1", 1, 1]] * 4
+    assert seen["driver_env"] is None
+    assert any("raylet" in d for d in seen["daemons"])
+    assert not [d for d in seen["daemons"] if any(name in d for name in ("monitor.py", "dashboard.py"))]

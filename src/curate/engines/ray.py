@@ -170,15 +170,16 @@ def _environ(values: dict[str, str]) -> Iterator[None]:
 
 
 def _stop_unused_daemons(ray: Any) -> None:
-    """Stop two daemons a Ray instance started for this run alone never uses: the autoscaler's
-    monitor (a fixed-size local instance never scales) and the log monitor (worker output is not
-    sent to the driver: ``log_to_driver=False``). ~80 MiB resident each, and their periodic polls,
-    on a machine whose cores run the work. Ray has no public switch for them (``ray start`` has:
-    ``--no-monitor``, ``--include-log-monitor=False``), so this uses the node object ``ray.init``
-    made; on a Ray version without it, both keep running."""
+    """Stop three daemons a Ray instance started for this run alone never uses: the autoscaler's
+    monitor (a fixed-size local instance never scales), the log monitor (worker output is not sent
+    to the driver: ``log_to_driver=False``) and the dashboard's API server (``include_dashboard=False``
+    still starts it, for the job and state APIs; tasks never reach it). ~80 MiB resident each,
+    and their periodic polls, on a machine whose cores run the work. Ray has no public switch for
+    them (``ray start`` has ``--no-monitor`` and ``--include-log-monitor=False``), so this uses the
+    node object ``ray.init`` made; on a Ray version without it, they keep running."""
     node = getattr(getattr(ray, "_private", None), "worker", None)
     node = getattr(node, "_global_node", None)
-    for stop in ("kill_monitor", "kill_log_monitor"):
+    for stop in ("kill_monitor", "kill_log_monitor", "kill_dashboard"):
         with contextlib.suppress(Exception):  # already gone, or another Ray version: keep going
             getattr(node, stop)(check_alive=False)
 
