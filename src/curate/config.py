@@ -179,7 +179,7 @@ class EngineConfig(_Strict):
     """Which engine runs the plan and with how many workers."""
 
     kind: Literal["local", "ray"] = Field(
-        "local", description="`local`: a process pool on this machine; `ray`: Ray Data actors and Ray tasks on a Ray cluster (`curate[ray]`)."
+        "local", description="`local`: a process pool on this machine; `ray`: Ray tasks on a Ray cluster (`curate[ray]`)."
     )
     workers: int = Field(
         default_factory=lambda: os.cpu_count() or 1,
