@@ -116,21 +116,22 @@ class Runner:
 
     def run(self) -> RunReport:
         plan = self.plan
-        try:
-            plan.workdir.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise space_error(err, plan.workdir) or CurateError(f"workdir {plan.workdir}: {err.strerror}") from None
-        with FolderLock(plan.workdir):
+        try:  # the executor's workers may exist already (forked): closed however this ends
             try:
-                return self._run()
+                plan.workdir.mkdir(parents=True, exist_ok=True)
             except OSError as err:
-                clear = space_error(err, Path(err.filename) if err.filename else plan.workdir)
-                if clear is None:
-                    raise
-                raise clear from None
-            finally:
-                self.executor.close()
-                self.reporter.close()
+                raise space_error(err, plan.workdir) or CurateError(f"workdir {plan.workdir}: {err.strerror}") from None
+            with FolderLock(plan.workdir):
+                try:
+                    return self._run()
+                except OSError as err:
+                    clear = space_error(err, Path(err.filename) if err.filename else plan.workdir)
+                    if clear is None:
+                        raise
+                    raise clear from None
+        finally:
+            self.executor.close()
+            self.reporter.close()
 
     def _run(self) -> RunReport:
         plan = self.plan

@@ -11,11 +11,10 @@ import sys
 import time
 from pathlib import Path
 
-import polars as pl
 import pytest
 
 from conftest import fresh_python, make_records, write_jsonl
-from curate.engines.executor import UNIT_BYTES, PoolExecutor, _fork_safe, make_executor, units_hint
+from curate.engines.executor import UNIT_BYTES, PoolExecutor, make_executor, units_hint
 from curate.errors import StageError
 from curate.io.discovery import InputFile, ReadTask
 
@@ -41,15 +40,20 @@ def test_a_process_that_has_only_imported_its_libraries_forks_its_workers() -> N
 
 
 def test_a_process_that_has_run_polars_spawns_its_workers() -> None:
-    """polars' pool threads (`polars-N`) would be copied as state without threads: never forked."""
-    pl.DataFrame({"a": [1, 2, 3]}).select(pl.col("a").sum())  # starts polars' pool in this process
-    assert not _fork_safe()
-    ex = PoolExecutor(2)
-    try:
-        assert ex.start_method == "spawn"
-        assert ex.map(pow, [(2, i) for i in range(5)], lambda r: None) == [1, 2, 4, 8, 16]
-    finally:
-        ex.close()
+    """polars' pool and async runtime threads (`polars-N`, `tokio-rt-worker`) would be copied as
+    state without threads: never forked. A fresh process, so no other test decides its threads."""
+    out = fresh_python(
+        "import polars as pl\n"
+        "from curate.engines.executor import PoolExecutor, _fork_safe\n"
+        "pl.DataFrame({'a': [1, 2, 3]}).select(pl.col('a').sum())\n"
+        "assert not _fork_safe()\n"
+        "ex = PoolExecutor(2)\n"
+        "try:\n"
+        "    print(ex.start_method, ex.map(pow, [(2, i) for i in range(5)], lambda r: None))\n"
+        "finally:\n"
+        "    ex.close()"
+    )
+    assert out == "spawn [1, 2, 4, 8, 16]"
 
 
 def _digests(folder: Path) -> dict[str, str]:
