@@ -102,6 +102,7 @@ class RayExecutor:
                     runtime_env = {"env_vars": _WORKER_ENV}
                     ray.init(address=self.address, log_to_driver=False, logging_level=logging.WARNING, runtime_env=runtime_env)
                 else:
+                    _quiet_default_auth_notice()
                     with _environ(_WORKER_ENV):  # Ray's daemons, then its workers, inherit it
                         ray.init(num_cpus=self.workers, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
                     _stop_unused_daemons(ray)
@@ -151,6 +152,20 @@ class RayExecutor:
         if self._started:
             _ray().shutdown()
             self._started = False
+
+
+def _quiet_default_auth_notice() -> None:
+    """Drop Ray's notice that a new local instance uses token authentication by default: curate
+    wants exactly that (its own instance, on this machine), and the notice printed on every
+    ``--engine ray`` run, ``-q`` included. Other warnings from that logger still show."""
+    log = logging.getLogger("ray._private.authentication.authentication_token_setup")
+    if not any(isinstance(f, _DefaultAuthNotice) for f in log.filters):
+        log.addFilter(_DefaultAuthNotice())
+
+
+class _DefaultAuthNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Token authentication is enabled for this Ray cluster")
 
 
 @contextlib.contextmanager
