@@ -449,7 +449,7 @@ class Runner:
             after = self._link(following, end.folder, writes_kept=True, replay=False)
             both = self.executor.map_shards(
                 base.chain_keys_task,
-                [(shard, i, links, after) for i, shard in enumerate(shards)],
+                [(shard, links, after) for shard in shards],
                 lambda r: self.reporter.step_progress(1, r[0][first].docs_in),
                 [*links, after],
             )
@@ -520,7 +520,7 @@ class Runner:
         self._start(step)
         self.reporter.step_started(f"{step.folder.name} keys", len(shards))
         key_stats = self.executor.map(
-            base.keys_task, [(s, i, link, replay) for i, s in enumerate(shards)], lambda r: self.reporter.step_progress(1)
+            base.keys_task, [(s, link, replay) for s in shards], lambda r: self.reporter.step_progress(1)
         )
         resolve_stats = base.resolve_global(link, shards, self.executor.map)
         if len(chain) > 1 or replay or self._following_global(step) is not None:
@@ -796,7 +796,7 @@ def run_stage_frames(
     executor = SerialExecutor()
     decisions = pl.DataFrame()
     if isinstance(stage, GlobalStage):
-        stats = executor.map(base.keys_task, [(s, i, link) for i, s in enumerate(names)], lambda r: None)
+        stats = executor.map(base.keys_task, [(s, link) for s in names], lambda r: None)
         stats.append(base.resolve_global(link, names, executor.map))
         stats += executor.map(base.apply_task, [(s, link) for s in names], lambda r: None)
         files = sorted((folder / "_decisions").glob("part-*.parquet"))

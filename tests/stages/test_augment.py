@@ -270,8 +270,8 @@ def test_engine_steps_keep_the_row_invariant(tmp_path: Path) -> None:
         names.append(name)
     s = stage(fraction=1.0, max_synthetic_fraction=0.25)
     link = ChainLink(s, 1, tmp_path / "01_augment", src, "fp", SEED)
-    for i, name in enumerate(names):
-        keys_task(name, i, link)
+    for name in names:
+        keys_task(name, link)
     resolve_global(link, names)
     total = None
     for name in names:
