@@ -480,7 +480,8 @@ def test_workdir_shards_no_command_publishes_are_lz4_and_published_ones_zstd(cli
     root = tmp_path / "run"
     run_cfg(root, two_globals(root))
     work = root / "work"
-    assert codecs(work / "00_ingest") == codecs(work / "03_filter") == {"LZ4"}  # read by the next steps only
+    assert codecs(work / "00_ingest") == {"LZ4"}  # read by the next steps only
+    assert codecs(work / "03_filter") == {"UNCOMPRESSED"}  # read by the export only, which re-encodes it
     published = [*(work / "02_minhash_dedup" / "rejected").glob("*.parquet"), *(root / "out").rglob("*.parquet")]
     assert published and {codec for p in published for codec in codecs_of(p)} == {"ZSTD"}  # rejected sets, the export
     # a single command publishes its last step's shards as they are: zstd

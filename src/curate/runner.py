@@ -18,7 +18,8 @@ step after ``--from``, ``--until`` or a removed stage, export, a command's outpu
 recomputed from the nearest step that holds data files (``_materialize``); stages never know.
 A global stage whose apply only joins its decisions (``replay_cheap``) and that is followed by
 another global stage writes no kept rows either: its apply tasks compute the next stage's keys
-(``_following_global``), and that stage replays it. Workdir shards no command publishes are lz4.
+(``_following_global``), and that stage replays it. Workdir shards no command publishes are lz4
+(uncompressed for the step the export reads).
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ from curate.export import (
 )
 from curate.io.lock import FolderLock
 from curate.io.shards import (
+    EXPORT_INPUT_COMPRESSION,
     PARQUET_COMPRESSION,
     WORK_COMPRESSION,
     clean_temporaries,
@@ -365,8 +367,12 @@ class Runner:
 
     def _codec(self, step: Step) -> str:
         """Parquet codec of a step's kept shards: the plan's last step may be published as it is
-        (a single command's output), every other step's shards are only read by the next steps."""
-        return PARQUET_COMPRESSION if step is self.plan.steps[-1] else WORK_COMPRESSION
+        (a single command's output), every other step's shards are only read by the next steps;
+        those read by the export alone, which re-encodes every row, are not compressed."""
+        steps = self.plan.steps
+        if step is steps[-1]:
+            return PARQUET_COMPRESSION
+        return EXPORT_INPUT_COMPRESSION if steps[step.index + 1].role is StepRole.EXPORT else WORK_COMPRESSION
 
     def _holds_data(self, step: Step) -> bool:
         return _holds_data(read_json(step.folder / "_manifest.json") or {})
