@@ -44,29 +44,43 @@ def _keyed(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(pl.Series("key", hash_strings(ids), dtype=pl.UInt64))
 
 
+def _membership(a: pl.DataFrame, b: pl.DataFrame) -> tuple[dict[str, dict[str, int]], dict[str, int], pl.DataFrame]:
+    """Documents added, removed and kept between two releases' ``key``/``source`` frames (old
+    ``a``, new ``b``): counts per source and in all, and the removed documents' keys. A document
+    counts under its source in the new release (in the old one when the new one has none)."""
+    kept_new = b.get_column("key").is_in(a.get_column("key").implode())  # per new row: in the old release too
+    kept_old = a.get_column("key").is_in(b.get_column("key").implode())  # per old row: in the new release too
+    new_src = b.get_column("source")
+    if new_src.filter(kept_new).null_count():
+        old_src = b.select("key").join(a.select("key", "source"), on="key", how="left", maintain_order="left").get_column("source")
+        new_src = new_src.fill_null(old_src)
+    new_side = pl.DataFrame({"source": new_src.fill_null(""), "kept": kept_new})
+    per_new = new_side.group_by("source").agg(pl.len().alias("new"), pl.col("kept").sum().alias("kept"))
+    removed = a.filter(~kept_old)
+    per_gone = removed.select(pl.col("source").fill_null("")).group_by("source").agg(pl.len().alias("removed"))
+    zero = pl.lit(0, dtype=pl.UInt32)
+    per_source = (
+        per_new.join(per_gone, on="source", how="full", coalesce=True)
+        .with_columns(pl.col("new").fill_null(zero), pl.col("kept").cast(pl.UInt32).fill_null(zero), pl.col("removed").fill_null(zero))
+        .with_columns((pl.col("kept") + pl.col("removed")).alias("old"), (pl.col("new") - pl.col("kept")).alias("added"))
+        .sort("source")
+    )
+    by_source = {r["source"]: {k: int(r[k]) for k in ("old", "new", "added", "removed", "kept")} for r in per_source.iter_rows(named=True) if r["source"]}
+    n_kept = int(kept_new.sum())
+    totals = {"in_old": a.height, "in_new": b.height, "added": b.height - n_kept, "removed": removed.height, "kept": n_kept}
+    removed_keys = removed.select("key")
+    return by_source, totals, removed_keys
+
+
 def diff(old: Folder, new: Folder, *, sample_rows: int = S.SAMPLE_ROWS) -> dict[str, Any]:
     """Every figure ``curate diff`` prints (and the report's "changes" section holds)."""
     for name, f in (("OLD", old), ("NEW", new)):
         if any(not p.name.endswith(".parquet") for p in f.data_files):
             raise ConfigError(f"{name}: {f.path} is a JSON Lines release; curate diff reads Parquet releases", hint="export with `format: parquet` to diff releases")
-    # one outer join on a 64-bit hash of the id (XXH64, stable; a release's ids are unique, and a
-    # collision among a few million ids has a probability below 1e-6)
+    # membership on a 64-bit hash of the id (XXH64, stable; a release's ids are unique, and a
+    # collision among a few million ids has a probability below 1e-6): two hash-set probes, no join
     a, b = _keyed(_ids(old.data_files, ["id", "source"])), _keyed(_ids(new.data_files, ["id", "source"]))
-    both = a.select("key", pl.col("source").alias("old_source"), pl.lit(True).alias("in_old")).join(
-        b.select("key", pl.col("source").alias("new_source"), pl.lit(True).alias("in_new")), on="key", how="full", coalesce=True
-    ).with_columns(
-        pl.col("in_old").fill_null(False), pl.col("in_new").fill_null(False), pl.coalesce("new_source", "old_source").fill_null("").alias("source")
-    )
-    flags = both.select(
-        "source", "in_old", "in_new",
-        (pl.col("in_new") & ~pl.col("in_old")).alias("added"),
-        (pl.col("in_old") & ~pl.col("in_new")).alias("removed"),
-        (pl.col("in_old") & pl.col("in_new")).alias("kept"),
-    )
-    per_source = flags.group_by("source").agg(pl.col("in_old").sum().alias("old"), pl.col("in_new").sum().alias("new"), *(pl.col(c).sum() for c in ("added", "removed", "kept"))).sort("source")
-    by_source = {r["source"]: {k: int(r[k]) for k in ("old", "new", "added", "removed", "kept")} for r in per_source.iter_rows(named=True) if r["source"]}
-    totals = flags.select(*(pl.col(c).sum() for c in ("in_old", "in_new", "added", "removed", "kept"))).row(0, named=True)
-    removed_keys = both.filter(pl.col("in_old") & ~pl.col("in_new")).select("key")
+    by_source, totals, removed_keys = _membership(a, b)
     # why they are gone: read the new rejected sets' ids only when something was removed
     gone = _keyed(_ids(new.rejected_files, ["id", "reject_reason"])).join(removed_keys, on="key", how="semi") if removed_keys.height else None
     removed_why = removed_keys.join(gone.unique("key", keep="first"), on="key", how="left") if gone is not None and gone.height else removed_keys.with_columns(pl.lit(None, dtype=pl.String).alias("reject_reason"))
