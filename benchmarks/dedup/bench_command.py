@@ -88,7 +88,7 @@ def ids_of(files: list[Path]) -> list[str]:
 
 
 def command(method: str, files: list[Path], out: Path, curate: str, extra: list[str]) -> list[str]:
-    if method == "curate":
+    if method in ("curate", "before"):
         return [curate, "dedup", *map(str, files), "-o", str(out), "-q", *extra]
     out.mkdir(parents=True)
     script = Path(__file__).with_name("rensa_dedup.py")
@@ -107,6 +107,16 @@ def curate_result(out: Path, all_ids: set[str]) -> tuple[set[str], list[tuple[st
     steps = [(s["stage"], s.get("wall_seconds", 0.0), s.get("counts", {}).get("cpu_seconds", 0.0))
              for s in manifest.get("steps", [])]
     return set(removed), steps
+
+
+def parquet_digest(out: Path) -> str:
+    """One md5 over (relative path, md5 of the bytes) of every Parquet file under ``out``."""
+    import hashlib
+
+    whole = hashlib.md5()
+    for p in sorted(out.rglob("*.parquet")):
+        whole.update(f"{p.relative_to(out)} {hashlib.md5(p.read_bytes()).hexdigest()}\n".encode())
+    return whole.hexdigest()[:12]
 
 
 def code_version() -> str:
@@ -132,6 +142,8 @@ def main() -> None:
     ap.add_argument("--curate", default=str(Path(sys.executable).parent / "curate"),
                     help="the curate console script (default: beside this Python)")
     ap.add_argument("--curate-args", default="", help="more arguments for curate dedup, e.g. '-w 1'")
+    ap.add_argument("--before", help="another curate console script (e.g. a wrapper around an earlier source tree), "
+                    "run in the same rounds with the same arguments: its output must hold the same bytes")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/dedup-command-work"))
     ap.add_argument("--out", type=Path, help="append the tables to this file")
     args = ap.parse_args()
@@ -151,18 +163,21 @@ def main() -> None:
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(Path(curate.__file__).parent)], check=False)
     load0 = os.getloadavg()[:2]
 
-    res: dict[str, list[dict]] = {m: [] for m in METHODS}
+    methods = ("curate", "before", "rensa") if args.before else METHODS
+    res: dict[str, list[dict]] = {m: [] for m in methods}
+    digests: dict[str, set[str]] = {m: set() for m in methods}
     for r in range(args.runs):
-        for method in METHODS if r % 2 == 0 else METHODS[::-1]:
+        for method in methods if r % 2 == 0 else methods[::-1]:
             out = args.workdir / f"{method}-out"
             shutil.rmtree(out, ignore_errors=True)
-            cmd = command(method, files, out, args.curate, shlex.split(args.curate_args))
+            cmd = command(method, files, out, args.before if method == "before" else args.curate, shlex.split(args.curate_args))
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             wall, tree, one, pss = measure(cmd, REPO)
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
             cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-            if method == "curate":
+            if method != "rensa":
                 removed, steps = curate_result(out, all_ids)
+                digests[method].add(parquet_digest(out))
             else:
                 removed, steps = set(ids_of([out / "removed.parquet"])), []
             p, rc, f = score(removed, truth)
@@ -194,7 +209,9 @@ def main() -> None:
     ]
     workers = f"`{args.curate_args}`" if args.curate_args else f"{os.cpu_count()} workers"
     names = {"curate": f"`curate dedup` (exact + MinHash, {workers})", "rensa": "rensa 0.5 script (`rensa_dedup.py`)"}
-    for m in METHODS:
+    if args.before:
+        names["before"] = f"`curate dedup` at `{args.before}` (same arguments)"
+    for m in methods:
         rs = res[m]
         walls = [x["wall"] for x in rs]
         rss = [x["rss"] for x in rs]
@@ -210,6 +227,15 @@ def main() -> None:
     for key, label in (("wall", "wall time"), ("cpu", "CPU time"), ("rss", "peak RSS"), ("pss", "peak PSS")):
         ratios = [b[key] / a[key] for a, b in zip(res["curate"], res["rensa"], strict=True)]
         lines.append(f"| {label} | " + " | ".join(f"{x:.2f}x" for x in ratios) + f" | {med(ratios):.2f}x |")
+    if args.before:
+        lines += ["", "| ratio, before / curate | " + " | ".join(f"run {i + 1}" for i in range(n)) + " | median |",
+                  "| --- |" + " ---: |" * (n + 1)]
+        for key, label in (("wall", "wall time"), ("cpu", "CPU time"), ("rss", "peak RSS"), ("pss", "peak PSS")):
+            ratios = [b[key] / a[key] for a, b in zip(res["curate"], res["before"], strict=True)]
+            lines.append(f"| {label} | " + " | ".join(f"{x:.2f}x" for x in ratios) + f" | {med(ratios):.2f}x |")
+        same = len(digests["curate"] | digests["before"]) == 1
+        lines += ["", f"Output of every run, both: md5 of every Parquet file under OUT (with its path) "
+                  f"{'the same' if same else 'DIFFERENT'} ({', '.join(sorted(digests['curate'] | digests['before']))})."]
     stages = [s for s, _, _ in res["curate"][0]["steps"]]
     if stages:
         lines += ["", "curate's own step times (`OUT/_manifest.json`, `steps[].wall_seconds`, CPU s in brackets: "

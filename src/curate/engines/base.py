@@ -8,6 +8,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -145,10 +146,13 @@ def _gives_memory_back(fn: Callable[..., Any]) -> Callable[..., Any]:
 @_gives_memory_back
 def ingest_task(
     task: ReadTask, src: SourceConfig, cfg: InputConfig, default_source: str, folder: Path, fingerprint: str,
-    compression: str = PARQUET_COMPRESSION,
+    compression: str = PARQUET_COMPRESSION, keys: ChainLink | None = None,
 ) -> StageStats:
     """Read, validate and write one read task; its shards are `part-TTTTT-CCCC`, kept rows
-    written with ``compression`` (``WORK_COMPRESSION`` unless the step is published)."""
+    written with ``compression`` (``WORK_COMPRESSION`` unless the step is published).
+
+    ``keys``: the global stage right after ingest, whose keys of each shard are computed here
+    from the kept rows in memory (``fused_keys``) rather than by reading the shard back."""
     t0 = time.process_time()
     name = f"task-{task.index:05d}"
     for stale in list(folder.glob(f"part-{task.index:05d}-*.parquet")) + list(
@@ -167,21 +171,81 @@ def ingest_task(
         for raw in read_task(task, src.text_field, cfg.rows_per_shard, limits, src.html, src.non_html, cfg.shard_text_bytes)
         for piece in text_slices(raw, src.text_field, cfg.shard_text_bytes)
     )
-    for c, chunk in enumerate(chunks):
-        kept, rejected = finalize_chunk(chunk, src, cfg, default_source)
-        shard = f"part-{task.index:05d}-{c:04d}"
-        written = 0
-        if kept.height:
-            written += write_parquet_atomic(kept, folder / f"{shard}.parquet", compression)
-        if rejected.height:
-            written += write_parquet_atomic(rejected, folder / "rejected" / f"{shard}.parquet")
-        reasons: Counter[str] = Counter(rejected["reject_reason"].to_list()) if rejected.height else Counter()
-        n = kept.height + rejected.height
-        stats = stats + StageStats(n, kept.height, 0, reasons, Counter(chunk.counters), int(kept.height > 0), written)
-        del chunk, kept, rejected  # freed before the next chunk is read, not while it is
+    # each shard is written (and its keys computed) by a second thread while this one reads and
+    # checks the next: both mostly run native code that releases the GIL (the Parquet reader and
+    # writer, polars, the hashing kernels), so a read task uses two cores; one shard at most waits
+    with ThreadPoolExecutor(1, thread_name_prefix="curate-ingest-write") as writer:
+        pending: Future[StageStats] | None = None
+        for c, chunk in enumerate(chunks):
+            kept, rejected = finalize_chunk(chunk, src, cfg, default_source)
+            counters = Counter(chunk.counters)
+            del chunk
+            if pending is not None:
+                stats = stats + pending.result()
+            pending = writer.submit(_write_ingested, folder, f"part-{task.index:05d}-{c:04d}", kept, rejected, counters, compression, keys)
+            del kept, rejected  # the writer's now: freed once written, not held while the next chunk is read
+        if pending is not None:
+            stats = stats + pending.result()
     stats.cpu_seconds = time.process_time() - t0
     save_stats(folder, name, fingerprint, stats)
     return stats
+
+
+def _write_ingested(
+    folder: Path, shard: str, kept: pl.DataFrame, rejected: pl.DataFrame, counters: Counter[str], compression: str, keys: ChainLink | None
+) -> StageStats:
+    """One ingested shard's kept and rejected rows written (and the next global stage's keys of
+    it, ``keys``); its stats."""
+    written = 0
+    if kept.height:
+        written += write_parquet_atomic(kept, folder / f"{shard}.parquet", compression)
+        if keys is not None:
+            fused_keys(keys, shard, kept)
+    if rejected.height:
+        written += write_parquet_atomic(rejected, folder / "rejected" / f"{shard}.parquet")
+    reasons: Counter[str] = Counter(rejected["reject_reason"].to_list()) if rejected.height else Counter()
+    return StageStats(kept.height + rejected.height, kept.height, 0, reasons, counters, int(kept.height > 0), written)
+
+
+FUSED = "_fused"
+"""Under a global stage's ``_keys/``: the stats of keys that ingest computed (``fused_keys``),
+not yet trusted as done (``adopt_fused_keys``)."""
+
+
+def fused_keys(link: ChainLink, shard: str, kept: pl.DataFrame) -> None:
+    """The keys of an ingested shard for the global stage right after ingest, from its kept rows
+    in memory (the text is read once, not twice). The key file is written as ``keys_task``
+    writes it, but its stats go to ``_keys/_fused/``: they say the keys are done only once the
+    runner has checked, after ingest's checks that may still change a shard (unique ids), that
+    the shard holds exactly the rows they were computed from (``adopt_fused_keys``)."""
+    _write_keys(link, shard, kept, link.folder / "_keys" / FUSED)
+
+
+def adopt_fused_keys(link: ChainLink, source: Path, shards: list[str]) -> int:
+    """Take the keys ingest computed for ``shards`` (of ``source``, ingest's folder) as done
+    where the shard's ids are, in order, the ids they were computed from; the others are
+    computed again by ``keys_task``. Returns how many were taken. Resumable: a key file's
+    stats move into place (atomic) only after its check."""
+    keys_dir = link.folder / "_keys"
+    fused = keys_dir / FUSED
+    taken = 0
+    for shard in shards:
+        stats = done_stats(fused, shard, link.fingerprint)
+        if stats is None:
+            continue
+        key_file = keys_dir / f"{shard}.parquet"
+        try:
+            same = read_shard(key_file, ["id"])["id"].equals(read_shard(source / f"{shard}.parquet", ["id"])["id"])
+        except StageError:
+            same = False
+        if same:
+            stats_path(keys_dir, shard).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(stats_path(fused, shard), stats_path(keys_dir, shard))
+            taken += 1
+    import shutil
+
+    shutil.rmtree(fused, ignore_errors=True)
+    return taken
 
 
 def text_slices(chunk: RawChunk, text_field: str, cap: int | None) -> list[RawChunk]:
@@ -414,7 +478,7 @@ def keys_task(shard: str, link: ChainLink, replay: tuple[ChainLink, ...] = ()) -
     return _write_keys(link, shard, batch)
 
 
-def _write_keys(link: ChainLink, shard: str, batch: pl.DataFrame) -> StageStats:
+def _write_keys(link: ChainLink, shard: str, batch: pl.DataFrame, stats_dir: Path | None = None) -> StageStats:
     keys_dir = link.folder / "_keys"
     stage = ready_stage(link.stage, link.fingerprint)
     assert isinstance(stage, GlobalStage)
@@ -422,7 +486,7 @@ def _write_keys(link: ChainLink, shard: str, batch: pl.DataFrame) -> StageStats:
     keys = _guard(link, shard, lambda: stage.keys(batch, ctx))
     write_keys_file(keys, keys_dir / f"{shard}.parquet")
     stats = StageStats(counters=Counter(ctx.counters))
-    save_stats(keys_dir, shard, link.fingerprint, stats)
+    save_stats(stats_dir or keys_dir, shard, link.fingerprint, stats)
     return stats
 
 
