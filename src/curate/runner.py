@@ -18,8 +18,9 @@ step after ``--from``, ``--until`` or a removed stage, export, a command's outpu
 recomputed from the nearest step that holds data files (``_materialize``); stages never know.
 A global stage whose apply only joins its decisions (``replay_cheap``) and that is followed by
 another global stage writes no kept rows either: its apply tasks compute the next stage's keys
-(``_following_global``), and that stage replays it. Workdir shards no command publishes are lz4
-(uncompressed for the step the export reads).
+(``_following_global``), and that stage replays it; likewise ingest computes the keys of a
+global stage right after it from the rows it holds (``_keys_at_ingest``). Workdir shards no
+command publishes are lz4 (uncompressed for the step the export reads).
 """
 
 from __future__ import annotations
