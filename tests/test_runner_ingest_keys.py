@@ -164,32 +164,3 @@ def test_a_run_that_stops_at_ingest_computes_no_keys(tmp_path: Path) -> None:
     run_cfg(root, project(root), until_step="ingest")
     assert not (root / "work" / "01_exact_dedup" / "_keys").exists()
 
-
-def test_a_shard_write_that_fails_while_the_next_shard_is_read_fails_the_run_and_resume_completes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Ingest writes each shard while it reads the next: a write that fails there (the disk is
-    full) ends the run with that error once the read in flight is done, and nothing is left
-    running; the resumed run equals a clean one."""
-    import errno
-    import threading
-
-    ref = unfused(tmp_path / "ref", project(tmp_path / "ref"), monkeypatch)
-    root = tmp_path / "full"
-    cfg = project(root)
-    real, calls = base.write_parquet_atomic, []
-
-    def full(frame: Any, path: Path, *args: Any) -> int:
-        calls.append(path)
-        if len(calls) == 3:
-            raise OSError(errno.ENOSPC, "No space left on device", str(path))
-        return real(frame, path, *args)
-
-    with monkeypatch.context() as m:
-        m.setattr(base, "write_parquet_atomic", full)
-        with pytest.raises(Exception, match="space"):
-            run_cfg(root, cfg)
-    assert not [t for t in threading.enumerate() if t.name.startswith("curate-ingest-write")]
-    run_cfg(root, cfg, resume=True)
-    assert parquet_bytes(root / "out") == parquet_bytes(ref / "out")
-    assert counts(root) == counts(ref)

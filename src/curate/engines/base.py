@@ -8,7 +8,6 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -171,40 +170,23 @@ def ingest_task(
         for raw in read_task(task, src.text_field, cfg.rows_per_shard, limits, src.html, src.non_html, cfg.shard_text_bytes)
         for piece in text_slices(raw, src.text_field, cfg.shard_text_bytes)
     )
-    # each shard is written (and its keys computed) by a second thread while this one reads and
-    # checks the next: both mostly run native code that releases the GIL (the Parquet reader and
-    # writer, polars, the hashing kernels), so a read task uses two cores; one shard at most waits
-    with ThreadPoolExecutor(1, thread_name_prefix="curate-ingest-write") as writer:
-        pending: Future[StageStats] | None = None
-        for c, chunk in enumerate(chunks):
-            kept, rejected = finalize_chunk(chunk, src, cfg, default_source)
-            counters = Counter(chunk.counters)
-            del chunk
-            if pending is not None:
-                stats = stats + pending.result()
-            pending = writer.submit(_write_ingested, folder, f"part-{task.index:05d}-{c:04d}", kept, rejected, counters, compression, keys)
-            del kept, rejected  # the writer's now: freed once written, not held while the next chunk is read
-        if pending is not None:
-            stats = stats + pending.result()
+    for c, chunk in enumerate(chunks):
+        kept, rejected = finalize_chunk(chunk, src, cfg, default_source)
+        shard = f"part-{task.index:05d}-{c:04d}"
+        written = 0
+        if kept.height:
+            written += write_parquet_atomic(kept, folder / f"{shard}.parquet", compression)
+            if keys is not None:
+                fused_keys(keys, shard, kept)
+        if rejected.height:
+            written += write_parquet_atomic(rejected, folder / "rejected" / f"{shard}.parquet")
+        reasons: Counter[str] = Counter(rejected["reject_reason"].to_list()) if rejected.height else Counter()
+        n = kept.height + rejected.height
+        stats = stats + StageStats(n, kept.height, 0, reasons, Counter(chunk.counters), int(kept.height > 0), written)
+        del chunk, kept, rejected  # freed before the next chunk is read, not while it is
     stats.cpu_seconds = time.process_time() - t0
     save_stats(folder, name, fingerprint, stats)
     return stats
-
-
-def _write_ingested(
-    folder: Path, shard: str, kept: pl.DataFrame, rejected: pl.DataFrame, counters: Counter[str], compression: str, keys: ChainLink | None
-) -> StageStats:
-    """One ingested shard's kept and rejected rows written (and the next global stage's keys of
-    it, ``keys``); its stats."""
-    written = 0
-    if kept.height:
-        written += write_parquet_atomic(kept, folder / f"{shard}.parquet", compression)
-        if keys is not None:
-            fused_keys(keys, shard, kept)
-    if rejected.height:
-        written += write_parquet_atomic(rejected, folder / "rejected" / f"{shard}.parquet")
-    reasons: Counter[str] = Counter(rejected["reject_reason"].to_list()) if rejected.height else Counter()
-    return StageStats(kept.height + rejected.height, kept.height, 0, reasons, counters, int(kept.height > 0), written)
 
 
 FUSED = "_fused"
