@@ -107,11 +107,13 @@ def clean(text: pl.Series, rules: C4Rules = C4Rules(), keep_removed: bool = Fals
     f = lines.with_row_index("_i").with_columns(stripped.alias("s"))
     exprs: list[pl.Expr] = []
     if rules.max_word_length is not None:
+        # the regex (an automaton of m + 1 states) runs only on the lines longer than m characters
         m = rules.max_word_length
-        exprs.append(
-            ((pl.col("s").str.len_chars() > m) & pl.col("s").str.contains(f"[^{_WS_CLASS}]{{{m + 1}}}"))
-            .alias("too_long_word")
-        )
+        long_word = np.zeros(f.height, dtype=bool)
+        rows = np.flatnonzero((f["s"].str.len_chars() > m).to_numpy())
+        if rows.size:
+            long_word[rows] = f["s"].gather(rows).str.contains(f"[^{_WS_CLASS}]{{{m + 1}}}").to_numpy()
+        exprs.append(pl.lit(pl.Series(long_word)).alias("too_long_word"))
     else:
         exprs.append(pl.lit(False).alias("too_long_word"))
     if rules.min_words_per_line > 0:
