@@ -18,9 +18,8 @@ step after ``--from``, ``--until`` or a removed stage, export, a command's outpu
 recomputed from the nearest step that holds data files (``_materialize``); stages never know.
 A global stage whose apply only joins its decisions (``replay_cheap``) and that is followed by
 another global stage writes no kept rows either: its apply tasks compute the next stage's keys
-(``_following_global``), and that stage replays it; likewise ingest computes the keys of a
-global stage right after it from the rows it holds (``_keys_at_ingest``). Workdir shards no
-command publishes are lz4 (uncompressed for the step the export reads).
+(``_following_global``), and that stage replays it. Workdir shards no command publishes are lz4
+(uncompressed for the step the export reads).
 """
 
 from __future__ import annotations
@@ -362,9 +361,6 @@ class Runner:
         cfg = plan.config.input
         assert cfg is not None
         self._start(step)
-        keys = self._keys_at_ingest(step)
-        if keys is not None:
-            self._start(plan.steps[keys.index])
         calls = []
         stats = StageStats()
         for task in plan.read_tasks:
@@ -373,7 +369,7 @@ class Runner:
                 stats = stats + prior
                 continue
             src = cfg.sources[task.source_index]
-            calls.append((task, src, cfg, plan.default_sources[task.source_index], step.folder, step.fingerprint, self._codec(step), keys))
+            calls.append((task, src, cfg, plan.default_sources[task.source_index], step.folder, step.fingerprint, self._codec(step)))
         self.reporter.step_started(step.folder.name, len(calls), "read tasks")
         for r in self.executor.map(base.ingest_task, calls, lambda r: self.reporter.step_progress(1, r.docs_in)):
             stats = stats + r
@@ -386,27 +382,7 @@ class Runner:
 
         unify_shard_schemas(step.folder, shard_names(step.folder))  # one schema for every shard of the step
         stats = stats + check_unique_ids(step.folder, shard_names(step.folder), cfg.strict, where)
-        if keys is not None:  # only now is each shard final: its keys are done if computed from these rows
-            base.adopt_fused_keys(keys, step.folder, shard_names(step.folder))
         return self._finish(step, stats, time.monotonic() - t0, "")
-
-    def _keys_at_ingest(self, ingest: Step) -> ChainLink | None:
-        """The global stage right after ingest, when this run reaches it and has not completed
-        it, and its keys read only ``id`` and ``text`` (which ingest's later checks never
-        retype): ingest computes its keys of each shard from the rows it holds (``base.
-        fused_keys``), so the text is not read back for them; the keys step then computes only
-        those of shards whose rows changed after (``base.adopt_fused_keys``)."""
-        plan = self.plan
-        i = ingest.index + 1
-        if i > plan.last or i >= len(plan.steps) or plan.steps[i].role is not StepRole.GLOBAL:
-            return None
-        step = plan.steps[i]
-        if not step.stage.required_columns() <= {"id", "text"}:  # type: ignore[union-attr]
-            return None
-        data = read_json(step.folder / "_manifest.json") if plan.resume else None
-        if data and data.get("fingerprint") == step.fingerprint and data.get("complete"):
-            return None
-        return self._link(step, ingest.folder, writes_kept=True, replay=False)
 
     def _link(self, step: Step, source: Path, *, writes_kept: bool, replay: bool) -> ChainLink:
         assert step.stage is not None
@@ -574,7 +550,7 @@ class Runner:
         link = self._link(step, source.folder if not replay else previous.folder, writes_kept=True, replay=False)
         shards = self._shards(source)
         self._start(step)
-        done_keys = [base.done_stats(step.folder / "_keys", s, step.fingerprint) for s in shards]  # ingest's, or resumed
+        done_keys = [base.done_stats(step.folder / "_keys", s, step.fingerprint) for s in shards]  # resumed
         todo = [s for s, done in zip(shards, done_keys, strict=True) if done is None]
         self.reporter.step_started(f"{step.folder.name} keys", len(todo))
         key_stats = [done for done in done_keys if done is not None] + self.executor.map(

@@ -145,13 +145,10 @@ def _gives_memory_back(fn: Callable[..., Any]) -> Callable[..., Any]:
 @_gives_memory_back
 def ingest_task(
     task: ReadTask, src: SourceConfig, cfg: InputConfig, default_source: str, folder: Path, fingerprint: str,
-    compression: str = PARQUET_COMPRESSION, keys: ChainLink | None = None,
+    compression: str = PARQUET_COMPRESSION,
 ) -> StageStats:
     """Read, validate and write one read task; its shards are `part-TTTTT-CCCC`, kept rows
-    written with ``compression`` (``WORK_COMPRESSION`` unless the step is published).
-
-    ``keys``: the global stage right after ingest, whose keys of each shard are computed here
-    from the kept rows in memory (``fused_keys``) rather than by reading the shard back."""
+    written with ``compression`` (``WORK_COMPRESSION`` unless the step is published)."""
     t0 = time.process_time()
     name = f"task-{task.index:05d}"
     for stale in list(folder.glob(f"part-{task.index:05d}-*.parquet")) + list(
@@ -176,8 +173,6 @@ def ingest_task(
         written = 0
         if kept.height:
             written += write_parquet_atomic(kept, folder / f"{shard}.parquet", compression)
-            if keys is not None:
-                fused_keys(keys, shard, kept)
         if rejected.height:
             written += write_parquet_atomic(rejected, folder / "rejected" / f"{shard}.parquet")
         reasons: Counter[str] = Counter(rejected["reject_reason"].to_list()) if rejected.height else Counter()
@@ -187,47 +182,6 @@ def ingest_task(
     stats.cpu_seconds = time.process_time() - t0
     save_stats(folder, name, fingerprint, stats)
     return stats
-
-
-FUSED = "_fused"
-"""Under a global stage's ``_keys/``: the stats of keys that ingest computed (``fused_keys``),
-not yet trusted as done (``adopt_fused_keys``)."""
-
-
-def fused_keys(link: ChainLink, shard: str, kept: pl.DataFrame) -> None:
-    """The keys of an ingested shard for the global stage right after ingest, from its kept rows
-    in memory (the text is read once, not twice). The key file is written as ``keys_task``
-    writes it, but its stats go to ``_keys/_fused/``: they say the keys are done only once the
-    runner has checked, after ingest's checks that may still change a shard (unique ids), that
-    the shard holds exactly the rows they were computed from (``adopt_fused_keys``)."""
-    _write_keys(link, shard, kept, link.folder / "_keys" / FUSED)
-
-
-def adopt_fused_keys(link: ChainLink, source: Path, shards: list[str]) -> int:
-    """Take the keys ingest computed for ``shards`` (of ``source``, ingest's folder) as done
-    where the shard's ids are, in order, the ids they were computed from; the others are
-    computed again by ``keys_task``. Returns how many were taken. Resumable: a key file's
-    stats move into place (atomic) only after its check."""
-    keys_dir = link.folder / "_keys"
-    fused = keys_dir / FUSED
-    taken = 0
-    for shard in shards:
-        stats = done_stats(fused, shard, link.fingerprint)
-        if stats is None:
-            continue
-        key_file = keys_dir / f"{shard}.parquet"
-        try:
-            same = read_shard(key_file, ["id"])["id"].equals(read_shard(source / f"{shard}.parquet", ["id"])["id"])
-        except StageError:
-            same = False
-        if same:
-            stats_path(keys_dir, shard).parent.mkdir(parents=True, exist_ok=True)
-            os.replace(stats_path(fused, shard), stats_path(keys_dir, shard))
-            taken += 1
-    import shutil
-
-    shutil.rmtree(fused, ignore_errors=True)
-    return taken
 
 
 def text_slices(chunk: RawChunk, text_field: str, cap: int | None) -> list[RawChunk]:
@@ -460,7 +414,7 @@ def keys_task(shard: str, link: ChainLink, replay: tuple[ChainLink, ...] = ()) -
     return _write_keys(link, shard, batch)
 
 
-def _write_keys(link: ChainLink, shard: str, batch: pl.DataFrame, stats_dir: Path | None = None) -> StageStats:
+def _write_keys(link: ChainLink, shard: str, batch: pl.DataFrame) -> StageStats:
     keys_dir = link.folder / "_keys"
     stage = ready_stage(link.stage, link.fingerprint)
     assert isinstance(stage, GlobalStage)
@@ -468,7 +422,7 @@ def _write_keys(link: ChainLink, shard: str, batch: pl.DataFrame, stats_dir: Pat
     keys = _guard(link, shard, lambda: stage.keys(batch, ctx))
     write_keys_file(keys, keys_dir / f"{shard}.parquet")
     stats = StageStats(counters=Counter(ctx.counters))
-    save_stats(stats_dir or keys_dir, shard, link.fingerprint, stats)
+    save_stats(keys_dir, shard, link.fingerprint, stats)
     return stats
 
 
@@ -477,8 +431,7 @@ def write_keys_file(keys: pl.DataFrame, path: Path) -> None:
     neither a codec nor a dictionary (tried on every column but text) nor min/max statistics
     save anything but cost time (on 25,000 MinHash key rows, 21 MB: 15 ms against 59 with lz4
     and dictionaries; read back in 13 ms against 22). Which shard the rows are of is the file's
-    position in the step's shard list (``scan_keys``), not a column: a key file written before
-    that list is known (by ingest, ``ingest_task``) is the same file."""
+    position in the step's shard list (``scan_keys``), not a column."""
     import pyarrow.parquet as pq
 
     path.parent.mkdir(parents=True, exist_ok=True)
