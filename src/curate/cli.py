@@ -1253,6 +1253,9 @@ def index_info(
 
 def main() -> None:
     """Console entry point."""
+    from curate.engines.executor import configure_allocator
+
+    configure_allocator()  # before anything imports polars: see POLARS_ALLOCATOR
     app()
 
 

@@ -132,3 +132,60 @@ def test_a_worker_killed_between_steps_is_a_clear_error() -> None:
             ex.map(pow, [(2, 3), (2, 4)], lambda r: None)
     finally:
         ex.close(wait=False)
+
+
+def _python_without_allocator_setting(code: str, conf: str | None = None) -> str:
+    """``code`` in a new interpreter whose environment has ``_RJEM_MALLOC_CONF`` = ``conf`` (unset
+    for None; this test process imported polars, which sets it for the processes it starts)."""
+    env = {k: v for k, v in os.environ.items() if k != "_RJEM_MALLOC_CONF"}
+    if conf is not None:
+        env["_RJEM_MALLOC_CONF"] = conf
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+_SHOW_ALLOCATOR = (
+    "import os, sys\n"
+    "sys.argv = ['curate', '--version']\n"
+    "from curate.cli import main\n"
+    "try:\n"
+    "    main()\n"
+    "except SystemExit:\n"
+    "    pass\n"
+    "import polars\n"
+    "print(os.environ['_RJEM_MALLOC_CONF'])"
+)
+
+
+def test_the_curate_command_keeps_freed_pages_for_a_while_in_polars_allocator() -> None:
+    """polars' allocator reads its settings when polars loads: the command sets them first, and
+    polars puts them after its own (the later setting wins)."""
+    from curate.engines.executor import POLARS_ALLOCATOR
+
+    conf = _python_without_allocator_setting(_SHOW_ALLOCATOR)
+    assert conf.endswith("," + POLARS_ALLOCATOR)
+
+
+def test_polars_default_passed_on_by_a_parent_process_is_replaced() -> None:
+    from curate.engines.executor import _POLARS_DEFAULT_ALLOCATOR, POLARS_ALLOCATOR
+
+    conf = _python_without_allocator_setting(_SHOW_ALLOCATOR, _POLARS_DEFAULT_ALLOCATOR)
+    assert conf.endswith("," + POLARS_ALLOCATOR)
+
+
+def test_an_allocator_setting_of_the_user_is_kept() -> None:
+    conf = _python_without_allocator_setting(_SHOW_ALLOCATOR, "dirty_decay_ms:0")
+    assert conf.endswith(",dirty_decay_ms:0")
+    assert "oversize_threshold" not in conf
+
+
+def test_a_process_that_imported_polars_keeps_its_allocator() -> None:
+    code = (
+        "import os, polars\n"
+        "before = os.environ['_RJEM_MALLOC_CONF']\n"
+        "from curate.engines.executor import configure_allocator\n"
+        "configure_allocator()\n"
+        "print(os.environ['_RJEM_MALLOC_CONF'] == before)"
+    )
+    assert _python_without_allocator_setting(code) == "True"

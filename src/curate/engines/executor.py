@@ -29,6 +29,34 @@ if TYPE_CHECKING:
 OnDone = Callable[[Any], None]
 
 
+POLARS_ALLOCATOR = "oversize_threshold:0,dirty_decay_ms:2000,muzzy_decay_ms:2000"
+"""jemalloc settings for polars in a ``curate`` command (the runner and every worker it starts).
+
+polars' own (``dirty_decay_ms:500,muzzy_decay_ms:1000``, and blocks over 8 MiB in an arena that
+returns them at once) hand a shard's freed string buffers back to the system before the next
+shard a second later asks for as much again: every page is faulted in and zeroed anew. On the 1M
+full pipeline that was ~2.6 million page faults in quality_score alone and a quarter of the
+command's CPU time in the kernel. Kept for 2 s instead (the big blocks too), a step reuses its
+pages: 1M full pipeline, local engine, on a loaded machine, CPU time in the kernel 52.6 -> 29.0 s,
+peak RSS of the process tree 1,445 -> 1,500 MiB (5 s: 27.3 s, 1,640 MiB; never returned: 22.2 s,
+2,554 MiB); benchmarks/RESULTS.md, "Full pipeline, fourth round"."""
+
+
+def configure_allocator() -> None:
+    """Give polars' allocator ``POLARS_ALLOCATOR``, before polars is imported (its allocator
+    reads ``_RJEM_MALLOC_CONF`` once, when it loads); workers, forked or spawned, inherit it.
+    A value the user set is kept (polars' own default, which a parent process that imported
+    polars passes on, is not one), and a process that imported polars already is left as it is."""
+    current = os.environ.get("_RJEM_MALLOC_CONF")
+    if "polars" in sys.modules or (current and current != _POLARS_DEFAULT_ALLOCATOR):
+        return
+    os.environ["_RJEM_MALLOC_CONF"] = POLARS_ALLOCATOR
+
+
+_POLARS_DEFAULT_ALLOCATOR = "dirty_decay_ms:500,muzzy_decay_ms:1000"
+"""What ``import polars`` (1.x, 2.x) writes to ``_RJEM_MALLOC_CONF`` when nobody set it."""
+
+
 class Executor(Protocol):
     """Where units of work run. Results come back in submission order."""
 
