@@ -207,7 +207,7 @@ def main() -> None:
         "| peak PSS MiB, process tree (min-max) | removed | precision | recall | F1 |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    workers = f"`{args.curate_args}`" if args.curate_args else f"{os.cpu_count()} workers"
+    workers = f"`{args.curate_args}`" if args.curate_args else f"default workers on {os.cpu_count()} cores"
     names = {"curate": f"`curate dedup` (exact + MinHash, {workers})", "rensa": "rensa 0.5 script (`rensa_dedup.py`)"}
     if args.before:
         names["before"] = f"`curate dedup` at `{args.before}` (same arguments)"

@@ -103,7 +103,7 @@ def run_plan(
 ONE_PROCESS_BYTES = 64 * 1024 * 1024
 """Input bytes up to which a single dedup command (``curate dedup``: exact and MinHash) not told
 its workers runs in one process. On 100,000 documents (a 32 MB Parquet file, 127 MB of text, 2
-shared cores) one process used 0.3-0.6 CPU s less than two forked workers, peaked 200-270 MiB
+shared cores) one process used 0.2-0.9 CPU s less than two forked workers, peaked 200-270 MiB
 lower (~520 against ~720-790 MiB over the process tree) and took the same or less wall time:
 each step's units are too short for a second process to pay for its start, its copied pages
 and the frames it sends back (benchmarks/dedup/RESULTS-dedup.md). Its output is the same bytes
