@@ -15,6 +15,7 @@ import contextlib
 import gzip
 import json
 import os
+import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-from _measure import emit, measure
+from _measure import emit
 
 HERE = Path(__file__).parent
 REPO = HERE.parent
@@ -92,11 +93,41 @@ def run_engine(inputs: str, n: int, engine: str, workers: int, langid_max_chars:
         "seed: 1234\n" + stages
     )
     env_cmd = [sys.executable, "-m", "curate", "run", str(cfg), "-q"]
-    wall, tree, one = measure(env_cmd, REPO, interval=0.1)
+    load = os.getloadavg()[0]
+    wall, tree, one, user, system = measure_cpu(env_cmd, interval=0.1)
     manifest = json.loads((WORK / f"ray-bench-run-{engine}" / "_run.json").read_text())
     steps = {s["stage"]: s["wall_seconds"] for s in manifest["steps"]}
     return {"engine": engine, "wall": wall, "docs_s": n / wall, "tree_mib": tree / 2**20, "one_mib": one / 2**20,
+            "cpu_user": user, "cpu_sys": system, "load_before": load, "load_after": os.getloadavg()[0],
             "out": manifest["totals"]["docs_out"], **{f"t_{k}": v for k, v in steps.items()}}
+
+
+def measure_cpu(cmd: list[str], interval: float = 0.1) -> tuple[float, int, int, float, float]:
+    """``_measure.measure`` plus the CPU seconds (user, system) of the whole process tree: each
+    process's last sampled times, so a process that ends between two samples loses at most one
+    interval. On a shared machine CPU seconds compare runs better than walls (the wall of a
+    2-process command grows with every other busy process; its CPU time much less)."""
+    import psutil
+
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL)
+    root = psutil.Process(proc.pid)
+    peak_tree = peak_one = 0
+    cpu: dict[tuple[int, float], tuple[float, float]] = {}
+    while proc.poll() is None:
+        with contextlib.suppress(psutil.Error):
+            rss = []
+            for p in [root, *root.children(recursive=True)]:
+                with contextlib.suppress(psutil.Error), p.oneshot():
+                    rss.append(p.memory_info().rss)
+                    t = p.cpu_times()
+                    cpu[(p.pid, p.create_time())] = (t.user, t.system)
+            peak_tree = max(peak_tree, sum(rss))
+            peak_one = max(peak_one, max(rss, default=0))
+        time.sleep(interval)
+    if proc.returncode:
+        raise SystemExit(f"command failed ({proc.returncode}): {' '.join(cmd)}")
+    return (time.perf_counter() - t0, peak_tree, peak_one, sum(u for u, _ in cpu.values()), sum(s for _, s in cpu.values()))
 
 
 def kept_ids(engine: str) -> list[str]:
@@ -135,13 +166,14 @@ def main() -> None:
         f"({n:,} documents, {size / 1e6:,.0f} MB of JSON Lines; stages of configs/full.yaml). "
         f"Same kept ids on both engines: {'yes' if same else 'NO'}.",
         "",
-        "| engine | wall s | docs/s | peak RSS, all processes (MiB) | peak RSS, largest process (MiB) | docs out | "
-        + " | ".join(f"{s} s" for s in step_names) + " |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | " + " | ".join("---:" for _ in step_names) + " |",
+        "| engine | wall s | docs/s | CPU s user + system | load before / after | peak RSS, all processes (MiB) | "
+        "peak RSS, largest process (MiB) | docs out | " + " | ".join(f"{s} s" for s in step_names) + " |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | " + " | ".join("---:" for _ in step_names) + " |",
     ]
     for r in rows:
         lines.append(
-            f"| {r['engine']} | {r['wall']:.1f} | {r['docs_s']:,.0f} | {r['tree_mib']:,.0f} | {r['one_mib']:,.0f} | {r['out']:,.0f} | "
+            f"| {r['engine']} | {r['wall']:.1f} | {r['docs_s']:,.0f} | {r['cpu_user']:.1f} + {r['cpu_sys']:.1f} | "
+            f"{r['load_before']:.1f} / {r['load_after']:.1f} | {r['tree_mib']:,.0f} | {r['one_mib']:,.0f} | {r['out']:,.0f} | "
             + " | ".join(f"{r.get('t_' + s, float('nan')):.1f}" for s in step_names) + " |"
         )
     emit(lines, args.out)
