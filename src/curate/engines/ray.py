@@ -42,8 +42,9 @@ _SHARE_BYTES = 1 << 20
 _WORKER_ENV = {"POLARS_MAX_THREADS": "1", "_RJEM_MALLOC_CONF": ""}
 """Every task holds one CPU, so each uses one polars thread (as local workers use their share of
 the cores); Ray already limits OpenMP/BLAS threads to the CPUs a worker holds. Ray's workers keep
-polars' own allocator settings (an empty value), not the command's ``POLARS_ALLOCATOR``: Ray's
-daemons leave them no memory to spare (1M full pipeline: 2,081 MiB with it, 2,006 without). A cluster's
+polars' own allocator settings (an empty value), not the command's ``POLARS_ALLOCATOR``: on the 1M
+full pipeline it gained Ray's workers no CPU time (they fault far less than local workers to begin
+with) and its retained pages took the process tree to 2,006-2,081 MiB (1,910-1,929 without). A cluster's
 workers get it as the job's runtime environment; a local instance started here inherits it from
 this process (a job-level runtime environment would make Ray start new workers for the job
 instead of the ones it prestarts with the instance: ~1 s more before the first task)."""
