@@ -117,6 +117,8 @@ def test_the_progress_display_starts_no_thread_before_the_first_step() -> None:
     started = set(threading.enumerate()) - before
     assert len(started) == 1
     reporter.close()
+    for t in started:  # rich's stop() tells its thread to end and does not wait for it
+        t.join(timeout=5)
     assert not any(t.is_alive() for t in started)
 
 
