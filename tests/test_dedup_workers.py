@@ -1,7 +1,8 @@
-"""`curate dedup` not told its workers runs a small input in one process (``ONE_PROCESS_BYTES``).
+"""`curate dedup` not told its workers runs a small input in one process, its units on threads
+(``ONE_PROCESS_BYTES``, ``ThreadExecutor``).
 
-Its output is the same bytes whatever the worker count, so this only decides speed and memory;
-``--workers`` always wins, and every other command keeps the engine's default.
+Its output is the same bytes whatever the worker or thread count, so this only decides speed and
+memory; ``--workers`` always wins, and every other command keeps the engine's default.
 """
 
 from __future__ import annotations
@@ -13,19 +14,29 @@ import pytest
 
 from conftest import make_records, write_jsonl
 from curate import runner
-from curate.engines.executor import make_executor
+from curate.config import EngineConfig
+from curate.engines.executor import ThreadExecutor, make_executor
 
 
 @pytest.fixture
-def workers(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The worker counts the runner asks the executor for, recorded."""
-    asked: list[int] = []
+def workers(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Where the runner runs each command's units: "threads N" (this process) or "processes N"."""
+    asked: list[str] = []
 
     def recording(kind: str, n: int, *args: Any) -> Any:
-        asked.append(n)
+        asked.append(f"processes {n}")
         return make_executor(kind, n, *args)
 
+    real = runner.executor_for
+
+    def recording_threads(plan: Any) -> Any:
+        ex = real(plan)
+        if isinstance(ex, ThreadExecutor):
+            asked.append(f"threads {ex.threads}")
+        return ex
+
     monkeypatch.setattr(runner, "make_executor", recording)
+    monkeypatch.setattr(runner, "executor_for", recording_threads)
     return asked
 
 
@@ -38,17 +49,25 @@ def parquet_bytes(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*.parquet"))}
 
 
-def test_a_small_dedup_not_told_its_workers_runs_in_one_process(cli: Any, data: Path, tmp_path: Path, workers: list[int]) -> None:
+def test_a_small_dedup_not_told_its_workers_runs_in_this_process_on_a_thread_per_core(
+    cli: Any, data: Path, tmp_path: Path, workers: list[str]
+) -> None:
     result = cli("dedup", data, "-o", tmp_path / "out", "-q")
     assert result.exit_code == 0, result.output
-    assert workers == [1]
+    assert workers == [f"threads {EngineConfig().workers}"]
 
 
-def test_workers_given_are_used_and_the_output_is_the_same_bytes(cli: Any, data: Path, tmp_path: Path, workers: list[int]) -> None:
-    assert cli("dedup", data, "-o", tmp_path / "one", "-q").exit_code == 0
-    assert cli("dedup", data, "-o", tmp_path / "two", "-q", "-w", "2").exit_code == 0
-    assert workers == [1, 2]
-    assert parquet_bytes(tmp_path / "one") == parquet_bytes(tmp_path / "two")
+def test_workers_given_are_used_and_the_output_is_the_same_bytes(cli: Any, tmp_path: Path, workers: list[str]) -> None:
+    records = make_records(240, seed=4, dup_every=5)
+    files = [write_jsonl(tmp_path / "in" / f"{i}.jsonl", records[i::4]) for i in range(4)]  # copies across files
+    assert cli("dedup", *files, "-o", tmp_path / "threads", "-q").exit_code == 0
+    assert cli("dedup", *files, "-o", tmp_path / "one", "-q", "-w", "1").exit_code == 0
+    assert cli("dedup", *files, "-o", tmp_path / "two", "-q", "-w", "2").exit_code == 0
+    assert workers == [f"threads {EngineConfig().workers}", "processes 1", "processes 2"]
+    threads = parquet_bytes(tmp_path / "threads")
+    assert len([n for n in threads if n.startswith("part-")]) == 4  # a shard per file: units side by side
+    assert any(n.startswith("rejected/") for n in threads)
+    assert threads == parquet_bytes(tmp_path / "one") == parquet_bytes(tmp_path / "two")
 
 
 def test_a_dedup_over_more_input_keeps_the_engine_s_default(
@@ -56,13 +75,9 @@ def test_a_dedup_over_more_input_keeps_the_engine_s_default(
 ) -> None:
     monkeypatch.setattr(runner, "ONE_PROCESS_BYTES", data.stat().st_size - 1)
     assert cli("dedup", data, "-o", tmp_path / "out", "-q").exit_code == 0
-    from curate.config import EngineConfig
-
-    assert workers == [EngineConfig().workers]
+    assert workers == [f"processes {EngineConfig().workers}"]
 
 
 def test_another_command_keeps_the_engine_s_default(cli: Any, data: Path, tmp_path: Path, workers: list[int]) -> None:
     assert cli("ingest", data, "-o", tmp_path / "out", "-q").exit_code == 0
-    from curate.config import EngineConfig
-
-    assert workers == [EngineConfig().workers]
+    assert workers == [f"processes {EngineConfig().workers}"]

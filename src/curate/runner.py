@@ -43,7 +43,13 @@ from curate import side_state
 from curate.config import stable_digest
 from curate.engines import base
 from curate.engines.base import ChainLink, RunReport, shard_names
-from curate.engines.executor import Executor, SerialExecutor, make_executor, units_hint
+from curate.engines.executor import (
+    Executor,
+    SerialExecutor,
+    ThreadExecutor,
+    make_executor,
+    units_hint,
+)
 from curate.errors import ConfigError, CurateError, StageError
 from curate.export import (
     active_splits,
@@ -92,38 +98,45 @@ class _Pending:
 def run_plan(
     plan: Plan, executor: Executor | None = None, reporter: Reporter | None = None, on_commit: Callable[[Path], None] | None = None
 ) -> RunReport:
-    """Run ``plan`` with ``executor`` (default: the one the config names); ``on_commit`` is told of
+    """Run ``plan`` with ``executor`` (default: ``executor_for(plan)``); ``on_commit`` is told of
     each step folder once its manifest is written (a remote workdir pushes it then)."""
-    if executor is None:
-        engine = plan.config.engine
-        executor = make_executor(engine.kind, default_workers(plan), engine.address, units_hint(plan.read_tasks))
-    return Runner(plan, executor, reporter, on_commit).run()
+    return Runner(plan, executor or executor_for(plan), reporter, on_commit).run()
+
+
+def executor_for(plan: Plan) -> Executor:
+    """The executor the config names, except for a run ``one_process`` keeps in this process (on
+    threads: ``ThreadExecutor``)."""
+    engine = plan.config.engine
+    if one_process(plan):
+        return ThreadExecutor(engine.workers)
+    return make_executor(engine.kind, engine.workers, engine.address, units_hint(plan.read_tasks))
 
 
 ONE_PROCESS_BYTES = 64 * 1024 * 1024
 """Input bytes up to which a single dedup command (``curate dedup``: exact and MinHash) not told
-its workers runs in one process. On 100,000 documents (a 32 MB Parquet file, 127 MB of text, 2
-shared cores) one process used 0.2-0.9 CPU s less than two forked workers, peaked 200-270 MiB
-lower (~520 against ~720-790 MiB over the process tree) and took the same or less wall time:
-each step's units are too short for a second process to pay for its start, its copied pages
-and the frames it sends back (benchmarks/dedup/RESULTS-dedup.md). Its output is the same bytes
-whatever the worker count."""
+its workers runs in one process, its units on threads. On 100,000 documents (a 32 MB Parquet
+file, 127 MB of text, 2 shared cores) one process used 0.2-0.9 CPU s less than two forked workers,
+peaked 200-270 MiB lower (~520 against ~720-790 MiB over the process tree) and took the same or
+less wall time: each step's units are too short for a second process to pay for its start, its
+copied pages and the frames it sends back (benchmarks/dedup/RESULTS-dedup.md); on two threads
+it also takes ~1.4x less wall time than on one. Its output is the same bytes whatever the
+worker or thread count."""
 
 _ONE_PROCESS_STAGES = frozenset({"exact_dedup", "minhash_dedup"})
 
 
-def default_workers(plan: Plan) -> int:
-    """The local engine's worker processes for ``plan``: what the config or ``--workers`` says,
-    except for a single dedup command over at most ``ONE_PROCESS_BYTES`` of input that was not
-    told (then one)."""
+def one_process(plan: Plan) -> bool:
+    """Whether ``plan`` runs in this process: a single dedup command over at most
+    ``ONE_PROCESS_BYTES`` of input, on the local engine, not told its workers (``--workers`` or
+    the config's ``engine.workers`` always win)."""
     engine = plan.config.engine
     if "workers" in engine.model_fields_set or engine.kind != "local" or plan.shards_output is None or not plan.read_tasks:
-        return engine.workers
+        return False
     kinds = {s.kind for s in plan.steps if s.stage is not None}
     if not kinds or not kinds <= _ONE_PROCESS_STAGES:
-        return engine.workers
+        return False
     size = sum((t.end - t.start) if t.end is not None else sum(f.size for f in t.files) for t in plan.read_tasks)
-    return 1 if size <= ONE_PROCESS_BYTES else engine.workers
+    return size <= ONE_PROCESS_BYTES
 
 
 class Runner:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import os
-import time
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -15,6 +15,7 @@ from typing import Any
 import polars as pl
 
 from curate.config import InputConfig, SourceConfig
+from curate.engines.executor import unit_cpu_seconds
 from curate.errors import CurateError, StageError
 from curate.ingest import finalize_chunk
 from curate.io import store
@@ -26,6 +27,7 @@ from curate.io.shards import (
     parquet_options,
     read_json,
     read_shard,
+    temporary_name,
     write_json_atomic,
     write_parquet_atomic,
 )
@@ -45,14 +47,18 @@ class RunReport:
 # Stages are pickled into every task; keep one set-up instance per worker process so that
 # models load once per worker, not once per shard.
 _READY: dict[str, Stage] = {}
+_READY_LOCK = threading.Lock()
 
 
 def ready_stage(stage: Stage, fingerprint: str) -> Stage:
-    cached = _READY.get(fingerprint)
-    if cached is None:
-        stage.setup()
-        _READY[fingerprint] = cached = stage
-    return cached
+    """The set-up instance of ``stage`` in this process: set up once, by the first unit that needs
+    it, even when units run on several threads (``ThreadExecutor``)."""
+    with _READY_LOCK:
+        cached = _READY.get(fingerprint)
+        if cached is None:
+            stage.setup()
+            _READY[fingerprint] = cached = stage
+        return cached
 
 
 def stats_path(folder: Path, name: str) -> Path:
@@ -149,7 +155,7 @@ def ingest_task(
 ) -> StageStats:
     """Read, validate and write one read task; its shards are `part-TTTTT-CCCC`, kept rows
     written with ``compression`` (``WORK_COMPRESSION`` unless the step is published)."""
-    t0 = time.process_time()
+    t0 = unit_cpu_seconds()
     name = f"task-{task.index:05d}"
     for stale in list(folder.glob(f"part-{task.index:05d}-*.parquet")) + list(
         (folder / "rejected").glob(f"part-{task.index:05d}-*.parquet")
@@ -158,7 +164,7 @@ def ingest_task(
     stats = StageStats()
     if task.files[0].format in (CURATED, CURATED_JSONL):
         stats = _adopt_shard(task, folder)
-        stats.cpu_seconds = time.process_time() - t0
+        stats.cpu_seconds = unit_cpu_seconds() - t0
         save_stats(folder, name, fingerprint, stats)
         return stats
     limits = ReadLimits.for_max_chars(cfg.max_chars)
@@ -179,7 +185,7 @@ def ingest_task(
         n = kept.height + rejected.height
         stats = stats + StageStats(n, kept.height, 0, reasons, Counter(chunk.counters), int(kept.height > 0), written)
         del chunk, kept, rejected  # freed before the next chunk is read, not while it is
-    stats.cpu_seconds = time.process_time() - t0
+    stats.cpu_seconds = unit_cpu_seconds() - t0
     save_stats(folder, name, fingerprint, stats)
     return stats
 
@@ -224,7 +230,7 @@ def _adopt_shard(task: ReadTask, folder: Path) -> StageStats:
 
     src = task.files[0]
     target = folder / f"part-{task.index:05d}-0000.parquet"
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    tmp = temporary_name(target)
     tmp.unlink(missing_ok=True)
     if src.format == CURATED_JSONL:
         _shard_from_release_jsonl(src, tmp)
@@ -351,7 +357,7 @@ def _chain(shard: str, links: list[ChainLink], need_rows: bool = False) -> tuple
     results: list[StageStats] = []
     batch = read_shard(links[0].source / f"{shard}.parquet")
     for link, prior in zip(links, saved, strict=True):
-        t0 = time.process_time()
+        t0 = unit_cpu_seconds()
         kept, rejected, stats = _run_link(link, shard, batch)
         if prior is not None or link.replay:
             # done earlier: its rejected rows and counts are on disk; only the kept rows may be missing
@@ -370,7 +376,7 @@ def _chain(shard: str, links: list[ChainLink], need_rows: bool = False) -> tuple
                 stats.bytes_written = write_routed(link.folder, shard, kept, rejected, link.compression)
             else:
                 stats.bytes_written = write_rejected(link.folder, shard, rejected)
-            stats.cpu_seconds = time.process_time() - t0
+            stats.cpu_seconds = unit_cpu_seconds() - t0
             save_stats(link.folder, shard, link.fingerprint, stats)
             results.append(stats)
         batch = kept
@@ -435,7 +441,7 @@ def write_keys_file(keys: pl.DataFrame, path: Path) -> None:
     import pyarrow.parquet as pq
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = temporary_name(path)
     pq.write_table(keys.to_arrow(), tmp, compression="none", use_dictionary=False, write_statistics=False)
     os.replace(tmp, path)
 
