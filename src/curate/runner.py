@@ -374,15 +374,20 @@ class Runner:
         cfg = plan.config.input
         assert cfg is not None
         self._start(step)
-        calls = []
+        todo = []
         stats = StageStats()
         for task in plan.read_tasks:
             prior = base.done_stats(step.folder, f"task-{task.index:05d}", step.fingerprint) if plan.resume else None
             if prior is not None:
                 stats = stats + prior
-                continue
-            src = cfg.sources[task.source_index]
-            calls.append((task, src, cfg, plan.default_sources[task.source_index], step.folder, step.fingerprint, self._codec(step)))
+            else:
+                todo.append(task)
+        # a core this step's units leave idle writes each unit's shards behind its reading
+        behind = isinstance(self.executor, ThreadExecutor) and len(todo) < self.executor.threads
+        calls = [
+            (t, cfg.sources[t.source_index], cfg, plan.default_sources[t.source_index], step.folder, step.fingerprint, self._codec(step), behind)
+            for t in todo
+        ]
         self.reporter.step_started(step.folder.name, len(calls), "read tasks")
         for r in self.executor.map(base.ingest_task, calls, lambda r: self.reporter.step_progress(1, r.docs_in)):
             stats = stats + r

