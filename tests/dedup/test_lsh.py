@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from curate.dedup.lsh import (
+    _gauss_legendre,
     band_hashes,
     bucket_candidates,
     collision_probability,
@@ -25,6 +26,15 @@ from curate.dedup.unionfind import new_parent, roots
 @pytest.mark.parametrize("num_perm", [32, 128, 256])
 def test_optimal_params_equal_datasketch(threshold: float, num_perm: int) -> None:
     assert optimal_params(threshold, num_perm) == tuple(_optimal_param(threshold, num_perm, 0.5, 0.5))
+
+
+@pytest.mark.parametrize("n", [2, 5, 96])
+def test_the_quadrature_nodes_and_weights_are_numpy_s_gauss_legendre(n: int) -> None:
+    """Computed without an eigenvalue solver (see ``_gauss_legendre``), they are numpy's."""
+    nodes, weights = _gauss_legendre(n)
+    want_nodes, want_weights = np.polynomial.legendre.leggauss(n)
+    np.testing.assert_allclose(nodes, want_nodes, rtol=0, atol=1e-14)
+    np.testing.assert_allclose(weights, want_weights, rtol=0, atol=1e-13)
 
 
 def test_weights_trade_recall_for_candidates() -> None:
