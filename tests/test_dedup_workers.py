@@ -81,3 +81,33 @@ def test_a_dedup_over_more_input_keeps_the_engine_s_default(
 def test_another_command_keeps_the_engine_s_default(cli: Any, data: Path, tmp_path: Path, workers: list[int]) -> None:
     assert cli("ingest", data, "-o", tmp_path / "out", "-q").exit_code == 0
     assert workers == [f"processes {EngineConfig().workers}"]
+
+
+def test_a_small_dedup_that_fails_midway_on_threads_resumes_to_the_bytes_of_a_clean_run(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Units that completed on their threads before another failed are kept and reused: the
+    resumed output is the clean run's, byte for byte."""
+    from curate.engines import base
+    from curate.errors import StageError
+
+    records = make_records(240, seed=4, dup_every=5)
+    files = [write_jsonl(tmp_path / "in" / f"{i}.jsonl", records[i::4]) for i in range(4)]
+    assert cli("dedup", *files, "-o", tmp_path / "clean", "-q").exit_code == 0
+    real = base.chain_keys_task
+
+    def failing(shard: str, *args: Any) -> Any:
+        if shard == "part-00002-0000":
+            raise StageError("injected failure on one shard")
+        return real(shard, *args)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(base, "chain_keys_task", failing)
+        failed = cli("dedup", *files, "-o", tmp_path / "out", "-q")
+    assert failed.exit_code == 1 and "injected failure" in failed.output
+    keys = tmp_path / ".out.curate-work" / "02_minhash_dedup" / "_keys"
+    done = {p.stem for p in keys.glob("*.parquet")}
+    assert {"part-00000-0000", "part-00001-0000"} <= done and "part-00002-0000" not in done  # the units running beside it ended
+    resumed = cli("dedup", *files, "-o", tmp_path / "out", "-q", "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    assert parquet_bytes(tmp_path / "out") == parquet_bytes(tmp_path / "clean")
