@@ -1,0 +1,179 @@
+"""A whole-process floor for `curate dedup`: the same job with curate's compiled kernels, no framework.
+
+    python benchmarks/dedup/bench_floor.py INPUT.parquet -o OUTDIR [--threads N] [--phases]
+
+What `curate dedup INPUT -o OUTDIR` decides, on curate's defaults: exact copies (XXH64 pair of
+the whitespace-collapsed text, ``curate.hashing.hash_collapsed``, the seeds ``ExactDedup`` uses),
+then near duplicates among the survivors (MinHash, 128 permutations, word 5-grams, LSH bands x
+rows from ``optimal_params(0.8, 128, 0.05, 0.95)``, each candidate verified by the exact Jaccard
+of the two shingle sets, ``jaccard_edges``, union-find), the smallest id of each group kept. It
+writes the kept rows (every input column, zstd, curate's ``parquet_options``) to
+OUTDIR/kept-<i>.parquet, one file per thread written side by side (curate too publishes several
+files), and the removed ids to OUTDIR/removed.parquet. On the 100k boundary corpus its removed
+ids are curate's, to the id.
+
+It is a floor, not a product: it leaves out the config model, ingest checks and shards, the
+workdir, manifests, rejected sets (reasons, ``duplicate_of``), the ``dup_cluster`` columns,
+resume, the index, other survivor rules, and bounded memory (the whole file is held). Every
+kernel runs on a thread pool (they release the GIL): the hashing on each batch of rows while the
+reader decodes the next, the band groups' buckets and verification side by side. One shortcut: the MinHash
+sketches are taken of every row in the same pass as the exact hashes (the exact copies' sketches
+are computed and never read, ~3 % of the work) instead of gathering the survivors' text first;
+the decisions are the same.
+
+``--phases`` prints each phase's wall and CPU seconds to stderr (the first, "imports", from the
+top of this file; the interpreter's own start before it and its exit after are not in them).
+"""
+
+from __future__ import annotations
+
+import time
+
+T0 = time.perf_counter()
+
+import argparse  # noqa: E402
+import resource  # noqa: E402
+import sys  # noqa: E402
+from concurrent.futures import ThreadPoolExecutor  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pyarrow as pa  # noqa: E402
+import pyarrow.compute as pc  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
+
+from curate.dedup.lsh import (  # noqa: E402
+    band_hashes,
+    bucket_candidates,
+    jaccard_edges,
+    join_candidates,
+    optimal_params,
+)
+from curate.dedup.minhash import char_tables, sketches  # noqa: E402
+from curate.dedup.unionfind import new_parent, roots  # noqa: E402
+from curate.hashing import hash_collapsed, hash_strings  # noqa: E402
+from curate.io.shards import PARQUET_COMPRESSION, parquet_options  # noqa: E402
+
+THRESHOLD, NUM_PERM, NGRAM, SEED, SET_SIZE, MAX_CHECKS = 0.8, 128, 5, 1, 4096, 64
+BANDS, ROWS = optimal_params(THRESHOLD, NUM_PERM, 0.05, 0.95)
+BATCH_ROWS = 1 << 14
+
+
+def slice_keys(text: pa.Array, flags: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, pa.Array]:
+    """One slice's exact hashes, LSH band hashes and shingle sets (one thread's work)."""
+    h1, h2 = hash_collapsed(text, flags, (0x5EED0001, 0x5EED0002))
+    sig, nsh, sets = sketches(text, NUM_PERM, NGRAM, SEED, "word", "fast", SET_SIZE)
+    bands = band_hashes(sig, nsh, BANDS, ROWS)
+    empty = nsh == 0
+    if empty.any():  # no word at all: only exact copies of the raw text meet, through band 0
+        bands[empty, 0] = hash_strings(text.filter(mask(empty)), 0x5EED0003) | np.uint64(1)
+    return np.stack([h1, h2], axis=1), bands, nsh, sets
+
+
+def mask(keep: np.ndarray) -> pa.BooleanArray:
+    """A numpy bool array as an Arrow mask, built from its bits: ``pa.array`` would import pandas
+    (~0.15 s) to ask whether it was handed a pandas object."""
+    bits = np.packbits(keep, bitorder="little")
+    return pa.BooleanArray.from_buffers(pa.bool_(), keep.size, [None, pa.py_buffer(bits)])
+
+
+def join_sets(parts: list[pa.Array]) -> tuple[np.ndarray, np.ndarray]:
+    """The slices' shingle-set columns as one uint32 array of records and their offsets."""
+    data, off = [], [np.zeros(1, dtype=np.int64)]
+    base = 0
+    for arr in parts:
+        offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1] // 4
+        data.append(np.frombuffer(arr.buffers()[2], dtype=np.uint32)[offsets[0] : offsets[-1]])
+        off.append(offsets[1:] - offsets[0] + base)
+        base += int(offsets[-1] - offsets[0])
+    return np.concatenate(data), np.concatenate(off)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("input", type=Path)
+    ap.add_argument("-o", "--output", type=Path, required=True)
+    ap.add_argument("--threads", type=int, default=2, help="threads for the kernels and slices (default 2)")
+    ap.add_argument("--phases", action="store_true", help="print each phase's wall seconds to stderr")
+    args = ap.parse_args()
+    marks: list[tuple[str, float, float, float]] = []
+
+    def mark(name: str) -> None:
+        use = resource.getrusage(resource.RUSAGE_SELF)
+        marks.append((name, time.perf_counter(), use.ru_utime, use.ru_stime))
+
+    mark("imports")
+
+    pool = ThreadPoolExecutor(args.threads)
+    flags = char_tables()[0]
+    # 1. read in batches; each batch's exact hashes, band hashes and shingle sets on the pool
+    # while the next is decoded (the file may be one row group: the reader still decodes by page)
+    batches, futures = [], []
+    for batch in pq.ParquetFile(args.input).iter_batches(batch_size=BATCH_ROWS, use_threads=False):
+        batches.append(batch)
+        futures.append(pool.submit(slice_keys, batch.column("text"), flags))
+    table = pa.Table.from_batches(batches)
+    n = table.num_rows
+    mark("read (kernels behind it)")
+    parts = [f.result() for f in futures]
+    exact = np.concatenate([p[0] for p in parts])
+    bands = np.concatenate([p[1] for p in parts])
+    sets, set_off = join_sets([p[3] for p in parts])
+    mark("hash + sketch, rest")
+
+    # 2. exact: in (h1, h2, id) order, every row equal to the one before it goes
+    sorted_ids = pc.sort_indices(table["id"].combine_chunks())  # not .to_numpy(): it imports pandas
+    by_id = np.frombuffer(sorted_ids.buffers()[1], dtype=np.uint64)[sorted_ids.offset :][:n].astype(np.int64)
+    rank = np.empty(n, dtype=np.int64)
+    rank[by_id] = np.arange(n)
+    order = np.lexsort((rank, exact[:, 1], exact[:, 0]))
+    same = (exact[order[1:]] == exact[order[:-1]]).all(axis=1)
+    removed = np.zeros(n, dtype=bool)
+    removed[order[1:][same]] = True
+    exact_count = int(removed.sum())
+    mark("exact")
+
+    # 3. near, among the survivors numbered densely by id (a component's root, its smallest dense
+    # id, survives): groups of bands on the pool, each its own union-find and spanning forest of
+    # the verified pairs, then one union of the forests (curate's resolve pieces and combine)
+    row_of_dense = by_id[~removed[by_id]]
+    m = row_of_dense.size
+    dense_bands = bands[row_of_dense]
+
+    def piece(group: np.ndarray) -> list[np.ndarray]:
+        own = new_parent(m)
+        pairs = [bucket_candidates(dense_bands[:, b], True, MAX_CHECKS)[0] for b in group]
+        return [jaccard_edges(p, own, sets, set_off, row_of_dense, THRESHOLD)[0] for p in pairs]
+
+    parent = new_parent(m)
+    for edges in pool.map(piece, np.array_split(np.arange(BANDS), args.threads)):
+        for e in edges:
+            join_candidates(e, parent)
+    root = roots(parent)
+    removed[row_of_dense[root != np.arange(m)]] = True
+    mark("buckets + verify")
+
+    # 4. the kept rows, a file per thread, and the removed ids
+    args.output.mkdir(parents=True, exist_ok=True)
+    gone = table["id"].filter(mask(removed))
+    pq.write_table(pa.Table.from_arrays([gone], ["id"]), args.output / "removed.parquet")
+
+    def write(i: int, a: int, b: int) -> None:
+        kept = table.slice(a, b - a).filter(mask(~removed[a:b]))
+        pq.write_table(kept, args.output / f"kept-{i}.parquet", **parquet_options(kept.schema, PARQUET_COMPRESSION))
+
+    cuts = np.linspace(0, n, args.threads + 1).astype(int)
+    list(pool.map(write, range(args.threads), cuts[:-1], cuts[1:]))
+    mark("write")
+    if args.phases:
+        last = (T0, 0.0, 0.0)
+        for name, *now in marks:
+            print(f"{name:>20}: {now[0] - last[0]:.3f} s wall, {now[1] - last[1]:.3f} user + {now[2] - last[2]:.3f} sys CPU s"
+                  + (" (CPU from the process's start)" if name == "imports" else ""), file=sys.stderr)
+            last = tuple(now)
+        print(f"{'total (after start-up)':>20}: {marks[-1][1] - T0:.3f} s; removed {int(removed.sum()):,} "
+              f"({exact_count:,} exact + {int(removed.sum()) - exact_count:,} near) of {n:,}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
