@@ -48,6 +48,16 @@ def test_hash_collapsed_equals_hashing_the_collapsed_text(texts: list[str]) -> N
     assert got2.tolist() == [xxhash.xxh64_intdigest(c, 8) for c in collapsed]
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet=st.sampled_from([*"abcdefghij.", " ", " ", "\n", "\t", "\x01", "\x1b", "\x1f", "é", "\u00a0"]), max_size=120), max_size=10))
+def test_hash_collapsed_takes_eight_ascii_bytes_at_once_with_the_same_values(texts: list[str]) -> None:
+    """Mostly ASCII words with single and repeated whitespace, control bytes that are not
+    whitespace (\x01, \x1b) and some that are (\x1f): the 8-byte path gives the same values."""
+    flags = char_tables()[0]
+    got1, _ = hash_collapsed(pl.Series(texts, dtype=pl.String), flags, (7, 8))
+    assert got1.tolist() == [xxhash.xxh64_intdigest(re.sub(r"\s+", " ", t).strip().encode(), 7) for t in texts]
+
+
 def test_hash_strings_values_are_pinned() -> None:
     """Ids, splits and dedup indexes persist these values: they must never change."""
     got = hash_strings(pl.Series(["", "curate", "naïve text"]), 0x2E)
