@@ -5,6 +5,8 @@ Each round runs both commands as subprocesses, one after the other, alternating 
   curate  `.venv/bin/curate dedup INPUTS -o OUT -q` (exact + MinHash, defaults; a fresh OUT each run)
   rensa   `python benchmarks/dedup/rensa_dedup.py INPUTS -o OUT/removed.parquet` (the Parquet read,
           RMinHash per document, RMinHashLSH 16 bands, candidate verification, the write)
+  floor   with --floor: `python benchmarks/dedup/bench_floor.py INPUTS -o OUT` (curate's decisions
+          with its compiled kernels and none of its framework: the least a Python command needs)
 
 For each: wall seconds, CPU seconds of the process tree (user + system of every reaped
 descendant, from ``getrusage(RUSAGE_CHILDREN)``), peak RSS summed over the process tree (sampled
@@ -16,7 +18,7 @@ in OUT/_manifest.json.
 INPUTS is CORPUS_DIR/corpus.parquet (``build_boundary_corpus.py``) or, failing that, the files of
 CORPUS_DIR/shards/ (``build_corpus.py``); both commands read the same files.
 
-    python benchmarks/dedup/bench_command.py /tmp/dedup-boundary --runs 3 [--out FILE]
+    python benchmarks/dedup/bench_command.py /tmp/dedup-boundary --runs 3 [--floor] [--out FILE]
 """
 
 from __future__ import annotations
@@ -91,6 +93,8 @@ def command(method: str, files: list[Path], out: Path, curate: str, extra: list[
     if method in ("curate", "before"):
         return [curate, "dedup", *map(str, files), "-o", str(out), "-q", *extra]
     out.mkdir(parents=True)
+    if method == "floor":
+        return [sys.executable, str(Path(__file__).with_name("bench_floor.py")), *map(str, files), "-o", str(out)]
     script = Path(__file__).with_name("rensa_dedup.py")
     return [sys.executable, str(script), *map(str, files), "-o", str(out / "removed.parquet")]
 
@@ -144,6 +148,7 @@ def main() -> None:
     ap.add_argument("--curate-args", default="", help="more arguments for curate dedup, e.g. '-w 1'")
     ap.add_argument("--before", help="another curate console script (e.g. a wrapper around an earlier source tree), "
                     "run in the same rounds with the same arguments: its output must hold the same bytes")
+    ap.add_argument("--floor", action="store_true", help="also run bench_floor.py (curate's kernels, no framework) in the same rounds")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/dedup-command-work"))
     ap.add_argument("--out", type=Path, help="append the tables to this file")
     args = ap.parse_args()
@@ -164,6 +169,7 @@ def main() -> None:
     load0 = os.getloadavg()[:2]
 
     methods = ("curate", "before", "rensa") if args.before else METHODS
+    methods += ("floor",) if args.floor else ()
     res: dict[str, list[dict]] = {m: [] for m in methods}
     digests: dict[str, set[str]] = {m: set() for m in methods}
     for r in range(args.runs):
@@ -175,7 +181,7 @@ def main() -> None:
             wall, tree, one, pss = measure(cmd, REPO)
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
             cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-            if method != "rensa":
+            if method in ("curate", "before"):
                 removed, steps = curate_result(out, all_ids)
                 digests[method].add(parquet_digest(out))
             else:
@@ -211,6 +217,7 @@ def main() -> None:
     names = {"curate": f"`curate dedup` (exact + MinHash, {workers})", "rensa": "rensa 0.5 script (`rensa_dedup.py`)"}
     if args.before:
         names["before"] = f"`curate dedup` at `{args.before}` (same arguments)"
+    names["floor"] = "floor (`bench_floor.py`: curate's kernels, no framework, 2 threads)"
     for m in methods:
         rs = res[m]
         walls = [x["wall"] for x in rs]
@@ -236,6 +243,13 @@ def main() -> None:
         same = len(digests["curate"] | digests["before"]) == 1
         lines += ["", f"Output of every run, both: md5 of every Parquet file under OUT (with its path) "
                   f"{'the same' if same else 'DIFFERENT'} ({', '.join(sorted(digests['curate'] | digests['before']))})."]
+    if args.floor:
+        for num in ("rensa", "curate"):
+            lines += ["", f"| ratio, {num} / floor | " + " | ".join(f"run {i + 1}" for i in range(n)) + " | median |",
+                      "| --- |" + " ---: |" * (n + 1)]
+            for key, label in (("wall", "wall time"), ("cpu", "CPU time"), ("rss", "peak RSS"), ("pss", "peak PSS")):
+                ratios = [b[key] / a[key] for a, b in zip(res["floor"], res[num], strict=True)]
+                lines.append(f"| {label} | " + " | ".join(f"{x:.2f}x" for x in ratios) + f" | {med(ratios):.2f}x |")
     stages = [s for s, _, _ in res["curate"][0]["steps"]]
     if stages:
         lines += ["", "curate's own step times (`OUT/_manifest.json`, `steps[].wall_seconds`, CPU s in brackets: "

@@ -1,6 +1,6 @@
 """A whole-process floor for `curate dedup`: the same job with curate's compiled kernels, no framework.
 
-    python benchmarks/dedup/bench_floor.py INPUT.parquet -o OUTDIR [--threads N] [--phases]
+    python benchmarks/dedup/bench_floor.py INPUT.parquet [MORE.parquet ...] -o OUTDIR [--threads N] [--phases]
 
 What `curate dedup INPUT -o OUTDIR` decides, on curate's defaults: exact copies (XXH64 pair of
 the whitespace-collapsed text, ``curate.hashing.hash_collapsed``, the seeds ``ExactDedup`` uses),
@@ -91,7 +91,7 @@ def join_sets(parts: list[pa.Array]) -> tuple[np.ndarray, np.ndarray]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("input", type=Path)
+    ap.add_argument("inputs", type=Path, nargs="+")
     ap.add_argument("-o", "--output", type=Path, required=True)
     ap.add_argument("--threads", type=int, default=2, help="threads for the kernels and slices (default 2)")
     ap.add_argument("--phases", action="store_true", help="print each phase's wall seconds to stderr")
@@ -109,9 +109,10 @@ def main() -> None:
     # 1. read in batches; each batch's exact hashes, band hashes and shingle sets on the pool
     # while the next is decoded (the file may be one row group: the reader still decodes by page)
     batches, futures = [], []
-    for batch in pq.ParquetFile(args.input).iter_batches(batch_size=BATCH_ROWS, use_threads=False):
-        batches.append(batch)
-        futures.append(pool.submit(slice_keys, batch.column("text"), flags))
+    for path in args.inputs:
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS, use_threads=False):
+            batches.append(batch)
+            futures.append(pool.submit(slice_keys, batch.column("text"), flags))
     table = pa.Table.from_batches(batches)
     n = table.num_rows
     mark("read (kernels behind it)")
