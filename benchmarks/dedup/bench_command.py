@@ -48,30 +48,53 @@ REPO = Path(__file__).resolve().parents[2]
 METHODS = ("curate", "rensa")
 
 
-def measure(cmd: list[str], cwd: Path, interval: float = 0.05) -> tuple[float, int, int, int]:
+def measure(cmd: list[str], cwd: Path, interval: float = 0.05, pss_every: int = 4) -> tuple[float, int, int, int]:
     """``benchmarks/_measure.measure`` (wall, peak RSS summed over the process tree, of its largest
-    process) plus the peak PSS summed over the tree, from the same samples: RSS counts a page
-    shared by several processes (forked workers share the runner's imported modules) in each of
-    them, PSS divides it among them, so the tree's PSS is the memory the command holds."""
+    process) plus the peak PSS summed over the tree: RSS counts a page shared by several processes
+    (forked workers share the runner's imported modules) in each of them, PSS divides it among
+    them, so the tree's PSS is the memory the command holds.
+
+    The sampler must not take the CPU it measures: RSS comes from ``/proc/PID/statm`` every
+    ``interval`` (microseconds a process), PSS from ``/proc/PID/smaps`` only every ``pss_every``-th
+    sample (~9 ms of CPU per read of a 600 MiB process: every 50 ms, 16 % of a core, which a
+    command using both cores loses and a one-thread command does not; PSS peaks are sampled every
+    200 ms, so they may be missed by a little), the process list every 5th.
+    The root's own peak is also read from the kernel when it ends (``wait4``'s ``ru_maxrss``), so a
+    one-process command's peak RSS is exact, not sampled."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL)
     root = psutil.Process(proc.pid)
+    tree = [root]
     peak_tree = peak_one = peak_pss = 0
-    while proc.poll() is None:
+    sample = 0
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
         with contextlib.suppress(psutil.Error):
+            if sample % 5 == 0:
+                tree = [root, *root.children(recursive=True)]
             rss, pss = [], 0
-            for p in [root, *root.children(recursive=True)]:
+            for p in tree:
                 with contextlib.suppress(psutil.Error):
-                    m = p.memory_full_info()
+                    if sample % pss_every == 0:
+                        m = p.memory_full_info()
+                        pss += m.pss
+                    else:
+                        m = p.memory_info()
                     rss.append(m.rss)
-                    pss += m.pss
             peak_tree = max(peak_tree, sum(rss))
             peak_one = max(peak_one, max(rss, default=0))
-            peak_pss = max(peak_pss, pss)
+            if sample % pss_every == 0:
+                peak_pss = max(peak_pss, pss)
+        sample += 1
         time.sleep(interval)
+    wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode:
         raise SystemExit(f"command failed ({proc.returncode}): {' '.join(cmd)}")
-    return time.perf_counter() - t0, peak_tree, peak_one, peak_pss
+    root_peak = usage.ru_maxrss * 1024
+    return wall, max(peak_tree, root_peak), max(peak_one, root_peak), peak_pss
 
 
 def inputs(corpus: Path) -> list[Path]:
