@@ -111,3 +111,25 @@ def test_a_small_dedup_that_fails_midway_on_threads_resumes_to_the_bytes_of_a_cl
     resumed = cli("dedup", *files, "-o", tmp_path / "out", "-q", "--resume")
     assert resumed.exit_code == 0, resumed.output
     assert parquet_bytes(tmp_path / "out") == parquet_bytes(tmp_path / "clean")
+
+
+@pytest.mark.parametrize(("workers", "codec"), [([], "UNCOMPRESSED"), (["-w", "1"], "LZ4")])
+def test_a_small_dedup_keeps_its_workdir_shards_uncompressed(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: list[str], codec: str
+) -> None:
+    """Read three times and removed once published: in one process they are not compressed."""
+    import pyarrow.parquet as pq
+
+    from curate.engines import base
+    from curate.errors import StageError
+
+    records = make_records(120, seed=4, dup_every=5)
+    files = [write_jsonl(tmp_path / "in" / f"{i}.jsonl", records[i::2]) for i in range(2)]
+
+    def failing(*args: Any) -> Any:
+        raise StageError("stop here, the workdir kept")
+
+    monkeypatch.setattr(base, "chain_keys_task", failing)
+    assert cli("dedup", *files, "-o", tmp_path / "out", "-q", *workers).exit_code == 1
+    shards = sorted((tmp_path / ".out.curate-work" / "00_ingest").glob("part-*.parquet"))
+    assert shards and {pq.ParquetFile(p).metadata.row_group(0).column(0).compression for p in shards} == {codec}

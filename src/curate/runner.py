@@ -66,6 +66,7 @@ from curate.io.lock import FolderLock
 from curate.io.shards import (
     EXPORT_INPUT_COMPRESSION,
     PARQUET_COMPRESSION,
+    SMALL_RUN_COMPRESSION,
     WORK_COMPRESSION,
     clean_temporaries,
     read_json,
@@ -150,6 +151,7 @@ class Runner:
         self.executor = executor or SerialExecutor()
         self.reporter = reporter or NullReporter()
         self.run_id = ""
+        self._small = one_process(plan)
         self._results: dict[int, StepResult] = {}
         """Each step's result once known (resumed or run), so a rematerialised step says so."""
 
@@ -412,11 +414,14 @@ class Runner:
     def _codec(self, step: Step) -> str:
         """Parquet codec of a step's kept shards: the plan's last step may be published as it is
         (a single command's output), every other step's shards are only read by the next steps;
-        those read by the export alone, which re-encodes every row, are not compressed."""
+        those read by the export alone, which re-encodes every row, are not compressed, nor are
+        any of a run small enough for one process (``SMALL_RUN_COMPRESSION``)."""
         steps = self.plan.steps
         if step is steps[-1]:
             return PARQUET_COMPRESSION
-        return EXPORT_INPUT_COMPRESSION if steps[step.index + 1].role is StepRole.EXPORT else WORK_COMPRESSION
+        if steps[step.index + 1].role is StepRole.EXPORT:
+            return EXPORT_INPUT_COMPRESSION
+        return SMALL_RUN_COMPRESSION if self._small else WORK_COMPRESSION
 
     def _holds_data(self, step: Step) -> bool:
         return _holds_data(read_json(step.folder / "_manifest.json") or {})
