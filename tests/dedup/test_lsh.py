@@ -122,6 +122,19 @@ def _records(texts: list[str], set_size: int = 4096) -> tuple[np.ndarray, np.nda
     return np.concatenate(values), off
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789 é.", max_size=300), min_size=1, max_size=8), st.sampled_from(["word", "char"]))
+def test_a_shingle_set_holds_every_distinct_shingle_up_to_the_most_a_text_can_have(texts: list[str], mode: str) -> None:
+    """One-letter words and single characters give a document as many shingles as it can have (the
+    sets' buffer is sized for that): each record is its distinct count, then that many hashes."""
+    _, counts, column = sketches(pl.Series(texts, dtype=pl.String), ngram=1, shingle=mode, set_size=100_000)  # type: ignore[arg-type]
+    for text, value in zip(texts, column.to_pylist(), strict=True):
+        record = np.frombuffer(value, dtype=np.uint32)
+        distinct = len(set(reference_shingles(text, ngram=1, shingle=mode)))  # type: ignore[arg-type]
+        assert record[0] == distinct and len(record) == 1 + distinct
+        assert (np.diff(record[1:].astype(np.int64)) > 0).all()  # ascending, no repeats
+
+
 @settings(max_examples=300, deadline=None)
 @given(_VOCAB, _VOCAB, st.sampled_from([0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9]))
 def test_jaccard_verification_accepts_exactly_the_pairs_at_or_above_the_threshold(a: list[str], b: list[str], threshold: float) -> None:
