@@ -575,7 +575,8 @@ class Runner:
         self._start(step)
         done_keys = [base.done_stats(step.folder / "_keys", s, step.fingerprint) for s in shards]  # resumed
         todo = [s for s, done in zip(shards, done_keys, strict=True) if done is None]
-        self.reporter.step_started(f"{step.folder.name} keys", len(todo))
+        if todo:  # none when the chain before computed them (``_following_global``) or a resume found them
+            self.reporter.step_started(f"{step.folder.name} keys", len(todo))
         key_stats = [done for done in done_keys if done is not None] + self.executor.map(
             base.keys_task, [(s, link, replay) for s in todo], lambda r: self.reporter.step_progress(1)
         )
