@@ -10,14 +10,11 @@ import polars as pl
 import pytest
 
 SCRIPT = """
-import sys
+import atexit, sys
 sys.argv = ["curate", *sys.argv[1:]]
+atexit.register(lambda: print("pandas" in sys.modules))  # the command ends the process
 from curate.cli import main
-try:
-    main()
-except SystemExit as exit:
-    assert not exit.code, exit.code
-print("pandas" in sys.modules)
+main()
 """
 
 
@@ -39,9 +36,9 @@ def test_help_and_version_import_no_stage_module() -> None:
     """Help texts show config defaults from a precomputed table: `curate --version` or `--help`
     never imports a stage (each pulled numpy, polars and its own tables: over a second)."""
     code = (
-        "import sys\nsys.argv = ['curate', '--help']\nfrom curate.cli import main\n"
-        "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        "print(sorted(m for m in sys.modules if m.startswith('curate.stages') or m in ('numpy', 'polars')))"
+        "import atexit, sys\nsys.argv = ['curate', '--help']\nfrom curate.cli import main\n"
+        "atexit.register(lambda: print(sorted(m for m in sys.modules if m.startswith('curate.stages') or m in ('numpy', 'polars'))))\n"
+        "main()\n"
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert run.stdout.strip().splitlines()[-1] == "[]"
@@ -60,8 +57,9 @@ def test_the_help_defaults_table_equals_the_config_models() -> None:
 
 
 def _stage_modules_after(code: str, cwd: Path) -> list[str]:
-    """The ``curate.stages.*`` modules a fresh interpreter holds after running ``code``."""
-    probe = code + "\nimport sys\nprint(sorted(m for m in sys.modules if m.startswith('curate.stages.')))\n"
+    """The ``curate.stages.*`` modules a fresh interpreter holds after running ``code`` (shown on the
+    way out: ``code`` may end the process, as the `curate` command does)."""
+    probe = "import atexit, sys\natexit.register(lambda: print(sorted(m for m in sys.modules if m.startswith('curate.stages.'))))\n" + code
     run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=cwd, timeout=120)
     assert run.returncode == 0, run.stderr
     return eval(run.stdout.strip().splitlines()[-1])  # noqa: S307 - our own repr of a list of str
@@ -79,10 +77,7 @@ def test_a_whole_ingest_export_run_imports_no_stage_module(tmp_path: Path) -> No
     """The runner (planning, ingest, export, report) of a config without stages loads none either."""
     (tmp_path / "in.jsonl").write_text('{"text": "one document"}\n{"text": "another document"}\n')
     (tmp_path / "run.yaml").write_text("input: {paths: [in.jsonl]}\nworkdir: w\noutput: {path: out}\nengine: {workers: 1}\n")
-    code = (
-        "import sys\nsys.argv = ['curate', 'run', 'run.yaml', '-q']\nfrom curate.cli import main\n"
-        "try:\n    main()\nexcept SystemExit as exit:\n    assert not exit.code, exit.code\n"
-    )
+    code = "import sys\nsys.argv = ['curate', 'run', 'run.yaml', '-q']\nfrom curate.cli import main\nmain()\n"
     assert _stage_modules_after(code, tmp_path) == ["curate.stages.base"]
     assert (tmp_path / "out" / "_manifest.json").is_file()
 

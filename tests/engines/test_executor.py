@@ -147,16 +147,15 @@ def _python_without_allocator_setting(code: str, conf: str | None = None) -> str
     return out.stdout.strip()
 
 
-_SHOW_ALLOCATOR = (
-    "import os, sys\n"
+_SHOW_ALLOCATOR = (  # the command ends the process: what polars reads is shown on the way out
+    "import atexit, os, sys\n"
+    "def show():\n"
+    "    import polars\n"
+    "    print(os.environ['_RJEM_MALLOC_CONF'])\n"
+    "atexit.register(show)\n"
     "sys.argv = ['curate', '--version']\n"
     "from curate.cli import main\n"
-    "try:\n"
-    "    main()\n"
-    "except SystemExit:\n"
-    "    pass\n"
-    "import polars\n"
-    "print(os.environ['_RJEM_MALLOC_CONF'])"
+    "main()"
 )
 
 
