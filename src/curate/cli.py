@@ -8,7 +8,7 @@ import logging
 import os
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
@@ -1257,12 +1257,43 @@ def main() -> None:
     """Console entry point."""
     from curate.engines.executor import configure_allocator
 
-    configure_allocator()  # before anything imports polars: see POLARS_ALLOCATOR
+    configure_allocator(_a_small_dedup(sys.argv[1:]))  # before anything imports polars: see POLARS_ALLOCATOR
     try:
         app()
     except SystemExit as done:
         _exit_without_teardown(done.code)
     _exit_without_teardown(0)
+
+
+def _a_small_dedup(args: list[str]) -> bool:
+    """Whether ``args`` look like a `curate dedup` that ``runner.one_process`` will keep in one
+    process (not told its workers, at most ``ONE_PROCESS_BYTES`` of input), judged before anything
+    heavy is imported: the local files, folders and globs among its arguments, the output's aside.
+    A value it cannot judge (a store URL) counts as nothing; one it overcounts (an option's existing
+    folder) only keeps the allocator setting of larger runs."""
+    import glob
+
+    from curate.engines.executor import ONE_PROCESS_BYTES
+
+    if not args or args[0] != "dedup" or any(a in ("-w", "--workers") or a.startswith("--workers=") for a in args):
+        return False
+    def sizes(arg: str) -> Iterator[int]:
+        for path in glob.glob(arg) if any(c in arg for c in "*?[") else [arg]:
+            if os.path.isfile(path):
+                yield os.path.getsize(path)
+            for folder, _, files in os.walk(path):  # nothing for a file or a missing path
+                yield from (os.path.getsize(os.path.join(folder, f)) for f in files)
+
+    size, skip = 0, False
+    for arg in args[1:]:
+        if skip or arg.startswith("-"):
+            skip = arg in ("-o", "--output")
+            continue
+        for n in sizes(arg):
+            size += n
+            if size > ONE_PROCESS_BYTES:
+                return False
+    return True
 
 
 def _exit_without_teardown(code: object) -> NoReturn:

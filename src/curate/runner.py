@@ -44,6 +44,7 @@ from curate.config import stable_digest
 from curate.engines import base
 from curate.engines.base import ChainLink, RunReport, shard_names
 from curate.engines.executor import (
+    ONE_PROCESS_BYTES,
     Executor,
     SerialExecutor,
     ThreadExecutor,
@@ -112,16 +113,6 @@ def executor_for(plan: Plan) -> Executor:
         return ThreadExecutor(engine.workers)
     return make_executor(engine.kind, engine.workers, engine.address, units_hint(plan.read_tasks))
 
-
-ONE_PROCESS_BYTES = 64 * 1024 * 1024
-"""Input bytes up to which a single dedup command (``curate dedup``: exact and MinHash) not told
-its workers runs in one process, its units on threads. On 100,000 documents (a 32 MB Parquet
-file, 127 MB of text, 2 shared cores) one process used 0.2-0.9 CPU s less than two forked workers,
-peaked 200-270 MiB lower (~520 against ~720-790 MiB over the process tree) and took the same or
-less wall time: each step's units are too short for a second process to pay for its start, its
-copied pages and the frames it sends back (benchmarks/dedup/RESULTS-dedup.md); on two threads
-it also takes ~1.4x less wall time than on one. Its output is the same bytes whatever the
-worker or thread count."""
 
 _ONE_PROCESS_STAGES = frozenset({"exact_dedup", "minhash_dedup"})
 

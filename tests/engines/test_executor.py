@@ -190,3 +190,31 @@ def test_a_process_that_imported_polars_keeps_its_allocator() -> None:
         "print(os.environ['_RJEM_MALLOC_CONF'] == before)"
     )
     assert _python_without_allocator_setting(code) == "True"
+
+
+def test_a_small_dedup_command_keeps_polars_own_allocator_setting(tmp_path: Path) -> None:
+    """It runs in one process, which would only hold the kept pages to its end."""
+    from curate.engines.executor import _POLARS_DEFAULT_ALLOCATOR, POLARS_ALLOCATOR
+
+    data = write_jsonl(tmp_path / "d.jsonl", make_records(20))
+    show = _SHOW_ALLOCATOR.replace("['curate', '--version']", f"['curate', 'dedup', {str(data)!r}, '-o', {str(tmp_path / 'out')!r}, '-q']")
+    conf = _python_without_allocator_setting(show)
+    assert conf.endswith(_POLARS_DEFAULT_ALLOCATOR) and POLARS_ALLOCATOR not in conf
+
+
+def test_which_dedup_commands_count_as_small(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from curate import cli
+    from curate.engines import executor
+
+    small = write_jsonl(tmp_path / "in" / "a.jsonl", make_records(20))
+    big_output = tmp_path / "out"
+    big_output.mkdir()
+    (big_output / "old.parquet").write_bytes(b"x" * 2 * small.stat().st_size)
+    monkeypatch.setattr(executor, "ONE_PROCESS_BYTES", small.stat().st_size + 10)
+    assert cli._a_small_dedup(["dedup", str(small), "-o", str(big_output), "-q"])  # the output's size does not count
+    assert cli._a_small_dedup(["dedup", str(tmp_path / "in"), "--threshold", "0.8"])  # a folder, an option's value
+    assert cli._a_small_dedup(["dedup", str(tmp_path / "in" / "*.jsonl")])
+    assert not cli._a_small_dedup(["dedup", str(small), "-w", "1"])  # told its workers
+    assert not cli._a_small_dedup(["dedup", str(small), str(big_output)])  # over the bytes
+    assert not cli._a_small_dedup(["ingest", str(small), "-o", str(big_output)])
+    assert not cli._a_small_dedup([])

@@ -43,15 +43,32 @@ peak RSS of the process tree 1,445 -> 1,500 MiB (5 s: 27.3 s, 1,640 MiB; never r
 2,554 MiB); benchmarks/RESULTS.md, "Full pipeline, fourth round"."""
 
 
-def configure_allocator() -> None:
+def configure_allocator(one_process: bool = False) -> None:
     """Give polars' allocator ``POLARS_ALLOCATOR``, before polars is imported (its allocator
     reads ``_RJEM_MALLOC_CONF`` once, when it loads); workers, forked or spawned, inherit it.
     A value the user set is kept (polars' own default, which a parent process that imported
-    polars passes on, is not one), and a process that imported polars already is left as it is."""
+    polars passes on, is not one), and a process that imported polars already is left as it is.
+
+    A command that will run in one process (``one_process``: a small `curate dedup`, see
+    ``ONE_PROCESS_BYTES``) keeps polars' own setting: its units share the pages freed anyway, and
+    pages kept 2 s are held to its end. `curate dedup` of 100,000 documents: the same 2.4 s and
+    3.6 CPU s, peak RSS 576 instead of 690 MiB (medians of 5 alternating runs); of 1M documents
+    in two workers, polars' own setting took 33.5-34.4 s instead of 30.9-32.2."""
     current = os.environ.get("_RJEM_MALLOC_CONF")
-    if "polars" in sys.modules or (current and current != _POLARS_DEFAULT_ALLOCATOR):
+    if "polars" in sys.modules or (current and current != _POLARS_DEFAULT_ALLOCATOR) or one_process:
         return
     os.environ["_RJEM_MALLOC_CONF"] = POLARS_ALLOCATOR
+
+
+ONE_PROCESS_BYTES = 64 * 1024 * 1024
+"""Input bytes up to which a single dedup command (``curate dedup``: exact and MinHash) not told
+its workers runs in one process, its units on threads (``runner.one_process``). On 100,000
+documents (a 32 MB Parquet file, 127 MB of text, 2 shared cores) one process used 0.2-0.9 CPU s
+less than two forked workers, peaked 200-270 MiB lower (~520 against ~720-790 MiB over the process
+tree) and took the same or less wall time: each step's units are too short for a second process to
+pay for its start, its copied pages and the frames it sends back (benchmarks/dedup/RESULTS-dedup.md);
+on two threads it also takes ~1.4x less wall time than on one. Its output is the same bytes
+whatever the worker or thread count."""
 
 
 _POLARS_DEFAULT_ALLOCATOR = "dirty_decay_ms:500,muzzy_decay_ms:1000"
