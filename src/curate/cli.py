@@ -1255,9 +1255,10 @@ def index_info(
 
 def main() -> None:
     """Console entry point."""
-    from curate.engines.executor import configure_allocator
+    from curate.engines.executor import configure_allocator, configure_blas
 
     configure_allocator(_a_small_dedup(sys.argv[1:]))  # before anything imports polars: see POLARS_ALLOCATOR
+    configure_blas()
     try:
         app()
     except SystemExit as done:

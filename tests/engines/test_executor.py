@@ -218,3 +218,12 @@ def test_which_dedup_commands_count_as_small(tmp_path: Path, monkeypatch: pytest
     assert not cli._a_small_dedup(["dedup", str(small), str(big_output)])  # over the bytes
     assert not cli._a_small_dedup(["ingest", str(small), "-o", str(big_output)])
     assert not cli._a_small_dedup([])
+
+
+def test_the_curate_command_gives_numpy_one_blas_thread_unless_told() -> None:
+    """curate does no linear algebra; OpenBLAS's pool would only spin at import."""
+    show = _SHOW_ALLOCATOR.replace("_RJEM_MALLOC_CONF", "OPENBLAS_NUM_THREADS")
+    unset = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    for env, want in ((unset, "1"), (unset | {"OPENBLAS_NUM_THREADS": "3"}, "3")):
+        out = subprocess.run([sys.executable, "-c", show], capture_output=True, text=True, timeout=120, env=env)
+        assert out.stdout.strip().splitlines()[-1] == want, out.stderr
