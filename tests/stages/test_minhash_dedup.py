@@ -246,6 +246,28 @@ def test_decisions_invariant_to_shard_layout_and_idempotent(seed: int, cuts: lis
         assert d3.height == 0 and again[REJECT].null_count() == again.height
 
 
+@settings(max_examples=10, deadline=None)
+@given(st.integers(0, 5), st.sampled_from(["jaccard", "signature"]), st.sampled_from([0.7, 0.8, 0.9]))
+def test_bands_listed_again_after_the_read_give_the_same_decisions_and_counters(seed: int, verify_by: str, threshold: float) -> None:
+    """A band whose pairs would be too many to hold is listed again, one band at a time, after
+    the piece reads the sets it needs (``_PAIRS_HELD``): nothing it decides or counts changes."""
+    from curate.stages import minhash_dedup
+
+    df = corpus(seed)
+    stage = MinhashDedup(MinhashDedupConfig(verify_by=verify_by, threshold=threshold))  # type: ignore[arg-type]
+    with tempfile.TemporaryDirectory() as tmp:
+        held, streamed = StageContext(), StageContext()
+        rows, decisions = run_stage(stage, split(df, [5, 11]), Path(tmp) / "held", held)
+        limit = minhash_dedup._PAIRS_HELD
+        minhash_dedup._PAIRS_HELD = 0
+        try:
+            rows2, decisions2 = run_stage(stage, split(df, [5, 11]), Path(tmp) / "streamed", streamed)
+        finally:
+            minhash_dedup._PAIRS_HELD = limit
+    assert rows.equals(rows2) and decisions.equals(decisions2) and decisions.height > 0
+    assert held.counters == streamed.counters
+
+
 def test_counters(tmp_path: Path) -> None:
     ctx = StageContext()
     run_stage(MinhashDedup(MinhashDedupConfig()), [corpus()], tmp_path, ctx)

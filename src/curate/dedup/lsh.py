@@ -105,15 +105,40 @@ def bucket_candidates(band: np.ndarray, verify: bool, max_checks: int = 64, n_fi
     Pairs are int32 while dense ids fit (8 bytes a pair). Also returns how many bucket members
     were paired (the ``candidate_pairs`` counter).
     """
+    buckets = bucket_order(band, verify, max_checks)
+    return buckets.candidates(n_fixed)
+
+
+class Buckets:
+    """One band's documents sorted into buckets (``bucket_order``): which documents share one, and
+    the candidate pairs they offer, listed only when asked (``candidates``), so a caller can hold
+    many bands' buckets (16 bytes a document) and one band's pairs (up to ``max_checks`` a member)
+    at a time."""
+
+    def __init__(self, band: np.ndarray, order: np.ndarray, bound: int, verify: bool, max_checks: int) -> None:
+        self.band, self.order, self.bound, self.verify, self.max_checks = band, order, bound, verify, max_checks
+
+    def members(self) -> np.ndarray:
+        """Dense ids in a bucket of two or more (every id a candidate pair can name)."""
+        hashes = self.band[self.order]
+        shared = (hashes[1:] == hashes[:-1]) & (hashes[1:] != 0)
+        return np.union1d(self.order[1:][shared], self.order[:-1][shared])
+
+    def candidates(self, n_fixed: int = 0) -> tuple[np.ndarray, int]:
+        """``bucket_candidates``' pairs and paired count."""
+        out = np.empty((self.bound, 2), dtype=np.int32 if self.band.shape[0] < 2**31 else np.int64)
+        # the pairs a bucket offers: (first, x) without verification, else x with up to max_checks
+        # earlier members in survivor order (a huge bucket of unrelated texts stays linear)
+        k, paired = _native.bucket_candidates(self.band, self.order, self.verify, int(self.max_checks), int(n_fixed), out)
+        return out[:k], int(paired)
+
+
+def bucket_order(band: np.ndarray, verify: bool, max_checks: int = 64) -> Buckets:
+    """One band radix-sorted into buckets (ids ascending in each), with how many pairs they can list."""
     band = np.ascontiguousarray(band, dtype=np.uint64)
     order = np.empty(band.shape[0], dtype=np.int64)
-    # radix sort into buckets (ids ascending in each), and how many pairs they can list
     bound = _native.bucket_order(band, order, verify, int(max_checks))
-    out = np.empty((bound, 2), dtype=np.int32 if band.shape[0] < 2**31 else np.int64)
-    # the pairs a bucket offers: (first, x) without verification, else x with up to max_checks
-    # earlier members in survivor order (a huge bucket of unrelated texts stays linear)
-    k, paired = _native.bucket_candidates(band, order, verify, int(max_checks), int(n_fixed), out)
-    return out[:k], int(paired)
+    return Buckets(band, order, int(bound), verify, int(max_checks))
 
 
 def join_candidates(

@@ -13,8 +13,10 @@ from pydantic import Field, model_validator
 
 from curate.dedup.index import INDEX_VERSION, KIND, empty_entries, load_entries
 from curate.dedup.lsh import (
+    Buckets,
     band_hashes,
     bucket_candidates,
+    bucket_order,
     jaccard_edges,
     join_candidates,
     optimal_params,
@@ -300,32 +302,61 @@ class MinhashDedup(GlobalStage):
         m, n = shared["m"], shared["n"]
         cols = [f"_band_{b}" for b in shared["groups"][piece]]
         index_rows = pl.scan_parquet(shared["index_files"]) if m else None
-        old = index_rows.select(cols).collect() if index_rows is not None else None
-        new = keys.select(cols).collect() if n else None
         row_of_dense = shared["row_of_dense"]
-        per_band = []
-        for col in cols:
+
+        def buckets(col: str, frames: tuple[pl.DataFrame | None, pl.DataFrame | None] | None = None) -> Buckets:
+            old, new = frames or (
+                index_rows.select(col).collect() if index_rows is not None else None,
+                keys.select(col).collect() if n else None,
+            )
             h_row = np.empty(m + n, dtype=np.uint64)
             if old is not None:
                 h_row[:m] = old[col].to_numpy()
             if new is not None:
                 h_row[m:] = new[col].to_numpy()
-            per_band.append(bucket_candidates(h_row[row_of_dense], self.cfg.verify, self.cfg.max_checks, m))
-        del old, new
+            return bucket_order(h_row[row_of_dense], self.cfg.verify, self.cfg.max_checks)
+
+        frames = (index_rows.select(cols).collect() if index_rows is not None else None, keys.select(cols).collect() if n else None)
         if not self.cfg.verify:
-            return [(pairs, paired, np.zeros(2, dtype=np.int64)) for pairs, paired in per_band]
+            return [(*buckets(col, frames).candidates(m), np.zeros(2, dtype=np.int64)) for col in cols]
+        # A band's candidate pairs are listed here and held until the sets (or signatures) of every
+        # document they name are read, unless it would list more than _PAIRS_HELD: a band of a corpus
+        # of near copies lists up to max_checks pairs a document (8 bytes each: 1M such documents,
+        # 0.5 GB a band), and holding a piece's bands at once made each resolve worker of a 1M
+        # `curate dedup` of templated pages peak at 3.3 GB. Such a band only marks who shares a
+        # bucket now, and is sorted again and listed, verified and dropped one at a time later.
+        named = np.zeros(m + n, dtype=bool)  # by dense id
+        held: list[tuple[np.ndarray, int] | None] = []
+        for col in cols:
+            band = buckets(col, frames)
+            if band.bound <= _PAIRS_HELD:
+                pairs, paired = band.candidates(m)
+                named[pairs.ravel()] = True
+                held.append((pairs, paired))
+            else:
+                named[band.members()] = True
+                held.append(None)
+            del band
+        del frames
+        wanted = np.zeros(m + n, dtype=bool)  # by key row
+        wanted[row_of_dense[named]] = True
+        del named
         parent = new_parent(m + n)  # this piece's own forest: skips pairs its earlier edges joined
-        out = []
+        check: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
         if self._check_column() == "_set":
-            sets, set_off, row_of = _candidate_sets(index_rows, keys, m, n, row_of_dense, per_band)
-            for pairs, paired in per_band:
-                edges, stats = jaccard_edges(pairs, parent, sets, set_off, row_of, self.cfg.threshold)
-                out.append((edges, paired, stats))
-            return out
-        sig, row_of = _candidate_signatures(index_rows, keys, m, n, row_of_dense, per_band, self.cfg.num_perm)
-        for pairs, paired in per_band:
-            edges, stats = verified_edges(pairs, parent, sig, row_of, self.cfg.threshold)
+            sets, set_off, row_of = _candidate_sets(index_rows, keys, m, n, row_of_dense, wanted)
+            check = lambda pairs: jaccard_edges(pairs, parent, sets, set_off, row_of, self.cfg.threshold)  # noqa: E731
+        else:
+            sig, row_of = _candidate_signatures(index_rows, keys, m, n, row_of_dense, wanted, self.cfg.num_perm)
+            check = lambda pairs: verified_edges(pairs, parent, sig, row_of, self.cfg.threshold)  # noqa: E731
+        del wanted
+        out = []
+        for i, col in enumerate(cols):
+            pairs, paired = held[i] or buckets(col).candidates(m)
+            held[i] = None
+            edges, stats = check(pairs)
             out.append((edges, paired, stats))
+            del pairs
         return out
 
     def combine(
@@ -422,6 +453,10 @@ class MinhashDedup(GlobalStage):
         return out.with_columns(pl.col("dup_cluster_size").fill_null(1))
 
 
+_PAIRS_HELD = 1 << 23
+"""Candidate pairs a band may list before its piece reads the sets they need (64 MiB of int32
+pairs); a band that would list more is listed again, one band at a time, after the read."""
+
 _ROWS_PER_PIECE = 1 << 20
 """Band rows a piece handles at least: small corpora make few pieces (fewer reads and messages),
 large ones one piece per band (as much parallelism as there are bands)."""
@@ -441,16 +476,15 @@ def _band_groups(bands: int, rows: int, max_pieces: int) -> list[list[int]]:
 
 def _candidate_signatures(
     index_rows: pl.LazyFrame | None, keys: pl.LazyFrame, m: int, n: int, row_of_dense: np.ndarray,
-    per_band: list[tuple[np.ndarray, int]], num_perm: int,
+    wanted: np.ndarray, num_perm: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The signatures of the documents some candidate pair names (no other is ever compared),
-    and each dense id's row among them.
+    """The signatures of the ``wanted`` key rows (those in a shared bucket: no other is ever
+    compared), and each dense id's row among them.
 
     Only those are held (most documents of a corpus are in no candidate pair), read in slices
     of ``_SIG_SLICE_ROWS`` key rows, skipping slices that hold none, so the transient copies stay
     a few MiB whatever the corpus size.
     """
-    wanted = _wanted_rows(m, n, row_of_dense, per_band)
     count = int(wanted.sum())
     sig = np.empty((max(count, 1), num_perm), dtype=SIG_DTYPE)
     position = np.cumsum(wanted, dtype=np.int64) - 1
@@ -471,23 +505,12 @@ def _candidate_signatures(
     return sig, position[row_of_dense]
 
 
-def _wanted_rows(m: int, n: int, row_of_dense: np.ndarray, per_band: list[tuple[np.ndarray, int]]) -> np.ndarray:
-    """By key row (index entries first, then new rows): whether some candidate pair names it."""
-    named = np.zeros(m + n, dtype=bool)  # by dense id
-    for pairs, _ in per_band:
-        named[pairs.ravel()] = True
-    wanted = np.zeros(m + n, dtype=bool)
-    wanted[row_of_dense[named]] = True
-    return wanted
-
-
 def _candidate_sets(
-    index_rows: pl.LazyFrame | None, keys: pl.LazyFrame, m: int, n: int, row_of_dense: np.ndarray,
-    per_band: list[tuple[np.ndarray, int]],
+    index_rows: pl.LazyFrame | None, keys: pl.LazyFrame, m: int, n: int, row_of_dense: np.ndarray, wanted: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The shingle sets of the documents some candidate pair names, as one uint32 array of
-    records with their offsets, and each dense id's record (read in slices, as the signatures)."""
-    wanted = _wanted_rows(m, n, row_of_dense, per_band)
+    """The shingle sets of the ``wanted`` key rows (index entries first, then new rows: those in a
+    shared bucket), as one uint32 array of records with their offsets, and each dense id's record
+    (read in slices, as the signatures)."""
     position = np.cumsum(wanted, dtype=np.int64) - 1
     np.maximum(position, 0, out=position)
     parts: list[np.ndarray] = []
