@@ -70,3 +70,19 @@ def test_a_unit_on_a_thread_reports_its_own_thread_s_cpu_time() -> None:
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     assert sum(spent) <= cpu + 0.05  # never more than the process spent in all (no double count)
     assert all(s <= wall + 0.05 for s in spent)
+
+
+def test_the_threads_serve_every_map_until_the_executor_is_closed() -> None:
+    """One pool for the run: a unit of the next step reuses its thread's freed pages."""
+    ex = ThreadExecutor(2)
+    barrier = threading.Barrier(2, timeout=5)
+
+    def name(_: int) -> str:
+        barrier.wait()
+        return threading.current_thread().name
+
+    first = set(ex.map(name, [(0,), (1,)], lambda r: None))
+    second = set(ex.map(name, [(0,), (1,)], lambda r: None))
+    assert first == second and len(first) == 2
+    ex.close()
+    assert not any(t.name in first for t in threading.enumerate())

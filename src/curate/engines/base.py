@@ -15,7 +15,7 @@ from typing import Any
 import polars as pl
 
 from curate.config import InputConfig, SourceConfig
-from curate.engines.executor import unit_cpu_seconds
+from curate.engines.executor import on_unit_thread, unit_cpu_seconds
 from curate.errors import CurateError, StageError
 from curate.ingest import finalize_chunk
 from curate.io import store
@@ -143,7 +143,8 @@ def _gives_memory_back(fn: Callable[..., Any]) -> Callable[..., Any]:
         finally:
             import pyarrow
 
-            pyarrow.default_memory_pool().release_unused()
+            if not on_unit_thread():  # a ThreadExecutor releases once a map, for all its threads
+                pyarrow.default_memory_pool().release_unused()
 
     return unit
 

@@ -126,11 +126,22 @@ def unit_cpu_seconds() -> float:
     polars' and Arrow's pools that work for it included), or, on a ``ThreadExecutor`` thread,
     whose process runs other units at the same time, that thread's own (those pools' CPU time
     then goes uncounted: a floor, never a double count)."""
-    return time.thread_time() if getattr(_on_unit_thread, "shared", False) else time.process_time()
+    return time.thread_time() if on_unit_thread() else time.process_time()
 
 
 def _mark_unit_thread() -> None:
     _on_unit_thread.shared = True
+
+
+def on_unit_thread() -> bool:
+    """Whether this thread is one of a ``ThreadExecutor``'s (its units share the process)."""
+    return bool(getattr(_on_unit_thread, "shared", False))
+
+
+def _release_arrow_memory() -> None:
+    import pyarrow
+
+    pyarrow.default_memory_pool().release_unused()
 
 
 class ThreadExecutor:
@@ -144,6 +155,12 @@ class ThreadExecutor:
     more at its peak (two shards in flight). Units write only their own files, under names that do
     not depend on the thread: the same bytes as any other executor. A unit that fails stops the
     units not yet started; those running finish (a thread cannot be stopped), then it is raised.
+
+    The threads live as long as the executor, and Arrow's freed pages go back to the system once
+    a map has finished, not after each unit (as a worker process's units do, ``base.
+    _gives_memory_back``): the next unit on the same thread reuses them instead of faulting and
+    zeroing fresh ones. `curate dedup` of 100,000 documents: 2.31 -> 2.11 s, 0.95 -> 0.71 s of
+    system time, peak RSS 577 -> 599 MiB (medians of 6 alternating runs).
     """
 
     kind = "local"
@@ -151,28 +168,40 @@ class ThreadExecutor:
     def __init__(self, threads: int) -> None:
         self.threads = max(1, threads)
         self._serial = SerialExecutor()
+        self._pool: ThreadPoolExecutor | None = None
 
     def map(self, fn: Callable[..., Any], calls: Iterable[tuple], on_done: OnDone) -> list[Any]:
         calls = list(calls)
         if self.threads == 1 or len(calls) < 2:
             return self._serial.map(fn, calls, on_done)
         results: list[Any] = [None] * len(calls)
-        pool = ThreadPoolExecutor(min(self.threads, len(calls)), thread_name_prefix="curate-unit", initializer=_mark_unit_thread)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="curate-unit", initializer=_mark_unit_thread)
+        pool = self._pool
+        futures = {pool.submit(fn, *args): i for i, args in enumerate(calls)}
         try:
-            futures = {pool.submit(fn, *args): i for i, args in enumerate(calls)}
             for fut in as_completed(futures):
                 r = fut.result()
                 results[futures[fut]] = r
                 on_done(r)
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            for f in futures:
+                if not f.cancelled():
+                    f.exception()  # wait for the units already running
+            raise
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            _release_arrow_memory()  # once a step, not after each unit: see the class's docstring
         return results
 
     def map_shards(self, fn: Callable[..., Any], calls: Iterable[tuple], on_done: OnDone, links: list[Any]) -> list[Any]:
         return self.map(fn, calls, on_done)
 
     def close(self) -> None:
-        pass
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
 
 def _die_with_parent() -> None:
