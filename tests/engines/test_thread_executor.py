@@ -77,12 +77,12 @@ def test_the_threads_serve_every_map_until_the_executor_is_closed() -> None:
     ex = ThreadExecutor(2)
     barrier = threading.Barrier(2, timeout=5)
 
-    def name(_: int) -> str:
+    def ident(_: int) -> int | None:
         barrier.wait()
-        return threading.current_thread().name
+        return threading.current_thread().ident
 
-    first = set(ex.map(name, [(0,), (1,)], lambda r: None))
-    second = set(ex.map(name, [(0,), (1,)], lambda r: None))
+    first = set(ex.map(ident, [(0,), (1,)], lambda r: None))
+    second = set(ex.map(ident, [(0,), (1,)], lambda r: None))
     assert first == second and len(first) == 2
     ex.close()
-    assert not any(t.name in first for t in threading.enumerate())
+    assert not first & {t.ident for t in threading.enumerate()}
