@@ -194,8 +194,12 @@ def threads():
 
 executor = RayExecutor(2)
 per_task = executor.map(threads, [()] * 4, lambda r: None)
-daemons = [" ".join(p.cmdline()) for p in psutil.Process().children(recursive=True)]
-print(json.dumps({"per_task": per_task, "daemons": daemons, "driver_env": os.environ.get("POLARS_MAX_THREADS")}))
+children = psutil.Process().children(recursive=True)
+daemons = [" ".join(p.cmdline()) for p in children]
+retry = "RAY_raylet_client_connect_timeout_milliseconds"
+raylet_retry = [p.environ().get(retry) for p in children if p.name() == "raylet" or "/raylet " in " ".join(p.cmdline())]
+print(json.dumps({"per_task": per_task, "daemons": daemons, "driver_env": os.environ.get("POLARS_MAX_THREADS"),
+                  "raylet_retry": raylet_retry, "driver_retry": os.environ.get(retry)}))
 executor.close()
 """
 
@@ -205,7 +209,8 @@ def test_a_local_instance_gives_each_task_one_thread_and_runs_no_idle_daemons(tm
     the task holds (the driver's environment left as it was), and the autoscaler monitor, the log
     monitor and the dashboard's API server, which such a run never uses, are not left running.
     Ray's notice that the instance uses token authentication (its default, and curate's wish) is
-    not printed on every run."""
+    not printed on every run. Its raylet retries connecting to its own object store every 100 ms,
+    not every second (``_LOCAL_DAEMON_ENV``)."""
     import os
     import subprocess
     import sys
@@ -218,5 +223,7 @@ def test_a_local_instance_gives_each_task_one_thread_and_runs_no_idle_daemons(tm
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen["per_task"] == [["1", 1, 1]] * 4
     assert seen["driver_env"] is None
+    assert seen["raylet_retry"] == ["100"]
+    assert seen["driver_retry"] is None
     assert any("raylet" in d for d in seen["daemons"])
     assert not [d for d in seen["daemons"] if any(name in d for name in ("monitor.py", "dashboard.py"))]
