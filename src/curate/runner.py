@@ -377,8 +377,11 @@ class Runner:
                 todo.append(task)
         # a core this step's units leave idle writes each unit's shards behind its reading
         behind = isinstance(self.executor, ThreadExecutor) and len(todo) < self.executor.threads
+        keys_for = self._keys_at_ingest(step)
+        if keys_for is not None:
+            self._start(self.plan.steps[step.index + 1])  # its folder claimed before ingest writes its keys there
         calls = [
-            (t, cfg.sources[t.source_index], cfg, plan.default_sources[t.source_index], step.folder, step.fingerprint, self._codec(step), behind)
+            (t, cfg.sources[t.source_index], cfg, plan.default_sources[t.source_index], step.folder, step.fingerprint, self._codec(step), behind, keys_for)
             for t in todo
         ]
         self.reporter.step_started(step.folder.name, len(calls), "read tasks")
@@ -394,6 +397,24 @@ class Runner:
         unify_shard_schemas(step.folder, shard_names(step.folder))  # one schema for every shard of the step
         stats = stats + check_unique_ids(step.folder, shard_names(step.folder), cfg.strict, where)
         return self._finish(step, stats, time.monotonic() - t0, "")
+
+    def _keys_at_ingest(self, ingest: Step) -> ChainLink | None:
+        """The link of the global stage right after ingest when this run reaches it and its keys
+        are cheap and read only ``id`` and ``text`` (``GlobalStage.keys_cheap``): ingest computes
+        them from each shard's rows in memory. A shard that ingest's later passes rewrite gets its
+        keys again from the file (``base.done_keys``). Every shard is then read once less: `curate
+        dedup` of 100,000 documents 2.59 -> 2.43 s (medians of 5 alternating runs, the same bytes),
+        ingest + exact_dedup of the 1M full pipeline 12.1 -> 11.8 s."""
+        i = ingest.index + 1
+        if i > self.plan.last or i >= len(self.plan.steps):
+            return None
+        following = self.plan.steps[i]
+        stage = following.stage
+        if following.role is not StepRole.GLOBAL or not getattr(stage, "keys_cheap", False):
+            return None
+        if not stage.required_columns() <= {"id", "text"}:  # type: ignore[union-attr]
+            return None
+        return self._link(following, ingest.folder, writes_kept=True, replay=False)
 
     def _link(self, step: Step, source: Path, *, writes_kept: bool, replay: bool) -> ChainLink:
         assert step.stage is not None
@@ -564,7 +585,8 @@ class Runner:
         link = self._link(step, source.folder if not replay else previous.folder, writes_kept=True, replay=False)
         shards = self._shards(source)
         self._start(step)
-        done_keys = [base.done_stats(step.folder / "_keys", s, step.fingerprint) for s in shards]  # resumed
+        # resumed, or computed by ingest from the rows of the very files ``source`` holds now
+        done_keys = [base.done_keys(step.folder / "_keys", s, step.fingerprint, None if replay else source.folder) for s in shards]
         todo = [s for s, done in zip(shards, done_keys, strict=True) if done is None]
         if todo:  # none when the chain before computed them (``_following_global``) or a resume found them
             self.reporter.step_started(f"{step.folder.name} keys", len(todo))

@@ -43,7 +43,7 @@ def test_shards_written_behind_the_reading_are_the_bytes_written_in_turn(tmp_pat
     real = base.ingest_task
 
     def recording(*args: Any) -> Any:
-        behind.append(args[-1])
+        behind.append(args[7])  # ingest_task(task, src, cfg, default_source, folder, fingerprint, compression, write_behind, keys_for)
         return real(*args)
 
     monkeypatch.setattr(base, "ingest_task", recording)

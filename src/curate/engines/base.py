@@ -190,11 +190,14 @@ class _WriteBehind:
 @_gives_memory_back
 def ingest_task(
     task: ReadTask, src: SourceConfig, cfg: InputConfig, default_source: str, folder: Path, fingerprint: str,
-    compression: str = PARQUET_COMPRESSION, write_behind: bool = False,
+    compression: str = PARQUET_COMPRESSION, write_behind: bool = False, keys_for: ChainLink | None = None,
 ) -> StageStats:
     """Read, validate and write one read task; its shards are `part-TTTTT-CCCC`, kept rows
     written with ``compression`` (``WORK_COMPRESSION`` unless the step is published), each
-    chunk's on a second thread while the next is read with ``write_behind`` (``_WriteBehind``)."""
+    chunk's on a second thread while the next is read with ``write_behind`` (``_WriteBehind``).
+    ``keys_for``: the global stage right after ingest, whose keys are cheap (``keys_cheap``):
+    each shard's keys are computed from its rows in memory and marked as computed from that
+    very file (``write_keys_of``), so the stage does not read the shard back for them."""
     t0 = unit_cpu_seconds()
     name = f"task-{task.index:05d}"
     for stale in list(folder.glob(f"part-{task.index:05d}-*.parquet")) + list(
@@ -217,6 +220,8 @@ def ingest_task(
         written = 0
         if kept.height:
             written += write_parquet_atomic(kept, folder / f"{shard}.parquet", compression)
+            if keys_for is not None:
+                write_keys_of(keys_for, shard, kept)
         if rejected.height:
             written += write_parquet_atomic(rejected, folder / "rejected" / f"{shard}.parquet")
         return written
@@ -465,7 +470,9 @@ def keys_task(shard: str, link: ChainLink, replay: tuple[ChainLink, ...] = ()) -
     return _write_keys(link, shard, batch)
 
 
-def _write_keys(link: ChainLink, shard: str, batch: pl.DataFrame) -> StageStats:
+def _write_keys(link: ChainLink, shard: str, batch: pl.DataFrame, marked: str | None = None) -> StageStats:
+    """``stage.keys`` of one shard's rows into ``_keys/``, marked done with the link's fingerprint
+    (or ``marked``, see ``write_keys_of``)."""
     keys_dir = link.folder / "_keys"
     stage = ready_stage(link.stage, link.fingerprint)
     assert isinstance(stage, GlobalStage)
@@ -473,8 +480,37 @@ def _write_keys(link: ChainLink, shard: str, batch: pl.DataFrame) -> StageStats:
     keys = _guard(link, shard, lambda: stage.keys(batch, ctx))
     write_keys_file(keys, keys_dir / f"{shard}.parquet")
     stats = StageStats(counters=Counter(ctx.counters))
-    save_stats(keys_dir, shard, link.fingerprint, stats)
+    save_stats(keys_dir, shard, marked or link.fingerprint, stats)
     return stats
+
+
+def write_keys_of(link: ChainLink, shard: str, rows: pl.DataFrame) -> StageStats:
+    """Keys of the rows just written as ``link.source``'s ``shard``, computed from those rows in
+    memory. Their done mark names the file they came from (``shard_identity``): a shard rewritten
+    afterwards (ingest's passes over all shards, one schema and unique ids, rewrite some) has other
+    keys, and ``done_keys`` then no longer counts them as done."""
+    identity = shard_identity(link.source / f"{shard}.parquet")
+    return _write_keys(link, shard, rows, f"{link.fingerprint}@{identity}")
+
+
+def shard_identity(path: Path) -> str:
+    """Which file ``path`` is: a rewrite (a new file renamed over it) changes its inode, and
+    size or modification time tell a copy made later apart."""
+    st = path.stat()
+    return f"{st.st_ino}-{st.st_size}-{st.st_mtime_ns}"
+
+
+def done_keys(keys_dir: Path, shard: str, fingerprint: str, source: Path | None) -> StageStats | None:
+    """Stats of ``shard``'s keys computed earlier with ``fingerprint``: from the shard as read, or
+    from the rows of the very file ``source`` holds now (``write_keys_of``; not when the keys are
+    read through replayed steps: ``source`` None)."""
+    done = done_stats(keys_dir, shard, fingerprint)
+    if done is not None or source is None:
+        return done
+    path = source / f"{shard}.parquet"
+    if not path.is_file():
+        return None
+    return done_stats(keys_dir, shard, f"{fingerprint}@{shard_identity(path)}")
 
 
 def write_keys_file(keys: pl.DataFrame, path: Path) -> None:

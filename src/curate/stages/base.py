@@ -186,6 +186,12 @@ class GlobalStage(Stage):
     the runner may then skip writing its kept rows when another global stage follows, and
     recompute them in memory wherever they are read."""
 
+    keys_cheap: ClassVar[bool] = False
+    """True when ``keys`` costs a small fraction of reading a shard back (a hash of the text): right
+    after ingest, the runner then computes them from each shard's rows while they are in memory
+    instead of reading every shard once more (``ingest_task``'s ``keys_for``). Only for keys of
+    ``id`` and ``text`` alone (``required_columns``), which read the same in memory as from the file."""
+
     def keys(self, batch: pl.DataFrame, ctx: StageContext) -> pl.DataFrame:
         raise NotImplementedError
 

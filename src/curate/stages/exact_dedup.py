@@ -51,6 +51,7 @@ class ExactDedup(GlobalStage):
     Config: ClassVar[type[StageConfig]] = ExactDedupConfig
     reject_columns: ClassVar[frozenset[str]] = frozenset({"duplicate_of"})
     replay_cheap: ClassVar[bool] = True
+    keys_cheap: ClassVar[bool] = True
 
     def __init__(self, cfg: ExactDedupConfig) -> None:
         super().__init__(cfg)

@@ -1,0 +1,101 @@
+"""A global stage with cheap keys right after ingest (exact dedup): ingest computes its keys from
+each shard's rows in memory, and the result is the one reading the shards back gives."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+from conftest import make_records, write_config, write_jsonl
+from curate.config import load_config
+from curate.engines import base
+from curate.engines.executor import SerialExecutor
+from curate.pipeline import build_plan
+from curate.runner import run_plan
+from curate.stages.exact_dedup import ExactDedup
+
+
+def _run(root: Path, inputs: dict[str, list[dict[str, Any]]], keep: str = "first") -> Path:
+    for name, records in inputs.items():
+        write_jsonl(root / "in" / name, records)
+    cfg = {
+        "input": {"paths": [str(root / "in")], "rows_per_shard": 40},
+        "workdir": str(root / "work"),
+        "output": {"path": str(root / "out")},
+        "stages": [{"kind": "exact_dedup", "keep": keep}, {"kind": "minhash_dedup", "threshold": 0.7}],
+    }
+    run_plan(build_plan(load_config(write_config(root, cfg))), SerialExecutor())
+    return root
+
+
+def _digest(root: Path) -> dict[str, str]:
+    """md5 of every published file but the manifest and card (they hold timings), and the counts."""
+    out = {str(p.relative_to(root / "out")): hashlib.md5(p.read_bytes()).hexdigest()
+           for p in sorted((root / "out").rglob("*.parquet"))}
+    manifest = json.loads((root / "out" / "_manifest.json").read_text())
+    out["counts"] = json.dumps([(s["stage"], s["counts"]["docs_in"], s["counts"]["docs_kept"], s["counts"]["docs_rejected"]) for s in manifest["steps"]])
+    return out
+
+
+def _markers(root: Path) -> dict[str, str]:
+    """Each exact-dedup key file's done mark: the step's fingerprint, or it @ the shard it came from."""
+    keys = root / "work" / "01_exact_dedup" / "_keys"
+    return {p.name.split(".")[0]: json.loads(p.read_text())["fingerprint"] for p in sorted((keys / "_stats").glob("*.json"))}
+
+
+@pytest.fixture
+def corpus() -> dict[str, list[dict[str, Any]]]:
+    return {"a.jsonl": make_records(150, seed=3, dup_every=4), "b.jsonl": make_records(90, seed=5, dup_every=3)}
+
+
+def test_keys_computed_at_ingest_give_the_same_output_as_keys_read_back(tmp_path: Path, corpus: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    fused = _run(tmp_path / "fused", corpus)
+    monkeypatch.setattr(ExactDedup, "keys_cheap", False)
+    read_back = _run(tmp_path / "read_back", corpus)
+    assert _digest(fused) == _digest(read_back)
+    marks = _markers(fused)
+    assert marks and all("@" in m for m in marks.values())  # every shard's keys came from ingest
+    assert not any("@" in m for m in _markers(read_back).values())
+
+
+def test_a_keep_rule_reading_another_column_reads_the_shards_back(tmp_path: Path) -> None:
+    """``highest:COLUMN`` reads a metadata column, whose type in memory may not be the one read back."""
+    root = _run(tmp_path, {"a.jsonl": make_records(80, seed=1, dup_every=3)}, keep="highest:n")
+    assert _markers(root) and not any("@" in m for m in _markers(root).values())
+
+
+def test_a_shard_rewritten_after_ingest_gets_its_keys_from_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ingest's pass over all shards moves a later copy of a repeated id to the rejected set and
+    rewrites that shard: the keys computed from its rows before are not used."""
+    first = [{"id": f"a{i}", "text": r["text"]} for i, r in enumerate(make_records(60, seed=2, dup_every=4))]
+    second = [{"id": f"b{i}", "text": r["text"]} for i, r in enumerate(make_records(60, seed=8, dup_every=5))]
+    second[7]["id"] = "a3"  # a repeated id: the later copy is rejected as duplicate_id
+    corpus = {"a.jsonl": first, "b.jsonl": second}
+    fused = _run(tmp_path / "fused", corpus)
+    marks = _markers(fused)
+    rewritten = [s for s, m in marks.items() if "@" not in m]
+    assert len(rewritten) == 1 and any("@" in m for m in marks.values())
+    rejected = pl.read_parquet(next((fused / "work" / "00_ingest" / "rejected").glob(f"{rewritten[0]}*.parquet")))
+    assert rejected["reject_reason"].to_list() == ["duplicate_id"]
+    monkeypatch.setattr(ExactDedup, "keys_cheap", False)
+    assert _digest(fused) == _digest(_run(tmp_path / "read_back", corpus))
+
+
+def test_keys_marked_with_a_file_are_not_done_once_the_file_is_replaced(tmp_path: Path) -> None:
+    keys_dir, source = tmp_path / "_keys", tmp_path / "ingest"
+    source.mkdir()
+    shard = source / "part-00000-0000.parquet"
+    pl.DataFrame({"id": ["x"], "text": ["t"]}).write_parquet(shard)
+    stats = base.StageStats(counters={"k": 1})
+    base.save_stats(keys_dir, "part-00000-0000", f"fp@{base.shard_identity(shard)}", stats)
+    assert base.done_keys(keys_dir, "part-00000-0000", "fp", source) == stats
+    assert base.done_keys(keys_dir, "part-00000-0000", "other", source) is None
+    assert base.done_keys(keys_dir, "part-00000-0000", "fp", None) is None  # read through replayed steps
+    pl.DataFrame({"id": ["x"], "text": ["u"]}).write_parquet(tmp_path / "new.parquet")
+    (tmp_path / "new.parquet").replace(shard)
+    assert base.done_keys(keys_dir, "part-00000-0000", "fp", source) is None
