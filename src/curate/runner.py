@@ -404,7 +404,7 @@ class Runner:
         them from each shard's rows in memory. A shard that ingest's later passes rewrite gets its
         keys again from the file (``base.done_keys``). Every shard is then read once less, which
         counts where reads are dear (lz4 shards, a shared filesystem): ingest + exact_dedup of the
-        1M full pipeline took 11.7-11.9 s instead of 12.1 (2 runs each); on 100,000 documents
+        1M full pipeline took 11.2-11.9 s in four local runs against 11.9-12.6 in four; on 100,000 documents
         (uncompressed shards, one process) `curate dedup` took the same time within the noise
         (before/after 1.04x and 0.97x, medians of two 5-run A/Bs; the same bytes)."""
         i = ingest.index + 1
