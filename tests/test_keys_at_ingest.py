@@ -10,6 +10,7 @@ from typing import Any
 
 import polars as pl
 import pytest
+import yaml
 
 from conftest import make_records, write_config, write_jsonl
 from curate.config import load_config
@@ -99,3 +100,17 @@ def test_keys_marked_with_a_file_are_not_done_once_the_file_is_replaced(tmp_path
     pl.DataFrame({"id": ["x"], "text": ["u"]}).write_parquet(tmp_path / "new.parquet")
     (tmp_path / "new.parquet").replace(shard)
     assert base.done_keys(keys_dir, "part-00000-0000", "fp", source) is None
+
+
+def test_a_resume_after_the_keep_rule_changed_keys_the_shards_again(tmp_path: Path, corpus: Any) -> None:
+    """Ingest is reused (its config did not change) and computes no keys; the exact-dedup step,
+    run with another config, keys every shard from its file: the result of a fresh run."""
+    root = _run(tmp_path / "changed", corpus)
+    cfg_path = root / "config.yaml"
+    cfg = yaml.safe_load(cfg_path.read_text())
+    cfg["stages"][0]["keep"] = "longest"
+    cfg["output"]["overwrite"] = True  # the published release is of the first config
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    run_plan(build_plan(load_config(cfg_path), resume=True), SerialExecutor())
+    assert _markers(root) and not any("@" in m for m in _markers(root).values())
+    assert _digest(root) == _digest(_run(tmp_path / "fresh", corpus, keep="longest"))
