@@ -42,6 +42,7 @@ def test_mapped_and_streamed_ranges_equal_the_specification(lines: list[bytes], 
         with pytest.MonkeyPatch.context() as mp:  # small blocks, count steps and drops: every boundary case
             mp.setattr(discovery, "_SPLIT_BLOCK", 7)
             mp.setattr(discovery, "_COUNT_STEP", 5)
+            mp.setattr(discovery, "_COUNT_BLOCK", 11)  # ranges counted in several blocks, on threads
             mp.setattr(discovery, "_MAP_DROP", mmap.PAGESIZE)
             if len(data) > target:  # (a file within one target is one range without being read)
                 assert discovery._streamed_jsonl_ranges(str(path), len(data), target) == want
@@ -50,14 +51,25 @@ def test_mapped_and_streamed_ranges_equal_the_specification(lines: list[bytes], 
 
 
 def test_a_file_over_many_mapped_pages_is_counted_and_let_go_on_the_way(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Pages are dropped from the map behind the count (bounded resident memory); the count is
-    unchanged."""
+    """Pages are dropped from the map behind the count (bounded resident memory), by each of the
+    threads counting a block; the count is unchanged."""
     data = b"".join(b'{"text": "%d"}\n' % i + (b"\n" if i % 7 == 0 else b"") for i in range(60_000))
     path = tmp_path / "d.jsonl"
     path.write_bytes(data)
     monkeypatch.setattr(discovery, "_MAP_DROP", 2 * mmap.PAGESIZE)
     monkeypatch.setattr(discovery, "_COUNT_STEP", 3000)
+    monkeypatch.setattr(discovery, "_COUNT_BLOCK", 20_000)
+    dropped: list[tuple[int, int]] = []
+    real = mmap.mmap.madvise
+
+    class Recording(mmap.mmap):
+        def madvise(self, option: int, start: int = 0, length: int = -1) -> None:
+            dropped.append((start, length))
+            real(self, option, start, length)
+
+    monkeypatch.setattr(discovery.mmap, "mmap", Recording)
     got = discovery._jsonl_ranges(str(path), len(data), 50_000)
+    assert dropped and all(start % mmap.PAGESIZE == 0 and length > 0 for start, length in dropped)
     assert len(got) > 10
     assert got == reference_ranges(data, 50_000)
 

@@ -435,33 +435,67 @@ def _jsonl_ranges(path: str, size: int, target: int) -> list[tuple[int, int, int
 
 _COUNT_STEP = 1 << 20
 """Bytes compared at a time when counting newlines (the comparison's buffer stays in cache)."""
+_COUNT_BLOCK = 32 << 20
+"""At most this many bytes of a range are counted by one task: a file's ranges before its last cut
+are counted in such blocks on a thread per core (numpy compares and counts without the GIL). On 1M
+documents in eight 139 MB files, planning counted 1 GB in 0.25-0.28 s on one thread, 0.15 s on
+two; the planner runs before any read task starts, so this is wall time of every run."""
 _MAP_DROP = 64 << 20
 """Mapped bytes after which the counted pages are let go, so the planner's resident memory stays
-bounded by this, not by the file (they remain in the page cache for the workers' reads)."""
+bounded by this (times the counting threads), not by the file (they remain in the page cache for
+the workers' reads)."""
 
 
 def _mapped_jsonl_ranges(path: str, size: int, target: int) -> list[tuple[int, int, int]]:
-    """:func:`_jsonl_ranges` of a local file, through a read-only memory map."""
-    ranges: list[tuple[int, int, int]] = []
-    start, line = 0, 1
+    """:func:`_jsonl_ranges` of a local file, through a read-only memory map: the cuts first (each
+    one search from ``start + target``), then the newlines of every range before the last."""
     with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
         if len(mm) < size:
             raise ValueError("the file shrank since it was listed")
-        scratch = np.empty(_COUNT_STEP, dtype=bool)
-        dropped = 0
+        bounds: list[tuple[int, int]] = []
+        start = 0
         while (cut := mm.find(b"\n", start + target, size)) >= 0 and cut + 1 < size:
-            end = cut + 1
-            ranges.append((start, end, line))
-            for i in range(start, end, _COUNT_STEP):
-                line += _newlines(mm, i, min(i + _COUNT_STEP, end), scratch)
-                done = min(i + _COUNT_STEP, end) // mmap.PAGESIZE * mmap.PAGESIZE
-                if done - dropped >= _MAP_DROP and hasattr(mmap, "MADV_DONTNEED"):
-                    mm.madvise(mmap.MADV_DONTNEED, dropped, done - dropped)
-                    dropped = done
-            start = end
+            bounds.append((start, cut + 1))
+            start = cut + 1
+        blocks = [(k, lo, min(lo + _COUNT_BLOCK, end)) for k, (begin, end) in enumerate(bounds) for lo in range(begin, end, _COUNT_BLOCK)]
+        per_range = [0] * len(bounds)
+        for (k, _, _), n in zip(blocks, _count_blocks(mm, [(lo, hi) for _, lo, hi in blocks]), strict=True):
+            per_range[k] += n
+    ranges: list[tuple[int, int, int]] = []
+    line = 1
+    for (begin, end), n in zip(bounds, per_range, strict=True):
+        ranges.append((begin, end, line))
+        line += n
     if start < size:
         ranges.append((start, size, line))
     return ranges
+
+
+def _count_blocks(mm: mmap.mmap, blocks: list[tuple[int, int]]) -> list[int]:
+    """Newlines in each ``(lo, hi)`` block of ``mm``, on a thread per core when there are several."""
+    threads = min(len(blocks), os.cpu_count() or 1)
+    if threads <= 1:
+        return [_count_block(mm, lo, hi) for lo, hi in blocks]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(threads, thread_name_prefix="curate-plan") as pool:  # ended before workers fork
+        return list(pool.map(lambda b: _count_block(mm, *b), blocks))
+
+
+def _count_block(mm: mmap.mmap, lo: int, hi: int) -> int:
+    """Newlines in ``mm[lo:hi]``, ``_COUNT_STEP`` bytes at a time; the block's whole pages are let
+    go from the map every ``_MAP_DROP`` bytes counted."""
+    scratch = np.empty(min(_COUNT_STEP, max(hi - lo, 1)), dtype=bool)
+    count = 0
+    dropped = -(-lo // mmap.PAGESIZE) * mmap.PAGESIZE  # first whole page of the block
+    for i in range(lo, hi, _COUNT_STEP):
+        j = min(i + _COUNT_STEP, hi)
+        count += _newlines(mm, i, j, scratch)
+        done = j // mmap.PAGESIZE * mmap.PAGESIZE
+        if done - dropped >= _MAP_DROP and hasattr(mmap, "MADV_DONTNEED"):
+            mm.madvise(mmap.MADV_DONTNEED, dropped, done - dropped)
+            dropped = done
+    return count
 
 
 def _newlines(mm: mmap.mmap, start: int, end: int, scratch: np.ndarray) -> int:
