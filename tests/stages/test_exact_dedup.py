@@ -6,9 +6,11 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from curate.runner import run_stage_frames
-from curate.stages.base import REJECT
+from curate.stages.base import REJECT, StageContext
 from curate.stages.exact_dedup import ExactDedup, ExactDedupConfig
 
 
@@ -66,3 +68,28 @@ def test_null_empty_and_blank_texts_are_one_group(tmp_path: Path) -> None:
     # null hashes like "", and whitespace collapses to "": one survivor, text documents untouched
     shards = [pl.DataFrame({"id": ["a", "b", "c", "d"], "text": ["", None, "   ", "x"]})]
     assert removed(ExactDedupConfig(), shards, tmp_path) == {"b": "a", "c": "a"}
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(st.integers(0, 3), st.integers(0, 2), st.sampled_from([0.0, -1.0, -2.5])), max_size=60
+    )
+)
+def test_resolve_keeps_the_smallest_rank_then_id_of_each_hash_group(rows: list[tuple[int, int, float]]) -> None:
+    """The decisions, written plainly: in each group of equal (h1, h2) the row of smallest
+    (rank, id) survives and every other row names it; a row alone is not decided."""
+    ids = [f"d{i:03d}" for i in range(len(rows))]
+    keys = pl.DataFrame(
+        {"id": ids, "_h1": [h1 for h1, _, _ in rows], "_h2": [h2 for _, h2, _ in rows], "_rank": [r for _, _, r in rows]},
+        schema={"id": pl.String, "_h1": pl.UInt64, "_h2": pl.UInt64, "_rank": pl.Float64},
+    )
+    groups: dict[tuple[int, int], list[tuple[float, str]]] = {}
+    for i, (h1, h2, rank) in zip(ids, rows, strict=True):
+        groups.setdefault((h1, h2), []).append((rank, i))
+    want = sorted((i, min(members)[1]) for members in groups.values() for _, i in members if i != min(members)[1])
+    ctx = StageContext(0, 1, "exact_dedup")
+    got = ExactDedup(ExactDedupConfig()).resolve(keys.lazy(), ctx)
+    assert list(zip(got["id"].to_list(), got["duplicate_of"].to_list(), strict=True)) == want
+    assert set(got[REJECT].to_list()) <= {"exact_duplicate"}
+    assert ctx.counters["groups_with_duplicates"] == len({s for _, s in want})
