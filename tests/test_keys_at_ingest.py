@@ -114,3 +114,17 @@ def test_a_resume_after_the_keep_rule_changed_keys_the_shards_again(tmp_path: Pa
     run_plan(build_plan(load_config(cfg_path), resume=True), SerialExecutor())
     assert _markers(root) and not any("@" in m for m in _markers(root).values())
     assert _digest(root) == _digest(_run(tmp_path / "fresh", corpus, keep="longest"))
+
+
+def test_a_global_stage_counts_the_cpu_time_of_its_keys(tmp_path: Path, corpus: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Wherever its keys were computed (by ingest, by a keys pass, inside the chain before it), a
+    global stage's manifest counts their CPU time."""
+    for keys_cheap in (True, False):
+        monkeypatch.setattr(ExactDedup, "keys_cheap", keys_cheap)
+        root = _run(tmp_path / str(keys_cheap), corpus)
+        steps = {s["stage"]: s["counts"] for s in json.loads((root / "out" / "_manifest.json").read_text())["steps"]}
+        for step, folder in (("exact_dedup", "01_exact_dedup"), ("minhash_dedup", "02_minhash_dedup")):
+            marks = [json.loads(p.read_text())["stats"] for p in (root / "work" / folder / "_keys" / "_stats").glob("*.json")]
+            keys_cpu = sum(m.get("cpu_seconds", 0.0) for m in marks)
+            assert marks and keys_cpu > 0
+            assert steps[step]["cpu_seconds"] >= round(keys_cpu, 3) - 0.001

@@ -6,6 +6,7 @@ import functools
 import json
 import os
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -216,12 +217,15 @@ def ingest_task(
         for raw in read_task(task, src.text_field, cfg.rows_per_shard, limits, src.html, src.non_html, cfg.shard_text_bytes)
         for piece in text_slices(raw, src.text_field, cfg.shard_text_bytes)
     )
+    keys_cpu = [0.0]
+
     def write(shard: str, kept: pl.DataFrame, rejected: pl.DataFrame) -> int:
         written = 0
         if kept.height:
             written += write_parquet_atomic(kept, folder / f"{shard}.parquet", compression)
-            if keys_for is not None:
-                write_keys_of(keys_for, shard, kept)
+            if keys_for is not None:  # the keys' CPU is the global stage's: behind the reading, this thread's own
+                keys = write_keys_of(keys_for, shard, kept, time.thread_time if write_behind else unit_cpu_seconds)
+                keys_cpu[0] += 0.0 if write_behind else keys.cpu_seconds  # in the unit: not ingest's too
         if rejected.height:
             written += write_parquet_atomic(rejected, folder / "rejected" / f"{shard}.parquet")
         return written
@@ -235,7 +239,7 @@ def ingest_task(
             stats.bytes_written += writer.put(f"part-{task.index:05d}-{c:04d}", kept, rejected)
             del chunk, kept, rejected  # freed before the next chunk is read, not while it is
         stats.bytes_written += writer.drain()
-    stats.cpu_seconds = unit_cpu_seconds() - t0
+    stats.cpu_seconds = unit_cpu_seconds() - t0 - keys_cpu[0]
     save_stats(folder, name, fingerprint, stats)
     return stats
 
@@ -462,17 +466,23 @@ def keys_task(shard: str, link: ChainLink, replay: tuple[ChainLink, ...] = ()) -
     prior = done_stats(keys_dir, shard, link.fingerprint)
     if prior is not None:
         return prior
+    started = unit_cpu_seconds()
     if replay:
         batch = _chain(shard, list(replay), need_rows=True)[1]
         assert batch is not None
     else:
         batch = read_shard(link.source / f"{shard}.parquet")
-    return _write_keys(link, shard, batch)
+    return _write_keys(link, shard, batch, started=started)
 
 
-def _write_keys(link: ChainLink, shard: str, batch: pl.DataFrame, marked: str | None = None) -> StageStats:
+def _write_keys(
+    link: ChainLink, shard: str, batch: pl.DataFrame, marked: str | None = None, clock: Callable[[], float] = unit_cpu_seconds,
+    started: float | None = None,
+) -> StageStats:
     """``stage.keys`` of one shard's rows into ``_keys/``, marked done with the link's fingerprint
-    (or ``marked``, see ``write_keys_of``)."""
+    (or ``marked``, see ``write_keys_of``). The keys' CPU time by ``clock`` (since ``started``, when
+    the unit read the rows for them) is part of their stats: the stage's manifest counts it."""
+    t0 = clock() if started is None else started
     keys_dir = link.folder / "_keys"
     stage = ready_stage(link.stage, link.fingerprint)
     assert isinstance(stage, GlobalStage)
@@ -480,17 +490,18 @@ def _write_keys(link: ChainLink, shard: str, batch: pl.DataFrame, marked: str | 
     keys = _guard(link, shard, lambda: stage.keys(batch, ctx))
     write_keys_file(keys, keys_dir / f"{shard}.parquet")
     stats = StageStats(counters=Counter(ctx.counters))
+    stats.cpu_seconds = clock() - t0
     save_stats(keys_dir, shard, marked or link.fingerprint, stats)
     return stats
 
 
-def write_keys_of(link: ChainLink, shard: str, rows: pl.DataFrame) -> StageStats:
+def write_keys_of(link: ChainLink, shard: str, rows: pl.DataFrame, clock: Callable[[], float] = unit_cpu_seconds) -> StageStats:
     """Keys of the rows just written as ``link.source``'s ``shard``, computed from those rows in
     memory. Their done mark names the file they came from (``shard_identity``): a shard rewritten
     afterwards (ingest's passes over all shards, one schema and unique ids, rewrite some) has other
     keys, and ``done_keys`` then no longer counts them as done."""
     identity = shard_identity(link.source / f"{shard}.parquet")
-    return _write_keys(link, shard, rows, f"{link.fingerprint}@{identity}")
+    return _write_keys(link, shard, rows, f"{link.fingerprint}@{identity}", clock)
 
 
 def shard_identity(path: Path) -> str:
