@@ -128,3 +128,28 @@ def test_a_global_stage_counts_the_cpu_time_of_its_keys(tmp_path: Path, corpus: 
             keys_cpu = sum(m.get("cpu_seconds", 0.0) for m in marks)
             assert marks and keys_cpu > 0
             assert steps[step]["cpu_seconds"] >= round(keys_cpu, 3) - 0.001
+
+
+def test_a_global_stage_counts_the_cpu_time_of_its_resolve_pieces_wherever_they_ran(
+    tmp_path: Path, corpus: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pieces that ran in another process report their CPU time; those that ran in the runner's
+    own process are in its clock already (counted once)."""
+    from curate.engines.executor import PoolExecutor, ThreadExecutor
+
+    monkeypatch.setattr("curate.stages.minhash_dedup._ROWS_PER_PIECE", 1)  # a piece per band or group
+    for executor in (SerialExecutor(), ThreadExecutor(2), PoolExecutor(2)):
+        root = tmp_path / type(executor).__name__
+        for name, records in corpus.items():
+            write_jsonl(root / "in" / name, records)
+        cfg = {"input": {"paths": [str(root / "in")], "rows_per_shard": 40}, "workdir": str(root / "work"),
+               "output": {"path": str(root / "out")}, "stages": [{"kind": "minhash_dedup", "threshold": 0.7}]}
+        run_plan(build_plan(load_config(write_config(root, cfg))), executor)
+        executor.close()
+        marker = json.loads((root / "work" / "01_minhash_dedup" / "_decisions" / "_SUCCESS.json").read_text())
+        assert marker["cpu_seconds"] > 0
+
+
+def test_resolve_pieces_report_where_they_ran() -> None:
+    assert base._this_process() == base._this_process()
+    assert base._this_process().endswith(f":{__import__('os').getpid()}")

@@ -571,14 +571,16 @@ def resolve_global(link: ChainLink, shards: list[str], run_many: MapFn | None = 
     dec_dir = link.folder / "_decisions"
     marker = read_json(dec_dir / "_SUCCESS.json")
     if marker and marker.get("fingerprint") == link.fingerprint:
-        return StageStats(counters=Counter(marker.get("counters", {})))
+        return StageStats(counters=Counter(marker.get("counters", {})), cpu_seconds=float(marker.get("cpu_seconds", 0.0)))
+    t0 = time.process_time()
+    elsewhere = [0.0]  # CPU seconds of pieces that ran in other processes
     stage = ready_stage(link.stage, link.fingerprint)
     assert isinstance(stage, GlobalStage)
     ctx = link.context()
     key_files = [str(link.folder / "_keys" / f"{s}.parquet") for s in shards]
     if key_files:
         keys = scan_keys(key_files)
-        decisions = _guard(link, "resolve", lambda: _resolve(stage, keys, key_files, link, ctx, run_many))
+        decisions = _guard(link, "resolve", lambda: _resolve(stage, keys, key_files, link, ctx, run_many, elsewhere))
         if decisions.height:
             where = keys.select("id", "_shard").join(decisions.lazy(), on="id", how="inner").collect()
             for (shard_index,), part in where.group_by("_shard", maintain_order=False):
@@ -587,12 +589,15 @@ def resolve_global(link: ChainLink, shards: list[str], run_many: MapFn | None = 
         from curate.side_state import stage_side_writes
 
         stage_side_writes(link.folder / "_side", ctx.side_state, link.run_id, link.fingerprint)
-    write_json_atomic({"fingerprint": link.fingerprint, "counters": dict(ctx.counters)}, dec_dir / "_SUCCESS.json")
-    return StageStats(counters=Counter(ctx.counters))
+    # this process's CPU (its pools, and pieces run on its threads), and that of pieces run elsewhere
+    cpu = time.process_time() - t0 + elsewhere[0]
+    write_json_atomic({"fingerprint": link.fingerprint, "counters": dict(ctx.counters), "cpu_seconds": round(cpu, 3)}, dec_dir / "_SUCCESS.json")
+    return StageStats(counters=Counter(ctx.counters), cpu_seconds=cpu)
 
 
 def _resolve(
-    stage: GlobalStage, keys: pl.LazyFrame, key_files: list[str], link: ChainLink, ctx: StageContext, run_many: MapFn | None
+    stage: GlobalStage, keys: pl.LazyFrame, key_files: list[str], link: ChainLink, ctx: StageContext, run_many: MapFn | None,
+    elsewhere: list[float],
 ) -> pl.DataFrame:
     split = stage.split_resolve(keys, ctx)
     if split is None:
@@ -601,16 +606,30 @@ def _resolve(
         results = [stage.resolve_piece(keys, split.shared, i) for i in range(split.count)]
     else:
         calls = [(link, key_files, split.shared, i) for i in range(split.count)]
-        results = run_many(resolve_piece_task, calls, lambda r: None)
+        done = run_many(resolve_piece_task, calls, lambda r: None)
+        results = [result for result, _, _ in done]
+        elsewhere[0] += sum(cpu for _, cpu, where in done if where != _this_process())
     return stage.combine(keys, split, results, ctx)
 
 
 @_gives_memory_back
-def resolve_piece_task(link: ChainLink, key_files: list[str], shared: Any, piece: int) -> Any:
-    """Global stage, one piece of the global phase, in a worker or on a cluster node."""
+def resolve_piece_task(link: ChainLink, key_files: list[str], shared: Any, piece: int) -> tuple[Any, float, str]:
+    """Global stage, one piece of the global phase, in a worker or on a cluster node: its result,
+    the CPU seconds it took and the process it ran in (the runner counts the CPU of pieces that ran
+    in another process; its own clock has those that ran on its threads)."""
+    t0 = unit_cpu_seconds()
     stage = ready_stage(link.stage, link.fingerprint)
     assert isinstance(stage, GlobalStage)
-    return _guard(link, f"resolve piece {piece}", lambda: stage.resolve_piece(scan_keys(key_files), shared, piece))
+    result = _guard(link, f"resolve piece {piece}", lambda: stage.resolve_piece(scan_keys(key_files), shared, piece))
+    return result, unit_cpu_seconds() - t0, _this_process()
+
+
+def _this_process() -> str:
+    """This process among a run's: its host and pid (a forked worker has its own pid; a cluster
+    node its own host)."""
+    import socket
+
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _guard(link: ChainLink, shard: str, fn: Any) -> Any:
