@@ -52,6 +52,7 @@ from curate.errors import InputError
 from curate.html.options import HtmlOptions
 from curate.io import store
 from curate.io.discovery import InputFile, ReadTask, is_arc, open_binary, open_native
+from curate.io.read_ahead import read_ahead
 
 CHUNK_BYTES = 32 * 1024 * 1024
 MAX_DEPTH = 48
@@ -815,7 +816,8 @@ def _read_parquet_from(
             kind = pf.schema_arrow.field(text_field).type
             if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
                 cut = text_field
-        for table in _chunks_of(pf, rows_per_chunk, _read_batch_rows(md, rows_per_chunk), cut, text_bytes):
+        # decoded (and joined into chunks) on a thread of its own while the caller checks the chunk before
+        for table in read_ahead(_chunks_of(pf, rows_per_chunk, _read_batch_rows(md, rows_per_chunk), cut, text_bytes)):
             yield chunk(table)
             row += table.num_rows
         return
