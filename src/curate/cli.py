@@ -574,9 +574,8 @@ def dedup(
         stage_cfgs.append(_stage_config("minhash_dedup", values))
     if not stage_cfgs:
         raise ConfigError("--no-exact and --no-near together leave nothing to do")
-    # shards of at most 32 MiB of text: a dedup worker holds ~5x its shard's text (MinHash keys, joins)
     report = run_to_folder(
-        inputs, output, stage_cfgs, input_options={"shard_text_bytes": 32 << 20},
+        inputs, output, stage_cfgs, input_options={"shard_text_bytes": DEDUP_SHARD_TEXT_BYTES},
         workers=workers, seed=seed, resume=resume, overwrite=overwrite, quiet=quiet,
     )
     _summary(report, quiet)
@@ -1257,8 +1256,11 @@ def main() -> None:
     """Console entry point."""
     from curate.engines.executor import configure_allocator, configure_blas
 
-    configure_allocator(_a_small_dedup(sys.argv[1:]))  # before anything imports polars: see POLARS_ALLOCATOR
+    small_dedup = _a_small_dedup(sys.argv[1:])
+    configure_allocator(small_dedup)  # before anything imports polars: see POLARS_ALLOCATOR
     configure_blas()
+    if small_dedup:
+        _prefetch_dedup_input(sys.argv[2:])
     try:
         app()
     except SystemExit as done:
@@ -1295,6 +1297,30 @@ def _a_small_dedup(args: list[str]) -> bool:
             if size > ONE_PROCESS_BYTES:
                 return False
     return True
+
+
+DEDUP_SHARD_TEXT_BYTES = 32 << 20
+"""`curate dedup`'s shards hold at most 32 MiB of text: a dedup worker holds ~5x its shard's text
+(MinHash keys, joins)."""
+
+
+def _prefetch_dedup_input(args: list[str]) -> None:
+    """A small `curate dedup` of one local Parquet file: begin ingest's read of it now, while
+    typer, pydantic, polars and the stages load (``curate.io.prefetch``; ingest takes it only if it
+    makes that very read, so a guess gone wrong costs a little CPU, never a wrong row)."""
+    from curate.cli_defaults import lookup
+
+    inputs, skip = [], False
+    for arg in args:
+        if skip or arg.startswith("-"):
+            skip = arg in ("-o", "--output")
+            continue
+        inputs.append(arg)
+    if len(inputs) != 1 or not inputs[0].lower().endswith(".parquet") or not os.path.isfile(inputs[0]):
+        return
+    from curate.io import prefetch
+
+    prefetch.start(inputs[0], "text", int(lookup("curate.config.InputConfig", "rows_per_shard")), DEDUP_SHARD_TEXT_BYTES)
 
 
 def _exit_without_teardown(code: object) -> NoReturn:

@@ -63,6 +63,7 @@ from curate.export import (
     token_totals,
     write_file,
 )
+from curate.io import prefetch
 from curate.io.lock import FolderLock
 from curate.io.shards import (
     EXPORT_INPUT_COMPRESSION,
@@ -185,7 +186,10 @@ class Runner:
         while i < len(active):
             step = active[i]
             if step.role is StepRole.INGEST:
-                results.append(self._run_ingest(step))
+                try:
+                    results.append(self._run_ingest(step))
+                finally:
+                    prefetch.discard()  # a read begun early that ingest did not take (curate.io.prefetch)
                 i += 1
             elif step.role is StepRole.EXPORT:
                 result, pending = self._run_export(step, results, started, t_start)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -22,11 +22,19 @@ class _Failed:
         self.error = error
 
 
-def read_ahead(items: Iterator[T], depth: int = 1, name: str = "curate-read") -> Iterator[T]:
+def read_ahead(items: Iterator[T] | Callable[[], Iterator[T]], depth: int = 1, name: str = "curate-read") -> Iterator[T]:
     """Yield what ``items`` yields, in order, computed on a daemon thread at most ``depth`` items
-    ahead (plus the one it is computing). An exception ``items`` raises is raised here at the
-    same position. Closing this generator early (an error downstream, ``break``) stops the thread
-    after its current item, and closes ``items``."""
+    ahead (plus the one it is computing). ``items`` may be a callable that makes the iterator: it
+    is then called on that thread too (opening the file, say). An exception ``items`` raises is
+    raised here at the same position. Closing this generator early (an error downstream,
+    ``break``) stops the thread after its current item, and closes ``items``.
+
+    The thread starts when this is called, not at the first ``next``: a caller may start it
+    early and consume it later (``curate.io.prefetch``)."""
+    return _Consumer(_start(items, depth, name))
+
+
+def _start(items: Iterator[T] | Callable[[], Iterator[T]], depth: int, name: str) -> tuple[queue.Queue[object], threading.Event, threading.Thread]:
     ready: queue.Queue[object] = queue.Queue(maxsize=max(1, depth))
     stop = threading.Event()
 
@@ -40,28 +48,53 @@ def read_ahead(items: Iterator[T], depth: int = 1, name: str = "curate-read") ->
         return False
 
     def produce() -> None:
+        source: Iterator[T] | None = None
         try:
-            for item in items:
+            source = items() if callable(items) else items
+            for item in source:
                 if not put(item):
                     return
             put(_END)
         except BaseException as err:  # handed to the consumer, raised there
             put(_Failed(err))
         finally:
-            close = getattr(items, "close", None)
+            close = getattr(source, "close", None)
             if close is not None:
                 close()
 
     worker = threading.Thread(target=produce, name=name, daemon=True)
     worker.start()
-    try:
-        while True:
-            item = ready.get()
-            if item is _END:
-                return
-            if isinstance(item, _Failed):
-                raise item.error
-            yield item  # type: ignore[misc]
-    finally:
-        stop.set()
-        worker.join()
+    return ready, stop, worker
+
+
+class _Consumer(Iterator[T]):
+    """The consuming end: items in order; ``close`` (also when garbage-collected) stops the thread."""
+
+    def __init__(self, started: tuple[queue.Queue[object], threading.Event, threading.Thread]) -> None:
+        self._ready, self._stop, self._worker = started
+        self._done = False
+
+    def __iter__(self) -> _Consumer[T]:
+        return self
+
+    def __next__(self) -> T:
+        if self._done:
+            raise StopIteration
+        item = self._ready.get()
+        if item is _END:
+            self.close()
+            raise StopIteration
+        if isinstance(item, _Failed):
+            self.close()
+            raise item.error
+        return item  # type: ignore[return-value]
+
+    def close(self) -> None:
+        """Stop the thread after its current item and wait for it (it closes its iterator)."""
+        if not self._done:
+            self._done = True
+            self._stop.set()
+            self._worker.join()
+
+    def __del__(self) -> None:
+        self.close()

@@ -50,8 +50,15 @@ import pyarrow.parquet as pq
 
 from curate.errors import InputError
 from curate.html.options import HtmlOptions
-from curate.io import store
+from curate.io import prefetch, store
 from curate.io.discovery import InputFile, ReadTask, is_arc, open_binary, open_native
+from curate.io.parquet_chunks import (  # noqa: F401 (text_lengths: for the ingest units)
+    PARQUET_READ_BYTES,
+    _chunks_in,
+    _chunks_of,
+    _read_batch_rows,
+    text_lengths,
+)
 from curate.io.read_ahead import read_ahead
 
 CHUNK_BYTES = 32 * 1024 * 1024
@@ -810,14 +817,10 @@ def _read_parquet_from(
         yield RawChunk(f, pf.schema_arrow.empty_table(), np.zeros(0, np.int64), unit="row")
         return
     try:
-        names = pf.schema_arrow.names
-        cut = None
-        if text_bytes is not None and text_field in names:
-            kind = pf.schema_arrow.field(text_field).type
-            if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
-                cut = text_field
-        # decoded (and joined into chunks) on a thread of its own while the caller checks the chunk before
-        for table in read_ahead(_chunks_of(pf, rows_per_chunk, _read_batch_rows(md, rows_per_chunk), cut, text_bytes)):
+        # decoded (and joined into chunks) on a thread of its own while the caller checks the chunk
+        # before; perhaps begun before curate had loaded (the command's own input: ``prefetch``)
+        early = prefetch.take(source, text_field, rows_per_chunk, text_bytes) if isinstance(source, str) else None
+        for table in early if early is not None else read_ahead(_chunks_in(pf, rows_per_chunk, text_field, text_bytes)):
             yield chunk(table)
             row += table.num_rows
         return
@@ -842,86 +845,6 @@ def _read_parquet_from(
             )
             yield RawChunk(f, pa.table({}), np.zeros(0, np.int64), [BadRecord(row, DAMAGED, detail, "")], unit="row")
             row = last + 1
-
-
-PARQUET_READ_BYTES = 16 * 1024 * 1024
-"""About how many bytes of decoded columns one Parquet read holds: a chunk of ``rows_per_chunk``
-rows is read in batches of this size, so a large row group is never decoded at once (pyarrow
-decodes a whole batch, with its growth buffers, before handing it on: 50,000 rows of a 1.3 kB/row
-group held ~270 MiB in the reader; batches of ~16 MiB hold the chunk and one batch)."""
-
-
-def _read_batch_rows(md: pq.FileMetaData, rows_per_chunk: int) -> int:
-    """Rows per read batch: ``PARQUET_READ_BYTES`` of the file's decoded row size, at most a chunk."""
-    size = sum(md.row_group(g).total_byte_size for g in range(md.num_row_groups))
-    per_row = max(1, size // max(1, md.num_rows))
-    return min(rows_per_chunk, max(1024, PARQUET_READ_BYTES // per_row))
-
-
-def _chunks_of(
-    pf: pq.ParquetFile, rows_per_chunk: int, batch_rows: int, text_field: str | None = None, text_bytes: int | None = None
-) -> Iterator[pa.Table]:
-    """The file's rows in tables of exactly ``rows_per_chunk`` rows (the last may hold fewer), the
-    same rows ``iter_batches(batch_size=rows_per_chunk)`` gives, each one contiguous table, read
-    in batches of ``batch_rows``. With ``text_field`` and ``text_bytes``, each such chunk comes in
-    pieces: rows are added to a piece while its text stays within ``text_bytes`` (a longer row is a
-    piece of its own)."""
-    pending: list[pa.RecordBatch] = []
-    have = 0  # rows of the current chunk handed on or pending
-    held = 0  # rows pending
-    size = 0  # text bytes pending
-    for batch in pf.iter_batches(batch_size=batch_rows):
-        ends = None if text_field is None else np.cumsum(text_lengths(batch.column(text_field)))
-        at = 0  # rows of this batch taken
-        while at < batch.num_rows:
-            take = min(batch.num_rows - at, rows_per_chunk - have)
-            full = have + take == rows_per_chunk
-            if ends is not None and text_bytes is not None:
-                before = int(ends[at - 1]) if at else 0
-                fit = int(np.searchsorted(ends[at : at + take], before + text_bytes - size, side="right"))
-                if fit < take:  # the piece is full before the chunk is (a row over the cap: alone)
-                    take, full = (fit if fit or held else 1), True
-            if take:
-                pending.append(batch.slice(at, take))
-                if ends is not None:
-                    size += int(ends[at + take - 1]) - (int(ends[at - 1]) if at else 0)
-                at += take
-                have += take
-                held += take
-            if full:
-                yield _joined(pending)
-                pending, held, size = [], 0, 0
-                if have == rows_per_chunk:
-                    have = 0
-    if held:
-        yield _joined(pending)
-
-
-def text_lengths(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """Bytes of each value of a string or binary column, a null weighing nothing, read from its
-    offsets (no compute kernel: pyarrow's ``to_numpy`` of a chunked array imports pandas)."""
-    parts = [np.zeros(0, np.int64)]
-    for a in column.chunks if isinstance(column, pa.ChunkedArray) else [column]:
-        n = len(a)
-        if not n:
-            continue
-        wide = pa.types.is_large_string(a.type) or pa.types.is_large_binary(a.type)
-        validity, offsets = a.buffers()[:2]
-        ends = np.frombuffer(offsets, dtype=np.int64 if wide else np.int32)[a.offset : a.offset + n + 1]
-        lengths = np.diff(ends).astype(np.int64)
-        if a.null_count:
-            bits = np.unpackbits(np.frombuffer(validity, dtype=np.uint8), bitorder="little")
-            lengths[bits[a.offset : a.offset + n] == 0] = 0
-        parts.append(lengths)
-    return np.concatenate(parts)
-
-
-def _joined(batches: list[pa.RecordBatch]) -> pa.Table:
-    if len(batches) == 1:
-        return pa.Table.from_batches(batches)
-    table = pa.Table.from_batches(batches).combine_chunks()
-    batches.clear()  # the caller's list: its batches are freed once the table holds their copy
-    return table
 
 
 def _read_csv(f: InputFile, text_field: str) -> Iterator[RawChunk]:
