@@ -71,3 +71,28 @@ def test_a_write_that_fails_behind_the_reading_fails_the_run(tmp_path: Path, mon
     with pytest.raises((OSError, CurateError)):
         run_plan(build_plan(load_config(_config(tmp_path))), ThreadExecutor(2))
     assert not (tmp_path / "work" / "00_ingest" / "_manifest.json").exists()
+
+
+def test_at_most_writers_writes_are_in_flight_and_every_byte_is_counted() -> None:
+    import threading
+    import time
+
+    import polars as pl
+
+    lock = threading.Lock()
+    running, most = 0, 0
+
+    def write(shard: str, kept: pl.DataFrame, rejected: pl.DataFrame) -> int:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.02)
+        with lock:
+            running -= 1
+        return int(shard)
+
+    with base._WriteBehind(write, behind=True) as writer:
+        total = sum(writer.put(str(i), pl.DataFrame(), pl.DataFrame()) for i in range(1, 11)) + writer.drain()
+    assert total == sum(range(1, 11))
+    assert most == base._WriteBehind.WRITERS
