@@ -32,7 +32,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -63,7 +63,7 @@ from curate.export import (
     token_totals,
     write_file,
 )
-from curate.io import prefetch
+from curate.io import prefetch, shard_cache
 from curate.io.lock import FolderLock
 from curate.io.shards import (
     EXPORT_INPUT_COMPRESSION,
@@ -88,6 +88,13 @@ from curate.unique_ids import check_unique_ids
 DATASET_FORMAT = 1
 """Version of the ``curate_dataset`` block that marks a folder curate wrote (see io/discovery)."""
 _STEP_FOLDER = re.compile(r"^\d{2}_[a-z0-9_]+$")
+
+
+SHARD_CACHE_BYTES = 512 * 1024 * 1024
+"""Frames a run whose units share its process keeps of the shards it wrote, for the steps that
+read them back (``curate.io.shard_cache``). A one-process `curate dedup` reads at most 64 MiB of
+input: its ingest frames fit (100,000 documents, 127 MB of text: ~250 MB of frames), and a run of
+highly compressible input stops keeping at this bound."""
 
 
 @dataclass
@@ -157,6 +164,8 @@ class Runner:
             except OSError as err:
                 raise space_error(err, plan.workdir) or CurateError(f"workdir {plan.workdir}: {err.strerror}") from None
             with FolderLock(plan.workdir):
+                if isinstance(self.executor, ThreadExecutor):  # units in this process: frames shared
+                    shard_cache.enable(SHARD_CACHE_BYTES)
                 try:
                     return self._run()
                 except OSError as err:
@@ -165,6 +174,7 @@ class Runner:
                         raise
                     raise clear from None
         finally:
+            shard_cache.clear()
             self.executor.close()
             self.reporter.close()
 
@@ -505,6 +515,8 @@ class Runner:
         source = self._data_source(pending[0])
         shards = self._shards(source)
         links = self._chain_links(source, end, pending, end_writes=following is None)
+        if following is None:  # the steps after this chain read its end's shards, not its source's
+            links[0] = replace(links[0], last_read=True)
         for s in pending:
             self._start(s)
         first = len(links) - len(pending)  # the pending links are the chain's tail
@@ -603,7 +615,8 @@ class Runner:
         if len(chain) > 1 or replay or self._following_global(step) is not None:
             return self._run_chain(chain, (sum(key_stats, StageStats()) + resolve_stats, time.monotonic() - t0))
         self.reporter.step_started(f"{step.folder.name} apply", len(shards))
-        applied = self.executor.map(base.apply_task, [(s, link) for s in shards], lambda r: self.reporter.step_progress(1, r.docs_in))
+        last = replace(link, last_read=True)  # the steps after read this step's shards
+        applied = self.executor.map(base.apply_task, [(s, last) for s in shards], lambda r: self.reporter.step_progress(1, r.docs_in))
         stats = sum(applied, StageStats()) + sum(key_stats, StageStats()) + resolve_stats
         return [self._finish(step, stats, time.monotonic() - t0, self._input_fp(step), [f"{n}.parquet" for n in shards])]
 

@@ -19,7 +19,7 @@ from curate.config import InputConfig, SourceConfig
 from curate.engines.executor import on_unit_thread, unit_cpu_seconds
 from curate.errors import CurateError, StageError
 from curate.ingest import finalize_chunk
-from curate.io import store
+from curate.io import shard_cache, store
 from curate.io.discovery import CURATED, CURATED_JSONL, InputFile, ReadTask, open_native
 from curate.io.readers import RawChunk, ReadLimits, read_task, text_lengths
 from curate.io.shards import (
@@ -235,6 +235,7 @@ def ingest_task(
         written = 0
         if kept.height:
             written += write_parquet_atomic(kept, folder / f"{shard}.parquet", compression)
+            shard_cache.keep(folder / f"{shard}.parquet", kept)  # read back by the next steps (a one-process run)
             if keys_for is not None:  # the keys' CPU is the global stage's: behind the reading, this thread's own
                 keys = write_keys_of(keys_for, shard, kept, time.thread_time if write_behind else unit_cpu_seconds)
                 keys_cpu[0] += 0.0 if write_behind else keys.cpu_seconds  # in the unit: not ingest's too
@@ -373,6 +374,10 @@ class ChainLink:
     compression: str = PARQUET_COMPRESSION
     """Codec of the kept rows it writes: ``WORK_COMPRESSION`` for a step that is only read by the
     next steps, zstd for one a command publishes (rejected rows are always zstd: published)."""
+    last_read: bool = False
+    """The chain headed by this link is the last to read its ``source``'s shards: a frame
+    ``shard_cache`` keeps of one is dropped once read (memory, never results: a later read of the
+    file is answered from the file)."""
 
     def context(self) -> StageContext:
         position = self.index if self.stage_index is None else self.stage_index
@@ -422,6 +427,8 @@ def _chain(shard: str, links: list[ChainLink], need_rows: bool = False) -> tuple
         return [prior or StageStats() for prior in saved], None
     results: list[StageStats] = []
     batch = read_shard(links[0].source / f"{shard}.parquet")
+    if links[0].last_read:
+        shard_cache.drop(links[0].source / f"{shard}.parquet")
     for link, prior in zip(links, saved, strict=True):
         t0 = unit_cpu_seconds()
         kept, rejected, stats = _run_link(link, shard, batch)
@@ -517,10 +524,8 @@ def write_keys_of(link: ChainLink, shard: str, rows: pl.DataFrame, clock: Callab
 
 
 def shard_identity(path: Path) -> str:
-    """Which file ``path`` is: a rewrite (a new file renamed over it) changes its inode, and
-    size or modification time tell a copy made later apart."""
-    st = path.stat()
-    return f"{st.st_ino}-{st.st_size}-{st.st_mtime_ns}"
+    """Which file ``path`` is (``shard_cache.identity``)."""
+    return shard_cache.identity(path)
 
 
 def done_keys(keys_dir: Path, shard: str, fingerprint: str, source: Path | None) -> StageStats | None:

@@ -89,7 +89,13 @@ def list_parts(folder: str | Path) -> list[Path]:
 
 
 def read_shard(path: str | Path, columns: list[str] | None = None) -> pl.DataFrame:
-    """A shard curate wrote earlier (a step's output); a damaged or missing one is a clear error."""
+    """A shard curate wrote earlier (a step's output); a damaged or missing one is a clear error.
+    A one-process run may have its frame in memory still (``shard_cache``)."""
+    from curate.io import shard_cache
+
+    kept = shard_cache.get(path)
+    if kept is not None and (columns is None or set(columns) <= set(kept.columns)):
+        return kept if columns is None else kept.select(columns)
     try:
         return pl.read_parquet(path, columns=columns)
     except FileNotFoundError:

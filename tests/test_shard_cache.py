@@ -1,0 +1,109 @@
+"""``shard_cache``: a one-process run answers a read of a shard it wrote from the frame it wrote,
+only while the file is that frame's and reads back with its schema; results never depend on it."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+from conftest import make_records, write_config, write_jsonl
+from curate import runner as runner_module
+from curate.config import load_config
+from curate.engines.executor import ThreadExecutor
+from curate.io import shard_cache
+from curate.io.shards import read_shard, write_parquet_atomic
+from curate.pipeline import build_plan
+from curate.runner import run_plan
+
+
+@pytest.fixture(autouse=True)
+def _cache_off_after() -> Any:
+    yield
+    shard_cache.clear()
+
+
+def _frame(n: int = 5) -> pl.DataFrame:
+    return pl.DataFrame({"id": [f"d{i}" for i in range(n)], "text": [f"text {i}" for i in range(n)], "score": [float(i) for i in range(n)]})
+
+
+def test_a_kept_frame_answers_reads_of_its_file(tmp_path: Path) -> None:
+    shard_cache.enable(1 << 20)
+    path, frame = tmp_path / "part.parquet", _frame()
+    write_parquet_atomic(frame, path)
+    assert shard_cache.keep(path, frame)
+    assert read_shard(path) is frame
+    assert read_shard(path, columns=["id"]).equals(frame.select("id"))
+
+
+def test_a_file_replaced_since_is_read_from_disk(tmp_path: Path) -> None:
+    shard_cache.enable(1 << 20)
+    path, frame = tmp_path / "part.parquet", _frame()
+    write_parquet_atomic(frame, path)
+    shard_cache.keep(path, frame)
+    write_parquet_atomic(_frame(3), path)  # a rewrite: a new file renamed over it
+    assert read_shard(path).height == 3
+    assert shard_cache.get(path) is None
+
+
+def test_a_frame_that_reads_back_otherwise_is_not_kept(tmp_path: Path) -> None:
+    shard_cache.enable(1 << 20)
+    path = tmp_path / "part.parquet"
+    write_parquet_atomic(_frame(), path)
+    other = _frame().with_columns(pl.col("score").cast(pl.Float32))
+    assert not shard_cache.keep(path, other)
+    assert read_shard(path).schema["score"] == pl.Float64
+
+
+def test_nothing_is_kept_when_off_or_over_budget(tmp_path: Path) -> None:
+    path, frame = tmp_path / "part.parquet", _frame(1000)
+    write_parquet_atomic(frame, path)
+    assert not shard_cache.keep(path, frame)  # off
+    shard_cache.enable(frame.estimated_size() - 1)
+    assert not shard_cache.keep(path, frame)
+    shard_cache.enable(frame.estimated_size())
+    assert shard_cache.keep(path, frame)
+    shard_cache.drop(path)
+    assert shard_cache.get(path) is None
+
+
+def _dedup_run(root: Path) -> Path:
+    records = make_records(300, seed=4, dup_every=5)
+    write_jsonl(root / "in" / "a.jsonl", records)
+    cfg = {
+        "input": {"paths": [str(root / "in")], "rows_per_shard": 70},
+        "workdir": str(root / "work"),
+        "output": {"path": str(root / "out")},
+        "stages": [{"kind": "exact_dedup"}, {"kind": "minhash_dedup", "threshold": 0.7}],
+    }
+    run_plan(build_plan(load_config(write_config(root, cfg))), ThreadExecutor(2))
+    return root / "out"
+
+
+def _digest(out: Path) -> dict[str, str]:
+    return {str(p.relative_to(out)): hashlib.md5(p.read_bytes()).hexdigest() for p in sorted(out.rglob("*.parquet"))}
+
+
+def test_a_run_with_its_frames_in_memory_publishes_the_bytes_of_one_reading_its_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    answered: list[str] = []
+    real_get = shard_cache.get
+
+    def get(path: Any) -> Any:
+        got = real_get(path)
+        if got is not None:
+            answered.append(os.path.basename(str(path)))
+        return got
+
+    monkeypatch.setattr(shard_cache, "get", get)
+    cached = _dedup_run(tmp_path / "cached")
+    assert len(answered) == 2 * 5  # every ingest shard, read by both dedup steps' chains
+    assert shard_cache.get(tmp_path / "cached" / "work" / "00_ingest" / "part-00000-0000.parquet") is None  # cleared at the end
+    monkeypatch.setattr(runner_module, "SHARD_CACHE_BYTES", 0)
+    answered.clear()
+    from_files = _dedup_run(tmp_path / "files")
+    assert answered == []
+    assert _digest(cached) == _digest(from_files)
