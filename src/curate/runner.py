@@ -72,6 +72,7 @@ from curate.io.shards import (
     WORK_COMPRESSION,
     clean_temporaries,
     read_json,
+    read_shard,
     remove_tree,
     write_bytes_atomic,
     write_json_atomic,
@@ -784,7 +785,7 @@ def _publish_shard(src: Path, dst: Path) -> None:
     a resumed output holds the same bytes as an uninterrupted one."""
     meta = pq.read_metadata(src)
     if meta.num_row_groups and meta.num_columns and meta.row_group(0).column(0).compression.lower() != PARQUET_COMPRESSION:
-        write_parquet_atomic(pq.ParquetFile(src).read(use_threads=False), dst)
+        write_parquet_atomic(read_shard(src), dst)  # the frame a fresh run writes, by the same writer
     else:
         _link_or_copy(src, dst)
 
