@@ -4,7 +4,6 @@ only while the file is that frame's and reads back with its schema; results neve
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 from typing import Any
 
@@ -95,15 +94,34 @@ def test_a_run_with_its_frames_in_memory_publishes_the_bytes_of_one_reading_its_
     def get(path: Any) -> Any:
         got = real_get(path)
         if got is not None:
-            answered.append(os.path.basename(str(path)))
+            answered.append(f"{Path(path).parent.name}/{Path(path).name}")
         return got
 
     monkeypatch.setattr(shard_cache, "get", get)
     cached = _dedup_run(tmp_path / "cached")
-    assert len(answered) == 2 * 5  # every ingest shard, read by both dedup steps' chains
+    shards = [a for a in answered if a.startswith("00_ingest/")]
+    assert len(shards) == 2 * 5  # every ingest shard, read by both dedup steps' chains
+    assert {a for a in answered if a.startswith("_keys/")} == {f"_keys/part-00000-000{i}.parquet" for i in range(5)}  # both resolves
     assert shard_cache.get(tmp_path / "cached" / "work" / "00_ingest" / "part-00000-0000.parquet") is None  # cleared at the end
     monkeypatch.setattr(runner_module, "SHARD_CACHE_BYTES", 0)
     answered.clear()
     from_files = _dedup_run(tmp_path / "files")
     assert answered == []
     assert _digest(cached) == _digest(from_files)
+
+
+def test_keys_of_a_run_read_from_frames_are_the_keys_read_from_files(tmp_path: Path) -> None:
+    from curate.engines.base import scan_keys
+
+    frames = [pl.DataFrame({"id": [f"s{k}d{i}" for i in range(4)], "_band_0": pl.Series([k * 10 + i for i in range(4)], dtype=pl.UInt64)}) for k in range(3)]
+    files = [str(tmp_path / f"k{k}.parquet") for k in range(3)]
+    for f, frame in zip(files, frames, strict=True):
+        write_parquet_atomic(frame, f)
+    from_files = scan_keys(files).collect()
+    shard_cache.enable(1 << 20)
+    assert all(shard_cache.keep(f, frame) for f, frame in zip(files, frames, strict=True))
+    from_frames = scan_keys(files).collect()
+    assert from_frames.equals(from_files)
+    assert from_frames["_shard"].to_list() == [0] * 4 + [1] * 4 + [2] * 4
+    shard_cache.drop(files[1])  # one not kept: every key is read from the files
+    assert scan_keys(files).collect().equals(from_files)

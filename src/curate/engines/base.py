@@ -508,6 +508,7 @@ def _write_keys(
     ctx = link.context()
     keys = _guard(link, shard, lambda: stage.keys(batch, ctx))
     write_keys_file(keys, keys_dir / f"{shard}.parquet")
+    shard_cache.keep(keys_dir / f"{shard}.parquet", keys)  # the resolve reads them (a one-process run)
     stats = StageStats(counters=Counter(ctx.counters))
     stats.cpu_seconds = clock() - t0
     save_stats(keys_dir, shard, marked or link.fingerprint, stats)
@@ -562,6 +563,11 @@ def scan_keys(key_files: list[str]) -> pl.LazyFrame:
     file: on 1M documents (48 shards) the concat's plans made the MinHash resolve 3x slower and
     page-fault bound (minhash_dedup 12.4 against 3.9 s, `bench_ray.py --docs 1000000`). Key
     files an earlier version wrote with a ``_shard`` column of their own read the same."""
+    kept = [shard_cache.get(f) for f in key_files]
+    if key_files and all(k is not None for k in kept) and all(k.schema == kept[0].schema for k in kept):  # type: ignore[union-attr]
+        # a one-process run that wrote them all: the frames, not the files (``shard_cache``)
+        parts = [k.with_columns(pl.lit(i, dtype=pl.Int32).alias("_shard")) for i, k in enumerate(kept)]  # type: ignore[union-attr]
+        return pl.concat(parts, rechunk=False).lazy()
     positions = pl.Series(list(range(len(key_files))), dtype=pl.Int32)
     return (
         pl.scan_parquet(key_files, include_file_paths="_key_file", missing_columns="insert", extra_columns="ignore")
@@ -602,6 +608,8 @@ def resolve_global(link: ChainLink, shards: list[str], run_many: MapFn | None = 
             where = keys.select("id", "_shard").join(decisions.lazy(), on="id", how="inner").collect()
             for (shard_index,), part in where.group_by("_shard", maintain_order=False):
                 write_parquet_atomic(part.drop("_shard").sort("id"), dec_dir / f"{shards[int(shard_index)]}.parquet")
+    for f in key_files:  # read by nothing after the resolve
+        shard_cache.drop(f)
     if ctx.side_state:
         from curate.side_state import stage_side_writes
 
