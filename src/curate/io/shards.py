@@ -47,11 +47,28 @@ def write_parquet_atomic(frame: pl.DataFrame | pa.Table, path: str | Path, compr
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_name(path)
     if isinstance(frame, pl.DataFrame):
-        frame.write_parquet(tmp, **polars_parquet_options(compression))
+        try:
+            frame.write_parquet(tmp, **polars_parquet_options(compression))
+        except pl.exceptions.PolarsError as err:
+            tmp.unlink(missing_ok=True)
+            raise _os_error(err, tmp) from None
     else:
         pq.write_table(frame, tmp, **parquet_options(frame.schema, compression))
     os.replace(tmp, path)
     return path.stat().st_size
+
+
+def _os_error(err: Exception, path: Path) -> Exception:
+    """polars reports a failed write (a full disk, a permission) as its own error that names the
+    system's (``... (os error 28)``): the OSError it stands for, so the runner words it as it
+    words pyarrow's (``space_error``: which folder, how much is needed); any other error as it is."""
+    import re
+
+    found = re.search(r"os error (\d+)\)", str(err))
+    if found is None:
+        return err
+    code = int(found.group(1))
+    return OSError(code, os.strerror(code), str(path))
 
 
 def polars_parquet_options(compression: str = PARQUET_COMPRESSION) -> dict[str, Any]:
