@@ -12,13 +12,8 @@ from hypothesis import strategies as st
 
 from curate.engines.base import text_slices
 from curate.io.discovery import InputFile
-from curate.io.readers import (
-    PARQUET_READ_BYTES,
-    RawChunk,
-    _chunks_of,
-    _read_batch_rows,
-    text_lengths,
-)
+from curate.io.parquet_chunks import PARQUET_READ_BYTES, _chunks_of, _read_batch_rows, text_lengths
+from curate.io.readers import RawChunk
 
 
 def _write(path: Path, n: int, group: int) -> pq.ParquetFile:

@@ -94,8 +94,8 @@ _STEP_FOLDER = re.compile(r"^\d{2}_[a-z0-9_]+$")
 SHARD_CACHE_BYTES = 512 * 1024 * 1024
 """Frames a run whose units share its process keeps of the shards it wrote, for the steps that
 read them back (``curate.io.shard_cache``). A one-process `curate dedup` reads at most 64 MiB of
-input: its ingest frames fit (100,000 documents, 127 MB of text: ~250 MB of frames), and a run of
-highly compressible input stops keeping at this bound."""
+input: its frames fit (100,000 documents, 127 MB of text: ~135 MB of ingest frames, ~80 MB of
+MinHash keys), and a run of highly compressible input stops keeping at this bound."""
 
 
 @dataclass

@@ -21,7 +21,8 @@ from curate.errors import CurateError, StageError
 from curate.ingest import finalize_chunk
 from curate.io import shard_cache, store
 from curate.io.discovery import CURATED, CURATED_JSONL, InputFile, ReadTask, open_native
-from curate.io.readers import RawChunk, ReadLimits, read_task, text_lengths
+from curate.io.parquet_chunks import text_lengths
+from curate.io.readers import RawChunk, ReadLimits, read_task
 from curate.io.shards import (
     PARQUET_COMPRESSION,
     list_parts,

@@ -16,11 +16,11 @@ import pyarrow.parquet as pq
 
 def parquet_chunks(path: str, rows_per_chunk: int, text_field: str = "text", text_bytes: int | None = None) -> Iterator[pa.Table]:
     """The tables ingest's Parquet reader hands on for a local file read with these settings
-    (``_chunks_in``); for ``prefetch``, which begins this read before ingest asks for it."""
-    return _chunks_in(pq.ParquetFile(path), rows_per_chunk, text_field, text_bytes)
+    (``chunks_in``); for ``prefetch``, which begins this read before ingest asks for it."""
+    return chunks_in(pq.ParquetFile(path), rows_per_chunk, text_field, text_bytes)
 
 
-def _chunks_in(pf: pq.ParquetFile, rows_per_chunk: int, text_field: str, text_bytes: int | None) -> Iterator[pa.Table]:
+def chunks_in(pf: pq.ParquetFile, rows_per_chunk: int, text_field: str, text_bytes: int | None) -> Iterator[pa.Table]:
     """``_chunks_of`` the file, cut by ``text_bytes`` of ``text_field`` if that is a string or binary column."""
     cut = None
     if text_bytes is not None and text_field in pf.schema_arrow.names:

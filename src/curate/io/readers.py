@@ -52,13 +52,7 @@ from curate.errors import InputError
 from curate.html.options import HtmlOptions
 from curate.io import prefetch, store
 from curate.io.discovery import InputFile, ReadTask, is_arc, open_binary, open_native
-from curate.io.parquet_chunks import (  # noqa: F401 (text_lengths: for the ingest units)
-    PARQUET_READ_BYTES,
-    _chunks_in,
-    _chunks_of,
-    _read_batch_rows,
-    text_lengths,
-)
+from curate.io.parquet_chunks import chunks_in
 from curate.io.read_ahead import read_ahead
 
 CHUNK_BYTES = 32 * 1024 * 1024
@@ -820,7 +814,7 @@ def _read_parquet_from(
         # decoded (and joined into chunks) on a thread of its own while the caller checks the chunk
         # before; perhaps begun before curate had loaded (the command's own input: ``prefetch``)
         early = prefetch.take(source, text_field, rows_per_chunk, text_bytes) if isinstance(source, str) else None
-        for table in early if early is not None else read_ahead(_chunks_in(pf, rows_per_chunk, text_field, text_bytes)):
+        for table in early if early is not None else read_ahead(chunks_in(pf, rows_per_chunk, text_field, text_bytes)):
             yield chunk(table)
             row += table.num_rows
         return
