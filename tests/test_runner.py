@@ -276,6 +276,28 @@ def test_index_rerun_and_failed_run_leave_the_index_consistent(tmp_path: Path, m
     assert (index / "_index.json").read_bytes() == before  # the failed run committed nothing
 
 
+def test_a_full_disk_when_the_index_is_committed_is_a_clear_error_and_the_index_stays(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import polars as pl
+
+    index = tmp_path / "idx"
+    cfg = project(tmp_path, stages=[{"kind": "minhash_dedup", "index": str(index)}])
+    run_cfg(tmp_path, cfg)
+    before = (index / "_index.json").read_bytes()
+    real = pl.DataFrame.write_parquet
+
+    def full(self: pl.DataFrame, file: Any, *args: Any, **kwargs: Any) -> None:
+        if Path(file).parent == index:
+            raise pl.exceptions.ComputeError("parquet: underlying IO error: No space left on device (os error 28)")
+        real(self, file, *args, **kwargs)
+
+    monkeypatch.setattr(pl.DataFrame, "write_parquet", full)
+    (tmp_path / "raw" / "c.jsonl").write_text('{"text": "a brand new document for the index"}\n')
+    with pytest.raises(CurateError, match="no space left"):
+        run_cfg(tmp_path, cfg)
+    assert (index / "_index.json").read_bytes() == before
+    assert not [p for p in index.iterdir() if ".tmp-" in p.name]
+
+
 def test_a_stage_whose_kind_disagrees_with_its_config_is_refused_when_defined() -> None:
     from typing import ClassVar, Literal
 

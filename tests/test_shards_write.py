@@ -10,7 +10,7 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-from curate.io.shards import _os_error, write_parquet_atomic
+from curate.io.shards import os_error_of, write_parquet_atomic
 
 
 def _frame() -> pl.DataFrame:
@@ -26,13 +26,13 @@ def test_a_frame_reads_back_the_same_and_pyarrow_sees_large_strings(tmp_path: Pa
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left
 
 
-def test_a_polars_write_error_naming_an_os_error_is_that_os_error(tmp_path: Path) -> None:
+def test_a_polars_write_error_naming_anos_error_of_is_thatos_error_of(tmp_path: Path) -> None:
     err = pl.exceptions.ComputeError("parquet: File out of specification: underlying IO error: No space left on device (os error 28)")
-    converted = _os_error(err, tmp_path / "x.parquet")
+    converted = os_error_of(err, tmp_path / "x.parquet")
     assert isinstance(converted, OSError) and converted.errno == errno.ENOSPC
     assert converted.filename == str(tmp_path / "x.parquet")
 
 
 def test_any_other_polars_error_stays_itself(tmp_path: Path) -> None:
     err = pl.exceptions.ComputeError("something else")
-    assert _os_error(err, tmp_path / "x.parquet") is err
+    assert os_error_of(err, tmp_path / "x.parquet") is err

@@ -20,6 +20,7 @@ import polars as pl
 
 from curate.errors import InputError
 from curate.io.lock import FolderLock
+from curate.io.shards import os_error_of
 from curate.side_state import committer
 
 INDEX_VERSION = 5
@@ -100,7 +101,11 @@ def commit_part(staged: Path, desc: dict[str, Any]) -> int:
             frame = frame.join(held, on="id", how="anti", maintain_order="left")
         name = f"part-{len(parts):05d}.parquet"
         tmp = path / f".{name}.tmp-{os.getpid()}"
-        frame.write_parquet(tmp)
+        try:
+            frame.write_parquet(tmp)
+        except pl.exceptions.PolarsError as err:  # a full disk: the OSError the runner words clearly
+            tmp.unlink(missing_ok=True)
+            raise os_error_of(err, tmp) from None
         os.replace(tmp, path / name)
         parts.append({"file": name, "rows": frame.height, "run_id": run_id, "commit_key": key, "added_at": datetime.now(UTC).isoformat(timespec="seconds")})
         manifest = {"format": INDEX_VERSION, "params": desc["params"], "parts": parts}

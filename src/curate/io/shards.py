@@ -51,14 +51,14 @@ def write_parquet_atomic(frame: pl.DataFrame | pa.Table, path: str | Path, compr
             frame.write_parquet(tmp, **polars_parquet_options(compression))
         except pl.exceptions.PolarsError as err:
             tmp.unlink(missing_ok=True)
-            raise _os_error(err, tmp) from None
+            raise os_error_of(err, tmp) from None
     else:
         pq.write_table(frame, tmp, **parquet_options(frame.schema, compression))
     os.replace(tmp, path)
     return path.stat().st_size
 
 
-def _os_error(err: Exception, path: Path) -> Exception:
+def os_error_of(err: Exception, path: str | Path) -> Exception:
     """polars reports a failed write (a full disk, a permission) as its own error that names the
     system's (``... (os error 28)``): the OSError it stands for, so the runner words it as it
     words pyarrow's (``space_error``: which folder, how much is needed); any other error as it is."""
