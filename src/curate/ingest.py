@@ -98,17 +98,17 @@ def derived_ids(
 def unicode_normalized(text: pa.Array, form: str) -> pa.Array:
     """``text`` in Unicode normal form ``form``, normalising only the rows that need it.
 
-    ASCII rows are in every form; of the others, Python's quick check (``unicodedata.
-    is_normalized``, C) finds the few not yet normalised, and only those go through Arrow's
-    ``utf8_normalize``, which costs ~10x more per row than the check (most real text is NFC)."""
+    A compiled scan finds the rows that may not be in the form (``curate.normal_forms``: a row of
+    ASCII, or of code points that cannot break the form, is in it); of those, Python's quick check
+    (``unicodedata.is_normalized``, C) finds the few not yet normalised, and only these go through
+    Arrow's ``utf8_normalize``, which costs ~10x more per row than the check (most real text is NFC)."""
     import unicodedata
 
-    if pa.types.is_large_string(text.type) and isinstance(text, pa.Array):
-        _, data = _value_buffers(text)
-        if not len(data) or data.max() < 0x80:  # all ASCII (one pass, no per-row array)
-            return text
-    ascii_ = pl.Series(pc.string_is_ascii(text)).fill_null(True).to_numpy()
-    others = np.flatnonzero(~ascii_)
+    from curate.normal_forms import maybe_unnormalized
+
+    if not pa.types.is_large_string(text.type):
+        text = text.cast(pa.large_string())
+    others = np.flatnonzero(maybe_unnormalized(*_value_buffers(text), form))
     if not others.size:
         return text
     check = unicodedata.is_normalized

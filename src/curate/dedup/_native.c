@@ -1,5 +1,6 @@
 /* Compiled kernels of the dedup stages: MinHash signatures, LSH band hashes, bucket candidates,
- * verified joins and union-find.
+ * verified joins and union-find; and the text scans ingest shares with them (string hashes, the
+ * rows that may need Unicode normalisation).
  *
  * Why C and not numba: these loops are the whole cost of near-duplicate removal, and numba's
  * import plus LLVM start cost every worker ~140 MiB and ~1 s before the first document (more
@@ -1197,6 +1198,80 @@ static PyObject *py_set_jaccard(PyObject *self, PyObject *args) {
     return PyFloat_FromDouble(j);
 }
 
+/* ------------------------------------------------------------------ code point flags */
+
+/* out[i] = 1 where string i holds a code point whose table entry has a bit of `mask`, or a byte
+ * sequence that is not well-formed UTF-8 (overlong, a surrogate, past U+10FFFF, cut off); else 0.
+ * table: one uint8 per code point, 0x110000 of them. ASCII is skipped eight bytes at a time when
+ * no ASCII code point is flagged (ingest's Unicode normal form check: most text is ASCII). */
+static PyObject *py_flagged_rows(PyObject *self, PyObject *args) {
+    PyObject *o_off, *o_data, *o_table, *o_out;
+    unsigned int mask;
+    if (!PyArg_ParseTuple(args, "OOOIO", &o_off, &o_data, &o_table, &mask, &o_out)) return NULL;
+    Held held = {.n = 0};
+    Py_ssize_t n_off, n_data;
+    const int64_t *off = take(&held, o_off, 8, 0, 1, &n_off, "offsets");
+    if (!off) goto fail;
+    const uint8_t *data = take(&held, o_data, 1, 0, 0, &n_data, "data");
+    if (!data) goto fail;
+    const uint8_t *table = take(&held, o_table, 1, 0, 0x110000, NULL, "table");
+    if (!table) goto fail;
+    uint8_t *out = take(&held, o_out, 1, 1, n_off - 1, NULL, "out");
+    if (!out) goto fail;
+    for (Py_ssize_t i = 0; i + 1 < n_off; i++) {
+        if (off[i] < 0 || off[i + 1] < off[i] || off[i + 1] > n_data) {
+            PyErr_SetString(PyExc_ValueError, "offsets do not fit the data buffer");
+            goto fail;
+        }
+    }
+    int ascii_flagged = 0;
+    for (int c = 0; c < 0x80; c++) ascii_flagged |= (table[c] & mask) != 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t r = 0; r + 1 < n_off; r++) {
+        const uint8_t *p = data + off[r], *end = data + off[r + 1];
+        uint8_t hit = 0;
+        while (p < end && !hit) {
+            if (!ascii_flagged) {
+                while (end - p >= 8) {
+                    uint64_t w;
+                    memcpy(&w, p, 8);
+                    if (w & 0x8080808080808080ULL) break;
+                    p += 8;
+                }
+                while (p < end && *p < 0x80) p++;
+                if (p == end) break;
+            }
+            uint32_t c = *p, cp;
+            size_t need = c < 0x80 ? 1 : (c >= 0xC2 && c < 0xE0) ? 2 : (c >= 0xE0 && c < 0xF0) ? 3 : (c >= 0xF0 && c < 0xF5) ? 4 : 0;
+            if (need == 0 || (size_t)(end - p) < need) {
+                hit = 1;
+                break;
+            }
+            int bad = 0;
+            for (size_t k = 1; k < need; k++) bad |= (p[k] & 0xC0) != 0x80;
+            if (need == 1)
+                cp = c;
+            else if (need == 2)
+                cp = ((c & 0x1F) << 6) | (p[1] & 0x3FU);
+            else if (need == 3)
+                cp = ((c & 0x0F) << 12) | ((p[1] & 0x3FU) << 6) | (p[2] & 0x3FU);
+            else
+                cp = ((c & 0x07) << 18) | ((p[1] & 0x3FU) << 12) | ((p[2] & 0x3FU) << 6) | (p[3] & 0x3FU);
+            /* overlong three- and four-byte forms, surrogates, past the last code point */
+            bad |= (need == 3 && (cp < 0x800 || (cp >= 0xD800 && cp < 0xE000))) || (need == 4 && (cp < 0x10000 || cp > 0x10FFFF));
+            hit = bad || (table[cp] & mask) != 0;
+            p += need;
+        }
+        out[r] = hit;
+    }
+    Py_END_ALLOW_THREADS
+    release_all(&held);
+    Py_RETURN_NONE;
+fail:
+    release_all(&held);
+    return NULL;
+}
+
 /* ------------------------------------------------------------------ string hashes */
 
 /* XXH64 of every string of an Arrow string column (int64 offsets, bytes): out[i] =
@@ -1704,6 +1779,7 @@ static PyMethodDef methods[] = {
      "join_jaccard(pairs, parent, sets, set_off, row_of, threshold, stats, edges=None) -> joined"},
     {"set_jaccard", py_set_jaccard, METH_VARARGS, "set_jaccard(sets, set_off, r, q) -> float"},
     {"hash_strings", py_hash_strings, METH_VARARGS, "hash_strings(offsets, data, seed, out)"},
+    {"flagged_rows", py_flagged_rows, METH_VARARGS, "flagged_rows(offsets, data, table, mask, out)"},
     {"hash_collapsed", py_hash_collapsed, METH_VARARGS, "hash_collapsed(offsets, data, flags, seed1, seed2, out1, out2)"},
     {"union_pairs", py_union_pairs, METH_VARARGS, "union_pairs(parent, left, right) -> joined"},
     {"flatten", py_flatten, METH_VARARGS, "flatten(parent)"},
