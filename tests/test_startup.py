@@ -126,3 +126,36 @@ def test_a_stage_config_sent_to_a_fresh_process_imports_its_module_there(tmp_pat
         "stage = build_stage(pickle.loads(open('cfg.pkl', 'rb').read()))\nassert stage.kind == 'chunk'\n"
     )
     assert _stage_modules_after(code, tmp_path) == ["curate.stages.base", "curate.stages.chunk"]
+
+
+def test_plan_commands_are_the_commands_that_run_a_plan() -> None:
+    """``main`` turns the cycle collector off for these until their run starts (``_execute``)."""
+    import inspect
+
+    from curate.cli import PLAN_COMMANDS, app
+
+    names = {(c.name or c.callback.__name__).replace("_", "-"): c.callback for c in app.registered_commands}
+    assert PLAN_COMMANDS <= names.keys()
+    running = {n for n, fn in names.items() if "run_to_folder(" in inspect.getsource(fn) or "_execute(" in inspect.getsource(fn)}
+    assert running | {"graph"} == PLAN_COMMANDS  # graph runs its chunk plan through curate.graph.command
+
+
+def test_a_command_runs_its_plan_with_the_cycle_collector_on_and_start_up_frozen(tmp_path: Path) -> None:
+    (tmp_path / "in.jsonl").write_text('{"text": "one document"}\n{"text": "another document"}\n')
+    code = (
+        "import gc, sys\nsys.argv = ['curate', 'dedup', 'in.jsonl', '-o', 'out', '-q']\n"
+        "import curate.runner\nrun = curate.runner.run_plan\n"
+        "def probe(*a, **k):\n    print('collector', gc.isenabled(), gc.get_freeze_count() > 10000)\n    return run(*a, **k)\n"
+        "curate.runner.run_plan = probe\nfrom curate.cli import main\nprint('before', gc.isenabled())\nmain()\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split("\n")[:2] == ["before True", "collector True True"]
+    assert (tmp_path / "out" / "_manifest.json").is_file()
+
+
+def test_other_commands_keep_the_cycle_collector_on() -> None:
+    code = "import atexit, gc, sys\nsys.argv = ['curate', 'stages']\natexit.register(lambda: print(gc.isenabled()))\nfrom curate.cli import main\nmain()\n"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip().splitlines()[-1] == "True"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import logging
 import os
 import shutil
@@ -103,12 +104,14 @@ def _execute(
     remote = RemoteRun.prepare(cfg, shards_output, resume, overwrite)
     if remote is None:
         plan = build_plan(cfg, resume=resume, from_step=from_step, until_step=until_step, shards_output=shards_output)
+        _collect_cycles()
         return plan, run_plan(plan, reporter=make_reporter(quiet))
     # the workdir's lease taken and its state pulled before the plan reads it; a fresh run
     # reuses no step, so their shards stay in the store (unless its input is the workdir's ingest)
     remote.start(pull_steps=resume or from_step is not None or cfg.input is None)
     try:
         plan = build_plan(remote.cfg, resume=resume, from_step=from_step, until_step=until_step, shards_output=remote.shards_output)
+        _collect_cycles()
         report = run_plan(plan, reporter=make_reporter(quiet), on_commit=remote.on_commit)
     except BaseException:
         remote.abort()
@@ -1256,6 +1259,8 @@ def main() -> None:
     """Console entry point."""
     from curate.engines.executor import configure_allocator, configure_blas
 
+    if sys.argv[1:2] and sys.argv[1] in PLAN_COMMANDS:
+        gc.disable()  # until the plan runs: see _collect_cycles
     small_dedup = _a_small_dedup(sys.argv[1:])
     configure_allocator(small_dedup)  # before anything imports polars: see POLARS_ALLOCATOR
     configure_blas()
@@ -1266,6 +1271,28 @@ def main() -> None:
     except SystemExit as done:
         _exit_without_teardown(done.code)
     _exit_without_teardown(0)
+
+
+PLAN_COMMANDS = frozenset(
+    {"run", "ingest", "export", "augment", "targeted-augment", "lab-generate", "dedup", "score", "tokens", "pii",
+     "extract-html", "url-filter", "filter", "decontaminate", "dsir", "learnability", "select", "chunk", "graph"}
+)
+"""The commands that build a config and run a plan (through ``_execute``)."""
+
+
+def _collect_cycles() -> None:
+    """Turn Python's cycle collector back on, every object that exists so far frozen out of its passes.
+
+    ``main`` turns it off for a command that runs a plan, until ``_execute`` starts the run: loading
+    typer, pydantic, polars and the stages, parsing the command line and building the config and
+    plan allocate some 300,000 objects that are never garbage, and the collector's passes over them
+    cost CPU on the one core that start-up uses (curate's imports alone: 0.44 -> 0.41 s, min of 15
+    runs; `curate dedup` of 100,000 documents: 1.98 -> 1.88 s, medians of 12 alternating runs).
+    Frozen, they are also left out of the run's own full collections. A command that stops before
+    its run (a config error) ends with the collector still off."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
 
 
 def _a_small_dedup(args: list[str]) -> bool:
