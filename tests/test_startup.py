@@ -159,3 +159,23 @@ def test_other_commands_keep_the_cycle_collector_on() -> None:
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip().splitlines()[-1] == "True"
+
+
+def test_a_command_parsed_by_its_own_app_helps_and_fails_as_in_the_whole_app() -> None:
+    """``main`` hands typer only the command named (``app_for``): typer builds every command's
+    parameters before parsing. Help, usage errors and the unknown-command answer stay the same."""
+    import typer.main
+    from typer.testing import CliRunner
+
+    from curate.cli import app, app_for
+
+    runner = CliRunner()
+    names = [c.name or typer.main.get_command_name(c.callback.__name__) for c in app.registered_commands]
+    assert len(names) > 20
+    for name in names:
+        assert len(app_for([name, "x"]).registered_commands) == 1
+        for args in ([name, "--help"], [name, "--no-such-option"]):
+            alone, whole = runner.invoke(app_for(args), args), runner.invoke(app, args)
+            assert (alone.exit_code, alone.output) == (whole.exit_code, whole.output), args
+    for args in ([], ["--help"], ["index", "--help"], ["dedupp"]):
+        assert app_for(args) is app
