@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
-from rich.console import Console
 
 from curate import __version__
 from curate.errors import ConfigError, CurateError
@@ -32,8 +31,24 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-err_console = Console(stderr=True, highlight=False)
-out_console = Console(highlight=False)
+class _LazyConsole:
+    """A rich ``Console`` made on first use: most commands print nothing through one unless they
+    fail (rich's import and set-up: ~15 ms of every command's start-up)."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return getattr(self._console, name)
+
+
+err_console = _LazyConsole(stderr=True, highlight=False)
+out_console = _LazyConsole(highlight=False)
 
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
 Debug = Annotated[bool, typer.Option("--debug", help="Show full tracebacks for errors.")]
@@ -1260,6 +1275,9 @@ def main() -> None:
     """Console entry point."""
     from curate.engines.executor import configure_allocator, configure_blas
 
+    # curate's config models use no pydantic plugin, and looking for them (every installed
+    # package's entry points) took ~25 ms of every command's start-up; a user's setting is kept
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     if sys.argv[1:2] and sys.argv[1] in PLAN_COMMANDS:
         gc.disable()  # until the plan runs: see _collect_cycles
     small_dedup = _a_small_dedup(sys.argv[1:])

@@ -21,7 +21,6 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
-import yaml
 
 from curate.config import OutputConfig
 from curate.errors import ConfigError, StageError
@@ -311,5 +310,7 @@ def dataset_card(
         lines += [f"schema = {schema_literal(schema)}" if schema is not None else "schema = None"]
         lines += ["train = ds.dataset('train', format='json', schema=schema).to_table()", "", "from datasets import Features, load_dataset"]
         lines += ["dataset = load_dataset('json', data_dir='.', features=Features.from_arrow_schema(schema))  # one split per folder", "```", ""]
+    import yaml  # only a release's card needs it
+
     lines += ["## Configuration", "", "```yaml", yaml.safe_dump(config, sort_keys=False).rstrip(), "```", ""]
     return "\n".join(lines)

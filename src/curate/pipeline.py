@@ -133,31 +133,33 @@ def _add_scoring_for_filters(stage_cfgs: list[StageConfig], available: set[str] 
     if not stage_cfgs:  # ingest -> export: no stage module to load
         return []
     from curate.quality.signals import family_of
-    from curate.stages.filter import Filter, FilterConfig
-    from curate.stages.quality_score import QualityScore, QualityScoreConfig
+
+    # stages told apart by kind, not class: a plan without a filter or scoring stage loads neither module
 
     known = set(available) if available is not None else set(CORE_COLUMNS)
     stale: set[str] = set()  # families whose columns describe a text a stage rewrote
     out: list[tuple[StageConfig, int]] = []
 
     def score(families: set[str], user_index: int) -> None:
+        from curate.stages.quality_score import QualityScoreConfig
+
         scoring = QualityScoreConfig(heuristics=sorted(families))  # type: ignore[arg-type]
         out.append((scoring, user_index))
         known.update(build_stage(scoring).added_columns())
         stale.difference_update(families)
 
     for user_index, user_cfg in enumerate(stage_cfgs):
-        parts = user_cfg.expand_chains() if isinstance(user_cfg, FilterConfig) else [user_cfg]
+        parts = user_cfg.expand_chains() if user_cfg.kind == "filter" else [user_cfg]  # type: ignore[attr-defined]
         for stage_cfg in parts:
             stage = build_stage(stage_cfg)
             families: set[str] = set()
-            if isinstance(stage, Filter) and stage.required_columns() - known:
-                families = set(stage.needed_signal_families())
+            if stage.kind == "filter" and stage.required_columns() - known:
+                families = set(stage.needed_signal_families())  # type: ignore[attr-defined]
             if stale and not stage.modifies_text:
                 families |= stale
-            if isinstance(stage, QualityScore):  # the user's own scoring is fresh
-                families -= set(stage.families)
-                stale.difference_update(stage.families)
+            if stage.kind == "quality_score":  # the user's own scoring is fresh
+                families -= set(stage.families)  # type: ignore[attr-defined]
+                stale.difference_update(stage.families)  # type: ignore[attr-defined]
             if families:
                 score(families, user_index)
             out.append((stage_cfg, user_index))

@@ -4,21 +4,12 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Protocol
-
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Table
+from typing import TYPE_CHECKING, Protocol
 
 from curate.manifest import StepResult
+
+if TYPE_CHECKING:  # rich loads only for a reporter or table that draws (~15 ms of a quiet command's start-up)
+    from rich.table import Table
 
 
 class Reporter(Protocol):
@@ -88,6 +79,16 @@ class RichReporter:
     """Rich progress bars on stderr: per step, shards done, documents, rate and ETA."""
 
     def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
         self.console = Console(stderr=True)
         self.progress = Progress(
             TextColumn("[bold]{task.description:<16}"),
@@ -102,7 +103,7 @@ class RichReporter:
         # started with the first step, not here: its refresh thread would make the runner spawn its
         # workers instead of forking them (engines.executor._fork_safe)
         self._started = False
-        self._task: TaskID | None = None
+        self._task: int | None = None  # rich's TaskID
         self._docs = 0
         self._start = time.monotonic()
 
@@ -142,6 +143,8 @@ def make_reporter(quiet: bool) -> Reporter:
 
 def summary_table(steps: list[StepResult], wall_seconds: float) -> Table:
     """Documents in, kept and rejected (by reason) and time, per step."""
+    from rich.table import Table
+
     table = Table(title=f"curate run: {wall_seconds:.1f}s", show_lines=False)
     table.add_column("step")
     table.add_column("in", justify="right")
