@@ -485,12 +485,11 @@ def _count_blocks(mm: mmap.mmap, blocks: list[tuple[int, int]]) -> list[int]:
 def _count_block(mm: mmap.mmap, lo: int, hi: int) -> int:
     """Newlines in ``mm[lo:hi]``, ``_COUNT_STEP`` bytes at a time; the block's whole pages are let
     go from the map every ``_MAP_DROP`` bytes counted."""
-    scratch = np.empty(min(_COUNT_STEP, max(hi - lo, 1)), dtype=bool)
     count = 0
     dropped = -(-lo // mmap.PAGESIZE) * mmap.PAGESIZE  # first whole page of the block
     for i in range(lo, hi, _COUNT_STEP):
         j = min(i + _COUNT_STEP, hi)
-        count += _newlines(mm, i, j, scratch)
+        count += _newlines(mm, i, j)
         done = j // mmap.PAGESIZE * mmap.PAGESIZE
         if done - dropped >= _MAP_DROP and hasattr(mmap, "MADV_DONTNEED"):
             mm.madvise(mmap.MADV_DONTNEED, dropped, done - dropped)
@@ -498,10 +497,11 @@ def _count_block(mm: mmap.mmap, lo: int, hi: int) -> int:
     return count
 
 
-def _newlines(mm: mmap.mmap, start: int, end: int, scratch: np.ndarray) -> int:
-    """Newlines in ``mm[start:end]`` (at most ``len(scratch)`` bytes), read in place."""
-    piece = np.frombuffer(mm, dtype=np.uint8, count=end - start, offset=start)
-    return int(np.count_nonzero(np.equal(piece, 10, out=scratch[: end - start])))
+def _newlines(mm: mmap.mmap, start: int, end: int) -> int:
+    """Newlines in ``mm[start:end]``, read in place by a compiled loop."""
+    from curate.dedup import _native
+
+    return _native.count_byte(np.frombuffer(mm, dtype=np.uint8, count=end - start, offset=start), 10)
 
 
 def _streamed_jsonl_ranges(path: str, size: int, target: int) -> list[tuple[int, int, int]]:

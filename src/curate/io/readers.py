@@ -563,26 +563,15 @@ def _json_hint(raw: bytes, line: int) -> str:
     return ""
 
 
-_SCAN_STEP = 1 << 20
 
 
 def _positions(buf: np.ndarray, byte: int, fold: bool = False) -> np.ndarray:
     """Offsets of every ``byte`` in ``buf`` (with ``fold``, of ``byte`` or ``byte & ~0x20``:
-    ``{`` or ``[``), found a MiB at a time: the temporaries stay small and in cache instead of
-    one freshly mapped array the size of the block."""
-    tmp = np.empty(min(len(buf), _SCAN_STEP), dtype=np.uint8)
-    found = []
-    for lo in range(0, len(buf), _SCAN_STEP):
-        piece = buf[lo : lo + _SCAN_STEP]
-        scratch = tmp[: len(piece)]
-        hit = scratch.view(np.bool_)
-        if fold:
-            np.bitwise_or(piece, 0x20, out=scratch)
-            np.equal(scratch, byte, out=hit)
-        else:
-            np.equal(piece, byte, out=hit)
-        found.append(np.flatnonzero(hit) + lo)
-    return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
+    ``{`` or ``[``), in one compiled pass (``memchr`` for one byte): numpy's ``equal`` then
+    ``flatnonzero`` read every byte twice and took ~4 % of a 1M-document ingest's CPU."""
+    from curate.dedup import _native
+
+    return np.frombuffer(_native.byte_positions(buf, byte, fold), dtype=np.int64)
 
 
 def _line_bounds(chunk: bytes | memoryview) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
