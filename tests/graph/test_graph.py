@@ -121,6 +121,36 @@ def test_graph_accepts_chunks_from_curate_chunk(cli: Any, tmp_path: Path) -> Non
     assert units["id"].to_list() == pl.read_parquet(tmp_path / "chunks" / "*.parquet")["id"].to_list()
 
 
+@pytest.mark.parametrize("table", ["entities", "text_units"])
+def test_a_full_disk_while_writing_the_tables_is_a_clear_error_without_temporaries(cli: Any, tmp_path: Path, monkeypatch: Any, table: str) -> None:
+    """polars' writer (entities, relationships) and pyarrow's (text_units) both fail as an OSError
+    the command words; no table is left half-written under a temporary name."""
+    import errno
+
+    import pyarrow.parquet as pq_
+
+    src = write_jsonl(tmp_path / "in.jsonl", [{"text": t} for t in CORPUS if t])
+    real_polars, real_pyarrow = pl.DataFrame.write_parquet, pq_.ParquetWriter.write_table
+
+    def full_polars(self: pl.DataFrame, file: Any, *args: Any, **kwargs: Any) -> None:
+        if table == "entities" and ".entities.parquet" in str(file):
+            raise pl.exceptions.ComputeError("parquet: underlying IO error: No space left on device (os error 28)")
+        real_polars(self, file, *args, **kwargs)
+
+    def full_pyarrow(self: Any, *args: Any, **kwargs: Any) -> None:
+        if table == "text_units":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_pyarrow(self, *args, **kwargs)
+
+    monkeypatch.setattr(pl.DataFrame, "write_parquet", full_polars)
+    monkeypatch.setattr(pq_.ParquetWriter, "write_table", full_pyarrow)
+    result = cli("graph", src, "-o", tmp_path / "g", "-q")
+    assert result.exit_code == 1
+    assert "no space left on the device of" in result.output and "Traceback" not in result.output
+    assert not [p.name for p in (tmp_path / "g").iterdir() if "tmp" in p.name]
+    assert not (tmp_path / "g" / f"{table}.parquet").exists()
+
+
 def test_case_plural_and_possessive_forms_are_one_entity() -> None:
     assert normalise("PostgreSQL") == normalise("POSTGRESQL") == normalise("PostgreSQL's")
     assert normalise("Databases") == normalise("database") and normalise("APIs") == normalise("API")

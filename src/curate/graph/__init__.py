@@ -28,7 +28,7 @@ from curate.graph.builder import (
 )
 from curate.graph.extract import Extractor, normalise
 from curate.graph.llm import DEFAULT_TYPES
-from curate.io.shards import write_json_atomic
+from curate.io.shards import write_json_atomic, write_parquet_atomic
 
 __all__ = ["ENTITY_SCHEMA", "RELATIONSHIP_SCHEMA", "TEXT_UNIT_SCHEMA", "GraphSettings", "build_graph", "Graph", "GraphBuilder", "Extractor", "EdgeRule"]
 
@@ -168,8 +168,9 @@ def build_graph(shards: list[Path], out: Path, settings: GraphSettings, top: int
             builder.add(part["id"].cast(pl.String), part["text"])
     graph = builder.build(min_frequency=settings.min_frequency, top=top)
     out.mkdir(parents=True, exist_ok=True)
-    graph.entities.write_parquet(out / "entities.parquet")
-    graph.relationships.write_parquet(out / "relationships.parquet")
+    # temporary names, renamed when whole; a failed write (a full disk) is the OSError it stands for
+    write_parquet_atomic(graph.entities, out / "entities.parquet")
+    write_parquet_atomic(graph.relationships, out / "relationships.parquet")
     write_text_units(shards, graph, out / "text_units.parquet")
     stats = {
         **(extra or {}),
@@ -214,8 +215,12 @@ def write_text_units(shards: list[Path], graph: Graph, path: Path) -> None:
             writer.write_table(table.cast(writer.schema) if table.schema != writer.schema else table)
             offset += frame.height
         if writer is None:
-            pl.DataFrame(schema=TEXT_UNIT_SCHEMA).write_parquet(tmp)
-    finally:
+            write_parquet_atomic(pl.DataFrame(schema=TEXT_UNIT_SCHEMA), tmp)
+    except BaseException:
         if writer is not None:
             writer.close()
+        tmp.unlink(missing_ok=True)  # no half-written table left beside the others
+        raise
+    if writer is not None:
+        writer.close()
     tmp.replace(path)

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from curate.errors import ConfigError
 from curate.graph import GraphSettings, build_graph
 from curate.io.shards import list_parts
+from curate.publish import space_error
 
 CHUNK_MARKERS = ("document_id", "chunk_index", "n_tokens")
 FLAGS = {"cache_path": "llm-cache", "types": "entity-types"}
@@ -74,7 +75,13 @@ def run_graph(
         summary["documents_in"] = sum(s.stats.docs_in for s in report.steps if s.kind == "ingest")
         summary["documents_rejected"] = sum(s.stats.docs_rejected for s in report.steps)
         summary["documents_chunked"] = sum(s.stats.counters.get("chunk_documents", 0) for s in report.steps if s.kind == "chunk")
-    return build_graph(shards, out, settings, extra=summary)
+    try:
+        return build_graph(shards, out, settings, extra=summary)
+    except OSError as err:  # a full or read-only disk: said as the runner says it, not a traceback
+        clear = space_error(err, out)
+        if clear is None:
+            raise
+        raise clear from None
 
 
 def graph_summary(stats: dict[str, Any]) -> Any:

@@ -46,14 +46,17 @@ def write_parquet_atomic(frame: pl.DataFrame | pa.Table, path: str | Path, compr
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_name(path)
-    if isinstance(frame, pl.DataFrame):
-        try:
-            frame.write_parquet(tmp, **polars_parquet_options(compression))
-        except pl.exceptions.PolarsError as err:
-            tmp.unlink(missing_ok=True)
-            raise os_error_of(err, tmp) from None
-    else:
-        pq.write_table(frame, tmp, **parquet_options(frame.schema, compression))
+    try:
+        if isinstance(frame, pl.DataFrame):
+            try:
+                frame.write_parquet(tmp, **polars_parquet_options(compression))
+            except pl.exceptions.PolarsError as err:
+                raise os_error_of(err, tmp) from None
+        else:
+            pq.write_table(frame, tmp, **parquet_options(frame.schema, compression))
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a failed write leaves no temporary behind
+        raise
     os.replace(tmp, path)
     return path.stat().st_size
 
