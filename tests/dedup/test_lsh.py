@@ -182,3 +182,37 @@ def test_records_are_ascending_distinct_with_a_header() -> None:
     assert sets[off[0]] == len(first) == 7 and (np.diff(first.astype(np.int64)) > 0).all()
     assert sets[off[1]] == 0 and off[2] - off[1] == 1  # no shingle: a bare header
     assert sets[off[2]] == 1
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.sets(st.integers(0, 400), max_size=120),
+    st.sets(st.integers(0, 400), max_size=120),
+    st.one_of(st.sampled_from([0.5, 0.75, 0.8, 0.9, 1.0, 2 / 3, 1 / 3]), st.floats(0.01, 1.0)),
+)
+def test_verification_stops_early_but_decides_as_the_whole_merge(a: set[int], b: set[int], threshold: float) -> None:
+    """The merge gives up once even sharing every shingle left could not reach the threshold (and
+    before it starts, when the sizes alone rule it out): the answer is still exactly
+    ``|A & B| / |A | B| >= threshold`` in float64, sets of any sizes, on the boundary too."""
+    records = [np.array([len(s), *sorted(s)], dtype=np.uint32) for s in (a, b)]
+    sets = np.concatenate(records)
+    off = np.array([0, len(records[0]), len(sets)], dtype=np.int64)
+    edges, stats = jaccard_edges(np.array([[0, 1]], dtype=np.int32), new_parent(2), sets, off, np.arange(2), threshold)
+    if not a and not b:
+        want = 1.0 >= threshold
+    elif not a or not b:
+        want = 0.0 >= threshold
+    else:
+        both = len(a & b)
+        want = both / (len(a) + len(b) - both) >= threshold
+    assert (len(edges) == 1) == want, (len(a), len(b), len(a & b), threshold)
+
+
+def test_verification_on_the_threshold_exactly_accepts() -> None:
+    a, b = set(range(10)), set(range(2, 10)) | {20, 21}  # 8 shared of 12: J = 2/3
+    for threshold, want in ((2 / 3, True), (0.6667, False), (0.5, True)):
+        records = [np.array([len(s), *sorted(s)], dtype=np.uint32) for s in (a, b)]
+        sets = np.concatenate(records)
+        off = np.array([0, len(records[0]), len(sets)], dtype=np.int64)
+        edges, _ = jaccard_edges(np.array([[0, 1]], dtype=np.int32), new_parent(2), sets, off, np.arange(2), threshold)
+        assert (len(edges) == 1) == want, threshold

@@ -973,6 +973,7 @@ static uint32_t agree32(const uint32_t *restrict a, const uint32_t *restrict b, 
 }
 
 static double jaccard_records(const uint32_t *a, size_t la, const uint32_t *b, size_t lb);
+static int jaccard_reaches(const uint32_t *a, size_t la, const uint32_t *b, size_t lb, double threshold);
 
 /* How join_loop checks a candidate pair before joining it. */
 enum { VERIFY_NONE, VERIFY_SIG16, VERIFY_SIG32, VERIFY_SETS };
@@ -992,7 +993,7 @@ static inline int pair_accepted(const Verifier *v, int64_t x, int64_t y) {
     if (v->kind == VERIFY_SETS) {
         const uint32_t *a = v->sets + v->set_off[rx] + 1, *b = v->sets + v->set_off[ry] + 1;
         size_t la = (size_t)(v->set_off[rx + 1] - v->set_off[rx] - 1), lb = (size_t)(v->set_off[ry + 1] - v->set_off[ry] - 1);
-        return jaccard_records(a, la, b, lb) >= v->threshold;
+        return jaccard_reaches(a, la, b, lb, v->threshold);
     }
     size_t ox = (size_t)rx * v->num_perm, oy = (size_t)ry * v->num_perm;
     long long same = v->kind == VERIFY_SIG16
@@ -1120,6 +1121,39 @@ static double jaccard_records(const uint32_t *a, size_t la, const uint32_t *b, s
         taken++;
     }
     return taken ? (double)both / (double)taken : 0.0;
+}
+
+/* Whether jaccard_records(a, la, b, lb) >= threshold, the same answer for every pair, found
+ * sooner for most pairs that fail: with both sets whole, J = both / (la + lb - both) rises with
+ * `both`, which can end no higher than both so far + min(what is left of a, of b). The merge
+ * stops once even that bound falls short (before it starts: the length filter J <= min / max).
+ * On the 100k boundary corpus ~9 in 10 verified pairs are rejected. A bottom-k record (more
+ * shingles than it keeps) takes jaccard_records's estimator as it is. */
+static int jaccard_reaches(const uint32_t *a, size_t la, const uint32_t *b, size_t lb, double threshold) {
+    uint32_t na = a[-1], nb = b[-1];
+    if (na == 0 || nb == 0 || na > la || nb > lb || !(threshold > 0.0 && threshold <= 1.0))
+        return jaccard_records(a, la, b, lb) >= threshold;
+    const size_t total = la + lb;
+    /* need: the fewest shared shingles with both / (total - both) >= threshold, in the very
+     * double arithmetic of jaccard_records (a bound off by one would change no answer: it only
+     * decides when to stop looking) */
+    size_t need = (size_t)(threshold * (double)total / (1.0 + threshold));
+    while (need > 0 && (double)(need - 1) / (double)(total - (need - 1)) >= threshold) need--;
+    while (need < total && (double)need / (double)(total - need) < threshold) need++;
+    size_t i = 0, j = 0, both = 0;
+    if ((la < lb ? la : lb) < need) return 0;
+    while (i < la && j < lb) {
+        if (a[i] < b[j]) {
+            i++;
+            if (both + (la - i < lb - j ? la - i : lb - j) < need) return 0;
+        } else if (a[i] > b[j]) {
+            j++;
+            if (both + (la - i < lb - j ? la - i : lb - j) < need) return 0;
+        } else {
+            both++, i++, j++;
+        }
+    }
+    return (double)both / (double)(total - both) >= threshold;
 }
 
 /* Like join_candidates, each pair verified by the Jaccard similarity of its shingle sets
