@@ -199,9 +199,9 @@ def test_verification_stops_early_but_decides_as_the_whole_merge(a: set[int], b:
     off = np.array([0, len(records[0]), len(sets)], dtype=np.int64)
     edges, stats = jaccard_edges(np.array([[0, 1]], dtype=np.int32), new_parent(2), sets, off, np.arange(2), threshold)
     if not a and not b:
-        want = 1.0 >= threshold
+        want = threshold <= 1.0
     elif not a or not b:
-        want = 0.0 >= threshold
+        want = threshold <= 0.0
     else:
         both = len(a & b)
         want = both / (len(a) + len(b) - both) >= threshold
