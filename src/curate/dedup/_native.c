@@ -454,12 +454,18 @@ static void sort_u32(uint32_t *v, size_t n, uint32_t *tmp) {
     /* four passes: the sorted values are back in v */
 }
 
-/* Append document d's shingle-set record (see SigJob). `hs` is clobbered. Returns -2 past set_room. */
-static int append_set(SigJob *job, Py_ssize_t d, uint32_t *hs, size_t ns, uint32_t *tmp) {
+/* Sort `hs` ascending and drop repeats, in place; returns how many distinct values are left. */
+static size_t distinct_sorted(uint32_t *hs, size_t ns, uint32_t *tmp) {
     sort_u32(hs, ns, tmp);
     size_t u = 0;
     for (size_t s = 0; s < ns; s++)
         if (u == 0 || hs[s] != hs[u - 1]) hs[u++] = hs[s];
+    return u;
+}
+
+/* Append document d's shingle-set record (see SigJob) from its `u` distinct shingle hashes,
+ * ascending (distinct_sorted). Returns -2 past set_room. */
+static int append_set(SigJob *job, Py_ssize_t d, const uint32_t *hs, size_t u) {
     size_t keep = u < (size_t)job->set_cap ? u : (size_t)job->set_cap;
     if (job->set_len + keep + 1 > job->set_room) return -2; /* cannot be: set_room is a bound */
     job->set_buf[job->set_len++] = u > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)u;
@@ -531,7 +537,7 @@ static int signature_kernel(SigJob *job, const Tables *t) {
         }
         if (nu == 0) {
             job->nshingles[d] = 0;
-            if (job->set_cap && (rc = append_set(job, d, shingle, 0, sort_tmp)) < 0) break;
+            if (job->set_cap && (rc = append_set(job, d, shingle, 0)) < 0) break;
             continue;
         }
         size_t width = (size_t)job->ngram < nu ? (size_t)job->ngram : nu;
@@ -567,8 +573,15 @@ static int signature_kernel(SigJob *job, const Tables *t) {
                 shingle[s] = (uint32_t)h;
             }
         }
-        permute_min_all(shingle, ns, job->a, job->b, row, np);
-        if (job->set_cap && (rc = append_set(job, d, shingle, ns, sort_tmp)) < 0) break;
+        if (job->set_cap) {
+            /* the minima of a set are those of its distinct members: a repeated shingle (a
+             * document's boilerplate) is permuted once, and the set is sorted anyway */
+            size_t u = distinct_sorted(shingle, ns, sort_tmp);
+            permute_min_all(shingle, u, job->a, job->b, row, np);
+            if ((rc = append_set(job, d, shingle, u)) < 0) break;
+        } else {
+            permute_min_all(shingle, ns, job->a, job->b, row, np);
+        }
     }
     free(scratch), free(joined), free(ustart), free(uend), free(uhash), free(word), free(shingle), free(sort_tmp);
     return rc;
