@@ -88,9 +88,26 @@ def test_the_table_is_cached_on_disk_and_a_damaged_cache_is_rebuilt(tmp_path: Pa
     monkeypatch.setattr(normal_forms, "__file__", str(package / "normal_forms.py"))
     monkeypatch.setattr(normal_forms, "_table", None)
     built = unsure_table()
-    [cache] = (package / "__pycache__").glob("normalforms-*.npy")
-    assert np.array_equal(np.load(cache), built)
-    cache.write_bytes(b"not a table")
+    [cache] = (package / "__pycache__").glob("normalforms-*.npz")
+    with np.load(cache) as stored:
+        assert np.array_equal(stored["unsure"], built)
+    np.savez(cache, other=np.zeros(3))  # a file without the table's array
     monkeypatch.setattr(normal_forms, "_table", None)
     assert np.array_equal(unsure_table(), built)
-    assert np.array_equal(np.load(cache), built)
+    for damage in (b"not a table", b""):
+        cache.write_bytes(damage)
+        monkeypatch.setattr(normal_forms, "_table", None)
+        assert np.array_equal(unsure_table(), built)
+        with np.load(cache) as stored:
+            assert np.array_equal(stored["unsure"], built)
+
+
+def test_a_cache_holding_another_table_is_not_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from curate.unicode_cache import cached_tables
+
+    package = tmp_path / "curate"
+    package.mkdir()
+    cached_tables(package, "normalforms", ("unsure",), lambda: {"unsure": np.zeros(5, dtype=np.int64)})  # a wrong one, written first
+    monkeypatch.setattr(normal_forms, "__file__", str(package / "normal_forms.py"))
+    monkeypatch.setattr(normal_forms, "_table", None)
+    assert unsure_table().shape == (0x110000,) and unsure_table()[0x301] & FORM_BITS["NFC"]

@@ -17,14 +17,11 @@ marking:
   Maybe for the composed forms: it may compose with the code point before it).
 
 Built from the running Python's ``unicodedata`` (~0.25 s), so it agrees with the Python check it
-stands in for, and cached per process and on disk in the package's ``__pycache__``, keyed by the
-Python and Unicode versions, as ``curate.dedup.minhash.char_tables`` is.
+stands in for, and cached per process and on disk (``curate.unicode_cache``).
 """
 
 from __future__ import annotations
 
-import os
-import sys
 import threading
 import unicodedata
 from pathlib import Path
@@ -48,23 +45,12 @@ def unsure_table() -> np.ndarray:
     global _table
     with _lock:
         if _table is None:
-            cache = Path(__file__).parent / "__pycache__" / (
-                f"normalforms-py{sys.version_info[0]}{sys.version_info[1]}-u{unicodedata.unidata_version}.npy"
-            )
-            try:
-                table = np.load(cache)
-                if table.shape != (0x110000,) or table.dtype != np.uint8:
-                    raise ValueError("not a normal form table")
-                _table = table
-            except (OSError, ValueError):
-                _table = build_unsure_table()
-                try:
-                    cache.parent.mkdir(exist_ok=True)
-                    tmp = cache.with_suffix(f".{os.getpid()}.tmp.npy")
-                    np.save(tmp, _table)
-                    os.replace(tmp, cache)
-                except OSError:
-                    pass
+            from curate.unicode_cache import cached_tables
+
+            table = cached_tables(Path(__file__).parent, "normalforms", ("unsure",), lambda: {"unsure": build_unsure_table()})["unsure"]
+            if table.shape != (0x110000,) or table.dtype != np.uint8:  # not this table: built afresh
+                table = build_unsure_table()
+            _table = table
         return _table
 
 

@@ -66,6 +66,24 @@ static void *take(Held *held, PyObject *obj, Py_ssize_t itemsize, int writable, 
     return v->buf;
 }
 
+/* A string column: its int64 offsets (n_off of them, at least one) and the bytes they index,
+ * every string checked to lie inside the bytes. Returns 0, or -1 with an exception set. */
+static int take_strings(Held *held, PyObject *o_off, PyObject *o_data, const int64_t **off, Py_ssize_t *n_off,
+                        const uint8_t **data) {
+    Py_ssize_t n_data;
+    *off = take(held, o_off, 8, 0, 1, n_off, "offsets");
+    if (!*off) return -1;
+    *data = take(held, o_data, 1, 0, 0, &n_data, "data");
+    if (!*data) return -1;
+    for (Py_ssize_t i = 0; i + 1 < *n_off; i++) {
+        if ((*off)[i] < 0 || (*off)[i + 1] < (*off)[i] || (*off)[i + 1] > n_data) {
+            PyErr_SetString(PyExc_ValueError, "offsets do not fit the data buffer");
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static inline int64_t load_index(const void *p, int wide, Py_ssize_t i) {
     return wide ? ((const int64_t *)p)[i] : (int64_t)((const int32_t *)p)[i];
 }
@@ -1343,21 +1361,14 @@ static PyObject *py_flagged_rows(PyObject *self, PyObject *args) {
     unsigned int mask;
     if (!PyArg_ParseTuple(args, "OOOIO", &o_off, &o_data, &o_table, &mask, &o_out)) return NULL;
     Held held = {.n = 0};
-    Py_ssize_t n_off, n_data;
-    const int64_t *off = take(&held, o_off, 8, 0, 1, &n_off, "offsets");
-    if (!off) goto fail;
-    const uint8_t *data = take(&held, o_data, 1, 0, 0, &n_data, "data");
-    if (!data) goto fail;
+    Py_ssize_t n_off;
+    const int64_t *off;
+    const uint8_t *data;
+    if (take_strings(&held, o_off, o_data, &off, &n_off, &data) < 0) goto fail;
     const uint8_t *table = take(&held, o_table, 1, 0, 0x110000, NULL, "table");
     if (!table) goto fail;
     uint8_t *out = take(&held, o_out, 1, 1, n_off - 1, NULL, "out");
     if (!out) goto fail;
-    for (Py_ssize_t i = 0; i + 1 < n_off; i++) {
-        if (off[i] < 0 || off[i + 1] < off[i] || off[i + 1] > n_data) {
-            PyErr_SetString(PyExc_ValueError, "offsets do not fit the data buffer");
-            goto fail;
-        }
-    }
     int ascii_flagged = 0;
     for (int c = 0; c < 0x80; c++) ascii_flagged |= (table[c] & mask) != 0;
     Py_BEGIN_ALLOW_THREADS
@@ -1415,19 +1426,12 @@ static PyObject *py_hash_strings(PyObject *self, PyObject *args) {
     unsigned long long seed;
     if (!PyArg_ParseTuple(args, "OOKO", &o_off, &o_data, &seed, &o_out)) return NULL;
     Held held = {.n = 0};
-    Py_ssize_t n_off, n_data;
-    const int64_t *off = take(&held, o_off, 8, 0, 1, &n_off, "offsets");
-    if (!off) goto fail;
-    const uint8_t *data = take(&held, o_data, 1, 0, 0, &n_data, "data");
-    if (!data) goto fail;
+    Py_ssize_t n_off;
+    const int64_t *off;
+    const uint8_t *data;
+    if (take_strings(&held, o_off, o_data, &off, &n_off, &data) < 0) goto fail;
     uint64_t *out = take(&held, o_out, 8, 1, n_off - 1, NULL, "out");
     if (!out) goto fail;
-    for (Py_ssize_t i = 0; i + 1 < n_off; i++) {
-        if (off[i] < 0 || off[i + 1] < off[i] || off[i + 1] > n_data) {
-            PyErr_SetString(PyExc_ValueError, "offsets do not fit the data buffer");
-            goto fail;
-        }
-    }
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i + 1 < n_off; i++) out[i] = xxh64(data + off[i], (size_t)(off[i + 1] - off[i]), seed);
     Py_END_ALLOW_THREADS
@@ -1446,11 +1450,10 @@ static PyObject *py_hash_collapsed(PyObject *self, PyObject *args) {
     unsigned long long seed1, seed2;
     if (!PyArg_ParseTuple(args, "OOOKKOO", &o_off, &o_data, &o_flags, &seed1, &seed2, &o_out1, &o_out2)) return NULL;
     Held held = {.n = 0};
-    Py_ssize_t n_off, n_data;
-    const int64_t *off = take(&held, o_off, 8, 0, 1, &n_off, "offsets");
-    if (!off) goto fail;
-    const uint8_t *data = take(&held, o_data, 1, 0, 0, &n_data, "data");
-    if (!data) goto fail;
+    Py_ssize_t n_off;
+    const int64_t *off;
+    const uint8_t *data;
+    if (take_strings(&held, o_off, o_data, &off, &n_off, &data) < 0) goto fail;
     const uint8_t *flags = take(&held, o_flags, 1, 0, 0x110000, NULL, "flags");
     if (!flags) goto fail;
     uint64_t *out1 = take(&held, o_out1, 8, 1, n_off - 1, NULL, "out1");
@@ -1458,13 +1461,8 @@ static PyObject *py_hash_collapsed(PyObject *self, PyObject *args) {
     uint64_t *out2 = take(&held, o_out2, 8, 1, n_off - 1, NULL, "out2");
     if (!out2) goto fail;
     int64_t max_len = 0;
-    for (Py_ssize_t i = 0; i + 1 < n_off; i++) {
-        if (off[i] < 0 || off[i + 1] < off[i] || off[i + 1] > n_data) {
-            PyErr_SetString(PyExc_ValueError, "offsets do not fit the data buffer");
-            goto fail;
-        }
+    for (Py_ssize_t i = 0; i + 1 < n_off; i++)
         if (off[i + 1] - off[i] > max_len) max_len = off[i + 1] - off[i];
-    }
     uint8_t *buf = malloc((size_t)max_len + 10); /* + the 8-byte stores of the fast path */
     if (!buf) {
         release_all(&held);

@@ -37,11 +37,8 @@ bytes per byte of it); nothing of size (shingles x num_perm) is ever materialise
 
 from __future__ import annotations
 
-import os
 import re
-import sys
 import threading
-import unicodedata
 from pathlib import Path
 from typing import Literal
 
@@ -75,21 +72,14 @@ def char_tables() -> tuple[np.ndarray, np.ndarray]:
     global _tables
     with _tables_lock:
         if _tables is None:
-            cache = Path(__file__).parent / "__pycache__" / (
-                f"chartables-py{sys.version_info[0]}{sys.version_info[1]}-u{unicodedata.unidata_version}.npz"
-            )
-            try:
-                with np.load(cache) as z:
-                    _tables = (z["flags"], z["lower"])
-            except (OSError, KeyError, ValueError):
-                _tables = _build_char_tables()
-                try:
-                    cache.parent.mkdir(exist_ok=True)
-                    tmp = cache.with_suffix(f".{os.getpid()}.tmp.npz")
-                    np.savez(tmp, flags=_tables[0], lower=_tables[1])
-                    os.replace(tmp, cache)
-                except OSError:
-                    pass
+            from curate.unicode_cache import cached_tables
+
+            def build() -> dict[str, np.ndarray]:
+                flags, lower = _build_char_tables()
+                return {"flags": flags, "lower": lower}
+
+            tables = cached_tables(Path(__file__).parent, "chartables", ("flags", "lower"), build)
+            _tables = (tables["flags"], tables["lower"])
         return _tables
 
 
