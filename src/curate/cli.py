@@ -1309,9 +1309,10 @@ def app_for(args: list[str]) -> typer.Typer:
 
 PLAN_COMMANDS = frozenset(
     {"run", "ingest", "export", "augment", "targeted-augment", "lab-generate", "dedup", "score", "tokens", "pii",
-     "extract-html", "url-filter", "filter", "decontaminate", "dsir", "learnability", "select", "chunk", "graph"}
+     "extract-html", "url-filter", "filter", "decontaminate", "dsir", "learnability", "select", "chunk"}
 )
-"""The commands that build a config and run a plan (through ``_execute``)."""
+"""The commands that build a config and run a plan (through ``_execute``). Not `graph`: given chunk
+shards, it runs no plan and builds its graph in Python, which should not run without the collector."""
 
 
 def _collect_cycles() -> None:
