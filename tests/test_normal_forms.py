@@ -111,3 +111,6 @@ def test_a_cache_holding_another_table_is_not_used(tmp_path: Path, monkeypatch: 
     monkeypatch.setattr(normal_forms, "__file__", str(package / "normal_forms.py"))
     monkeypatch.setattr(normal_forms, "_table", None)
     assert unsure_table().shape == (0x110000,) and unsure_table()[0x301] & FORM_BITS["NFC"]
+    [cache] = (package / "__pycache__").glob("normalforms-*.npz")
+    with np.load(cache) as stored:
+        assert stored["unsure"].shape == (0x110000,)  # the wrong one replaced, not rebuilt in every process

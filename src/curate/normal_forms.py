@@ -47,10 +47,10 @@ def unsure_table() -> np.ndarray:
         if _table is None:
             from curate.unicode_cache import cached_tables
 
-            table = cached_tables(Path(__file__).parent, "normalforms", ("unsure",), lambda: {"unsure": build_unsure_table()})["unsure"]
-            if table.shape != (0x110000,) or table.dtype != np.uint8:  # not this table: built afresh
-                table = build_unsure_table()
-            _table = table
+            _table = cached_tables(
+                Path(__file__).parent, "normalforms", ("unsure",), lambda: {"unsure": build_unsure_table()},
+                valid=lambda t: t["unsure"].shape == (0x110000,) and t["unsure"].dtype == np.uint8,
+            )["unsure"]
         return _table
 
 

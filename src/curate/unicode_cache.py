@@ -17,14 +17,19 @@ from pathlib import Path
 import numpy as np
 
 
-def cached_tables(folder: Path, name: str, keys: tuple[str, ...], build: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+def cached_tables(
+    folder: Path, name: str, keys: tuple[str, ...], build: Callable[[], dict[str, np.ndarray]],
+    valid: Callable[[dict[str, np.ndarray]], bool] = lambda tables: True,
+) -> dict[str, np.ndarray]:
     """The arrays ``build`` returns (named ``keys``), read from ``folder/__pycache__/NAME-pyXY-
-    uVERSION.npz`` when that holds every one of them, else built and written there (temporary
-    name, then rename)."""
+    uVERSION.npz`` when that holds every one of them and they pass ``valid`` (shapes, types), else
+    built and written there (temporary name, then rename)."""
     cache = folder / "__pycache__" / f"{name}-py{sys.version_info[0]}{sys.version_info[1]}-u{unicodedata.unidata_version}.npz"
     try:
         with np.load(cache) as stored:
-            return {key: stored[key] for key in keys}
+            tables = {key: stored[key] for key in keys}
+        if valid(tables):
+            return tables
     except (OSError, KeyError, ValueError, EOFError):
         pass
     tables = build()
