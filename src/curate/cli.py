@@ -1275,9 +1275,6 @@ def main() -> None:
     """Console entry point."""
     from curate.engines.executor import configure_allocator, configure_blas
 
-    # curate's config models use no pydantic plugin, and looking for them (every installed
-    # package's entry points) took ~25 ms of every command's start-up; a user's setting is kept
-    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     if sys.argv[1:2] and sys.argv[1] in PLAN_COMMANDS:
         gc.disable()  # until the plan runs: see _collect_cycles
     small_dedup = _a_small_dedup(sys.argv[1:])
