@@ -96,3 +96,23 @@ def test_at_most_writers_writes_are_in_flight_and_every_byte_is_counted() -> Non
         total = sum(writer.put(str(i), pl.DataFrame(), pl.DataFrame()) for i in range(1, 11)) + writer.drain()
     assert total == sum(range(1, 11))
     assert most == base._WriteBehind.WRITERS
+
+
+def test_keys_computed_behind_the_reading_count_as_the_dedup_steps_cpu_not_ingests_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from curate.stages.exact_dedup import ExactDedup
+
+    real = ExactDedup.keys
+
+    def dear_keys(self: ExactDedup, batch: Any, ctx: Any) -> Any:
+        spin = time.thread_time() + 0.1  # CPU on the writer thread, 0.8 s over the 8 chunks
+        while time.thread_time() < spin:
+            pass
+        return real(self, batch, ctx)
+
+    monkeypatch.setattr(ExactDedup, "keys", dear_keys)
+    report = run_plan(build_plan(load_config(_config(tmp_path))), ThreadExecutor(2))
+    ingest, dedup = (s.stats.cpu_seconds for s in report.steps[:2])
+    assert dedup >= 0.8
+    assert ingest < 0.5  # ingest's clock (the whole process: its one unit runs here) less the keys' time

@@ -231,15 +231,22 @@ def ingest_task(
         for piece in text_slices(raw, src.text_field, cfg.shard_text_bytes)
     )
     keys_cpu = [0.0]
+    keys_lock = threading.Lock()
+    # the keys' CPU is the global stage's (behind the reading, the writer thread's own), and not
+    # ingest's too where ingest's clock counts it: it ran on the unit's thread, or that clock is
+    # the whole process's (a unit alone in its process: ``unit_cpu_seconds``)
+    keys_in_clock = not write_behind or not on_unit_thread()
 
     def write(shard: str, kept: pl.DataFrame, rejected: pl.DataFrame) -> int:
         written = 0
         if kept.height:
             written += write_parquet_atomic(kept, folder / f"{shard}.parquet", compression)
             shard_cache.keep(folder / f"{shard}.parquet", kept)  # read back by the next steps (a one-process run)
-            if keys_for is not None:  # the keys' CPU is the global stage's: behind the reading, this thread's own
+            if keys_for is not None:
                 keys = write_keys_of(keys_for, shard, kept, time.thread_time if write_behind else unit_cpu_seconds)
-                keys_cpu[0] += 0.0 if write_behind else keys.cpu_seconds  # in the unit: not ingest's too
+                if keys_in_clock:
+                    with keys_lock:
+                        keys_cpu[0] += keys.cpu_seconds
         if rejected.height:
             written += write_parquet_atomic(rejected, folder / "rejected" / f"{shard}.parquet")
         return written
