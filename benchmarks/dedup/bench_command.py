@@ -8,9 +8,14 @@ Each round runs both commands as subprocesses, one after the other, alternating 
   floor   with --floor: `python benchmarks/dedup/bench_floor.py INPUTS -o OUT` (curate's decisions
           with its compiled kernels and none of its framework: the least a Python command needs)
 
-For each: wall seconds, CPU seconds of the process tree (user + system of every reaped
-descendant, from ``getrusage(RUSAGE_CHILDREN)``), peak RSS summed over the process tree (sampled
-every 50 ms, ``benchmarks/_measure.py``), docs/s, and precision / recall / F1 of the removed ids
+Timed rounds run each command with nothing watching it, as a user's `time` does: wall seconds, CPU
+seconds of the process tree (user + system of every reaped descendant, from ``wait4``) and the
+root process's exact peak RSS (the kernel's ``ru_maxrss``). Memory rounds (``--memory-runs``, after
+them) run each command again under a sampler of the whole process tree (``measure``: RSS summed
+over the tree every 50 ms, PSS every 200 ms), which costs the measured command time (a
+``/proc/PID/smaps`` read takes ~9 ms of CPU and holds the process's memory map lock, which its
+page faults wait on: `curate dedup` took ~6 % longer watched), so their wall times are
+reported apart and no ratio uses them. Also docs/s, and precision / recall / F1 of the removed ids
 against ``truth_removed.parquet`` (curate: every row under OUT/rejected/, all reasons; its kept
 rows, OUT's data files, must be the rest). Also the per-step wall and CPU seconds curate records
 in OUT/_manifest.json.
@@ -18,7 +23,7 @@ in OUT/_manifest.json.
 INPUTS is CORPUS_DIR/corpus.parquet (``build_boundary_corpus.py``) or, failing that, the files of
 CORPUS_DIR/shards/ (``build_corpus.py``); both commands read the same files.
 
-    python benchmarks/dedup/bench_command.py /tmp/dedup-boundary --runs 3 [--floor] [--out FILE]
+    python benchmarks/dedup/bench_command.py /tmp/dedup-boundary --runs 3 [--memory-runs 2] [--floor] [--out FILE]
 """
 
 from __future__ import annotations
@@ -158,6 +163,18 @@ def code_version() -> str:
     return f"commit `{head}` plus uncommitted changes to {', '.join(f'`{d}`' for d in dirty)}"
 
 
+def timed(cmd: list[str], cwd: Path) -> tuple[float, float, int]:
+    """Wall seconds, CPU seconds of the process tree and the root's peak RSS (bytes, from the
+    kernel) of one run of ``cmd`` with nothing sampling it."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    if os.waitstatus_to_exitcode(status):
+        raise SystemExit(f"command failed ({os.waitstatus_to_exitcode(status)}): {' '.join(cmd)}")
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024
+
+
 def med(xs: list[float]) -> float:
     return statistics.median(xs)
 
@@ -165,7 +182,8 @@ def med(xs: list[float]) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("corpus", type=Path)
-    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--runs", type=int, default=3, help="timed rounds (nothing samples the commands)")
+    ap.add_argument("--memory-runs", type=int, default=2, help="rounds under the process-tree memory sampler")
     ap.add_argument("--curate", default=str(Path(sys.executable).parent / "curate"),
                     help="the curate console script (default: beside this Python)")
     ap.add_argument("--curate-args", default="", help="more arguments for curate dedup, e.g. '-w 1'")
@@ -195,24 +213,31 @@ def main() -> None:
     methods += ("floor",) if args.floor else ()
     res: dict[str, list[dict]] = {m: [] for m in methods}
     digests: dict[str, set[str]] = {m: set() for m in methods}
-    for r in range(args.runs):
+    watched: dict[str, list[dict]] = {m: [] for m in methods}
+    for r in range(args.runs + args.memory_runs):
+        sampled = r >= args.runs
         for method in methods if r % 2 == 0 else methods[::-1]:
             out = args.workdir / f"{method}-out"
             shutil.rmtree(out, ignore_errors=True)
             cmd = command(method, files, out, args.before if method == "before" else args.curate, shlex.split(args.curate_args))
-            before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            wall, tree, one, pss = measure(cmd, REPO)
-            after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+            if sampled:
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
+                wall, tree, one, pss = measure(cmd, REPO)
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+                watched[method].append({"wall": wall, "rss": tree / 2**20, "one": one / 2**20, "pss": pss / 2**20})
+                print(f"memory run {r + 1 - args.runs} {method}: {wall:.2f} s wall (watched), {tree / 2**20:.0f} MiB ({pss / 2**20:.0f} PSS)", file=sys.stderr)
+                shutil.rmtree(out, ignore_errors=True)
+                continue
+            wall, cpu, root_rss = timed(cmd, REPO)
             if method in ("curate", "before"):
                 removed, steps = curate_result(out, all_ids)
                 digests[method].add(parquet_digest(out))
             else:
                 removed, steps = set(ids_of([out / "removed.parquet"])), []
             p, rc, f = score(removed, truth)
-            res[method].append({"wall": wall, "cpu": cpu, "rss": tree / 2**20, "one": one / 2**20, "pss": pss / 2**20, "removed": len(removed),
-                                "p": p, "r": rc, "f": f, "steps": steps})
-            print(f"run {r + 1} {method}: {wall:.2f} s wall, {cpu:.2f} CPU s, {tree / 2**20:.0f} MiB ({pss / 2**20:.0f} PSS), "
+            res[method].append({"wall": wall, "cpu": cpu, "root": root_rss / 2**20, "removed": len(removed), "p": p, "r": rc, "f": f, "steps": steps})
+            print(f"run {r + 1} {method}: {wall:.2f} s wall, {cpu:.2f} CPU s, root peak {root_rss / 2**20:.0f} MiB, "
                   f"removed {len(removed):,}, F1 {f:.3f}", file=sys.stderr)
             shutil.rmtree(out, ignore_errors=True)
 
@@ -227,52 +252,62 @@ def main() -> None:
     load = " / ".join(f"{x:.1f}" for x in (*load0, *os.getloadavg()[:2]))
     lines = [
         f"`{args.corpus}`: {docs:,} documents, {mb:.0f} MB of text, {len(truth):,} truly removable; "
-        f"{version}; {started}; {n} rounds, order alternating (round 1: curate first); "
-        f"1- and 5-minute load average before / after: {load}"
+        f"{version}; {started}; {n} timed rounds, then {args.memory_runs} under the memory sampler, order alternating "
+        f"(round 1: curate first); 1- and 5-minute load average before / after: {load}"
         + ("; PYTHONDONTWRITEBYTECODE unset for both commands (bytecode cached, as installed)." if no_bytecode else "."),
         "",
         "| command | wall s (" + " / ".join(str(i + 1) for i in range(n)) + ") | median wall s | docs/s (median) "
-        "| CPU s, process tree (median) | peak RSS MiB, process tree (min-max) | largest process MiB (max) "
-        "| peak PSS MiB, process tree (min-max) | removed | precision | recall | F1 |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| CPU s, process tree (median) | peak RSS MiB, root process (kernel, max) | peak RSS MiB, process tree (sampled, min-max) "
+        "| largest process MiB (sampled, max) | peak PSS MiB, process tree (sampled, min-max) | wall s under the sampler (median) "
+        "| removed | precision | recall | F1 |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     workers = f"`{args.curate_args}`" if args.curate_args else f"default workers on {os.cpu_count()} cores"
     names = {"curate": f"`curate dedup` (exact + MinHash, {workers})", "rensa": "rensa 0.5 script (`rensa_dedup.py`)"}
     if args.before:
         names["before"] = f"`curate dedup` at `{args.before}` (same arguments)"
     names["floor"] = "floor (`bench_floor.py`: curate's kernels, no framework, 2 threads)"
+    def span(xs: list[float]) -> str:
+        return f"{min(xs):,.0f}-{max(xs):,.0f}" if xs else "-"
+
     for m in methods:
-        rs = res[m]
+        rs, ws = res[m], watched[m]
         walls = [x["wall"] for x in rs]
-        rss = [x["rss"] for x in rs]
         lines.append(
             f"| {names[m]} | {runs(walls)} | {med(walls):.2f} | {docs / med(walls):,.0f} | "
-            f"{med([x['cpu'] for x in rs]):.2f} | {min(rss):,.0f}-{max(rss):,.0f} | {max(x['one'] for x in rs):,.0f} | "
-            f"{min(x['pss'] for x in rs):,.0f}-{max(x['pss'] for x in rs):,.0f} | "
+            f"{med([x['cpu'] for x in rs]):.2f} | {max(x['root'] for x in rs):,.0f} | {span([x['rss'] for x in ws])} | "
+            f"{max((x['one'] for x in ws), default=0):,.0f} | {span([x['pss'] for x in ws])} | "
+            f"{med([x['wall'] for x in ws]) if ws else 0:.2f} | "
             f"{distinct([x['removed'] for x in rs], '{:,}')} | {distinct([x['p'] for x in rs], '{:.3f}')} | "
             f"{distinct([x['r'] for x in rs], '{:.3f}')} | {distinct([x['f'] for x in rs], '{:.3f}')} |"
         )
-    lines += ["", "| ratio, rensa / curate | " + " | ".join(f"run {i + 1}" for i in range(n)) + " | median |",
-              "| --- |" + " ---: |" * (n + 1)]
-    for key, label in (("wall", "wall time"), ("cpu", "CPU time"), ("rss", "peak RSS"), ("pss", "peak PSS")):
-        ratios = [b[key] / a[key] for a, b in zip(res["curate"], res["rensa"], strict=True)]
-        lines.append(f"| {label} | " + " | ".join(f"{x:.2f}x" for x in ratios) + f" | {med(ratios):.2f}x |")
+
+    def ratio_table(num: str, den: str) -> list[str]:
+        """``num``'s over ``den``'s, round by round: time from the timed rounds, memory (the root's
+        exact peak) from them too, the tree's sampled peaks from the memory rounds."""
+        out = ["", f"| ratio, {num} / {den} | " + " | ".join(f"round {i + 1}" for i in range(n)) + " | median |",
+               "| --- |" + " ---: |" * (n + 1)]
+        for key, label, a_rows, b_rows in (
+            ("wall", "wall time", res[den], res[num]), ("cpu", "CPU time", res[den], res[num]),
+            ("root", "peak RSS, root process", res[den], res[num]),
+            ("rss", "peak RSS, process tree (memory rounds)", watched[den], watched[num]),
+            ("pss", "peak PSS, process tree (memory rounds)", watched[den], watched[num]),
+        ):
+            ratios = [b[key] / a[key] for a, b in zip(a_rows, b_rows, strict=True)]
+            if ratios:
+                cells = [f"{x:.2f}x" for x in ratios] + ["-"] * (n - len(ratios))
+                out.append(f"| {label} | " + " | ".join(cells) + f" | {med(ratios):.2f}x |")
+        return out
+
+    lines += ratio_table("rensa", "curate")
     if args.before:
-        lines += ["", "| ratio, before / curate | " + " | ".join(f"run {i + 1}" for i in range(n)) + " | median |",
-                  "| --- |" + " ---: |" * (n + 1)]
-        for key, label in (("wall", "wall time"), ("cpu", "CPU time"), ("rss", "peak RSS"), ("pss", "peak PSS")):
-            ratios = [b[key] / a[key] for a, b in zip(res["curate"], res["before"], strict=True)]
-            lines.append(f"| {label} | " + " | ".join(f"{x:.2f}x" for x in ratios) + f" | {med(ratios):.2f}x |")
+        lines += ratio_table("before", "curate")
         same = len(digests["curate"] | digests["before"]) == 1
         lines += ["", f"Output of every run, both: md5 of every Parquet file under OUT (with its path) "
                   f"{'the same' if same else 'DIFFERENT'} ({', '.join(sorted(digests['curate'] | digests['before']))})."]
     if args.floor:
         for num in ("rensa", "curate"):
-            lines += ["", f"| ratio, {num} / floor | " + " | ".join(f"run {i + 1}" for i in range(n)) + " | median |",
-                      "| --- |" + " ---: |" * (n + 1)]
-            for key, label in (("wall", "wall time"), ("cpu", "CPU time"), ("rss", "peak RSS"), ("pss", "peak PSS")):
-                ratios = [b[key] / a[key] for a, b in zip(res["floor"], res[num], strict=True)]
-                lines.append(f"| {label} | " + " | ".join(f"{x:.2f}x" for x in ratios) + f" | {med(ratios):.2f}x |")
+            lines += ratio_table(num, "floor")
     stages = [s for s, _, _ in res["curate"][0]["steps"]]
     if stages:
         lines += ["", "curate's own step times (`OUT/_manifest.json`, `steps[].wall_seconds`, CPU s in brackets: "
