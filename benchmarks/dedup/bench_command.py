@@ -14,7 +14,7 @@ root process's exact peak RSS (the kernel's ``ru_maxrss``). Memory rounds (``--m
 them) run each command again under a sampler of the whole process tree (``measure``: RSS summed
 over the tree every 50 ms, PSS every 200 ms), which costs the measured command time (a
 ``/proc/PID/smaps`` read takes ~9 ms of CPU and holds the process's memory map lock, which its
-page faults wait on: `curate dedup` took ~6 % longer watched), so their wall times are
+page faults wait on: `curate dedup` took 3-11 % longer watched, ``watched_ab.py``), so their wall times are
 reported apart and no ratio uses them. Also docs/s, and precision / recall / F1 of the removed ids
 against ``truth_removed.parquet`` (curate: every row under OUT/rejected/, all reasons; its kept
 rows, OUT's data files, must be the rest). Also the per-step wall and CPU seconds curate records
