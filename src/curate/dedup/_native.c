@@ -66,21 +66,85 @@ static void *take(Held *held, PyObject *obj, Py_ssize_t itemsize, int writable, 
     return v->buf;
 }
 
-/* A string column: its int64 offsets (n_off of them, at least one) and the bytes they index,
- * every string checked to lie inside the bytes. Returns 0, or -1 with an exception set. */
-static int take_strings(Held *held, PyObject *o_off, PyObject *o_data, const int64_t **off, Py_ssize_t *n_off,
-                        const uint8_t **data) {
-    Py_ssize_t n_data;
-    *off = take(held, o_off, 8, 0, 1, n_off, "offsets");
-    if (!*off) return -1;
-    *data = take(held, o_data, 1, 0, 0, &n_data, "data");
-    if (!*data) return -1;
-    for (Py_ssize_t i = 0; i + 1 < *n_off; i++) {
-        if ((*off)[i] < 0 || (*off)[i + 1] < (*off)[i] || (*off)[i + 1] > n_data) {
+/* A string column in either of Arrow's layouts: int64 offsets (n + 1) into one byte buffer, or
+ * 16-byte views (Arrow's string_view, polars' own strings: the length, then up to 12 bytes
+ * inline, else a 4-byte prefix, a buffer index and an offset) into several buffers. The views
+ * let the kernels read polars' strings where they lie, without an Arrow copy of all the text. */
+typedef struct {
+    Py_ssize_t n;
+    const int64_t *off; /* offsets layout */
+    const uint8_t *data;
+    const uint8_t *views; /* views layout; data buffers by address (the caller keeps them alive) */
+    const uint64_t *buf_addr;
+} Strings;
+
+static inline const uint8_t *string_at(const Strings *s, Py_ssize_t i, size_t *len) {
+    if (s->off) {
+        *len = (size_t)(s->off[i + 1] - s->off[i]);
+        return s->data + s->off[i];
+    }
+    const uint8_t *v = s->views + 16 * (size_t)i;
+    uint32_t n, buf, at;
+    memcpy(&n, v, 4);
+    *len = n;
+    if (n <= 12) return v + 4;
+    memcpy(&buf, v + 8, 4);
+    memcpy(&at, v + 12, 4);
+    return (const uint8_t *)(uintptr_t)s->buf_addr[buf] + at;
+}
+
+static inline size_t string_len(const Strings *s, Py_ssize_t i) {
+    if (s->off) return (size_t)(s->off[i + 1] - s->off[i]);
+    uint32_t n;
+    memcpy(&n, s->views + 16 * (size_t)i, 4);
+    return n;
+}
+
+/* A string column from (offsets, data) or (views, (buffer addresses, buffer sizes)), every string
+ * checked to lie inside its buffer. Returns 0, or -1 with an exception set. */
+static int take_strings(Held *held, PyObject *o_off, PyObject *o_data, Strings *s) {
+    memset(s, 0, sizeof(*s));
+    if (PyTuple_Check(o_data)) {
+        PyObject *o_addr, *o_size;
+        if (!PyArg_ParseTuple(o_data, "OO", &o_addr, &o_size)) return -1;
+        Py_ssize_t n_views, n_bufs, n_sizes;
+        s->views = take(held, o_off, 1, 0, 0, &n_views, "views");
+        if (!s->views) return -1;
+        s->buf_addr = take(held, o_addr, 8, 0, 0, &n_bufs, "buffer addresses");
+        if (!s->buf_addr) return -1;
+        const int64_t *size = take(held, o_size, 8, 0, n_bufs, &n_sizes, "buffer sizes");
+        if (!size) return -1;
+        if (n_views % 16) {
+            PyErr_SetString(PyExc_ValueError, "views: expected 16 bytes a string");
+            return -1;
+        }
+        s->n = n_views / 16;
+        for (Py_ssize_t i = 0; i < s->n; i++) {
+            const uint8_t *v = s->views + 16 * (size_t)i;
+            uint32_t n, buf, at;
+            memcpy(&n, v, 4);
+            if (n <= 12) continue;
+            memcpy(&buf, v + 8, 4);
+            memcpy(&at, v + 12, 4);
+            if ((Py_ssize_t)buf >= n_bufs || size[buf] < 0 || (uint64_t)at + n > (uint64_t)size[buf]) {
+                PyErr_SetString(PyExc_ValueError, "a view does not fit its data buffer");
+                return -1;
+            }
+        }
+        return 0;
+    }
+    Py_ssize_t n_off, n_data;
+    s->off = take(held, o_off, 8, 0, 1, &n_off, "offsets");
+    if (!s->off) return -1;
+    s->data = take(held, o_data, 1, 0, 0, &n_data, "data");
+    if (!s->data) return -1;
+    for (Py_ssize_t i = 0; i + 1 < n_off; i++) {
+        if (s->off[i] < 0 || s->off[i + 1] < s->off[i] || s->off[i + 1] > n_data) {
             PyErr_SetString(PyExc_ValueError, "offsets do not fit the data buffer");
             return -1;
         }
     }
+    s->n = n_off - 1;
     return 0;
 }
 
@@ -422,8 +486,7 @@ static size_t token_hashes(const uint8_t *data, size_t n, const Tables *t, int s
 /* ------------------------------------------------------------------ signatures */
 
 typedef struct {
-    const int64_t *offsets;
-    const uint8_t *data;
+    Strings texts;
     Py_ssize_t n_docs;
     int ngram;
     int datasketch;
@@ -524,7 +587,7 @@ MULTIVERSION
 static int signature_kernel(SigJob *job, const Tables *t) {
     int64_t max_len = 0;
     for (Py_ssize_t d = 0; d < job->n_docs; d++) {
-        int64_t len = job->offsets[d + 1] - job->offsets[d];
+        int64_t len = (int64_t)string_len(&job->texts, d);
         if (len > max_len) max_len = len;
     }
     /* lowercasing may lengthen UTF-8 by half (2-byte -> 3-byte code points), and a malformed byte
@@ -545,13 +608,13 @@ static int signature_kernel(SigJob *job, const Tables *t) {
     for (Py_ssize_t d = 0; d < job->n_docs; d++) {
         uint32_t *row = job->out + (size_t)d * np;
         for (int k = 0; k < np; k++) row[k] = 0xFFFFFFFFU;
-        int64_t b0 = job->offsets[d];
-        size_t len = (size_t)(job->offsets[d + 1] - b0), nu;
+        size_t len, nu;
+        const uint8_t *text = string_at(&job->texts, d, &len);
         if (job->datasketch || t->char_mode) {
-            nu = normalise_units(job->data + b0, len, t, scratch, ustart, uend);
+            nu = normalise_units(text, len, t, scratch, ustart, uend);
         } else {
             memset(word, 0, sizeof(uint64_t) * ((3 * len + 24) / 64 + 2));
-            nu = token_hashes(job->data + b0, len, t, simd, scratch, word, uhash);
+            nu = token_hashes(text, len, t, simd, scratch, word, uhash);
         }
         if (nu == 0) {
             job->nshingles[d] = 0;
@@ -615,12 +678,9 @@ static PyObject *py_signatures(PyObject *self, PyObject *args) {
     Held held = {.n = 0};
     SigJob job = {0};
     Tables t;
-    Py_ssize_t n_off, n_data, n_perm;
-    job.offsets = take(&held, o_off, 8, 0, 1, &n_off, "offsets");
-    if (!job.offsets) goto fail;
-    job.n_docs = n_off - 1;
-    job.data = take(&held, o_data, 1, 0, 0, &n_data, "data");
-    if (!job.data) goto fail;
+    Py_ssize_t n_perm;
+    if (take_strings(&held, o_off, o_data, &job.texts) < 0) goto fail;
+    job.n_docs = job.texts.n;
     t.flags = take(&held, o_flags, 1, 0, 0x110000, NULL, "flags");
     if (!t.flags) goto fail;
     t.lower = take(&held, o_lower, 4, 0, 0x110000, NULL, "lower");
@@ -636,12 +696,6 @@ static PyObject *py_signatures(PyObject *self, PyObject *args) {
     if (ngram < 1) {
         PyErr_SetString(PyExc_ValueError, "ngram must be >= 1");
         goto fail;
-    }
-    for (Py_ssize_t d = 0; d < job.n_docs; d++) {
-        if (job.offsets[d] < 0 || job.offsets[d + 1] < job.offsets[d] || job.offsets[d + 1] > n_data) {
-            PyErr_SetString(PyExc_ValueError, "offsets do not fit the data buffer");
-            goto fail;
-        }
     }
     job.ngram = ngram;
     job.datasketch = datasketch;
@@ -663,7 +717,7 @@ static PyObject *py_signatures(PyObject *self, PyObject *args) {
     if (set_cap) {
         size_t room = 1;
         for (Py_ssize_t d = 0; d < job.n_docs; d++) {
-            size_t most = (size_t)(job.offsets[d + 1] - job.offsets[d]) + 1;
+            size_t most = string_len(&job.texts, d) + 1;
             room += 1 + (most < (size_t)set_cap ? most : (size_t)set_cap);
         }
         job.set_off = malloc(sizeof(int64_t) * (size_t)(job.n_docs + 1));
@@ -1361,19 +1415,18 @@ static PyObject *py_flagged_rows(PyObject *self, PyObject *args) {
     unsigned int mask;
     if (!PyArg_ParseTuple(args, "OOOIO", &o_off, &o_data, &o_table, &mask, &o_out)) return NULL;
     Held held = {.n = 0};
-    Py_ssize_t n_off;
-    const int64_t *off;
-    const uint8_t *data;
-    if (take_strings(&held, o_off, o_data, &off, &n_off, &data) < 0) goto fail;
+    Strings strs;
+    if (take_strings(&held, o_off, o_data, &strs) < 0) goto fail;
     const uint8_t *table = take(&held, o_table, 1, 0, 0x110000, NULL, "table");
     if (!table) goto fail;
-    uint8_t *out = take(&held, o_out, 1, 1, n_off - 1, NULL, "out");
+    uint8_t *out = take(&held, o_out, 1, 1, strs.n, NULL, "out");
     if (!out) goto fail;
     int ascii_flagged = 0;
     for (int c = 0; c < 0x80; c++) ascii_flagged |= (table[c] & mask) != 0;
     Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t r = 0; r + 1 < n_off; r++) {
-        const uint8_t *p = data + off[r], *end = data + off[r + 1];
+    for (Py_ssize_t r = 0; r < strs.n; r++) {
+        size_t len;
+        const uint8_t *p = string_at(&strs, r, &len), *end = p + len;
         uint8_t hit = 0;
         while (p < end && !hit) {
             if (!ascii_flagged) {
@@ -1426,14 +1479,16 @@ static PyObject *py_hash_strings(PyObject *self, PyObject *args) {
     unsigned long long seed;
     if (!PyArg_ParseTuple(args, "OOKO", &o_off, &o_data, &seed, &o_out)) return NULL;
     Held held = {.n = 0};
-    Py_ssize_t n_off;
-    const int64_t *off;
-    const uint8_t *data;
-    if (take_strings(&held, o_off, o_data, &off, &n_off, &data) < 0) goto fail;
-    uint64_t *out = take(&held, o_out, 8, 1, n_off - 1, NULL, "out");
+    Strings strs;
+    if (take_strings(&held, o_off, o_data, &strs) < 0) goto fail;
+    uint64_t *out = take(&held, o_out, 8, 1, strs.n, NULL, "out");
     if (!out) goto fail;
     Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t i = 0; i + 1 < n_off; i++) out[i] = xxh64(data + off[i], (size_t)(off[i + 1] - off[i]), seed);
+    for (Py_ssize_t i = 0; i < strs.n; i++) {
+        size_t len;
+        const uint8_t *p = string_at(&strs, i, &len);
+        out[i] = xxh64(p, len, seed);
+    }
     Py_END_ALLOW_THREADS
     release_all(&held);
     Py_RETURN_NONE;
@@ -1450,20 +1505,18 @@ static PyObject *py_hash_collapsed(PyObject *self, PyObject *args) {
     unsigned long long seed1, seed2;
     if (!PyArg_ParseTuple(args, "OOOKKOO", &o_off, &o_data, &o_flags, &seed1, &seed2, &o_out1, &o_out2)) return NULL;
     Held held = {.n = 0};
-    Py_ssize_t n_off;
-    const int64_t *off;
-    const uint8_t *data;
-    if (take_strings(&held, o_off, o_data, &off, &n_off, &data) < 0) goto fail;
+    Strings strs;
+    if (take_strings(&held, o_off, o_data, &strs) < 0) goto fail;
     const uint8_t *flags = take(&held, o_flags, 1, 0, 0x110000, NULL, "flags");
     if (!flags) goto fail;
-    uint64_t *out1 = take(&held, o_out1, 8, 1, n_off - 1, NULL, "out1");
+    uint64_t *out1 = take(&held, o_out1, 8, 1, strs.n, NULL, "out1");
     if (!out1) goto fail;
-    uint64_t *out2 = take(&held, o_out2, 8, 1, n_off - 1, NULL, "out2");
+    uint64_t *out2 = take(&held, o_out2, 8, 1, strs.n, NULL, "out2");
     if (!out2) goto fail;
-    int64_t max_len = 0;
-    for (Py_ssize_t i = 0; i + 1 < n_off; i++)
-        if (off[i + 1] - off[i] > max_len) max_len = off[i + 1] - off[i];
-    uint8_t *buf = malloc((size_t)max_len + 10); /* + the 8-byte stores of the fast path */
+    size_t max_len = 0;
+    for (Py_ssize_t i = 0; i < strs.n; i++)
+        if (string_len(&strs, i) > max_len) max_len = string_len(&strs, i);
+    uint8_t *buf = malloc(max_len + 10); /* + the 8-byte stores of the fast path */
     if (!buf) {
         release_all(&held);
         return PyErr_NoMemory();
@@ -1473,9 +1526,9 @@ static PyObject *py_hash_collapsed(PyObject *self, PyObject *args) {
     uint8_t cls[256];
     for (int c = 0; c < 256; c++) cls[c] = c >= 0x80 ? 2 : (flags[c] & 2) ? 1 : 0;
     Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t d = 0; d + 1 < n_off; d++) {
-        const uint8_t *p = data + off[d];
-        size_t n = (size_t)(off[d + 1] - off[d]), i = 0, j = 0;
+    for (Py_ssize_t d = 0; d < strs.n; d++) {
+        size_t n, i = 0, j = 0;
+        const uint8_t *p = string_at(&strs, d, &n);
         int space = 0; /* a whitespace run is pending (written before the next non-space) */
         while (i < n) {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
@@ -1910,7 +1963,7 @@ static PyMethodDef methods[] = {
     {"join_jaccard", py_join_jaccard, METH_VARARGS,
      "join_jaccard(pairs, parent, sets, set_off, row_of, threshold, stats, edges=None) -> joined"},
     {"set_jaccard", py_set_jaccard, METH_VARARGS, "set_jaccard(sets, set_off, r, q) -> float"},
-    {"hash_strings", py_hash_strings, METH_VARARGS, "hash_strings(offsets, data, seed, out)"},
+    {"hash_strings", py_hash_strings, METH_VARARGS, "hash_strings(offsets, data, seed, out); a string column is (offsets, data) or (views, (addresses, sizes))"},
     {"flagged_rows", py_flagged_rows, METH_VARARGS, "flagged_rows(offsets, data, table, mask, out)"},
     {"byte_positions", py_byte_positions, METH_VARARGS, "byte_positions(buf, byte, fold) -> offsets as int64 bytes"},
     {"count_byte", py_count_byte, METH_VARARGS, "count_byte(buf, byte) -> int"},

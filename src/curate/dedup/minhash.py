@@ -47,7 +47,7 @@ import polars as pl
 import pyarrow as pa
 
 from curate.dedup import _native
-from curate.hashing import _string_buffers
+from curate.hashing import StringArgs
 
 HashMode = Literal["fast", "datasketch"]
 ShingleMode = Literal["word", "char"]
@@ -158,8 +158,8 @@ def _kernel(
     shingle: ShingleMode, hash: HashMode, set_size: int,
 ) -> tuple[np.ndarray, np.ndarray, pa.LargeBinaryArray | None]:
     """The compiled pass: signatures, shingle counts and, when ``set_size`` > 0, the sets."""
-    offsets, data = _string_buffers(texts)
-    n = max(len(offsets) - 1, 0)
+    column = StringArgs(texts)
+    n = column.n
     out = np.empty((n, num_perm), dtype=np.uint32)
     counts = np.zeros(n, dtype=np.int32)
     if n == 0:
@@ -167,8 +167,7 @@ def _kernel(
     flags, lower = char_tables()
     a, b = permutations(num_perm, seed)
     sets = _native.signatures(
-        np.ascontiguousarray(offsets, dtype=np.int64), np.ascontiguousarray(data, dtype=np.uint8),
-        int(ngram), shingle == "char", hash == "datasketch", flags, lower, a, b, out, counts, int(set_size),
+        column.strings, column.buffers, int(ngram), shingle == "char", hash == "datasketch", flags, lower, a, b, out, counts, int(set_size),
     )
     if sets is None:
         return out, counts, None
