@@ -125,3 +125,68 @@ def test_keys_of_a_run_read_from_frames_are_the_keys_read_from_files(tmp_path: P
     assert from_frames["_shard"].to_list() == [0] * 4 + [1] * 4 + [2] * 4
     shard_cache.drop(files[1])  # one not kept: every key is read from the files
     assert scan_keys(files).collect().equals(from_files)
+
+
+def _key_files(work: Path) -> list[str]:
+    return sorted(str(p.relative_to(work)) for p in work.glob("*/_keys/*.parquet"))
+
+
+def test_a_one_process_run_holds_its_keys_in_memory_and_writes_no_key_file(tmp_path: Path) -> None:
+    _dedup_run(tmp_path)
+    assert _key_files(tmp_path / "work") == []
+    assert not list((tmp_path / "work").glob("*/_keys/_stats/*.json"))  # no done mark for a file never written
+    assert all((tmp_path / "work" / step / "_decisions" / "_SUCCESS.json").is_file() for step in ("01_exact_dedup", "02_minhash_dedup"))
+
+
+def test_held_keys_are_scanned_with_written_ones_as_files(tmp_path: Path) -> None:
+    from curate.engines.base import scan_keys
+
+    frames = [pl.DataFrame({"id": [f"s{k}d{i}" for i in range(4)], "_band_0": pl.Series([k * 10 + i for i in range(4)], dtype=pl.UInt64)}) for k in range(3)]
+    files = [str(tmp_path / f"k{k}.parquet") for k in range(3)]
+    write_parquet_atomic(frames[0], files[0])  # on disk, not in memory
+    shard_cache.enable(1 << 20)
+    assert shard_cache.hold_unwritten(files[1], frames[1], "fp", "stats") and shard_cache.hold_unwritten(files[2], frames[2], "fp", "stats")
+    assert not Path(files[1]).exists()
+    keys = scan_keys(files).collect()
+    assert keys.drop("_shard").equals(pl.concat(frames))
+    assert keys["_shard"].to_list() == [0] * 4 + [1] * 4 + [2] * 4
+    assert Path(files[1]).exists() and Path(files[2]).exists()  # written out for the file scan
+
+
+def test_a_held_frame_counts_as_done_only_with_its_own_mark(tmp_path: Path) -> None:
+    from curate.engines.base import done_stats
+
+    shard_cache.enable(1 << 20)
+    stats = object()
+    assert shard_cache.hold_unwritten(tmp_path / "_keys" / "part-0.parquet", _frame(), "fp1", stats)
+    assert done_stats(tmp_path / "_keys", "part-0", "fp1") is stats
+    assert done_stats(tmp_path / "_keys", "part-0", "fp2") is None
+    shard_cache.drop(tmp_path / "_keys" / "part-0.parquet")
+    assert done_stats(tmp_path / "_keys", "part-0", "fp1") is None
+
+
+def test_a_run_stopped_before_its_resolve_computes_its_keys_again_on_resume(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from curate.stages.minhash_dedup import MinhashDedup
+
+    clean = _dedup_run(tmp_path / "clean")
+    root = tmp_path / "stopped"
+    records = make_records(300, seed=4, dup_every=5)
+    write_jsonl(root / "in" / "a.jsonl", records)
+    cfg = {
+        "input": {"paths": [str(root / "in")], "rows_per_shard": 70},
+        "workdir": str(root / "work"),
+        "output": {"path": str(root / "out")},
+        "stages": [{"kind": "exact_dedup"}, {"kind": "minhash_dedup", "threshold": 0.7}],
+    }
+    path = write_config(root, cfg)
+
+    def stop(*args: Any) -> Any:
+        raise KeyboardInterrupt  # the process stops with MinHash's keys computed, in memory only
+
+    monkeypatch.setattr(MinhashDedup, "split_resolve", stop)
+    with pytest.raises(KeyboardInterrupt):
+        run_plan(build_plan(load_config(path)), ThreadExecutor(2))
+    monkeypatch.undo()
+    assert not (root / "work" / "02_minhash_dedup" / "_decisions" / "_SUCCESS.json").exists()
+    run_plan(build_plan(load_config(path), resume=True), ThreadExecutor(2))
+    assert _digest(root / "out") == _digest(clean)

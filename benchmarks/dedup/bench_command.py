@@ -184,6 +184,10 @@ def main() -> None:
     ap.add_argument("corpus", type=Path)
     ap.add_argument("--runs", type=int, default=3, help="timed rounds (nothing samples the commands)")
     ap.add_argument("--memory-runs", type=int, default=2, help="rounds under the process-tree memory sampler")
+    ap.add_argument("--pause", type=float, default=0.0,
+                    help="seconds idle before each command, so that each starts as after a pause, not right after "
+                         "another (on a VM that hands freed memory back to its host, what ran just before changes "
+                         "how dear a command's first touches of memory are)")
     ap.add_argument("--curate", default=str(Path(sys.executable).parent / "curate"),
                     help="the curate console script (default: beside this Python)")
     ap.add_argument("--curate-args", default="", help="more arguments for curate dedup, e.g. '-w 1'")
@@ -220,6 +224,7 @@ def main() -> None:
             out = args.workdir / f"{method}-out"
             shutil.rmtree(out, ignore_errors=True)
             cmd = command(method, files, out, args.before if method == "before" else args.curate, shlex.split(args.curate_args))
+            time.sleep(args.pause)
             if sampled:
                 before = resource.getrusage(resource.RUSAGE_CHILDREN)
                 wall, tree, one, pss = measure(cmd, REPO)
@@ -253,7 +258,8 @@ def main() -> None:
     lines = [
         f"`{args.corpus}`: {docs:,} documents, {mb:.0f} MB of text, {len(truth):,} truly removable; "
         f"{version}; {started}; {n} timed rounds, then {args.memory_runs} under the memory sampler, order alternating "
-        f"(round 1: curate first); 1- and 5-minute load average before / after: {load}"
+        f"(round 1: curate first){f', {args.pause:g} s idle before each command' if args.pause else ''}; "
+        f"1- and 5-minute load average before / after: {load}"
         + ("; PYTHONDONTWRITEBYTECODE unset for both commands (bytecode cached, as installed)." if no_bytecode else "."),
         "",
         "| command | wall s (" + " / ".join(str(i + 1) for i in range(n)) + ") | median wall s | docs/s (median) "

@@ -68,7 +68,11 @@ def stats_path(folder: Path, name: str) -> Path:
 
 
 def done_stats(folder: Path, name: str, fingerprint: str) -> StageStats | None:
-    """Stats of a unit of work completed earlier with the same fingerprint (for --resume)."""
+    """Stats of a unit of work completed earlier with the same fingerprint (for --resume), or in
+    this run with its output held in memory only (``shard_cache.hold_unwritten``)."""
+    held = shard_cache.unwritten_stats(folder / f"{name}.parquet", fingerprint)
+    if held is not None:
+        return held
     data = read_json(stats_path(folder, name))
     if data and data.get("fingerprint") == fingerprint:
         return StageStats.from_json(data["stats"])
@@ -515,9 +519,15 @@ def _write_keys(
     assert isinstance(stage, GlobalStage)
     ctx = link.context()
     keys = _guard(link, shard, lambda: stage.keys(batch, ctx))
-    write_keys_file(keys, keys_dir / f"{shard}.parquet")
-    shard_cache.keep(keys_dir / f"{shard}.parquet", keys)  # the resolve reads them (a one-process run)
     stats = StageStats(counters=Counter(ctx.counters))
+    path = keys_dir / f"{shard}.parquet"
+    stats.cpu_seconds = clock() - t0
+    if shard_cache.hold_unwritten(path, keys, marked or link.fingerprint, stats):
+        # a one-process run: its resolve reads them from memory; a run that stops before its
+        # resolve is done computes them again (the MinHash keys of 100,000 documents are ~80 MB
+        # of files, written and removed for nothing, and fresh pages cost: RESULTS-dedup.md)
+        return stats
+    write_keys_file(keys, path)
     stats.cpu_seconds = clock() - t0
     save_stats(keys_dir, shard, marked or link.fingerprint, stats)
     return stats
@@ -573,9 +583,13 @@ def scan_keys(key_files: list[str]) -> pl.LazyFrame:
     files an earlier version wrote with a ``_shard`` column of their own read the same."""
     kept = [shard_cache.get(f) for f in key_files]
     if key_files and all(k is not None for k in kept) and all(k.schema == kept[0].schema for k in kept):  # type: ignore[union-attr]
-        # a one-process run that wrote them all: the frames, not the files (``shard_cache``)
+        # a one-process run that computed them all: the frames, not the files (``shard_cache``)
         parts = [k.with_columns(pl.lit(i, dtype=pl.Int32).alias("_shard")) for i, k in enumerate(kept)]  # type: ignore[union-attr]
         return pl.concat(parts, rechunk=False).lazy()
+    for f in shard_cache.unwritten(key_files):  # some held in memory only, others not: all as files
+        frame = shard_cache.get(f)
+        if frame is not None:
+            write_keys_file(frame, Path(f))
     positions = pl.Series(list(range(len(key_files))), dtype=pl.Int32)
     return (
         pl.scan_parquet(key_files, include_file_paths="_key_file", missing_columns="insert", extra_columns="ignore")

@@ -19,13 +19,19 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
 _lock = threading.Lock()
 _frames: dict[str, tuple[str, pl.DataFrame, int]] = {}
+_marks: dict[str, tuple[str, Any]] = {}
 _budget = 0
 _held = 0
+
+
+UNWRITTEN = "unwritten"
+"""The identity of a frame kept in place of a file that was never written (``hold_unwritten``)."""
 
 
 def identity(path: str | Path) -> str:
@@ -47,6 +53,7 @@ def clear() -> None:
     global _budget, _held
     with _lock:
         _frames.clear()
+        _marks.clear()
         _budget = _held = 0
 
 
@@ -70,20 +77,56 @@ def keep(path: str | Path, frame: pl.DataFrame) -> bool:
         if not _budget or _held + size > _budget:
             return False
         old = _frames.pop(str(path), None)
+        _marks.pop(str(path), None)
         _held += size - (old[2] if old else 0)
         _frames[str(path)] = (key, frame, size)
     return True
 
 
+def hold_unwritten(path: str | Path, frame: pl.DataFrame, marker: str, stats: Any) -> bool:
+    """Keep ``frame`` as the file ``path`` would hold, without writing that file, with its done
+    mark (``marker``, the fingerprint it was computed with, and ``stats``: ``unwritten_stats``), if
+    the cache is on and it fits the budget. For work files that only a crash would need read from
+    disk (a global stage's keys in a one-process run: the resolve reads them from here, and a run
+    that stops before its resolve is done computes them again). Returns whether it was kept."""
+    global _held
+    size = frame.estimated_size()
+    with _lock:
+        if not _budget or _held + size > _budget:
+            return False
+        old = _frames.pop(str(path), None)
+        _held += size - (old[2] if old else 0)
+        _frames[str(path)] = (UNWRITTEN, frame, size)
+        _marks[str(path)] = (marker, stats)
+    return True
+
+
+def unwritten_stats(path: str | Path, marker: str) -> Any:
+    """The stats ``hold_unwritten`` kept with ``path``'s frame if it was marked ``marker``, else None."""
+    if not _marks:
+        return None
+    with _lock:
+        mark = _marks.get(str(path))
+    return mark[1] if mark is not None and mark[0] == marker else None
+
+
+def unwritten(paths: list[str]) -> list[str]:
+    """Those of ``paths`` held in place of a file (``hold_unwritten``)."""
+    with _lock:
+        return [p for p in paths if (hit := _frames.get(str(p))) is not None and hit[0] == UNWRITTEN]
+
+
 def get(path: str | Path) -> pl.DataFrame | None:
-    """The frame kept for ``path`` if the file is still the one it was written as; else None (and
-    a stale frame is dropped)."""
+    """The frame kept for ``path`` if the file is still the one it was written as (or was never
+    written: ``hold_unwritten``); else None (and a stale frame is dropped)."""
     if not _frames:
         return None
     with _lock:
         hit = _frames.get(str(path))
     if hit is None:
         return None
+    if hit[0] == UNWRITTEN:
+        return hit[1]
     try:
         current = identity(path)
     except OSError:
@@ -98,6 +141,7 @@ def drop(path: str | Path) -> None:
     """Forget ``path``'s frame (its last reader has it)."""
     global _held
     with _lock:
+        _marks.pop(str(path), None)
         old = _frames.pop(str(path), None)
         if old is not None:
             _held -= old[2]
