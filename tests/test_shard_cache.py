@@ -165,11 +165,10 @@ def test_a_held_frame_counts_as_done_only_with_its_own_mark(tmp_path: Path) -> N
     assert done_stats(tmp_path / "_keys", "part-0", "fp1") is None
 
 
-def test_a_run_stopped_before_its_resolve_computes_its_keys_again_on_resume(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _stopped_before_minhash_resolve(root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A one-process dedup run that stops with MinHash's keys computed and its resolve not done."""
     from curate.stages.minhash_dedup import MinhashDedup
 
-    clean = _dedup_run(tmp_path / "clean")
-    root = tmp_path / "stopped"
     records = make_records(300, seed=4, dup_every=5)
     write_jsonl(root / "in" / "a.jsonl", records)
     cfg = {
@@ -181,12 +180,35 @@ def test_a_run_stopped_before_its_resolve_computes_its_keys_again_on_resume(tmp_
     path = write_config(root, cfg)
 
     def stop(*args: Any) -> Any:
-        raise KeyboardInterrupt  # the process stops with MinHash's keys computed, in memory only
+        raise KeyboardInterrupt
 
-    monkeypatch.setattr(MinhashDedup, "split_resolve", stop)
-    with pytest.raises(KeyboardInterrupt):
-        run_plan(build_plan(load_config(path)), ThreadExecutor(2))
-    monkeypatch.undo()
+    with monkeypatch.context() as patch:
+        patch.setattr(MinhashDedup, "split_resolve", stop)
+        with pytest.raises(KeyboardInterrupt):
+            run_plan(build_plan(load_config(path)), ThreadExecutor(2))
     assert not (root / "work" / "02_minhash_dedup" / "_decisions" / "_SUCCESS.json").exists()
+    return path
+
+
+def test_a_failed_run_writes_the_keys_it_held_and_resume_reuses_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from curate.engines import base
+
+    clean = _dedup_run(tmp_path / "clean")
+    path = _stopped_before_minhash_resolve(tmp_path / "stopped", monkeypatch)
+    assert len(_key_files(tmp_path / "stopped" / "work")) == 5  # MinHash's (exact dedup's went after its resolve)
+    computed: list[str] = []
+    real = base._write_keys
+    monkeypatch.setattr(base, "_write_keys", lambda link, shard, *a, **k: computed.append(shard) or real(link, shard, *a, **k))
     run_plan(build_plan(load_config(path), resume=True), ThreadExecutor(2))
-    assert _digest(root / "out") == _digest(clean)
+    assert computed == []
+    assert _digest(tmp_path / "stopped" / "out") == _digest(clean)
+
+
+def test_a_run_killed_before_its_resolve_computes_its_keys_again_on_resume(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    clean = _dedup_run(tmp_path / "clean")
+    monkeypatch.setattr(runner_module, "_keep_held_keys", lambda: None)  # as if killed: nothing written on the way out
+    path = _stopped_before_minhash_resolve(tmp_path / "killed", monkeypatch)
+    assert _key_files(tmp_path / "killed" / "work") == []
+    monkeypatch.undo()
+    run_plan(build_plan(load_config(path), resume=True), ThreadExecutor(2))
+    assert _digest(tmp_path / "killed" / "out") == _digest(clean)

@@ -25,6 +25,7 @@ another global stage writes no kept rows either: its apply tasks compute the nex
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import re
 import shutil
@@ -170,10 +171,14 @@ class Runner:
                 try:
                     return self._run()
                 except OSError as err:
+                    _keep_held_keys()
                     clear = space_error(err, Path(err.filename) if err.filename else plan.workdir)
                     if clear is None:
                         raise
                     raise clear from None
+                except BaseException:
+                    _keep_held_keys()
+                    raise
         finally:
             shard_cache.clear()
             self.executor.close()
@@ -772,6 +777,13 @@ class Runner:
                 raise
             raise clear from None
         swap_in(staged, target)
+
+
+def _keep_held_keys() -> None:
+    """A failed run writes the keys it held in memory only (``base.write_held_keys``), so that
+    ``--resume`` reuses them; a failure to write them leaves them to be computed again."""
+    with contextlib.suppress(Exception):  # the run's own error is the one to report
+        base.write_held_keys()
 
 
 def _holds_data(manifest: dict[str, Any]) -> bool:

@@ -560,6 +560,16 @@ def done_keys(keys_dir: Path, shard: str, fingerprint: str, source: Path | None)
     return done_stats(keys_dir, shard, f"{fingerprint}@{shard_identity(path)}")
 
 
+def write_held_keys() -> None:
+    """Write every key file held in memory only (``_write_keys``), with its done mark: a run that
+    fails keeps the keys its units computed, as a run that writes them would, and ``--resume``
+    reuses them (a run killed outright computes them again)."""
+    for path, keys, marker, stats in shard_cache.held_unwritten():
+        target = Path(path)
+        write_keys_file(keys, target)
+        save_stats(target.parent, target.stem, marker, stats)
+
+
 def write_keys_file(keys: pl.DataFrame, path: Path) -> None:
     """One shard's keys, as written: hashes, signatures and shingle sets are random bits, so
     neither a codec nor a dictionary (tried on every column but text) nor min/max statistics

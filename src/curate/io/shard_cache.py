@@ -110,6 +110,12 @@ def unwritten_stats(path: str | Path, marker: str) -> Any:
     return mark[1] if mark is not None and mark[0] == marker else None
 
 
+def held_unwritten() -> list[tuple[str, pl.DataFrame, str, Any]]:
+    """Every frame held in place of a file, with its done mark: (path, frame, marker, stats)."""
+    with _lock:
+        return [(p, hit[1], *_marks[p]) for p, hit in _frames.items() if hit[0] == UNWRITTEN and p in _marks]
+
+
 def unwritten(paths: list[str]) -> list[str]:
     """Those of ``paths`` held in place of a file (``hold_unwritten``)."""
     with _lock:
