@@ -133,3 +133,76 @@ def test_a_small_dedup_keeps_its_workdir_shards_uncompressed(
     assert cli("dedup", *files, "-o", tmp_path / "out", "-q", *workers).exit_code == 1
     shards = sorted((tmp_path / ".out.curate-work" / "00_ingest").glob("part-*.parquet"))
     assert shards and {pq.ParquetFile(p).metadata.row_group(0).column(0).compression for p in shards} == {codec}
+
+
+def _written(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Paths of the Parquet files the run writes through ``write_parquet_atomic``."""
+    from curate.engines import base
+
+    paths: list[str] = []
+    real = base.write_parquet_atomic
+
+    def recording(frame: Any, path: Any, *args: Any) -> Any:
+        paths.append(str(path))
+        return real(frame, path, *args)
+
+    monkeypatch.setattr(base, "write_parquet_atomic", recording)
+    return paths
+
+
+def test_a_small_dedup_holds_its_ingest_shards_in_memory_and_publishes_the_same_bytes(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its workdir is removed once it succeeds: ingest's shards, read back from memory by both
+    dedup steps, are never written; the output is that of a run that writes and reads them."""
+    records = make_records(240, seed=4, dup_every=5)
+    files = [write_jsonl(tmp_path / "in" / f"{i}.jsonl", records[i::4]) for i in range(4)]
+    written = _written(monkeypatch)
+    assert cli("dedup", *files, "-o", tmp_path / "held", "-q").exit_code == 0
+    assert written and not [p for p in written if "/00_ingest/part-" in p]
+    monkeypatch.setattr(runner, "SHARD_CACHE_BYTES", 0)  # nothing held: every shard a file
+    written.clear()
+    assert cli("dedup", *files, "-o", tmp_path / "files", "-q").exit_code == 0
+    assert [p for p in written if "/00_ingest/part-" in p]
+    assert parquet_bytes(tmp_path / "held") == parquet_bytes(tmp_path / "files")
+
+
+def test_held_ingest_shards_with_a_repeated_id_are_written_and_the_later_copy_rejected(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import polars as pl
+
+    records = [{"id": f"doc-{i}", **r} for i, r in enumerate(make_records(120, seed=5))]
+    records[70]["id"] = records[10]["id"]  # another file, the same id
+    files = [write_jsonl(tmp_path / "in" / f"{i}.jsonl", records[i * 60 : (i + 1) * 60]) for i in range(2)]
+    written = _written(monkeypatch)
+    assert cli("dedup", *files, "-o", tmp_path / "out", "-q").exit_code == 0
+    assert [p for p in written if "/00_ingest/part-" in p]  # the id pass rewrites files: written first
+    rejected = pl.read_parquet(list((tmp_path / "out" / "rejected").glob("*.parquet")))
+    assert rejected.filter(pl.col("reject_reason") == "duplicate_id")["id"].to_list() == [records[10]["id"]]
+
+
+def test_a_small_dedup_killed_after_ingest_reads_its_input_again_on_resume(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed, it writes nothing on its way out: its ingest manifest lists shards that are not
+    there, and --resume ingests again, to the bytes of a clean run."""
+    from curate.engines import base
+    from curate.errors import StageError
+
+    records = make_records(240, seed=4, dup_every=5)
+    files = [write_jsonl(tmp_path / "in" / f"{i}.jsonl", records[i::4]) for i in range(4)]
+    assert cli("dedup", *files, "-o", tmp_path / "clean", "-q").exit_code == 0
+
+    def killed(*args: Any) -> Any:
+        raise StageError("killed")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(base, "chain_keys_task", killed)
+        patch.setattr(runner.Runner, "_keep_held_work", lambda self: None)  # a kill writes nothing
+        assert cli("dedup", *files, "-o", tmp_path / "out", "-q").exit_code == 1
+    ingest = tmp_path / ".out.curate-work" / "00_ingest"
+    assert (ingest / "_manifest.json").is_file() and not list(ingest.glob("part-*.parquet"))
+    resumed = cli("dedup", *files, "-o", tmp_path / "out", "-q", "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    assert parquet_bytes(tmp_path / "out") == parquet_bytes(tmp_path / "clean")

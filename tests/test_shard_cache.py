@@ -206,7 +206,7 @@ def test_a_failed_run_writes_the_keys_it_held_and_resume_reuses_them(tmp_path: P
 
 def test_a_run_killed_before_its_resolve_computes_its_keys_again_on_resume(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     clean = _dedup_run(tmp_path / "clean")
-    monkeypatch.setattr(runner_module, "_keep_held_keys", lambda: None)  # as if killed: nothing written on the way out
+    monkeypatch.setattr(runner_module.Runner, "_keep_held_work", lambda self: None)  # as if killed: nothing written on the way out
     path = _stopped_before_minhash_resolve(tmp_path / "killed", monkeypatch)
     assert _key_files(tmp_path / "killed" / "work") == []
     monkeypatch.undo()

@@ -171,13 +171,13 @@ class Runner:
                 try:
                     return self._run()
                 except OSError as err:
-                    _keep_held_keys()
+                    self._keep_held_work()
                     clear = space_error(err, Path(err.filename) if err.filename else plan.workdir)
                     if clear is None:
                         raise
                     raise clear from None
                 except BaseException:
-                    _keep_held_keys()
+                    self._keep_held_work()
                     raise
         finally:
             shard_cache.clear()
@@ -303,7 +303,7 @@ class Runner:
         if not self.plan.resume:
             return None
         data = read_json(step.folder / "_manifest.json")
-        if data and data.get("fingerprint") == step.fingerprint and data.get("complete"):
+        if data and data.get("fingerprint") == step.fingerprint and data.get("complete") and _files_there(step.folder, data):
             result = StepResult(step.index, step.kind, step.folder.name, step.fingerprint, StageStats.from_json(data["counts"]), 0.0, True, step.config_json)
             result.materialized = _holds_data(data)
             self._results[step.index] = result
@@ -400,8 +400,12 @@ class Runner:
         keys_for = self._keys_at_ingest(step)
         if keys_for is not None:
             self._start(self.plan.steps[step.index + 1])  # its folder claimed before ingest writes its keys there
+        hold = self._holds_ingest(step)
         calls = [
-            (t, cfg.sources[t.source_index], cfg, plan.default_sources[t.source_index], step.folder, step.fingerprint, self._codec(step), behind, keys_for)
+            (
+                t, cfg.sources[t.source_index], cfg, plan.default_sources[t.source_index], step.folder, step.fingerprint, self._codec(step), behind,
+                keys_for, hold,
+            )
             for t in todo
         ]
         self.reporter.step_started(step.folder.name, len(calls), "read tasks")
@@ -414,9 +418,34 @@ class Runner:
 
         from curate.ingest import unify_shard_schemas
 
-        unify_shard_schemas(step.folder, shard_names(step.folder))  # one schema for every shard of the step
-        stats = stats + check_unique_ids(step.folder, shard_names(step.folder), cfg.strict, where)
-        return self._finish(step, stats, time.monotonic() - t0, "")
+        held = shard_cache.unwritten_in(step.folder)
+        if held and (shard_names(step.folder) or not _one_schema(list(held.values())) or _ids_repeat(list(held.values()))):
+            base.write_held_shards(step.folder, self._codec(step))  # the passes below rewrite files
+            held = {}
+        names = sorted(set(shard_names(step.folder)) | set(held))
+        if not held:  # held shards share one schema and no id (checked above): nothing to rewrite
+            unify_shard_schemas(step.folder, names)  # one schema for every shard of the step
+            stats = stats + check_unique_ids(step.folder, names, cfg.strict, where)
+        return self._finish(step, stats, time.monotonic() - t0, "", [f"{n}.parquet" for n in names])
+
+    def _keep_held_work(self) -> None:
+        """A failed run writes what it held in memory in place of files (keys:
+        ``base.write_held_keys``; ingest's shards: ``base.write_held_shards``), so that ``--resume``
+        reuses them as it would files; a failure to write them leaves them to be computed again."""
+        with contextlib.suppress(Exception):  # the run's own error is the one to report
+            base.write_held_keys()
+            ingest = self.plan.steps[0]
+            base.write_held_shards(ingest.folder, self._codec(ingest))
+
+    def _holds_ingest(self, ingest: Step) -> bool:
+        """Whether ingest holds its kept shards in memory instead of writing them: a one-process
+        command (its workdir is removed once it succeeds, and nothing mirrors it elsewhere) whose
+        later steps read them in this run. A crash loses them: its ingest manifest then lists
+        files that are not there, and ``--resume`` reads the input again (``_completed``)."""
+        return (
+            self._small and isinstance(self.executor, ThreadExecutor) and self.on_commit is None
+            and self.plan.shards_output is not None and self.plan.last > ingest.index
+        )
 
     def _keys_at_ingest(self, ingest: Step) -> ChainLink | None:
         """The link of the global stage right after ingest when this run reaches it and its keys
@@ -779,11 +808,23 @@ class Runner:
         swap_in(staged, target)
 
 
-def _keep_held_keys() -> None:
-    """A failed run writes the keys it held in memory only (``base.write_held_keys``), so that
-    ``--resume`` reuses them; a failure to write them leaves them to be computed again."""
-    with contextlib.suppress(Exception):  # the run's own error is the one to report
-        base.write_held_keys()
+def _files_there(folder: Path, manifest: dict[str, Any]) -> bool:
+    """Whether every data file a step's manifest lists is in its folder (a one-process command
+    that was killed held its ingest shards in memory: ``Runner._holds_ingest``)."""
+    listed = (manifest.get("curate_dataset") or {}).get("data_files") or []
+    return all((folder / f).is_file() for f in listed)
+
+
+def _one_schema(frames: list[Any]) -> bool:
+    return all(f.schema == frames[0].schema for f in frames[1:])
+
+
+def _ids_repeat(frames: list[Any]) -> bool:
+    import polars as pl
+
+    return bool(pl.concat([f.select("id") for f in frames]).select(pl.col("id").is_duplicated().any()).item())
+
+
 
 
 def _holds_data(manifest: dict[str, Any]) -> bool:

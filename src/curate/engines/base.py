@@ -209,13 +209,18 @@ class _WriteBehind:
 def ingest_task(
     task: ReadTask, src: SourceConfig, cfg: InputConfig, default_source: str, folder: Path, fingerprint: str,
     compression: str = PARQUET_COMPRESSION, write_behind: bool = False, keys_for: ChainLink | None = None,
+    hold: bool = False,
 ) -> StageStats:
     """Read, validate and write one read task; its shards are `part-TTTTT-CCCC`, kept rows
     written with ``compression`` (``WORK_COMPRESSION`` unless the step is published), each
     chunk's on a second thread while the next is read with ``write_behind`` (``_WriteBehind``).
     ``keys_for``: the global stage right after ingest, whose keys are cheap (``keys_cheap``):
     each shard's keys are computed from its rows in memory and marked as computed from that
-    very file (``write_keys_of``), so the stage does not read the shard back for them."""
+    very file (``write_keys_of``), so the stage does not read the shard back for them.
+    ``hold``: kept shards are held in memory instead of written (``shard_cache.hold_unwritten``)
+    where they fit: a one-process command whose workdir is removed once it succeeds, whose later
+    steps read them from there (``write_held_shards`` writes them where a file is needed). The
+    unit then leaves no done mark: after a crash, ``--resume`` reads this task again."""
     t0 = unit_cpu_seconds()
     name = f"task-{task.index:05d}"
     for stale in list(folder.glob(f"part-{task.index:05d}-*.parquet")) + list(
@@ -241,11 +246,17 @@ def ingest_task(
     # the whole process's (a unit alone in its process: ``unit_cpu_seconds``)
     keys_in_clock = not write_behind or not on_unit_thread()
 
+    held = [False]
+
     def write(shard: str, kept: pl.DataFrame, rejected: pl.DataFrame) -> int:
         written = 0
         if kept.height:
-            written += write_parquet_atomic(kept, folder / f"{shard}.parquet", compression)
-            shard_cache.keep(folder / f"{shard}.parquet", kept)  # read back by the next steps (a one-process run)
+            path = folder / f"{shard}.parquet"
+            if hold and shard_cache.hold_unwritten(path, kept, "", None):
+                held[0] = True
+            else:
+                written += write_parquet_atomic(kept, path, compression)
+                shard_cache.keep(path, kept)  # read back by the next steps (a one-process run)
             if keys_for is not None:
                 keys = write_keys_of(keys_for, shard, kept, time.thread_time if write_behind else unit_cpu_seconds)
                 if keys_in_clock:
@@ -265,8 +276,24 @@ def ingest_task(
             del chunk, kept, rejected  # freed before the next chunk is read, not while it is
         stats.bytes_written += writer.drain()
     stats.cpu_seconds = unit_cpu_seconds() - t0 - keys_cpu[0]
-    save_stats(folder, name, fingerprint, stats)
+    if not held[0]:  # a mark for shards that are on disk only
+        save_stats(folder, name, fingerprint, stats)
     return stats
+
+
+def write_held_shards(folder: Path, compression: str) -> list[str]:
+    """Write the shards of ``folder`` held in memory (``ingest_task``'s ``hold``) as files, where a
+    file is needed after all (a pass that rewrites shards, a failed run); returns their names."""
+    names = sorted(shard_cache.unwritten_in(folder))
+    for name in names:
+        path = folder / f"{name}.parquet"
+        frame = shard_cache.get(path)
+        if frame is None:
+            continue
+        write_parquet_atomic(frame, path, compression)
+        shard_cache.drop(path)
+        shard_cache.keep(path, frame)
+    return names
 
 
 def text_slices(chunk: RawChunk, text_field: str, cap: int | None) -> list[RawChunk]:
@@ -543,8 +570,9 @@ def write_keys_of(link: ChainLink, shard: str, rows: pl.DataFrame, clock: Callab
 
 
 def shard_identity(path: Path) -> str:
-    """Which file ``path`` is (``shard_cache.identity``)."""
-    return shard_cache.identity(path)
+    """Which file ``path`` is (``shard_cache.identity``), or ``UNWRITTEN`` while it is a frame held
+    in its place."""
+    return shard_cache.identity_of(path)
 
 
 def done_keys(keys_dir: Path, shard: str, fingerprint: str, source: Path | None) -> StageStats | None:
@@ -555,7 +583,7 @@ def done_keys(keys_dir: Path, shard: str, fingerprint: str, source: Path | None)
     if done is not None or source is None:
         return done
     path = source / f"{shard}.parquet"
-    if not path.is_file():
+    if not path.is_file() and shard_cache.get(path) is None:
         return None
     return done_stats(keys_dir, shard, f"{fingerprint}@{shard_identity(path)}")
 
@@ -566,6 +594,8 @@ def write_held_keys() -> None:
     reuses them (a run killed outright computes them again)."""
     for path, keys, marker, stats in shard_cache.held_unwritten():
         target = Path(path)
+        if target.parent.name != "_keys":  # held data shards: a resumed run reads their input again
+            continue
         write_keys_file(keys, target)
         save_stats(target.parent, target.stem, marker, stats)
 

@@ -116,6 +116,25 @@ def held_unwritten() -> list[tuple[str, pl.DataFrame, str, Any]]:
         return [(p, hit[1], *_marks[p]) for p, hit in _frames.items() if hit[0] == UNWRITTEN and p in _marks]
 
 
+def identity_of(path: str | Path) -> str:
+    """``identity(path)``, or ``UNWRITTEN`` for a frame held in place of that file."""
+    with _lock:
+        hit = _frames.get(str(path))
+    if hit is not None and hit[0] == UNWRITTEN:
+        return UNWRITTEN
+    return identity(path)
+
+
+def unwritten_in(folder: str | Path) -> dict[str, pl.DataFrame]:
+    """The frames held in place of files directly in ``folder``, by file name (no suffix)."""
+    prefix = str(Path(folder)) + os.sep
+    with _lock:
+        return {
+            Path(p).stem: hit[1] for p, hit in _frames.items()
+            if hit[0] == UNWRITTEN and p.startswith(prefix) and os.sep not in p[len(prefix):]
+        }
+
+
 def unwritten(paths: list[str]) -> list[str]:
     """Those of ``paths`` held in place of a file (``hold_unwritten``)."""
     with _lock:
