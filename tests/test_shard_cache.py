@@ -70,16 +70,20 @@ def test_nothing_is_kept_when_off_or_over_budget(tmp_path: Path) -> None:
     assert shard_cache.get(path) is None
 
 
-def _dedup_run(root: Path) -> Path:
-    records = make_records(300, seed=4, dup_every=5)
-    write_jsonl(root / "in" / "a.jsonl", records)
+def _dedup_config(root: Path) -> Path:
+    """Exact then MinHash dedup of 300 records in 5 shards, its workdir kept (root/work)."""
+    write_jsonl(root / "in" / "a.jsonl", make_records(300, seed=4, dup_every=5))
     cfg = {
         "input": {"paths": [str(root / "in")], "rows_per_shard": 70},
         "workdir": str(root / "work"),
         "output": {"path": str(root / "out")},
         "stages": [{"kind": "exact_dedup"}, {"kind": "minhash_dedup", "threshold": 0.7}],
     }
-    run_plan(build_plan(load_config(write_config(root, cfg))), ThreadExecutor(2))
+    return write_config(root, cfg)
+
+
+def _dedup_run(root: Path) -> Path:
+    run_plan(build_plan(load_config(_dedup_config(root))), ThreadExecutor(2))
     return root / "out"
 
 
@@ -169,15 +173,7 @@ def _stopped_before_minhash_resolve(root: Path, monkeypatch: pytest.MonkeyPatch)
     """A one-process dedup run that stops with MinHash's keys computed and its resolve not done."""
     from curate.stages.minhash_dedup import MinhashDedup
 
-    records = make_records(300, seed=4, dup_every=5)
-    write_jsonl(root / "in" / "a.jsonl", records)
-    cfg = {
-        "input": {"paths": [str(root / "in")], "rows_per_shard": 70},
-        "workdir": str(root / "work"),
-        "output": {"path": str(root / "out")},
-        "stages": [{"kind": "exact_dedup"}, {"kind": "minhash_dedup", "threshold": 0.7}],
-    }
-    path = write_config(root, cfg)
+    path = _dedup_config(root)
 
     def stop(*args: Any) -> Any:
         raise KeyboardInterrupt
