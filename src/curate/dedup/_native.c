@@ -1061,7 +1061,7 @@ static double jaccard_records(const uint32_t *a, size_t la, const uint32_t *b, s
 static int jaccard_reaches(const uint32_t *a, size_t la, const uint32_t *b, size_t lb, double threshold);
 
 /* How join_loop checks a candidate pair before joining it. */
-enum { VERIFY_NONE, VERIFY_SIG16, VERIFY_SIG32, VERIFY_SETS };
+enum { VERIFY_NONE, VERIFY_SIG16, VERIFY_SIG32, VERIFY_SETS, VERIFY_SET_VIEWS };
 typedef struct {
     int kind;
     const void *sig; /* VERIFY_SIG16/32: signatures, num_perm values a row; >= min_agree must agree */
@@ -1069,6 +1069,7 @@ typedef struct {
     long long min_agree;
     const uint32_t *sets; /* VERIFY_SETS: shingle-set records (see SigJob) and their offsets */
     const int64_t *set_off;
+    Strings records; /* VERIFY_SET_VIEWS: the same records as binary views into their buffers */
     double threshold;
     const int64_t *row_of; /* dense id -> signature row or set record */
 } Verifier;
@@ -1079,6 +1080,12 @@ static inline int pair_accepted(const Verifier *v, int64_t x, int64_t y) {
         const uint32_t *a = v->sets + v->set_off[rx] + 1, *b = v->sets + v->set_off[ry] + 1;
         size_t la = (size_t)(v->set_off[rx + 1] - v->set_off[rx] - 1), lb = (size_t)(v->set_off[ry + 1] - v->set_off[ry] - 1);
         return jaccard_reaches(a, la, b, lb, v->threshold);
+    }
+    if (v->kind == VERIFY_SET_VIEWS) {
+        size_t la, lb;
+        const uint32_t *a = (const uint32_t *)string_at(&v->records, rx, &la) + 1;
+        const uint32_t *b = (const uint32_t *)string_at(&v->records, ry, &lb) + 1;
+        return jaccard_reaches(a, la / 4 - 1, b, lb / 4 - 1, v->threshold);
     }
     size_t ox = (size_t)rx * v->num_perm, oy = (size_t)ry * v->num_perm;
     long long same = v->kind == VERIFY_SIG16
@@ -1242,9 +1249,12 @@ static int jaccard_reaches(const uint32_t *a, size_t la, const uint32_t *b, size
 }
 
 /* Like join_candidates, each pair verified by the Jaccard similarity of its shingle sets
- * (jaccard_records) against `threshold` instead of by signature agreement. `sets` holds the
- * records (uint32), `set_off[r]` the start of record r (n_records + 1 offsets), row_of maps dense
- * ids to records. */
+ * (jaccard_records) against `threshold` instead of by signature agreement. The records are either
+ * `sets` (uint32) with `set_off[r]` the start of record r (n_records + 1 offsets), or, when
+ * `set_off` is a tuple (buffer addresses, buffer sizes), `sets` holds 16-byte binary views into
+ * those buffers, one a record (polars' own Binary layout: the sets stay where the keys hold them,
+ * no copy). Every record is checked before the loop: inside its buffer, whole uint32 values
+ * (4-byte aligned) and a header >= its value count. row_of maps dense ids to records. */
 static PyObject *py_join_jaccard(PyObject *self, PyObject *args) {
     PyObject *o_pairs, *o_parent, *o_sets, *o_off, *o_row_of, *o_stats, *o_edges = Py_None;
     double threshold;
@@ -1252,18 +1262,44 @@ static PyObject *py_join_jaccard(PyObject *self, PyObject *args) {
                           &o_edges))
         return NULL;
     Held held = {.n = 0};
-    Py_ssize_t np2, n, n_sets, n_off, n_row;
+    Py_ssize_t np2, n, n_sets = 0, n_off = 0, n_row, n_records;
     const void *pairs = take(&held, o_pairs, 0, 0, 0, &np2, "pairs");
     if (!pairs) goto fail;
     int wide = held.views[held.n - 1].itemsize == 8;
     int64_t *parent = take(&held, o_parent, 8, 1, 0, &n, "parent");
     if (!parent) goto fail;
-    const uint32_t *sets = take(&held, o_sets, 4, 0, 0, &n_sets, "sets");
-    if (!sets) goto fail;
-    const int64_t *set_off = take(&held, o_off, 8, 0, 1, &n_off, "set_off");
-    if (!set_off) goto fail;
+    Verifier v = {.kind = VERIFY_SETS, .threshold = threshold};
+    if (PyTuple_Check(o_off)) {
+        v.kind = VERIFY_SET_VIEWS;
+        if (take_strings(&held, o_sets, o_off, &v.records) < 0) goto fail;
+        n_records = v.records.n;
+        for (Py_ssize_t r = 0; r < n_records; r++) {
+            size_t len;
+            const uint8_t *p = string_at(&v.records, r, &len);
+            uint32_t header;
+            if (len >= 4) memcpy(&header, p, 4);
+            if (len < 4 || len % 4 || ((uintptr_t)p & 3) || (size_t)header < len / 4 - 1) {
+                PyErr_SetString(PyExc_ValueError, "set views: records must be 4-byte aligned uint32 values, each a header >= its value count");
+                goto fail;
+            }
+        }
+    } else {
+        v.sets = take(&held, o_sets, 4, 0, 0, &n_sets, "sets");
+        if (!v.sets) goto fail;
+        v.set_off = take(&held, o_off, 8, 0, 1, &n_off, "set_off");
+        if (!v.set_off) goto fail;
+        n_records = n_off - 1;
+        for (Py_ssize_t r = 0; r < n_records; r++) {
+            int64_t lo = v.set_off[r], hi = v.set_off[r + 1];
+            if (lo < 0 || hi <= lo || hi > n_sets || (int64_t)v.sets[lo] < hi - lo - 1) {
+                PyErr_SetString(PyExc_ValueError, "set_off: records must lie inside sets, each a header >= its value count");
+                goto fail;
+            }
+        }
+    }
     const int64_t *row_of = take(&held, o_row_of, 8, 0, n, &n_row, "row_of");
     if (!row_of) goto fail;
+    v.row_of = row_of;
     int64_t *stats = take(&held, o_stats, 8, 1, 2, NULL, "stats");
     if (!stats) goto fail;
     void *edges = NULL;
@@ -1272,15 +1308,7 @@ static PyObject *py_join_jaccard(PyObject *self, PyObject *args) {
         if (!edges) goto fail;
     }
     if (check_ids(pairs, wide, np2, n, "pairs") < 0) goto fail;
-    if (check_ids(row_of, 1, n, n_off - 1, "row_of") < 0) goto fail;
-    for (Py_ssize_t r = 0; r + 1 < n_off; r++) {
-        int64_t lo = set_off[r], hi = set_off[r + 1];
-        if (lo < 0 || hi <= lo || hi > n_sets || (int64_t)sets[lo] < hi - lo - 1) {
-            PyErr_SetString(PyExc_ValueError, "set_off: records must lie inside sets, each a header >= its value count");
-            goto fail;
-        }
-    }
-    Verifier v = {.kind = VERIFY_SETS, .sets = sets, .set_off = set_off, .threshold = threshold, .row_of = row_of};
+    if (check_ids(row_of, 1, n, n_records, "row_of") < 0) goto fail;
     Py_ssize_t joined;
     Py_BEGIN_ALLOW_THREADS
     joined = join_loop(pairs, wide, np2 / 2, parent, &v, stats, edges);
@@ -1961,7 +1989,8 @@ static PyMethodDef methods[] = {
     {"join_candidates", py_join_candidates, METH_VARARGS,
      "join_candidates(pairs, parent, sig, num_perm, row_of, verify, min_agree, stats, edges=None) -> joined"},
     {"join_jaccard", py_join_jaccard, METH_VARARGS,
-     "join_jaccard(pairs, parent, sets, set_off, row_of, threshold, stats, edges=None) -> joined"},
+     "join_jaccard(pairs, parent, sets, set_off, row_of, threshold, stats, edges=None) -> joined; "
+     "or (views, (buffer addresses, sizes)) in place of (sets, set_off)"},
     {"set_jaccard", py_set_jaccard, METH_VARARGS, "set_jaccard(sets, set_off, r, q) -> float"},
     {"hash_strings", py_hash_strings, METH_VARARGS, "hash_strings(offsets, data, seed, out); a string column is (offsets, data) or (views, (addresses, sizes))"},
     {"flagged_rows", py_flagged_rows, METH_VARARGS, "flagged_rows(offsets, data, table, mask, out)"},

@@ -164,20 +164,25 @@ def verified_edges(
 
 
 def jaccard_edges(
-    pairs: np.ndarray, parent: np.ndarray, sets: np.ndarray, set_off: np.ndarray, row_of: np.ndarray,
-    threshold: float,
+    pairs: np.ndarray, parent: np.ndarray, sets: np.ndarray, set_off: np.ndarray | tuple[np.ndarray, np.ndarray],
+    row_of: np.ndarray, threshold: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Like :func:`verified_edges`, each pair verified by the Jaccard similarity of the two
     documents' shingle sets (records of ``curate.dedup.minhash.sketches``: ``sets[set_off[r]:
-    set_off[r + 1]]`` is record r, uint32; ``row_of[x]`` is dense id x's record): joined only if it
-    is >= ``threshold``, compared in float64 as ``|A & B| / |A | B| >= threshold``. Returns the
-    spanning forest of the accepted pairs and [verified, rejected]."""
+    set_off[r + 1]]`` is record r, uint32; or, with ``set_off`` a tuple (buffer addresses, buffer
+    sizes), ``sets`` is the records' 16-byte binary views into those buffers, which the caller
+    keeps alive; ``row_of[x]`` is dense id x's record): joined only if it is >= ``threshold``,
+    compared in float64 as ``|A & B| / |A | B| >= threshold``. Returns the spanning forest of the
+    accepted pairs and [verified, rejected]."""
     stats = np.zeros(2, dtype=np.int64)
     pairs = np.ascontiguousarray(pairs if pairs.dtype in (np.int32, np.int64) else pairs.astype(np.int64)).reshape(-1, 2)
     edges = np.empty_like(pairs)
+    if isinstance(set_off, tuple):
+        records, where = np.ascontiguousarray(sets, dtype=np.uint8), set_off
+    else:
+        records, where = np.ascontiguousarray(sets, dtype=np.uint32), np.ascontiguousarray(set_off, dtype=np.int64)
     joined = _native.join_jaccard(
-        pairs, parent, np.ascontiguousarray(sets, dtype=np.uint32), np.ascontiguousarray(set_off, dtype=np.int64),
-        np.ascontiguousarray(row_of, dtype=np.int64), float(threshold), stats, edges,
+        pairs, parent, records, where, np.ascontiguousarray(row_of, dtype=np.int64), float(threshold), stats, edges,
     )
     return edges[:joined].copy(), stats
 

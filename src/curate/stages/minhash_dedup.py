@@ -343,9 +343,10 @@ class MinhashDedup(GlobalStage):
         del named
         parent = new_parent(m + n)  # this piece's own forest: skips pairs its earlier edges joined
         check: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+        owners: list[pa.Array] = []  # the Arrow arrays whose buffers the set views point into
         if self._check_column() == "_set":
-            sets, set_off, row_of = _candidate_sets(index_rows, keys, m, n, row_of_dense, wanted)
-            check = lambda pairs: jaccard_edges(pairs, parent, sets, set_off, row_of, self.cfg.threshold)  # noqa: E731
+            sets, where, row_of, owners = _candidate_sets(index_rows, keys, m, n, row_of_dense, wanted)
+            check = lambda pairs: jaccard_edges(pairs, parent, sets, where, row_of, self.cfg.threshold)  # noqa: E731
         else:
             sig, row_of = _candidate_signatures(index_rows, keys, m, n, row_of_dense, wanted, self.cfg.num_perm)
             check = lambda pairs: verified_edges(pairs, parent, sig, row_of, self.cfg.threshold)  # noqa: E731
@@ -357,6 +358,7 @@ class MinhashDedup(GlobalStage):
             edges, stats = check(pairs)
             out.append((edges, paired, stats))
             del pairs
+        del owners  # alive until every pair is checked
         return out
 
     def combine(
@@ -507,44 +509,75 @@ def _candidate_signatures(
 
 def _candidate_sets(
     index_rows: pl.LazyFrame | None, keys: pl.LazyFrame, m: int, n: int, row_of_dense: np.ndarray, wanted: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray], np.ndarray, list[pa.Array]]:
     """The shingle sets of the ``wanted`` key rows (index entries first, then new rows: those in a
-    shared bucket), as one uint32 array of records with their offsets, and each dense id's record
-    (read in slices, as the signatures)."""
+    shared bucket) as 16-byte binary views with their buffers (addresses, sizes), each dense id's
+    record, and the Arrow arrays that own the buffers (keep them while the views are read).
+
+    The sets stay where polars holds them: a slice's wanted rows are filtered as views (16 bytes
+    a row; the buffers shared, not copied), so a held keys frame's sets are never copied (on the
+    100k `curate dedup`, two copies of most of ~90 MB of sets before). Only a slice whose wanted
+    sets fill less than half of the buffers it would newly keep alive (a slice read from a key
+    file, few of its documents paired) has them copied out, so what is held stays about the
+    wanted sets, as before. Read in slices, as the signatures.
+    """
     position = np.cumsum(wanted, dtype=np.int64) - 1
     np.maximum(position, 0, out=position)
-    parts: list[np.ndarray] = []
-    lengths: list[np.ndarray] = []
+    views: list[np.ndarray] = []
+    addresses: list[int] = []
+    sizes: list[int] = []
+    owners: list[pa.Array] = []
+    seen: set[int] = set()  # buffers already kept alive (a held frame's slices share them)
     for frame, first, rows in ((index_rows, 0, m), (keys, m, n)):
         for start in range(0, rows, _SIG_SLICE_ROWS):
             local = wanted[first + start : first + min(start + _SIG_SLICE_ROWS, rows)]
             if frame is None or not local.any():
                 continue
             column = frame.select("_set").slice(start, _SIG_SLICE_ROWS).collect()["_set"]
-            picked = column.filter(pl.Series(local[: column.len()])).rechunk().to_arrow()
-            if isinstance(picked, pa.ChunkedArray):
-                picked = picked.combine_chunks()
-            picked = picked.cast(pa.large_binary())
-            if picked.null_count:
+            picked = column.filter(pl.Series(local[: column.len()]))
+            if picked.null_count():
                 raise ValueError("a shingle-set column holds nulls")
-            offsets = np.frombuffer(picked.buffers()[1], dtype=np.int64)[picked.offset : picked.offset + len(picked) + 1]
-            data = picked.buffers()[2]
-            raw = np.frombuffer(data, dtype=np.uint8)[int(offsets[0]) : int(offsets[-1])] if data is not None else np.zeros(0, np.uint8)
-            if (np.diff(offsets) % 4).any() or (np.diff(offsets) < 4).any():
-                raise ValueError("shingle sets must be whole uint32 records with a header")
-            parts.append(raw.view(np.uint32))
-            lengths.append(np.diff(offsets) // 4)
+            for arr in _view_chunks(picked):
+                data = [b for b in arr.buffers()[2:] if b is not None]
+                fresh = sum(b.size for b in data if b.address not in seen)
+                lengths = np.frombuffer(arr.buffers()[1], dtype=np.uint32)[4 * arr.offset : 4 * (arr.offset + len(arr))][::4]
+                if fresh and 2 * int(lengths[lengths > 12].sum(dtype=np.int64)) < fresh:
+                    arr = arr.cast(pa.large_binary()).cast(pa.binary_view())  # compacted: the wanted sets only
+                    data = [b for b in arr.buffers()[2:] if b is not None]
+                seen.update(b.address for b in data)
+                raw = np.frombuffer(arr.buffers()[1], dtype=np.uint32)[4 * arr.offset : 4 * (arr.offset + len(arr))].reshape(-1, 4)
+                if data:
+                    long = raw[:, 0] > 12
+                    if long.any():
+                        raw = raw.copy()
+                        raw[long, 2] += len(addresses)  # buffer indices into the list of all slices' buffers
+                addresses += [b.address for b in data]
+                sizes += [b.size for b in data]
+                views.append(raw)
+                owners.append(arr)
     count = int(wanted.sum())
-    set_off = np.zeros(count + 1, dtype=np.int64)
-    if lengths:
-        all_lengths = np.concatenate(lengths)
-        if all_lengths.size != count:
-            raise RuntimeError(f"minhash_dedup: read {all_lengths.size} candidate sets, expected {count}")
-        np.cumsum(all_lengths, out=set_off[1:])
-    sets = np.concatenate(parts) if parts else np.zeros(1, dtype=np.uint32)
-    if count == 0:  # a record nothing reads, so row_of stays valid
-        sets, set_off = np.zeros(1, dtype=np.uint32), np.array([0, 1], dtype=np.int64)
-    return sets, set_off, position[row_of_dense]
+    got = sum(v.shape[0] for v in views)
+    if got != count:
+        raise RuntimeError(f"minhash_dedup: read {got} candidate sets, expected {count}")
+    if count == 0:  # a record nothing reads (a header alone, inline), so row_of stays valid
+        views = [np.zeros((1, 4), dtype=np.uint32)]
+        views[0][0, 0] = 4
+    all_views = np.concatenate(views).view(np.uint8).reshape(-1)
+    where = (np.array(addresses, dtype=np.uint64), np.array(sizes, dtype=np.int64))
+    return all_views, where, position[row_of_dense], owners
+
+
+def _view_chunks(column: pl.Series) -> list[pa.Array]:
+    """A polars Binary column's chunks as Arrow binary_view arrays over polars' own buffers (no copy)."""
+    arr = column.to_arrow(compat_level=pl.CompatLevel.newest())
+    chunks = arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]
+    out = []
+    for chunk in chunks:
+        if not pa.types.is_binary_view(chunk.type):  # another layout (not from polars today)
+            chunk = chunk.cast(pa.binary_view())
+        if len(chunk):
+            out.append(chunk)
+    return out
 
 
 SIG_DTYPE = np.uint16
