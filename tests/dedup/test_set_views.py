@@ -97,8 +97,8 @@ def _keys(rng: np.random.Generator, n: int) -> pl.DataFrame:
 
 @pytest.mark.parametrize("fraction", [0.02, 0.6, 1.0])
 def test_candidate_sets_are_the_wanted_records_held_or_read_from_files(tmp_path, fraction: float) -> None:
-    """Held frames (shared buffers, no copy) and key files (few wanted: copied out) give the same
-    records in key-row order, each dense id mapped to its own."""
+    """Held frames (their own buffers, never copied) and key files (few wanted: copied out) give
+    the same records in key-row order, each dense id mapped to its own."""
     rng = np.random.default_rng(7)
     parts = [_keys(rng, 700), _keys(rng, 500)]
     held = pl.concat(parts, rechunk=False).lazy()
@@ -111,8 +111,11 @@ def test_candidate_sets_are_the_wanted_records_held_or_read_from_files(tmp_path,
     wanted = rng.random(n) < fraction
     row_of_dense = rng.permutation(n).astype(np.int64)
     every = pl.concat(parts)["_set"].to_list()
+    held_buffers = {b.address for part in parts for arr in _view_chunks(part["_set"]) for b in arr.buffers()[2:] if b is not None}
     for keys in (held, on_disk):
         views, where, row_of, owners = _candidate_sets(None, keys, 0, n, row_of_dense, wanted)
+        if keys is held:  # read where the frames hold them, whatever the fraction wanted
+            assert set(where[0].tolist()) <= held_buffers
         got = _decode(views, where)
         assert got == [every[r] for r in np.flatnonzero(wanted)]
         for dense in range(n):

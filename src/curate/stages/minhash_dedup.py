@@ -515,11 +515,11 @@ def _candidate_sets(
     record, and the Arrow arrays that own the buffers (keep them while the views are read).
 
     The sets stay where polars holds them: a slice's wanted rows are filtered as views (16 bytes
-    a row; the buffers shared, not copied), so a held keys frame's sets are never copied (on the
-    100k `curate dedup`, two copies of most of ~90 MB of sets before). Only a slice whose wanted
-    sets fill less than half of the buffers it would newly keep alive (a slice read from a key
-    file, few of its documents paired) has them copied out, so what is held stays about the
-    wanted sets, as before. Read in slices, as the signatures.
+    a row; the buffers shared, not copied), so the keys a one-process run holds in memory are
+    never copied (on the 100k `curate dedup`, each of two pieces copied a third of ~90 MB of
+    sets twice before). Sets read from key files are fresh memory: a slice whose wanted sets fill
+    less than half of the buffers it would newly keep alive has them copied out, so what a piece
+    holds stays about the sets it compares, as before. Read in slices, as the signatures.
     """
     position = np.cumsum(wanted, dtype=np.int64) - 1
     np.maximum(position, 0, out=position)
@@ -529,6 +529,7 @@ def _candidate_sets(
     owners: list[pa.Array] = []
     seen: set[int] = set()  # buffers already kept alive (a held frame's slices share them)
     for frame, first, rows in ((index_rows, 0, m), (keys, m, n)):
+        resident = frame is not None and rows > 0 and _resident(frame, "_set")
         for start in range(0, rows, _SIG_SLICE_ROWS):
             local = wanted[first + start : first + min(start + _SIG_SLICE_ROWS, rows)]
             if frame is None or not local.any():
@@ -541,7 +542,7 @@ def _candidate_sets(
                 data = [b for b in arr.buffers()[2:] if b is not None]
                 fresh = sum(b.size for b in data if b.address not in seen)
                 lengths = np.frombuffer(arr.buffers()[1], dtype=np.uint32)[4 * arr.offset : 4 * (arr.offset + len(arr))][::4]
-                if fresh and 2 * int(lengths[lengths > 12].sum(dtype=np.int64)) < fresh:
+                if not resident and fresh and 2 * int(lengths[lengths > 12].sum(dtype=np.int64)) < fresh:
                     arr = arr.cast(pa.large_binary()).cast(pa.binary_view())  # compacted: the wanted sets only
                     data = [b for b in arr.buffers()[2:] if b is not None]
                 seen.update(b.address for b in data)
@@ -565,6 +566,15 @@ def _candidate_sets(
     all_views = np.concatenate(views).view(np.uint8).reshape(-1)
     where = (np.array(addresses, dtype=np.uint64), np.array(sizes, dtype=np.int64))
     return all_views, where, position[row_of_dense], owners
+
+
+def _resident(frame: pl.LazyFrame, column: str) -> bool:
+    """Whether ``frame``'s rows are already in memory (frames, not a file scan): two reads of its
+    first row share one data buffer. Then its slices cost no memory of their own."""
+    first = _view_chunks(frame.select(column).slice(0, 1).collect()[column])
+    again = _view_chunks(frame.select(column).slice(0, 1).collect()[column])  # while `first` lives
+    buffers = [b.address for arr in first for b in arr.buffers()[2:] if b is not None]
+    return bool(buffers) and buffers == [b.address for arr in again for b in arr.buffers()[2:] if b is not None]
 
 
 def _view_chunks(column: pl.Series) -> list[pa.Array]:
