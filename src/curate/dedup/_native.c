@@ -1057,8 +1057,8 @@ static uint32_t agree32(const uint32_t *restrict a, const uint32_t *restrict b, 
     return same;
 }
 
-static double jaccard_records(const uint32_t *a, size_t la, const uint32_t *b, size_t lb);
-static int jaccard_reaches(const uint32_t *a, size_t la, const uint32_t *b, size_t lb, double threshold);
+static double jaccard_records(const uint8_t *a, size_t la, const uint8_t *b, size_t lb);
+static int jaccard_reaches(const uint8_t *a, size_t la, const uint8_t *b, size_t lb, double threshold);
 
 /* How join_loop checks a candidate pair before joining it. */
 enum { VERIFY_NONE, VERIFY_SIG16, VERIFY_SIG32, VERIFY_SETS, VERIFY_SET_VIEWS };
@@ -1077,14 +1077,13 @@ typedef struct {
 static inline int pair_accepted(const Verifier *v, int64_t x, int64_t y) {
     int64_t rx = v->row_of[x], ry = v->row_of[y];
     if (v->kind == VERIFY_SETS) {
-        const uint32_t *a = v->sets + v->set_off[rx] + 1, *b = v->sets + v->set_off[ry] + 1;
+        const uint8_t *a = (const uint8_t *)(v->sets + v->set_off[rx] + 1), *b = (const uint8_t *)(v->sets + v->set_off[ry] + 1);
         size_t la = (size_t)(v->set_off[rx + 1] - v->set_off[rx] - 1), lb = (size_t)(v->set_off[ry + 1] - v->set_off[ry] - 1);
         return jaccard_reaches(a, la, b, lb, v->threshold);
     }
     if (v->kind == VERIFY_SET_VIEWS) {
         size_t la, lb;
-        const uint32_t *a = (const uint32_t *)string_at(&v->records, rx, &la) + 1;
-        const uint32_t *b = (const uint32_t *)string_at(&v->records, ry, &lb) + 1;
+        const uint8_t *a = string_at(&v->records, rx, &la) + 4, *b = string_at(&v->records, ry, &lb) + 4;
         return jaccard_reaches(a, la / 4 - 1, b, lb / 4 - 1, v->threshold);
     }
     size_t ox = (size_t)rx * v->num_perm, oy = (size_t)ry * v->num_perm;
@@ -1185,30 +1184,40 @@ fail:
     return NULL;
 }
 
+/* Value i of a record's uint32 values at p, wherever p lies: records read from a Parquet key file
+ * sit in polars' buffers at any byte offset, so every value is loaded with memcpy (a plain load on
+ * x86-64, no alignment assumed). */
+static inline uint32_t u32at(const uint8_t *p, size_t i) {
+    uint32_t v;
+    memcpy(&v, p + 4 * i, 4);
+    return v;
+}
+
 /* Jaccard similarity of two shingle-set records (see SigJob), given their stored values
- * (ascending) and counts; a[-1] and b[-1] are the headers (distinct shingles in all). Exact when
- * neither is truncated (header == stored count), else the bottom-k estimate over the k smallest
- * values of their union, k the smaller truncated record's size: a value among those k is in a
- * truncated set exactly when it is in its record. Two empty sets: 1 (documents without a shingle
- * meet only exact copies of their raw text); one empty: 0. */
-static double jaccard_records(const uint32_t *a, size_t la, const uint32_t *b, size_t lb) {
-    uint32_t na = a[-1], nb = b[-1];
+ * (ascending, from a and b) and counts; the 4 bytes before a and before b are the headers
+ * (distinct shingles in all). Exact when neither is truncated (header == stored count), else the
+ * bottom-k estimate over the k smallest values of their union, k the smaller truncated record's
+ * size: a value among those k is in a truncated set exactly when it is in its record. Two empty
+ * sets: 1 (documents without a shingle meet only exact copies of their raw text); one empty: 0. */
+static double jaccard_records(const uint8_t *a, size_t la, const uint8_t *b, size_t lb) {
+    uint32_t na = u32at(a - 4, 0), nb = u32at(b - 4, 0);
     if (na == 0 && nb == 0) return 1.0;
     if (na == 0 || nb == 0) return 0.0;
     int trunc_a = na > la, trunc_b = nb > lb;
     size_t i = 0, j = 0, both = 0, taken = 0;
     if (!trunc_a && !trunc_b) {
         while (i < la && j < lb) {
-            if (a[i] < b[j]) i++;
-            else if (a[i] > b[j]) j++;
+            uint32_t x = u32at(a, i), y = u32at(b, j);
+            if (x < y) i++;
+            else if (x > y) j++;
             else both++, i++, j++;
         }
         return (double)both / (double)(la + lb - both);
     }
     size_t k = trunc_a && trunc_b ? (la < lb ? la : lb) : trunc_a ? la : lb;
     while (taken < k && (i < la || j < lb)) {
-        if (j >= lb || (i < la && a[i] < b[j])) i++;
-        else if (i >= la || a[i] > b[j]) j++;
+        if (j >= lb || (i < la && u32at(a, i) < u32at(b, j))) i++;
+        else if (i >= la || u32at(a, i) > u32at(b, j)) j++;
         else both++, i++, j++;
         taken++;
     }
@@ -1221,8 +1230,8 @@ static double jaccard_records(const uint32_t *a, size_t la, const uint32_t *b, s
  * stops once even that bound falls short (before it starts: the length filter J <= min / max).
  * On the 100k boundary corpus ~9 in 10 verified pairs are rejected. A bottom-k record (more
  * shingles than it keeps) takes jaccard_records's estimator as it is. */
-static int jaccard_reaches(const uint32_t *a, size_t la, const uint32_t *b, size_t lb, double threshold) {
-    uint32_t na = a[-1], nb = b[-1];
+static int jaccard_reaches(const uint8_t *a, size_t la, const uint8_t *b, size_t lb, double threshold) {
+    uint32_t na = u32at(a - 4, 0), nb = u32at(b - 4, 0);
     if (na == 0 || nb == 0 || na > la || nb > lb || !(threshold > 0.0 && threshold <= 1.0))
         return jaccard_records(a, la, b, lb) >= threshold;
     const size_t total = la + lb;
@@ -1235,10 +1244,11 @@ static int jaccard_reaches(const uint32_t *a, size_t la, const uint32_t *b, size
     size_t i = 0, j = 0, both = 0;
     if ((la < lb ? la : lb) < need) return 0;
     while (i < la && j < lb) {
-        if (a[i] < b[j]) {
+        uint32_t x = u32at(a, i), y = u32at(b, j);
+        if (x < y) {
             i++;
             if (both + (la - i < lb - j ? la - i : lb - j) < need) return 0;
-        } else if (a[i] > b[j]) {
+        } else if (x > y) {
             j++;
             if (both + (la - i < lb - j ? la - i : lb - j) < need) return 0;
         } else {
@@ -1253,8 +1263,8 @@ static int jaccard_reaches(const uint32_t *a, size_t la, const uint32_t *b, size
  * `sets` (uint32) with `set_off[r]` the start of record r (n_records + 1 offsets), or, when
  * `set_off` is a tuple (buffer addresses, buffer sizes), `sets` holds 16-byte binary views into
  * those buffers, one a record (polars' own Binary layout: the sets stay where the keys hold them,
- * no copy). Every record is checked before the loop: inside its buffer, whole uint32 values
- * (4-byte aligned) and a header >= its value count. row_of maps dense ids to records. */
+ * no copy; at any byte offset, see u32at). Every record is checked before the loop: inside its
+ * buffer, whole uint32 values and a header >= its value count. row_of maps dense ids to records. */
 static PyObject *py_join_jaccard(PyObject *self, PyObject *args) {
     PyObject *o_pairs, *o_parent, *o_sets, *o_off, *o_row_of, *o_stats, *o_edges = Py_None;
     double threshold;
@@ -1278,8 +1288,8 @@ static PyObject *py_join_jaccard(PyObject *self, PyObject *args) {
             const uint8_t *p = string_at(&v.records, r, &len);
             uint32_t header;
             if (len >= 4) memcpy(&header, p, 4);
-            if (len < 4 || len % 4 || ((uintptr_t)p & 3) || (size_t)header < len / 4 - 1) {
-                PyErr_SetString(PyExc_ValueError, "set views: records must be 4-byte aligned uint32 values, each a header >= its value count");
+            if (len < 4 || len % 4 || (size_t)header < len / 4 - 1) {
+                PyErr_SetString(PyExc_ValueError, "set views: records must be whole uint32 values, each a header >= its value count");
                 goto fail;
             }
         }
@@ -1339,8 +1349,8 @@ static PyObject *py_set_jaccard(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_IndexError, "record outside the sets");
         return NULL;
     }
-    double j = jaccard_records(sets + off[r] + 1, (size_t)(off[r + 1] - off[r] - 1), sets + off[q] + 1,
-                               (size_t)(off[q + 1] - off[q] - 1));
+    double j = jaccard_records((const uint8_t *)(sets + off[r] + 1), (size_t)(off[r + 1] - off[r] - 1),
+                               (const uint8_t *)(sets + off[q] + 1), (size_t)(off[q + 1] - off[q] - 1));
     release_all(&held);
     return PyFloat_FromDouble(j);
 }
