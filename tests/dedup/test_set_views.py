@@ -131,4 +131,9 @@ def test_candidate_sets_are_the_wanted_records_held_or_read_from_files(tmp_path,
         for dense in range(n):
             if wanted[row_of_dense[dense]]:
                 assert got[row_of[dense]] == every[row_of_dense[dense]]
+        # and the kernel takes them as they lie (a key file's sets at any byte offset)
+        named = np.flatnonzero(wanted[row_of_dense])
+        pairs = np.stack([named[:-1], named[1:]], axis=1) if named.size > 1 else np.zeros((0, 2), np.int64)
+        _, stats = jaccard_edges(pairs, new_parent(n), views, where, row_of, 0.0001)
+        assert stats[0] == len(pairs)
         del owners
