@@ -78,7 +78,7 @@ bench-synthetic: setup
 	$(BIN)/python benchmarks/augment/bench_synthetic.py --requests 2000 --repeats 3 --out benchmarks/augment/RESULTS-synthetic.md
 
 bench-ray: setup
-	$(BIN)/python benchmarks/bench_ray.py --docs 1000000 --out benchmarks/RESULTS.md
+	$(BIN)/python benchmarks/bench_ray.py --docs 1000000 --runs 3 --memory-runs 1 --out benchmarks/RESULTS.md
 
 # Issue 13: PII detection and benchmark decontamination, accuracy and speed on real text with planted values/items.
 # SOURCE is a Parquet file of real documents (id, text, source); corpora are cached under benchmarks/_work/.
