@@ -358,3 +358,29 @@ def test_outputs_and_workdirs_inside_an_input_folder_are_refused(tmp_path: Path,
         cfg["workdir"] = str(tmp_path / value)
     with pytest.raises(ConfigError, match=message):
         build_plan(load_config(write_config(tmp_path, cfg)))
+
+
+def test_a_resume_after_a_crash_in_export_reuses_its_staged_release(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run that stopped after staging its release (the data files and the rejected sets linked
+    into the staging folder) resumes into that folder: the links it finds are kept or replaced,
+    and the release is the one an uninterrupted run publishes."""
+    cfg = project(tmp_path / "a", output={**project(tmp_path / "a")["output"], "rejected": True})
+    fresh_cfg = project(tmp_path / "b", output={**project(tmp_path / "b")["output"], "rejected": True})
+    run_cfg(tmp_path / "b", fresh_cfg)
+
+    def crash(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("killed while writing the manifest")
+
+    with monkeypatch.context() as patch:  # after the rejected sets are linked into the staging folder
+        patch.setattr("curate.runner.token_totals", crash)
+        with pytest.raises(RuntimeError, match="killed"):
+            run_cfg(tmp_path / "a", cfg)
+    staged = tmp_path / "a" / ".out.curate-staging"
+    assert list((staged / "_rejected").glob("*.parquet"))  # what the stopped run had linked
+    run_cfg(tmp_path / "a", cfg, resume=True)
+    assert not staged.exists()
+    assert data_bytes(tmp_path / "a" / "out") == data_bytes(tmp_path / "b" / "out")
+    rejected = sorted(p.name for p in (tmp_path / "a" / "out" / "_rejected").glob("*.parquet"))
+    assert rejected == sorted(p.name for p in (tmp_path / "b" / "out" / "_rejected").glob("*.parquet"))
+    for name in rejected:
+        assert (tmp_path / "a" / "out" / "_rejected" / name).read_bytes() == (tmp_path / "b" / "out" / "_rejected" / name).read_bytes()

@@ -75,6 +75,7 @@ from curate.io.shards import (
     read_json,
     read_shard,
     remove_tree,
+    temporary_name,
     write_bytes_atomic,
     write_json_atomic,
     write_parquet_atomic,
@@ -844,11 +845,22 @@ def _publish_shard(src: Path, dst: Path) -> None:
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
+    """``dst``, in a staging folder, as a hard link to ``src`` (a copy across filesystems). A resumed
+    export reuses the staging folder of the run it resumes: a link that run made to this very file
+    is kept, and any other file at ``dst`` (a rejected set since rewritten) is replaced."""
     dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if os.path.samefile(src, dst):
+            return
+        dst.unlink()
+    except FileNotFoundError:
+        pass
     try:
         os.link(src, dst)
     except OSError:
-        shutil.copyfile(src, dst)
+        tmp = temporary_name(dst)
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
 
 
 def check_conservation(results: list[StepResult]) -> None:
