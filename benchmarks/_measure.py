@@ -1,13 +1,29 @@
-"""What the benchmark scripts share: peak memory of a command's process tree, and the results file."""
+"""What the benchmark scripts share: a command timed unwatched, peak memory of a command's process
+tree, and the results file."""
 
 from __future__ import annotations
 
 import contextlib
+import os
+import resource
 import subprocess
 import time
 from pathlib import Path
 
 import psutil
+
+
+def timed(cmd: list[str], cwd: Path) -> tuple[float, resource.struct_rusage]:
+    """One run of ``cmd`` with nothing sampling it, as a user's `time` runs it: wall seconds and
+    the kernel's resource usage of the reaped process tree (``wait4``: user and system CPU of the
+    command and every descendant it waited for; ``ru_maxrss``, the root process's exact peak)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    if os.waitstatus_to_exitcode(status):
+        raise SystemExit(f"command failed ({os.waitstatus_to_exitcode(status)}): {' '.join(cmd)}")
+    return wall, usage
 
 
 def measure(cmd: list[str], cwd: Path, interval: float = 0.05) -> tuple[float, int, int]:

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 from _measure import emit
+from _measure import timed as timed_run
 
 HERE = Path(__file__).parent
 REPO = HERE.parent
@@ -126,12 +127,7 @@ def run_engine(cfg: Path, n: int, engine: str, watched: bool) -> dict[str, Any]:
 def timed(cmd: list[str]) -> tuple[float, float, float]:
     """Wall seconds and CPU seconds (user, system) of the reaped process tree of one run of
     ``cmd`` with nothing sampling it."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    if os.waitstatus_to_exitcode(status):
-        raise SystemExit(f"command failed ({os.waitstatus_to_exitcode(status)}): {' '.join(cmd)}")
+    wall, usage = timed_run(cmd, REPO)
     return wall, usage.ru_utime, usage.ru_stime
 
 

@@ -48,6 +48,7 @@ from run import score
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _measure import emit  # noqa: E402
+from _measure import timed as timed_run  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 METHODS = ("curate", "rensa")
@@ -166,12 +167,7 @@ def code_version() -> str:
 def timed(cmd: list[str], cwd: Path) -> tuple[float, float, int]:
     """Wall seconds, CPU seconds of the process tree and the root's peak RSS (bytes, from the
     kernel) of one run of ``cmd`` with nothing sampling it."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    if os.waitstatus_to_exitcode(status):
-        raise SystemExit(f"command failed ({os.waitstatus_to_exitcode(status)}): {' '.join(cmd)}")
+    wall, usage = timed_run(cmd, cwd)
     return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024
 
 
