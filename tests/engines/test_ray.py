@@ -227,3 +227,26 @@ def test_a_local_instance_gives_each_task_one_thread_and_runs_no_idle_daemons(tm
     assert seen["driver_retry"] is None
     assert any("raylet" in d for d in seen["daemons"])
     assert not [d for d in seen["daemons"] if any(name in d for name in ("monitor.py", "dashboard.py"))]
+
+
+def test_a_local_instance_starts_without_the_monitor_and_log_monitor() -> None:
+    """A Ray instance the engine starts for the run never starts the autoscaler's monitor or the
+    log monitor (a fixed-size instance, worker output not sent to the driver), and Ray's own
+    parameters are left as they were once it is up."""
+    import subprocess
+    import sys
+
+    script = (
+        "import ray\n"
+        "from ray._private.parameter import RayParams\n"
+        "from curate.engines.ray import RayExecutor\n"
+        "before = RayParams.__init__\n"
+        "e = RayExecutor(1)\n"
+        "e._connect()\n"
+        "p = ray._private.worker._global_node._ray_params\n"
+        "print(p.no_monitor, p.include_log_monitor, RayParams.__init__ is before)\n"
+        "e.close()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-3:] == ["True", "False", "True"]

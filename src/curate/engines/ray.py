@@ -117,7 +117,7 @@ class RayExecutor:
                 else:
                     _quiet_default_auth_notice()
                     daemons = {k: v for k, v in _LOCAL_DAEMON_ENV.items() if k not in os.environ}
-                    with _environ(_WORKER_ENV | daemons):  # Ray's daemons, then its workers, inherit it
+                    with _environ(_WORKER_ENV | daemons), _without_idle_head_daemons():  # Ray's daemons, then its workers, inherit it
                         ray.init(num_cpus=self.workers, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
                     _stop_unused_daemons(ray)
             except (ConnectionError, RuntimeError, ValueError) as err:
@@ -196,6 +196,33 @@ def _environ(values: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+@contextlib.contextmanager
+def _without_idle_head_daemons() -> Iterator[None]:
+    """While ``ray.init`` starts a local instance, its head starts no autoscaler monitor and no log
+    monitor (what ``ray start --head --no-monitor --include-log-monitor=False`` does) instead of
+    starting them for ``_stop_unused_daemons`` to stop right after: each is a Python process that
+    imports Ray first, ~1.4-1.7 CPU s of the 1M pipeline's run together (benchmarks/RESULTS.md,
+    issue 12, tenth round) on cores that run the work. ``ray.init`` has no switch for them, so Ray's
+    own node parameters are set while the call runs; a Ray without them starts both as before."""
+    try:
+        from ray._private.parameter import RayParams
+    except ImportError:
+        yield
+        return
+    original = RayParams.__init__
+
+    def lean(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        self.no_monitor = True
+        self.include_log_monitor = False
+
+    RayParams.__init__ = lean  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        RayParams.__init__ = original  # type: ignore[method-assign]
 
 
 def _stop_unused_daemons(ray: Any) -> None:
