@@ -229,10 +229,11 @@ def test_a_local_instance_gives_each_task_one_thread_and_runs_no_idle_daemons(tm
     assert not [d for d in seen["daemons"] if any(name in d for name in ("monitor.py", "dashboard.py"))]
 
 
-def test_a_local_instance_starts_without_the_monitor_and_log_monitor() -> None:
-    """A Ray instance the engine starts for the run never starts the autoscaler's monitor or the
-    log monitor (a fixed-size instance, worker output not sent to the driver), and Ray's own
-    parameters are left as they were once it is up."""
+def test_a_local_instance_starts_without_the_monitor_log_monitor_and_api_server() -> None:
+    """A Ray instance the engine starts for the run never starts the autoscaler's monitor, the log
+    monitor (a fixed-size instance, worker output not sent to the driver) or the dashboard's API
+    server (tasks never use it; ``ray.init`` waited for it), its tasks run, and Ray's own parameters
+    and start steps are left as they were once it is up."""
     import subprocess
     import sys
 
@@ -240,13 +241,18 @@ def test_a_local_instance_starts_without_the_monitor_and_log_monitor() -> None:
         "import ray\n"
         "from ray._private.parameter import RayParams\n"
         "from curate.engines.ray import RayExecutor\n"
-        "before = RayParams.__init__\n"
+        "from ray._private.node import Node\n"
+        "before = RayParams.__init__, Node.start_api_server\n"
         "e = RayExecutor(1)\n"
         "e._connect()\n"
-        "p = ray._private.worker._global_node._ray_params\n"
-        "print(p.no_monitor, p.include_log_monitor, RayParams.__init__ is before)\n"
+        "node = ray._private.worker._global_node\n"
+        "p = node._ray_params\n"
+        "import os\n"
+        "started = [f for f in os.listdir(node.get_logs_dir_path()) if f.startswith('dashboard.')]\n"
+        "doubled = e.map(abs, [(-2,), (-3,)], lambda r: None)\n"
+        "print(p.no_monitor, p.include_log_monitor, (RayParams.__init__, Node.start_api_server) == before, started, doubled)\n"
         "e.close()\n"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split()[-3:] == ["True", "False", "True"]
+    assert done.stdout.strip().splitlines()[-1] == "True False True [] [2, 3]"

@@ -200,39 +200,48 @@ def _environ(values: dict[str, str]) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _without_idle_head_daemons() -> Iterator[None]:
-    """While ``ray.init`` starts a local instance, its head starts no autoscaler monitor and no log
-    monitor (what ``ray start --head --no-monitor --include-log-monitor=False`` does) instead of
-    starting them for ``_stop_unused_daemons`` to stop right after: each is a Python process that
-    imports Ray first, ~1.4-1.7 CPU s of the 1M pipeline's run together (benchmarks/RESULTS.md,
-    issue 12, tenth round) on cores that run the work. ``ray.init`` has no switch for them, so Ray's
-    own node parameters are set while the call runs; a Ray without them starts both as before."""
+    """While ``ray.init`` starts a local instance, its head starts no autoscaler monitor, no log
+    monitor (what ``ray start --head --no-monitor --include-log-monitor=False`` does) and no
+    dashboard API server, instead of starting them for ``_stop_unused_daemons`` to stop right after.
+    Each is a Python process that imports Ray first: the monitors took ~1.4-1.7 CPU s of the 1M
+    pipeline's run together (benchmarks/RESULTS.md, issue 12, tenth round) on cores that run the
+    work, and ``ray.init`` waits for the API server to register (2.34-2.38 s with it, 1.62-1.70 s
+    without, eleventh round). Tasks never reach the API server (it serves the job and state APIs);
+    the head is left as Ray leaves it when that server fails to start on its own. ``ray.init`` has
+    no switch for any of the three, so Ray's own node parameters and the head's start step are set
+    while the call runs and restored after; a Ray without them starts all three as before."""
     try:
+        from ray._private.node import Node
         from ray._private.parameter import RayParams
     except ImportError:
         yield
         return
-    original = RayParams.__init__
+    original = RayParams.__init__, Node.start_api_server
 
     def lean(self: Any, *args: Any, **kwargs: Any) -> None:
-        original(self, *args, **kwargs)
+        original[0](self, *args, **kwargs)
         self.no_monitor = True
         self.include_log_monitor = False
 
+    def no_api_server(self: Any, *args: Any, **kwargs: Any) -> None:
+        self._webui_url = ""  # what a head without a dashboard reports
+
     RayParams.__init__ = lean  # type: ignore[method-assign]
+    Node.start_api_server = no_api_server  # type: ignore[method-assign]
     try:
         yield
     finally:
-        RayParams.__init__ = original  # type: ignore[method-assign]
+        RayParams.__init__, Node.start_api_server = original  # type: ignore[method-assign]
 
 
 def _stop_unused_daemons(ray: Any) -> None:
-    """Stop three daemons a Ray instance started for this run alone never uses: the autoscaler's
-    monitor (a fixed-size local instance never scales), the log monitor (worker output is not sent
-    to the driver: ``log_to_driver=False``) and the dashboard's API server (``include_dashboard=False``
-    still starts it, for the job and state APIs; tasks never reach it). ~80 MiB resident each,
-    and their periodic polls, on a machine whose cores run the work. Ray has no public switch for
-    them (``ray start`` has ``--no-monitor`` and ``--include-log-monitor=False``), so this uses the
-    node object ``ray.init`` made; on a Ray version without it, they keep running."""
+    """Stop three daemons a Ray instance started for this run alone never uses, where
+    ``_without_idle_head_daemons`` could not keep them from starting (another Ray version): the
+    autoscaler's monitor (a fixed-size local instance never scales), the log monitor (worker output
+    is not sent to the driver: ``log_to_driver=False``) and the dashboard's API server
+    (``include_dashboard=False`` still starts it, for the job and state APIs; tasks never reach
+    it). ~80 MiB resident each, and their periodic polls, on a machine whose cores run the work.
+    This uses the node object ``ray.init`` made; on a Ray version without it, they keep running."""
     node = getattr(getattr(ray, "_private", None), "worker", None)
     node = getattr(node, "_global_node", None)
     for stop in ("kill_monitor", "kill_log_monitor", "kill_dashboard"):
