@@ -1,6 +1,6 @@
 """A whole-process floor for `curate dedup`: the same job with curate's compiled kernels, no framework.
 
-    python benchmarks/dedup/bench_floor.py INPUT.parquet [MORE.parquet ...] -o OUTDIR [--threads N] [--phases]
+    python benchmarks/dedup/bench_floor.py INPUT.parquet [MORE.parquet ...] -o OUTDIR [--threads N] [--stream] [--batch-rows N] [--phases]
 
 What `curate dedup INPUT -o OUTDIR` decides, on curate's defaults: exact copies (XXH64 pair of
 the whitespace-collapsed text, ``curate.hashing.hash_collapsed``, the seeds ``ExactDedup`` uses),
@@ -24,6 +24,11 @@ One shortcut: the MinHash sketches are taken of every row in the pass that takes
 hashes (the exact copies' sketches, ~3 % of the work, are never read) instead of gathering the
 survivors' text first; the decisions are the same.
 
+``--stream`` holds no text: each batch's text is dropped once its keys are taken (only the ids and
+the keys stay), and the kept rows are written by reading the input a second time, batch by batch.
+It measures what a `curate dedup` that does not hold the input would need at least (issue 12,
+target 1's memory bound): the same removed ids and kept rows.
+
 ``--phases`` prints each phase's wall and CPU seconds to stderr (the first from the top of this
 file: the interpreter's start before it, ~0.02 s, is not in them).
 """
@@ -40,6 +45,7 @@ import queue  # noqa: E402
 import resource  # noqa: E402
 import sys  # noqa: E402
 import threading  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
 from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -66,6 +72,25 @@ def slice_keys(text: pa.Array, flags: np.ndarray, bands: int, rows: int) -> tupl
     return np.stack([h1, h2], axis=1), band, sets
 
 
+def input_batches(path: Path, rows: int) -> Iterator[pa.RecordBatch]:
+    """The file's rows ``rows`` at a time (the file may be one row group: the reader still decodes
+    page by page)."""
+    yield from pq.ParquetFile(path).iter_batches(batch_size=rows, use_threads=False)
+
+
+def prefetched(items: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """``items`` taken on another thread, at most two ahead of the consumer."""
+    ahead: queue.Queue[pa.RecordBatch | None] = queue.Queue(maxsize=2)
+
+    def fill() -> None:
+        for item in items:
+            ahead.put(item)
+        ahead.put(None)
+
+    threading.Thread(target=fill, daemon=True).start()
+    yield from iter(ahead.get, None)
+
+
 def mask(keep: np.ndarray) -> pa.BooleanArray:
     """A numpy bool array as an Arrow mask, built from its bits (``pa.array`` imports pandas)."""
     bits = np.packbits(keep, bitorder="little")
@@ -90,30 +115,43 @@ def main() -> None:
     ap.add_argument("-o", "--output", type=Path, required=True)
     ap.add_argument("--threads", type=int, default=2, help="pool threads for the kernels and writes (default 2)")
     ap.add_argument("--phases", action="store_true", help="print each phase's wall and CPU seconds to stderr")
+    ap.add_argument("--stream", action="store_true", help="hold no text: read the input again to write the kept rows")
+    ap.add_argument("--batch-rows", type=int, default=BATCH_ROWS, help=f"rows a batch (default {BATCH_ROWS})")
     args = ap.parse_args()
-    marks: list[tuple[str, float, float, float]] = []
+    marks: list[tuple[str, float, float, float, float]] = []
 
     def mark(name: str) -> None:
         use = resource.getrusage(resource.RUSAGE_SELF)
-        marks.append((name, time.perf_counter(), use.ru_utime, use.ru_stime))
+        marks.append((name, time.perf_counter(), use.ru_utime, use.ru_stime, use.ru_maxrss / 1024))
 
     mark("start-up, pyarrow")
-    batches: list[pa.RecordBatch] = []
+    batches: list[pa.RecordBatch] = []  # with --stream: their id columns only
     ready: queue.SimpleQueue[pa.RecordBatch | None] = queue.SimpleQueue()
 
     failed: list[BaseException] = []
 
     def read() -> None:
-        # the file may be one row group: the reader still decodes page by page, a batch at a time
         try:
             for path in args.inputs:
-                for batch in pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS, use_threads=False):
-                    batches.append(batch)
+                for batch in input_batches(path, args.batch_rows):
+                    if args.stream:
+                        in_flight.acquire()  # released when the batch's keys are taken
+                    batches.append(batch.select(["id"]) if args.stream else batch)
                     ready.put(batch)
+                    del batch  # with --stream, the text lives until its keys are taken
         except BaseException as exc:
             failed.append(exc)
         finally:
             ready.put(None)
+
+    in_flight = threading.BoundedSemaphore(2 * args.threads)  # --stream: batches decoded, keys not yet taken
+
+    def keys_of(batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray, pa.Array]:
+        try:
+            return slice_keys(batch.column("text"), flags, bands, rows)
+        finally:
+            if args.stream:
+                in_flight.release()
 
     threading.Thread(target=read, daemon=True).start()
     import pyarrow.compute as pc
@@ -129,7 +167,7 @@ def main() -> None:
 
     # 1. each batch's exact hashes, band hashes and shingle sets, on the pool as it is decoded
     pool = ThreadPoolExecutor(args.threads)
-    futures = [pool.submit(slice_keys, b.column("text"), flags, bands, rows) for b in iter(ready.get, None)]
+    futures = [pool.submit(keys_of, b) for b in iter(ready.get, None)]
     if failed:
         raise failed[0]
     table = pa.Table.from_batches(batches)
@@ -178,21 +216,27 @@ def main() -> None:
     gone = table["id"].filter(mask(removed))
     pq.write_table(pa.Table.from_arrays([gone], ["id"]), args.output / "removed.parquet")
     starts = np.cumsum([0, *(b.num_rows for b in batches)])
+    schema = pq.read_schema(args.inputs[0]) if args.stream else table.schema
 
-    def write(i: int) -> None:
+    def write(i: int, again: Iterator[pa.RecordBatch], every: int) -> None:
         # a batch at a time (a row group each): small copies the allocator reuses, not one of the text
-        with pq.ParquetWriter(args.output / f"kept-{i}.parquet", table.schema,
-                              **parquet_options(table.schema, PARQUET_COMPRESSION)) as out:
-            for k in range(i, len(batches), args.threads):
-                out.write_batch(batches[k].filter(mask(~removed[starts[k] : starts[k + 1]])))
+        with pq.ParquetWriter(args.output / f"kept-{i}.parquet", schema,
+                              **parquet_options(schema, PARQUET_COMPRESSION)) as out:
+            for k, batch in enumerate(again):
+                if k % every == i:
+                    out.write_batch(batch.filter(mask(~removed[starts[k] : starts[k + 1]])))
 
-    list(pool.map(write, range(args.threads)))
+    if args.stream:  # one pass over the input into one file, the next batch decoded while one is written
+        write(0, prefetched(b for path in args.inputs for b in input_batches(path, args.batch_rows)), 1)
+    else:
+        list(pool.map(write, range(args.threads), [iter(batches) for _ in range(args.threads)], [args.threads] * args.threads))
     mark("write")
     if args.phases:
-        last = (T0, 0.0, 0.0)
+        last = (T0, 0.0, 0.0, 0.0)
         for name, *now in marks:
-            print(f"{name:>25}: {now[0] - last[0]:.3f} s wall, {now[1] - last[1]:.3f} user + {now[2] - last[2]:.3f} sys CPU s"
-                  + (" (CPU from the process's start)" if name.startswith("start") else ""), file=sys.stderr)
+            print(f"{name:>25}: {now[0] - last[0]:.3f} s wall, {now[1] - last[1]:.3f} user + {now[2] - last[2]:.3f} sys CPU s, "
+                  f"peak RSS so far {now[3]:.0f} MiB" + (" (CPU from the process's start)" if name.startswith("start") else ""),
+                  file=sys.stderr)
             last = tuple(now)
         print(f"{'total':>25}: {marks[-1][1] - T0:.3f} s; removed {int(removed.sum()):,} "
               f"({exact_count:,} exact + {int(removed.sum()) - exact_count:,} near) of {n:,}", file=sys.stderr)
